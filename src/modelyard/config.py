@@ -1,0 +1,95 @@
+"""One place for settings: a typed object read once and passed down.
+
+Precedence, highest first: arguments given in code (``Settings(store_uri=...)``), then
+``MODELYARD_*`` environment variables, then a ``.env`` file in the working directory,
+then the defaults below. Nothing else in modelyard reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything modelyard can be told from the outside.
+
+    >>> s = Settings(home="/tmp/my-yard")
+    >>> s.resolved_store_uri()
+    'sqlite:////tmp/my-yard/modelyard.db'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MODELYARD_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    home: Path = Field(default=Path(".modelyard"), description="Root of the embedded default.")
+    store_uri: str | None = Field(
+        default=None,
+        description="Metadata store: sqlite:///path.db (default under home) or "
+        "postgresql+psycopg://user@host/db.",
+    )
+    artifacts_uri: str | None = Field(
+        default=None, description="Artifact store: a folder (default under home) or s3://bucket/prefix."
+    )
+    tracking_uri: str | None = Field(
+        default=None, description="http(s)://host:port of a modelyard server instead of a local store."
+    )
+    tracking_token: str | None = Field(default=None, description="Bearer token for the server.")
+    async_logging: bool = Field(
+        default=False, description="Log metrics, params and tags in the background by default."
+    )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="NORMAL survives a killed process; FULL also survives power loss (slower).",
+    )
+    user: str | None = Field(default=None, description="Who runs are recorded as (default: OS user).")
+    required_run_tags: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Tags every run must carry, e.g. 'objective,team'."
+    )
+    experiment_name_pattern: str | None = Field(
+        default=None, description="A regular expression every experiment name must match."
+    )
+    convention_mode: Literal["warn", "refuse"] = Field(
+        default="warn", description="What happens to a run or experiment breaking a convention."
+    )
+
+    @field_validator("required_run_tags", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def resolved_store_uri(self) -> str:
+        if self.store_uri:
+            return self.store_uri
+        return f"sqlite:///{(self.home / 'modelyard.db').absolute()}"
+
+    def resolved_artifacts_uri(self) -> str:
+        if self.artifacts_uri:
+            return self.artifacts_uri
+        return str((self.home / "artifacts").absolute())
+
+    @property
+    def is_remote(self) -> bool:
+        return bool(self.tracking_uri) and self.tracking_uri.startswith(("http://", "https://"))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once (environment, .env, defaults), with ``overrides`` on top."""
+    return Settings(**overrides)
+
+
+def os_user() -> str:
+    """The local user, used as the actor when no server identifies one."""
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return os.environ.get("USER", "unknown")

@@ -1,0 +1,1 @@
+"""Metadata store: the engine, transactions, schema and migrations every room shares."""

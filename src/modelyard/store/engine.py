@@ -1,0 +1,153 @@
+"""Open a metadata database and hand out transactions.
+
+SQLite is opened in WAL mode with a busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes can fail at once
+with "database is locked" when another process writes (it never waits on the busy
+timeout), which is the classic MLflow complaint. Taking the write lock up front makes
+concurrent writers queue instead.
+
+The hot logging path skips SQLAlchemy's statement machinery and uses the DB-API cursor
+(``raw_write``); everything else uses SQLAlchemy Core (``read`` / ``write``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from modelyard.errors import InvalidParameter, MissingExtra, StoreUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+_WRITE_OPTION = "modelyard_write"
+
+
+class Database:
+    """A metadata database: an engine plus the transaction styles modelyard uses."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.is_sqlite = self.dialect == "sqlite"
+        self._local = threading.local()
+
+    @property
+    def uri(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (a consistent snapshot on both backends)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed when the block ends, rolled back on error."""
+        with self.engine.connect() as conn:
+            conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def raw_write(self) -> Iterator[Any]:
+        """A DB-API cursor inside one write transaction, for the batched hot path.
+
+        SQL passed to it uses ``?`` placeholders; ``sql()`` converts them for the backend.
+        """
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            if self.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            conn.close()
+
+    def sql(self, statement: str) -> str:
+        """Convert a ``?``-placeholder statement to the driver's parameter style."""
+        return statement if self.is_sqlite else statement.replace("?", "%s")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(uri: str, *, sqlite_synchronous: str = "NORMAL") -> Database:
+    """Create the engine for ``uri`` (``sqlite:///…`` or ``postgresql+psycopg://…``)."""
+    try:
+        url = make_url(uri)
+    except ArgumentError as exc:
+        raise InvalidParameter(
+            f"store URI {uri!r} is not a database URL; use sqlite:///path/to/file.db or "
+            "postgresql+psycopg://user@host:port/db",
+            field="store_uri",
+        ) from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return Database(_sqlite_engine(url, sqlite_synchronous))
+    if backend == "postgresql":
+        if url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        try:
+            engine = create_engine(url, pool_size=8, max_overflow=16, pool_pre_ping=True)
+        except (ModuleNotFoundError, NoSuchModuleError) as exc:
+            raise MissingExtra("psycopg", "postgres", "A PostgreSQL metadata store") from exc
+        return Database(engine)
+    raise InvalidParameter(
+        f"store URI scheme {url.drivername!r} is not supported; use sqlite or postgresql",
+        field="store_uri",
+    )
+
+
+def _sqlite_engine(url: Any, synchronous: str) -> Engine:
+    database = url.database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Driver-level autocommit, so that we, not pysqlite, decide how transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+        except Exception as exc:  # unreadable file, not a database, read-only folder
+            raise StoreUnavailable(f"cannot open SQLite store {url.database!r}: {exc}") from exc
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error is worth one retry (lock contention, dropped connection)."""
+    return isinstance(exc, OperationalError) and (
+        "locked" in str(exc) or "busy" in str(exc) or exc.connection_invalidated
+    )

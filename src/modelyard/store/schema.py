@@ -1,0 +1,30 @@
+"""The one SQLAlchemy ``MetaData`` on which every room registers its tables.
+
+Rooms own their tables (``tracking/tables.py`` and so on); this module owns only the
+shared object and the tables that belong to no single room: lineage edges.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+#: A directed edge of the lineage graph: ``src`` produced, fed or described ``dst``.
+#: Node ids are typed strings (``run:<id>``, ``dataset:<name>@<digest>``, ``model:<name>/<v>``).
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("src", String(512), primary_key=True),
+    Column("dst", String(512), primary_key=True),
+    Column("relation", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_lineage_edges_dst", "dst"),
+)
