@@ -153,3 +153,7 @@ def http_status_for(error: ModelyardError) -> int:
 def error_from_code(code: str, message: str) -> ModelyardError:
     """Rebuild the error a server answered with, so remote use raises what local use raises."""
     return _CLASS_BY_CODE.get(code, ModelyardError)(message)
+
+
+class ConventionWarning(UserWarning):
+    """A run or experiment breaks a team convention configured as ``warn``."""

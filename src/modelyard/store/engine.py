@@ -36,6 +36,8 @@ class Database:
         self.dialect = engine.dialect.name
         self.is_sqlite = self.dialect == "sqlite"
         self._local = threading.local()
+        self._hot: list[Any] = []
+        self._hot_lock = threading.Lock()
 
     @property
     def uri(self) -> str:
@@ -59,27 +61,66 @@ class Database:
     def raw_write(self) -> Iterator[Any]:
         """A DB-API cursor inside one write transaction, for the batched hot path.
 
+        Each thread keeps one dedicated connection for this (a pool checkout and reset
+        costs more than the insert itself); it is replaced if the database drops it.
         SQL passed to it uses ``?`` placeholders; ``sql()`` converts them for the backend.
         """
-        conn = self.engine.raw_connection()
+        conn = self._hot_connection()
         try:
             cursor = conn.cursor()
             if self.is_sqlite:
                 cursor.execute("BEGIN IMMEDIATE")
+            yield cursor
+        except BaseException as exc:
             try:
-                yield cursor
-            except BaseException:
                 conn.rollback()
-                raise
+            except Exception:
+                self._drop_hot_connection()
+            if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError):
+                self._drop_hot_connection()
+            raise
+        try:
             conn.commit()
-        finally:
-            conn.close()
+        except BaseException:
+            self._drop_hot_connection()
+            raise
+
+    def _hot_connection(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            pooled = self.engine.raw_connection()
+            pooled.detach()  # ours for the thread's life, outside the pool's accounting
+            conn = pooled.dbapi_connection
+            self._local.conn = conn
+            with self._hot_lock:
+                self._hot.append(conn)
+        return conn
+
+    def _drop_hot_connection(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._hot_lock:
+                if conn in self._hot:
+                    self._hot.remove(conn)
+            try:
+                conn.close()
+            except Exception:
+                pass
 
     def sql(self, statement: str) -> str:
         """Convert a ``?``-placeholder statement to the driver's parameter style."""
         return statement if self.is_sqlite else statement.replace("?", "%s")
 
     def dispose(self) -> None:
+        with self._hot_lock:
+            hot, self._hot = self._hot, []
+        for conn in hot:
+            try:
+                conn.close()
+            except Exception:
+                pass
+        self._local = threading.local()
         self.engine.dispose()
 
 

@@ -6,6 +6,8 @@ shared object and the tables that belong to no single room: lineage edges.
 
 from __future__ import annotations
 
+import importlib
+
 from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table
 
 NAMING = {
@@ -28,3 +30,19 @@ lineage_edges = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_lineage_edges_dst", "dst"),
 )
+
+
+#: Every module that registers tables on ``metadata``. A room adding tables adds itself
+#: here (and a migration); named as strings so that the storage layer never imports the
+#: rooms above it — this is the one registration point, used by migrations and first use.
+ROOM_TABLE_MODULES: tuple[str, ...] = (
+    "modelyard.artifacts.tables",
+    "modelyard.tracking.tables",
+)
+
+
+def load_all_tables() -> MetaData:
+    """Import every room's tables so ``metadata`` describes the whole schema."""
+    for module in ROOM_TABLE_MODULES:
+        importlib.import_module(module)
+    return metadata

@@ -114,7 +114,7 @@ latest_metrics = Table(
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Float, nullable=False),
     Column("is_nan", Boolean, nullable=False),
-    Index("ix_latest_metrics_key_value", "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 dataset_inputs = Table(

@@ -1,0 +1,40 @@
+# The two commands that set everything up on a fresh machine:
+#   make demo   – create .venv, install, run the end-to-end demo on the embedded default
+#   make test   – install the dev extras and run lint, layer contracts and the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONSTRAINTS := constraints.txt
+
+.PHONY: demo test install install-dev lint contracts pytest bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[sklearn,plots]'
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+
+demo: install
+	$(BIN)/modelyard demo
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+contracts:
+	$(BIN)/lint-imports --no-cache
+
+pytest:
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test: install-dev lint contracts pytest
+
+bench: install-dev
+	$(BIN)/python benchmarks/tracking.py
+
+clean:
+	rm -rf $(VENV) .modelyard .pytest_cache .ruff_cache

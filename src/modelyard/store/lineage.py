@@ -1,0 +1,45 @@
+"""Recording lineage edges: a storage-level service every room calls when it creates a relation.
+
+Reading the graph (queries, OpenLineage export) is the ``lineage`` room's job; writing is
+here so that any room can record an edge in the same transaction as the fact it describes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, select
+
+from modelyard.ids import now_ms
+from modelyard.store.schema import lineage_edges
+
+
+def node(kind: str, *parts: str) -> str:
+    """A typed node id: ``node("run", run_id)`` → ``run:<id>``."""
+    return f"{kind}:{'/'.join(parts)}"
+
+
+def record_edges(conn: Connection, edges: Iterable[tuple[str, str, str]]) -> None:
+    """Insert ``(src, dst, relation)`` edges that are not there yet (idempotent)."""
+    wanted = list(dict.fromkeys(edges))
+    if not wanted:
+        return
+    c = lineage_edges.c
+    now = now_ms()
+    for src, dst, relation in wanted:
+        exists = conn.execute(
+            select(c.src).where(c.src == src, c.dst == dst, c.relation == relation)
+        ).first()
+        if exists is None:
+            conn.execute(
+                lineage_edges.insert().values(src=src, dst=dst, relation=relation, created_at=now)
+            )
+
+
+def edges_of(conn: Connection, node_id: str) -> list[tuple[str, str, str]]:
+    """Edges that start or end at ``node_id`` (a minimal read for tests and rooms)."""
+    c = lineage_edges.c
+    rows = conn.execute(
+        select(c.src, c.dst, c.relation).where((c.src == node_id) | (c.dst == node_id))
+    ).all()
+    return [(r.src, r.dst, r.relation) for r in rows]

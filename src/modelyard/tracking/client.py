@@ -1,0 +1,403 @@
+"""``TrackingClient``: the explicit, stateless tracking API (ids in, entities out).
+
+It validates what callers log, applies team conventions, records where a run came from,
+and moves artifacts; the store it is given (local SQL or a remote server) persists. The
+fluent functions in ``modelyard`` (``start_run``, ``log_metric``…) are a thin layer over
+one of these.
+
+>>> client = TrackingClient.from_settings(Settings(home=tmp_home))  # doctest: +SKIP
+>>> run = client.create_run(client.create_experiment("demand"))      # doctest: +SKIP
+>>> client.log_metric(run.info.run_id, "rmse", 12.5, step=1)         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelyard.config import Settings, load_settings, os_user
+from modelyard.errors import InvalidParameter, NotFound
+from modelyard.ids import now_ms
+from modelyard.tracking import conventions, validation
+from modelyard.tracking.async_logging import AsyncLogger
+from modelyard.tracking.datasets import describe
+from modelyard.tracking.entities import (
+    DatasetInput,
+    Experiment,
+    Metric,
+    Page,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from modelyard.tracking.run_context import system_tags
+from modelyard.tracking.store import TrackingStore
+
+
+@dataclass(frozen=True)
+class GcReport:
+    runs_purged: int
+    blobs_removed: int
+    bytes_freed: int
+
+
+class TrackingClient:
+    def __init__(
+        self, store: TrackingStore, artifacts: Any, settings: Settings | None = None
+    ) -> None:
+        self.store = store
+        self.artifacts = artifacts
+        self.settings = settings or load_settings()
+        self._async: AsyncLogger | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> TrackingClient:
+        """Open the stores the settings name: local SQL + artifacts, or a remote server."""
+        from modelyard.tracking.backends import open_backends
+
+        settings = settings or load_settings()
+        store, artifacts = open_backends(settings)
+        return cls(store, artifacts, settings)
+
+    # experiments ---------------------------------------------------------------
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None
+    ) -> str:
+        validation.check_experiment_name(name)
+        conventions.check_experiment_name(self.settings, name)
+        clean = {validation.check_key(k, "tag"): validation.check_tag_value(k, v)
+                 for k, v in (tags or {}).items()}
+        return self.store.create_experiment(name, artifact_location, clean)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(str(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(name)
+
+    def get_or_create_experiment(self, name: str) -> Experiment:
+        found = self.store.get_experiment_by_name(name)
+        if found is None:
+            return self.get_experiment(self.create_experiment(name))
+        return found
+
+    def search_experiments(
+        self,
+        view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        name_like: str | None = None,
+        page_token: str | None = None,
+    ) -> Page[Experiment]:
+        return self.store.search_experiments(
+            _view_type(view_type), max_results, name_like, page_token
+        )
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        conventions.check_experiment_name(self.settings, new_name)
+        self.store.rename_experiment(str(experiment_id), new_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.store.delete_experiment(str(experiment_id))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.store.restore_experiment(str(experiment_id))
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        validation.check_key(key, "tag")
+        self.store.set_experiment_tag(str(experiment_id), key, validation.check_tag_value(key, value))
+
+    # runs ----------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        start_time: int | None = None,
+        parent_run_id: str | None = None,
+        record_system_tags: bool = True,
+    ) -> Run:
+        """Start a run; it records git commit, entry point, versions, host and user."""
+        user_tags = {
+            validation.check_key(k, "tag"): validation.check_tag_value(k, v)
+            for k, v in (tags or {}).items()
+        }
+        conventions.check_run_tags(self.settings, user_tags)
+        if run_name is not None:
+            validation.check_text(run_name, "run name", validation.MAX_RUN_NAME_LENGTH)
+        if parent_run_id is not None:
+            parent = self.store.get_run(parent_run_id)
+            if parent.info.experiment_id != str(experiment_id):
+                raise InvalidParameter(
+                    f"parent run {parent_run_id} belongs to experiment "
+                    f"{parent.info.experiment_id}, not {experiment_id}",
+                    field="parent_run_id",
+                )
+        user = self.settings.user or os_user()
+        merged = {**(system_tags(user) if record_system_tags else {}), **user_tags}
+        return self.store.create_run(
+            str(experiment_id),
+            user_id=user,
+            start_time=start_time if start_time is not None else now_ms(),
+            tags=[RunTag(k, v) for k, v in merged.items()],
+            run_name=run_name,
+            parent_run_id=parent_run_id,
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(run_id)
+
+    def set_terminated(
+        self, run_id: str, status: RunStatus | str = RunStatus.FINISHED, end_time: int | None = None
+    ) -> RunInfo:
+        """End a run. Pending asynchronous writes for it are flushed first."""
+        if self._async is not None:
+            self._async.flush(run_id)
+        return self.store.update_run_info(run_id, status=str(status), end_time=end_time or now_ms())
+
+    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> RunInfo:
+        return self.store.update_run_info(run_id, status=status, run_name=name)
+
+    def delete_run(self, run_id: str) -> None:
+        self.store.delete_run(run_id)
+
+    def restore_run(self, run_id: str) -> None:
+        self.store.restore_run(run_id)
+
+    # params, metrics, tags -----------------------------------------------------
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        step: int = 0,
+        timestamp: int | None = None,
+        synchronous: bool = True,
+    ) -> None:
+        metric = Metric(
+            validation.check_key(key, "metric"),
+            validation.check_metric_value(key, value),
+            now_ms() if timestamp is None else validation.check_timestamp(key, timestamp),
+            validation.check_step(key, step),
+        )
+        self._write(run_id, synchronous, metrics=(metric,))
+
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool = True) -> str:
+        param = Param(validation.check_key(key, "param"), validation.check_param_value(key, value))
+        self._write(run_id, synchronous, params=(param,))
+        return param.value
+
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool = True) -> None:
+        tag = RunTag(validation.check_key(key, "tag"), validation.check_tag_value(key, value))
+        self._write(run_id, synchronous, tags=(tag,))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.store.delete_tag(run_id, key)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        synchronous: bool = True,
+    ) -> None:
+        """Log many values in one transaction: all are written or none is."""
+        for m in metrics:
+            validation.check_key(m.key, "metric")
+            validation.check_metric_value(m.key, m.value)
+            validation.check_step(m.key, m.step)
+            validation.check_timestamp(m.key, m.timestamp)
+        params = [
+            Param(validation.check_key(p.key, "param"), validation.check_param_value(p.key, p.value))
+            for p in params
+        ]
+        tags = [
+            RunTag(validation.check_key(t.key, "tag"), validation.check_tag_value(t.key, t.value))
+            for t in tags
+        ]
+        self._write(run_id, synchronous, metrics=metrics, params=params, tags=tags)
+
+    def _write(
+        self,
+        run_id: str,
+        synchronous: bool,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        if synchronous:
+            self.store.log_batch(run_id, metrics, params, tags)
+        else:
+            validation.check_run_id(run_id)
+            self.async_logger.submit(run_id, metrics, params, tags)
+
+    @property
+    def async_logger(self) -> AsyncLogger:
+        if self._async is None:
+            self._async = AsyncLogger(self.store)
+        return self._async
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Wait for asynchronous writes; raises the first one that failed."""
+        if self._async is not None:
+            self._async.flush(run_id)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        points: list[Metric] = []
+        token: str | None = None
+        while True:
+            page = self.store.get_metric_history(run_id, key, None, token)
+            points.extend(page.items)
+            token = page.next_page_token
+            if not token:
+                return points
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        self.store.log_inputs(run_id, datasets)
+
+    def log_input(
+        self, run_id: str, dataset: Any, context: str = "training", name: str | None = None
+    ) -> DatasetInput:
+        """Record that the run read ``dataset`` (a DataFrame, a path or a DatasetInput)."""
+        described = describe(dataset, name=name, context=context)
+        self.store.log_inputs(run_id, [described])
+        return described
+
+    # search --------------------------------------------------------------------
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Page[Run]:
+        return self.store.search_runs(
+            [str(e) for e in experiment_ids],
+            filter_string,
+            _view_type(run_view_type),
+            max_results,
+            order_by,
+            page_token,
+        )
+
+    # artifacts -----------------------------------------------------------------
+    def _artifact_path(self, run_id: str, artifact_path: str | None, name: str = "") -> str:
+        root = self.store.get_run(run_id).info.artifact_root
+        parts = [root, (artifact_path or "").strip("/"), name]
+        return posixpath.join(*[p for p in parts if p])
+
+    def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> str:
+        local = Path(local_path)
+        if not local.is_file():
+            raise InvalidParameter(f"{str(local)!r} is not a file", field="local_path")
+        dest = self._artifact_path(run_id, artifact_path, local.name)
+        self.artifacts.log_file(dest, local)
+        return dest
+
+    def log_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None) -> str:
+        local = Path(local_dir)
+        if not local.is_dir():
+            raise InvalidParameter(f"{str(local)!r} is not a folder", field="local_dir")
+        dest = self._artifact_path(run_id, artifact_path)
+        self.artifacts.log_dir(dest, local)
+        return dest
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> str:
+        dest = self._artifact_path(run_id, None, artifact_file)
+        self.artifacts.log_bytes(dest, text.encode("utf-8"))
+        return dest
+
+    def log_dict(self, run_id: str, dictionary: Mapping[str, Any], artifact_file: str) -> str:
+        """Save a dict as JSON (or YAML when the file ends in .yaml/.yml)."""
+        if artifact_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+        else:
+            text = json.dumps(dictionary, indent=2, default=str)
+        return self.log_text(run_id, text, artifact_file)
+
+    def log_figure(self, run_id: str, figure: Any, artifact_file: str) -> str:
+        """Save a matplotlib figure (png, svg, pdf…) or a plotly figure (html, or json)."""
+        dest = self._artifact_path(run_id, None, artifact_file)
+        suffix = Path(artifact_file).suffix.lower()
+        if hasattr(figure, "savefig"):  # matplotlib
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / Path(artifact_file).name
+                figure.savefig(out, format=suffix.lstrip(".") or "png")
+                self.artifacts.log_file(dest, out)
+            return dest
+        if hasattr(figure, "to_html") and hasattr(figure, "to_json"):  # plotly
+            if suffix == ".html":
+                self.artifacts.log_bytes(dest, figure.to_html(include_plotlyjs="cdn").encode())
+            elif suffix == ".json":
+                self.artifacts.log_bytes(dest, figure.to_json().encode())
+            else:
+                raise InvalidParameter(
+                    f"a plotly figure is saved as .html or .json, not {suffix or 'no suffix'!r} "
+                    "(static images need kaleido)",
+                    field="artifact_file",
+                )
+            return dest
+        raise InvalidParameter(
+            f"log_figure takes a matplotlib or plotly figure, got {type(figure).__name__}",
+            field="figure",
+        )
+
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[Any]:
+        root = self._artifact_path(run_id, None)
+        prefix = self._artifact_path(run_id, path)
+        entries = self.artifacts.list(prefix)
+        return [_relative(e, root) for e in entries]
+
+    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | Path | None = None) -> str:
+        source = self._artifact_path(run_id, path)
+        dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="modelyard-"))
+        dst.mkdir(parents=True, exist_ok=True)
+        return self.artifacts.download(source, dst)
+
+    def read_artifact(self, run_id: str, path: str) -> bytes:
+        return self.artifacts.read_bytes(self._artifact_path(run_id, path))
+
+    # housekeeping --------------------------------------------------------------
+    def gc(self, older_than_ms: int | None = None, grace_s: float = 3600.0) -> GcReport:
+        """Purge deleted runs (and their artifacts), then remove unreferenced blobs."""
+        purged = 0
+        for info in self.store.list_deleted_runs(older_than_ms):
+            try:
+                self.artifacts.delete(info.artifact_root)
+            except NotFound:
+                pass
+            self.store.purge_run(info.run_id)
+            purged += 1
+        report = self.artifacts.collect_garbage(grace_s=grace_s)
+        return GcReport(purged, report.blobs_removed, report.bytes_freed)
+
+
+def _relative(entry: Any, root: str) -> Any:
+    from dataclasses import replace
+
+    path = entry.path
+    if path.startswith(root + "/"):
+        path = path[len(root) + 1 :]
+    return replace(entry, path=path)
+
+
+def _view_type(view_type: ViewType | str) -> ViewType:
+    try:
+        return ViewType(str(view_type).upper())
+    except ValueError:
+        raise InvalidParameter(
+            f"unknown view type {view_type!r}; use ACTIVE_ONLY, DELETED_ONLY or ALL",
+            field="view_type",
+        ) from None

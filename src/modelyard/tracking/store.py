@@ -1,0 +1,128 @@
+"""The tracking store interface: every method abstract, one contract test suite for all.
+
+Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
+``MODELYARD_TRACKING_URI=http://…``, a REST store that speaks to ``modelyard server``,
+where the same SQL store enforces the same rules.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+from modelyard.tracking.entities import (
+    DatasetInput,
+    Experiment,
+    Metric,
+    Page,
+    Param,
+    Run,
+    RunInfo,
+    RunTag,
+    ViewType,
+)
+
+
+class TrackingStore(ABC):
+    # experiments ---------------------------------------------------------------
+    @abstractmethod
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str: ...
+
+    @abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment: ...
+
+    @abstractmethod
+    def get_experiment_by_name(self, name: str) -> Experiment | None: ...
+
+    @abstractmethod
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        name_like: str | None = None,
+        page_token: str | None = None,
+    ) -> Page[Experiment]: ...
+
+    @abstractmethod
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
+
+    @abstractmethod
+    def delete_experiment(self, experiment_id: str) -> None: ...
+
+    @abstractmethod
+    def restore_experiment(self, experiment_id: str) -> None: ...
+
+    @abstractmethod
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
+
+    # runs ----------------------------------------------------------------------
+    @abstractmethod
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag] = (),
+        run_name: str | None = None,
+        parent_run_id: str | None = None,
+    ) -> Run: ...
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run: ...
+
+    @abstractmethod
+    def update_run_info(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo: ...
+
+    @abstractmethod
+    def delete_run(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    def restore_run(self, run_id: str) -> None: ...
+
+    @abstractmethod
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        """Write all or nothing. Replaying the same batch is a no-op (retries are safe)."""
+
+    @abstractmethod
+    def delete_tag(self, run_id: str, key: str) -> None: ...
+
+    @abstractmethod
+    def get_metric_history(
+        self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
+    ) -> Page[Metric]: ...
+
+    @abstractmethod
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None: ...
+
+    @abstractmethod
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Page[Run]: ...
+
+    @abstractmethod
+    def list_deleted_runs(self, older_than_ms: int | None = None) -> list[RunInfo]:
+        """Runs in the deleted stage (for garbage collection)."""
+
+    @abstractmethod
+    def purge_run(self, run_id: str) -> None:
+        """Remove a deleted run and everything it logged, for good."""

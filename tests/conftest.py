@@ -1,0 +1,102 @@
+"""Shared fixtures: isolated stores per test, and the real PostgreSQL server when present.
+
+Backend tests skip with a stated reason when a server is unreachable on a laptop, and
+fail instead when ``CI`` is set (CI starts the servers, so a skip there would hide a bug).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from modelyard.config import Settings
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_server(name: str, host: str, port: int) -> None:
+    if _reachable(host, port):
+        return
+    reason = f"{name} is not reachable at {host}:{port}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI must run the {name} tests (.ci/run starts it)")
+    pytest.skip(f"{reason}; start it to run these tests")
+
+
+@pytest.fixture
+def postgres_uri() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    require_server("PostgreSQL", PG_HOST, PG_PORT)
+    import psycopg
+
+    name = f"modelyard_test_{uuid.uuid4().hex[:12]}"
+    admin = f"host={PG_HOST} port={PG_PORT} dbname=test user=postgres"
+    try:
+        conn = psycopg.connect(admin, autocommit=True)
+    except psycopg.OperationalError:  # trust auth as root instead of postgres
+        admin = f"host={PG_HOST} port={PG_PORT} dbname=test"
+        conn = psycopg.connect(admin, autocommit=True)
+    user = conn.info.user
+    with conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        from modelyard.tracking.backends import reset_cache
+
+        reset_cache()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(home=tmp_path / "yard")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_settings(request, tmp_path) -> Settings:
+    """Settings for each metadata backend: the same suite runs on SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        return Settings(home=tmp_path / "yard")
+    uri = request.getfixturevalue("postgres_uri")
+    return Settings(home=tmp_path / "yard", store_uri=uri)
+
+
+@pytest.fixture
+def client(backend_settings):
+    from modelyard.tracking.client import TrackingClient
+
+    return TrackingClient.from_settings(backend_settings)
+
+
+@pytest.fixture
+def local_client(settings):
+    from modelyard.tracking.client import TrackingClient
+
+    return TrackingClient.from_settings(settings)
+
+
+@pytest.fixture
+def fluent(settings):
+    """The fluent API pointed at a fresh local store; any run left active is ended."""
+    from modelyard.tracking import fluent as api
+
+    client = api.configure(settings)
+    yield api
+    while api.active_run() is not None:
+        api.end_run()
+    client.flush()
