@@ -34,10 +34,12 @@ class Settings(BaseSettings):
         "postgresql+psycopg://user@host/db.",
     )
     artifacts_uri: str | None = Field(
-        default=None, description="Artifact store: a folder (default under home) or s3://bucket/prefix."
+        default=None,
+        description="Artifact store: a folder (default under home) or s3://bucket/prefix.",
     )
     tracking_uri: str | None = Field(
-        default=None, description="http(s)://host:port of a modelyard server instead of a local store."
+        default=None,
+        description="http(s)://host:port of a modelyard server instead of a local store.",
     )
     tracking_token: str | None = Field(default=None, description="Bearer token for the server.")
     async_logging: bool = Field(
@@ -47,7 +49,9 @@ class Settings(BaseSettings):
         default="NORMAL",
         description="NORMAL survives a killed process; FULL also survives power loss (slower).",
     )
-    user: str | None = Field(default=None, description="Who runs are recorded as (default: OS user).")
+    user: str | None = Field(
+        default=None, description="Who runs are recorded as (default: OS user)."
+    )
     required_run_tags: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Tags every run must carry, e.g. 'objective,team'."
     )

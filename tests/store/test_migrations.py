@@ -20,7 +20,7 @@ from modelyard.store.schema import load_all_tables
 
 
 def test_the_code_expects_the_newest_migration():
-    assert SCHEMA_REVISION == head_revision()
+    assert head_revision() == SCHEMA_REVISION
 
 
 @pytest.mark.parametrize("path", ["fast", "alembic"])

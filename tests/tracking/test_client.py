@@ -75,8 +75,13 @@ class TestRuns:
         tags = run.data.tags
         assert run.info.status == RunStatus.RUNNING
         assert run.info.run_name == "first"
-        for key in ("modelyard.user", "modelyard.host", "modelyard.source.entry_point",
-                    "modelyard.python.version", "modelyard.packages"):
+        for key in (
+            "modelyard.user",
+            "modelyard.host",
+            "modelyard.source.entry_point",
+            "modelyard.python.version",
+            "modelyard.packages",
+        ):
             assert tags[key]
         assert "numpy" in tags["modelyard.packages"]
         assert tags["modelyard.source.git.dirty"] in {"true", "false"} or (
@@ -131,7 +136,9 @@ class TestParams:
         client.log_param(run.info.run_id, "depth", 6)
         client.log_batch(run.info.run_id, params=[Param("lr", "0.1"), Param("model", "gbm")])
         assert client.get_run(run.info.run_id).data.params == {
-            "depth": "6", "lr": "0.1", "model": "gbm"
+            "depth": "6",
+            "lr": "0.1",
+            "model": "gbm",
         }
 
     def test_same_value_again_is_fine(self, client):
@@ -219,7 +226,8 @@ class TestInputs:
         client.log_input(run.info.run_id, changed, context="validation", name="sales")
         inputs = client.get_run(run.info.run_id).inputs
         assert {(d.name, d.context) for d in inputs} == {
-            ("sales", "training"), ("sales", "validation")
+            ("sales", "training"),
+            ("sales", "validation"),
         }
         assert len({d.digest for d in inputs}) == 2
 
@@ -229,7 +237,9 @@ class TestSearch:
     def runs(self, client):
         made = {}
         for name, model, rmse, team in [
-            ("a", "gbm", 0.3, "x"), ("b", "gbm", 0.7, "x"), ("c", "ridge", 0.2, "y"),
+            ("a", "gbm", 0.3, "x"),
+            ("b", "gbm", 0.7, "x"),
+            ("c", "ridge", 0.2, "y"),
             ("d", "gbm", 0.4, "y"),
         ]:
             run = new_run(client, "search", run_name=name)
@@ -260,7 +270,9 @@ class TestSearch:
         first = client.search_runs([experiment], order_by=["metrics.rmse ASC"], max_results=3)
         assert self.names(first) == ["c", "a", "d"]
         rest = client.search_runs(
-            [experiment], order_by=["metrics.rmse ASC"], max_results=3,
+            [experiment],
+            order_by=["metrics.rmse ASC"],
+            max_results=3,
             page_token=first.next_page_token,
         )
         assert self.names(rest) == ["b"] and rest.next_page_token is None

@@ -15,7 +15,7 @@ def client_with(tmp_path, **conventions):
 
 def test_required_tags_refused(tmp_path):
     client = client_with(tmp_path, required_run_tags="objective, team", convention_mode="refuse")
-    with pytest.raises(ConventionViolation, match="'objective'.*'team'"):
+    with pytest.raises(ConventionViolation, match=r"'objective'.*'team'"):
         client.create_run("0", tags={"other": "x"})
     assert len(client.search_runs(["0"])) == 0
     run = client.create_run("0", tags={"objective": "cut stock-outs", "team": "retail"})

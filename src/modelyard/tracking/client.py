@@ -73,8 +73,10 @@ class TrackingClient:
     ) -> str:
         validation.check_experiment_name(name)
         conventions.check_experiment_name(self.settings, name)
-        clean = {validation.check_key(k, "tag"): validation.check_tag_value(k, v)
-                 for k, v in (tags or {}).items()}
+        clean = {
+            validation.check_key(k, "tag"): validation.check_tag_value(k, v)
+            for k, v in (tags or {}).items()
+        }
         return self.store.create_experiment(name, artifact_location, clean)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -112,7 +114,9 @@ class TrackingClient:
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         validation.check_key(key, "tag")
-        self.store.set_experiment_tag(str(experiment_id), key, validation.check_tag_value(key, value))
+        self.store.set_experiment_tag(
+            str(experiment_id), key, validation.check_tag_value(key, value)
+        )
 
     # runs ----------------------------------------------------------------------
     def create_run(
@@ -162,7 +166,9 @@ class TrackingClient:
             self._async.flush(run_id)
         return self.store.update_run_info(run_id, status=str(status), end_time=end_time or now_ms())
 
-    def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> RunInfo:
+    def update_run(
+        self, run_id: str, status: str | None = None, name: str | None = None
+    ) -> RunInfo:
         return self.store.update_run_info(run_id, status=status, run_name=name)
 
     def delete_run(self, run_id: str) -> None:
@@ -181,12 +187,8 @@ class TrackingClient:
         timestamp: int | None = None,
         synchronous: bool = True,
     ) -> None:
-        metric = Metric(
-            validation.check_key(key, "metric"),
-            validation.check_metric_value(key, value),
-            now_ms() if timestamp is None else validation.check_timestamp(key, timestamp),
-            validation.check_step(key, step),
-        )
+        metric = Metric(key, value, now_ms() if timestamp is None else timestamp, step)
+        validation.check_metrics((metric,))
         self._write(run_id, synchronous, metrics=(metric,))
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool = True) -> str:
@@ -210,13 +212,11 @@ class TrackingClient:
         synchronous: bool = True,
     ) -> None:
         """Log many values in one transaction: all are written or none is."""
-        for m in metrics:
-            validation.check_key(m.key, "metric")
-            validation.check_metric_value(m.key, m.value)
-            validation.check_step(m.key, m.step)
-            validation.check_timestamp(m.key, m.timestamp)
+        validation.check_metrics(metrics)
         params = [
-            Param(validation.check_key(p.key, "param"), validation.check_param_value(p.key, p.value))
+            Param(
+                validation.check_key(p.key, "param"), validation.check_param_value(p.key, p.value)
+            )
             for p in params
         ]
         tags = [
@@ -296,7 +296,9 @@ class TrackingClient:
         parts = [root, (artifact_path or "").strip("/"), name]
         return posixpath.join(*[p for p in parts if p])
 
-    def log_artifact(self, run_id: str, local_path: str | Path, artifact_path: str | None = None) -> str:
+    def log_artifact(
+        self, run_id: str, local_path: str | Path, artifact_path: str | None = None
+    ) -> str:
         local = Path(local_path)
         if not local.is_file():
             raise InvalidParameter(f"{str(local)!r} is not a file", field="local_path")
@@ -304,7 +306,9 @@ class TrackingClient:
         self.artifacts.log_file(dest, local)
         return dest
 
-    def log_artifacts(self, run_id: str, local_dir: str | Path, artifact_path: str | None = None) -> str:
+    def log_artifacts(
+        self, run_id: str, local_dir: str | Path, artifact_path: str | None = None
+    ) -> str:
         local = Path(local_dir)
         if not local.is_dir():
             raise InvalidParameter(f"{str(local)!r} is not a folder", field="local_dir")
@@ -360,7 +364,9 @@ class TrackingClient:
         entries = self.artifacts.list(prefix)
         return [_relative(e, root) for e in entries]
 
-    def download_artifacts(self, run_id: str, path: str = "", dst_path: str | Path | None = None) -> str:
+    def download_artifacts(
+        self, run_id: str, path: str = "", dst_path: str | Path | None = None
+    ) -> str:
         source = self._artifact_path(run_id, path)
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="modelyard-"))
         dst.mkdir(parents=True, exist_ok=True)

@@ -310,7 +310,8 @@ def search_runs(
         return runs
     if output_format != "pandas":
         raise InvalidParameter(
-            f"output_format must be 'pandas' or 'list', got {output_format!r}", field="output_format"
+            f"output_format must be 'pandas' or 'list', got {output_format!r}",
+            field="output_format",
         )
     return runs_to_frame(runs)
 
@@ -329,8 +330,11 @@ def runs_to_frame(runs: Sequence[Run]) -> Any:
         "start_time": pd.to_datetime([r.info.start_time for r in runs], unit="ms", utc=True),
         "end_time": pd.to_datetime([r.info.end_time for r in runs], unit="ms", utc=True),
     }
-    for prefix, attr, fill in (("metrics", "metrics", float("nan")), ("params", "params", None),
-                               ("tags", "tags", None)):
+    for prefix, attr, fill in (
+        ("metrics", "metrics", float("nan")),
+        ("params", "params", None),
+        ("tags", "tags", None),
+    ):
         keys = sorted({k for r in runs for k in getattr(r.data, attr)})
         for key in keys:
             columns[f"{prefix}.{key}"] = [getattr(r.data, attr).get(key, fill) for r in runs]

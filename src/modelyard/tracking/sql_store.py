@@ -10,9 +10,22 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidParameter, InvalidState, NotFound
@@ -74,6 +87,7 @@ def artifact_uri_for(experiment_id: str, run_id: str) -> str:
 class SqlTrackingStore(TrackingStore):
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._load_stmt: Select[Any] | None = None
         self._ensure_default_experiment()
 
     # experiments ---------------------------------------------------------------
@@ -212,7 +226,9 @@ class SqlTrackingStore(TrackingStore):
 
     def _set_experiment_stage(self, experiment_id: str, stage: LifecycleStage) -> None:
         if experiment_id == DEFAULT_EXPERIMENT_ID and stage == LifecycleStage.DELETED:
-            raise InvalidParameter("the default experiment cannot be deleted", field="experiment_id")
+            raise InvalidParameter(
+                "the default experiment cannot be deleted", field="experiment_id"
+            )
         key = _experiment_pk(experiment_id)
         now = now_ms()
         with self.db.write() as conn:
@@ -352,9 +368,13 @@ class SqlTrackingStore(TrackingStore):
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
             if run_name:
                 conn.execute(
-                    t.tags.delete().where(t.tags.c.run_id == run_id, t.tags.c.key == "mlflow.runName")
+                    t.tags.delete().where(
+                        t.tags.c.run_id == run_id, t.tags.c.key == "mlflow.runName"
+                    )
                 )
-                conn.execute(insert(t.tags).values(run_id=run_id, key="mlflow.runName", value=run_name))
+                conn.execute(
+                    insert(t.tags).values(run_id=run_id, key="mlflow.runName", value=run_name)
+                )
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).one()
         return _run_info(row)
 
@@ -543,61 +563,86 @@ class SqlTrackingStore(TrackingStore):
 
     # loading -------------------------------------------------------------------
     def _load_runs(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+        """Load whole runs, one row each: params, tags, latest metrics and inputs arrive
+        aggregated as JSON by the database, so Python never iterates per value row."""
         if not run_ids:
             return []
-        infos: dict[str, RunInfo] = {}
-        params: dict[str, dict[str, str]] = {r: {} for r in run_ids}
-        tags: dict[str, dict[str, str]] = {r: {} for r in run_ids}
-        metrics: dict[str, dict[str, float]] = {r: {} for r in run_ids}
-        points: dict[str, dict[str, Metric]] = {r: {} for r in run_ids}
-        inputs: dict[str, list[DatasetInput]] = {}
+        stmt = self._load_statement()
+        loaded: dict[str, Run] = {}
         for chunk in _chunks(run_ids):
-            for row in conn.execute(select(t.runs).where(t.runs.c.run_id.in_(chunk))):
-                infos[row.run_id] = _run_info(row)
-            for run_id, key, value in conn.execute(
-                select(t.params.c.run_id, t.params.c.key, t.params.c.value).where(
-                    t.params.c.run_id.in_(chunk)
-                )
-            ):
-                params[run_id][key] = value
-            for run_id, key, value in conn.execute(
-                select(t.tags.c.run_id, t.tags.c.key, t.tags.c.value).where(
-                    t.tags.c.run_id.in_(chunk)
-                )
-            ):
-                tags[run_id][key] = value
-            lm = t.latest_metrics.c
-            for run_id, key, step, ts, value, nan in conn.execute(
-                select(lm.run_id, lm.key, lm.step, lm.timestamp, lm.value, lm.is_nan).where(
-                    lm.run_id.in_(chunk)
-                )
-            ):
-                value = float("nan") if nan else value
-                metrics[run_id][key] = value
-                points[run_id][key] = Metric(key, value, ts, step)
-            for row in conn.execute(
-                select(t.dataset_inputs).where(t.dataset_inputs.c.run_id.in_(chunk))
-            ):
-                inputs.setdefault(row.run_id, []).append(
-                    DatasetInput(
-                        row.name,
-                        row.digest,
-                        row.context,
-                        row.source_type,
-                        row.source,
-                        row.schema,
-                        row.profile,
-                    )
-                )
-        return [
-            Run(
-                info=infos[r],
-                data=RunData(metrics[r], params[r], tags[r], points[r]),
-                inputs=tuple(inputs.get(r, ())),
+            for row in conn.execute(stmt, {"ids": list(chunk)}):
+                loaded[row.run_id] = _run_from_row(row)
+        return [loaded[r] for r in run_ids if r in loaded]
+
+    def _load_statement(self) -> Select[Any]:
+        if self._load_stmt is not None:
+            return self._load_stmt
+        r = t.runs.c
+        if self.db.is_sqlite:
+            obj, arr, tup = func.json_group_object, func.json_group_array, func.json_array
+        else:
+            obj, arr, tup = func.json_object_agg, func.json_agg, func.json_build_array
+
+        def agg(table: Any, expression: Any) -> Any:
+            return (
+                select(expression)
+                .where(table.c.run_id == r.run_id)
+                .correlate(t.runs)
+                .scalar_subquery()
             )
-            for r in run_ids
-            if r in infos
-        ]
+
+        lm, di = t.latest_metrics.c, t.dataset_inputs.c
+        value: Any = lm.value
+        if self.db.is_sqlite:  # SQLite's JSON writes infinities as `Inf`, which is not JSON
+            value = case(
+                (lm.value > 1.7e308, literal("Infinity")),
+                (lm.value < -1.7e308, literal("-Infinity")),
+                else_=lm.value,
+            )
+        self._load_stmt = select(
+            t.runs,
+            agg(t.params, obj(t.params.c.key, t.params.c.value)).label("params_json"),
+            agg(t.tags, obj(t.tags.c.key, t.tags.c.value)).label("tags_json"),
+            agg(t.latest_metrics, arr(tup(lm.key, lm.step, lm.timestamp, value, lm.is_nan))).label(
+                "metrics_json"
+            ),
+            agg(
+                t.dataset_inputs,
+                arr(
+                    tup(
+                        di.name,
+                        di.digest,
+                        di.context,
+                        di.source_type,
+                        di.source,
+                        di.schema,
+                        di.profile,
+                    )
+                ),
+            ).label("inputs_json"),
+        ).where(r.run_id.in_(bindparam("ids", expanding=True)))
+        return self._load_stmt
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _run_from_row(row: Any) -> Run:
+    metrics: dict[str, float] = {}
+    points: dict[str, Metric] = {}
+    for key, step, timestamp, value, nan in _json(row.metrics_json) or ():
+        value = math.nan if nan else float(value)  # PostgreSQL renders ±inf as strings
+        metrics[key] = value
+        points[key] = Metric(key, value, int(timestamp), int(step))
+    inputs = tuple(DatasetInput(*item) for item in _json(row.inputs_json) or ())
+    return Run(
+        info=_run_info(row),
+        data=RunData(metrics, _json(row.params_json) or {}, _json(row.tags_json) or {}, points),
+        inputs=inputs,
+    )
 
 
 def dataset_node(name: str, digest: str) -> str:
@@ -620,11 +665,13 @@ def _run_info(row: object) -> RunInfo:
 
 
 def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[object, ...]]:
-    rows = []
-    for m in metrics:
-        nan = m.value != m.value
-        rows.append((run_id, m.key, m.step, m.timestamp, 0.0 if nan else m.value, nan))
-    return rows
+    # NaN is stored as 0.0 with is_nan set: SQLite turns NaN into NULL, and NULL in a
+    # primary key would defeat de-duplication of replayed batches.
+    return [
+        (run_id, m.key, m.step, m.timestamp, 0.0 if v != v else v, v != v)
+        for m in metrics
+        for v in (float(m.value),)
+    ]
 
 
 def _latest(metrics: Sequence[Metric]) -> list[Metric]:
@@ -633,7 +680,7 @@ def _latest(metrics: Sequence[Metric]) -> list[Metric]:
     best: dict[str, Metric] = {}
     for m in metrics:
         held = best.get(m.key)
-        if held is None or m.sort_key() > held.sort_key():
+        if held is None or (m.step, m.timestamp, m.value) > (held.step, held.timestamp, held.value):
             best[m.key] = m
     return list(best.values())
 
@@ -662,7 +709,11 @@ def _experiment_pk(experiment_id: str) -> int:
 
 
 def _check_max_results(max_results: int, cap: int = MAX_SEARCH_RESULTS) -> None:
-    if isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= cap:
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 1 <= max_results <= cap
+    ):
         raise InvalidParameter(
             f"max_results must be an integer from 1 to {cap}, got {max_results!r}",
             field="max_results",
@@ -683,5 +734,3 @@ def decode_page_token(token: str | None) -> int:
         return offset
     except Exception:
         raise InvalidParameter(f"invalid page token {token!r:.60}", field="page_token") from None
-
-

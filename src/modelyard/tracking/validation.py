@@ -12,8 +12,10 @@ from __future__ import annotations
 import math
 import numbers
 import re
+from collections.abc import Sequence
 
 from modelyard.errors import InvalidParameter
+from modelyard.tracking.entities import Metric
 
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6000
@@ -113,6 +115,27 @@ def check_timestamp(key: str, timestamp: object) -> int:
     if not 0 <= int(timestamp) <= _INT64_MAX:
         raise InvalidParameter(f"timestamp of metric {key!r} is out of range", field="timestamp")
     return int(timestamp)
+
+
+def check_metrics(metrics: Sequence[Metric]) -> None:
+    """Validate a batch in one pass; the common types take a fast path (no ABC checks).
+
+    Keys repeat across a batch (10 metrics × 1,000 steps), so each is checked once.
+    """
+    seen: set[str] = set()
+    for m in metrics:
+        key = m.key
+        if key not in seen:
+            check_key(key, "metric")
+            seen.add(key)
+        if type(m.value) is not float:
+            check_metric_value(key, m.value)
+        step = m.step
+        if type(step) is not int or not -_INT64_MAX <= step <= _INT64_MAX:
+            check_step(key, step)
+        timestamp = m.timestamp
+        if type(timestamp) is not int or not 0 <= timestamp <= _INT64_MAX:
+            check_timestamp(key, timestamp)
 
 
 def check_run_id(run_id: object) -> str:
