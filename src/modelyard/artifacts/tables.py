@@ -14,7 +14,13 @@ from modelyard.store.schema import metadata
 artifact_entries = Table(
     "artifact_entries",
     metadata,
-    Column("path", String(1024), primary_key=True),
+    # Byte-order collation on PostgreSQL: prefix range scans ("a/" <= path < "a0") are only
+    # correct, and index-backed, when "/" sorts by code point, as in SQLite.
+    Column(
+        "path",
+        String(1024).with_variant(String(1024, collation="C"), "postgresql"),
+        primary_key=True,
+    ),
     Column("digest", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),

@@ -38,6 +38,7 @@ lineage_edges = Table(
 ROOM_TABLE_MODULES: tuple[str, ...] = (
     "modelyard.artifacts.tables",
     "modelyard.tracking.tables",
+    "modelyard.registry.tables",
 )
 
 

@@ -425,7 +425,11 @@ class SqlTrackingStore(TrackingStore):
                 self._write_params(cur, run_id, params)
             if tags:
                 cur.executemany(sql(_UPSERT_TAG), [(run_id, tg.key, tg.value) for tg in tags])
-            if metrics:
+            if len(metrics) == 1:  # the per-call path: execute() is cheaper than executemany()
+                (row,) = _metric_rows(run_id, metrics)
+                cur.execute(sql(_INSERT_METRIC), row)
+                cur.execute(sql(_UPSERT_LATEST), row)
+            elif metrics:
                 cur.executemany(sql(_INSERT_METRIC), _metric_rows(run_id, metrics))
                 cur.executemany(sql(_UPSERT_LATEST), _metric_rows(run_id, _latest(metrics)))
 

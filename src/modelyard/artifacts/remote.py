@@ -1,0 +1,352 @@
+"""Artifacts on a ``modelyard server``, through its MLflow artifact proxy; and the HTTP
+transport the remote tracking store shares.
+
+``RemoteArtifactRepository`` offers the ``ArtifactRepository`` methods the tracking client
+uses (``log_file``, ``log_bytes``, ``log_dir``, ``list``, ``read_bytes``, ``download``,
+``delete``) over ``/api/2.0/mlflow-artifacts/artifacts``. Paths are the same logical
+paths (``<exp>/<run_id>/artifacts/<file>``). Each file is one PUT and appears whole or
+not at all; unlike the local repository, a directory is not logged in one transaction.
+
+``HttpTransport`` keeps one pooled keep-alive ``httpx.Client``, retries connection errors
+and 502/503/504 with exponential back-off, and turns error answers back into the
+exception classes local use raises (``error_from_code``).
+
+Example::
+
+    transport = HttpTransport("http://127.0.0.1:5000")
+    repo = RemoteArtifactRepository(transport)
+    repo.log_bytes("1/abc/artifacts/notes.txt", b"hi")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from modelyard.artifacts.repository import ArtifactEntry, FileInfo, validate_artifact_path
+from modelyard.errors import (
+    BadRequest,
+    ModelyardError,
+    NotFound,
+    NotImplementedFeature,
+    PermissionDenied,
+    StoreUnavailable,
+    Unauthenticated,
+    error_from_code,
+)
+from modelyard.ids import now_ms
+
+ARTIFACTS_ROOT = "/api/2.0/mlflow-artifacts/artifacts"
+RETRY_STATUSES = frozenset({502, 503, 504})
+_CHUNK = 1 << 20
+Body = bytes | Callable[[], Iterable[bytes]] | None
+
+
+class HttpTransport:
+    """One server's base URL, a pooled ``httpx.Client``, retries and error rebuilding.
+
+    ``max_retries`` counts retries after the first attempt; waits are
+    ``backoff_s * 2**attempt`` (capped at ``max_backoff_s``) with jitter. Writes are
+    retried too: the server's writes are idempotent where the MLflow API allows it
+    (batches, params, tags, artifacts); a retried create may answer ``AlreadyExists``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout_s: float = 120.0,
+        max_retries: int = 5,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        client: httpx.Client | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        headers = {"User-Agent": "modelyard-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.http = client or httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+    def __repr__(self) -> str:
+        return f"HttpTransport({self.base_url!r})"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _wait(self, attempt: int) -> None:
+        delay = min(self.max_backoff_s, self.backoff_s * 2**attempt)
+        time.sleep(delay * random.uniform(0.5, 1.0))
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"cannot reach the modelyard server at {self.base_url} after "
+            f"{self.max_retries + 1} attempts: {type(exc).__name__}: {exc}"
+        )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Body = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with retries; an error status raises the matching ModelyardError."""
+        for attempt in range(self.max_retries + 1):
+            content = body() if callable(body) else body
+            try:
+                response = self.http.request(
+                    method, path, params=params, content=content, headers=headers
+                )
+            except httpx.TransportError as exc:
+                if attempt >= self.max_retries:
+                    raise self._unreachable(exc) from exc
+                self._wait(attempt)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                self._wait(attempt)
+                continue
+            if response.is_error:
+                raise error_for(response)
+            return response
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def stream(self, method: str, path: str) -> Iterator[httpx.Response]:
+        """A streamed response (retried until its headers arrive, never after)."""
+        request = self.http.build_request(method, path)
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self.http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if attempt >= self.max_retries:
+                    raise self._unreachable(exc) from exc
+                self._wait(attempt)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.max_retries:
+                response.close()
+                self._wait(attempt)
+                continue
+            try:
+                if response.is_error:
+                    response.read()
+                    raise error_for(response)
+                yield response
+            finally:
+                response.close()
+            return
+
+    def call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> dict[str, Any]:
+        """A JSON API call: ``body`` is sent as JSON, the answer must be a JSON object."""
+        payload = None
+        headers = None
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+            headers = {"Content-Type": "application/json"}
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        response = self.request(method, path, params=query, body=payload, headers=headers)
+        try:
+            data = response.json() if response.content else {}
+        except ValueError as exc:
+            raise StoreUnavailable(
+                f"{self.base_url}{path} did not answer JSON (is it a modelyard server?)"
+            ) from exc
+        if not isinstance(data, dict):
+            raise StoreUnavailable(f"{self.base_url}{path} answered {type(data).__name__}")
+        return data
+
+
+def error_for(response: httpx.Response) -> ModelyardError:
+    """The exception a server's error answer stands for."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("error_code"), str):
+        code, message = data["error_code"], str(data.get("message", ""))
+        error = error_from_code(code, message)
+        if type(error) is ModelyardError:
+            error.code = code  # keep codes without a class of their own (ENDPOINT_NOT_FOUND)
+        field = data.get("field")
+        if isinstance(field, str):
+            error.field = field
+        return error
+    status = response.status_code
+    text = response.text[:200]
+    where = f"{response.request.method} {response.request.url}"
+    if status == 401:
+        return Unauthenticated(f"{where}: {status} {text}")
+    if status == 403:
+        return PermissionDenied(f"{where}: {status} {text}")
+    if status == 404:
+        return NotFound(f"{where}: 404 (is this a modelyard server?) {text}")
+    if status >= 500:
+        return StoreUnavailable(f"{where}: {status} {text}")
+    return BadRequest(f"{where}: {status} {text}")
+
+
+def _optional_path(path: str | None, field: str) -> str:
+    """A valid artifact path, or '' (or None) for the repository root."""
+    return "" if path in (None, "") else validate_artifact_path(path, field)
+
+
+def _url(path: str) -> str:
+    return f"{ARTIFACTS_ROOT}/{quote(path, safe='/')}"
+
+
+class RemoteArtifactRepository:
+    """The artifact repository of a ``modelyard server``, over its artifact proxy."""
+
+    def __init__(self, transport: HttpTransport) -> None:
+        self.http = transport
+
+    def __repr__(self) -> str:
+        return f"RemoteArtifactRepository({self.http.base_url!r})"
+
+    # -- writing ---------------------------------------------------------------------
+
+    def log_file(self, dest_path: str, local_file: str | os.PathLike[str]) -> ArtifactEntry:
+        validate_artifact_path(dest_path)
+        src = os.fspath(local_file)
+        if not os.path.isfile(src):
+            raise NotFound(f"local file {src!r} does not exist", field="local_path")
+        hasher: list[Any] = []
+
+        def chunks() -> Iterator[bytes]:
+            digest = hashlib.sha256()
+            hasher[:] = [digest]
+            with open(src, "rb") as f:
+                while block := f.read(_CHUNK):
+                    digest.update(block)
+                    yield block
+
+        size = os.path.getsize(src)
+        self.http.request(
+            "PUT", _url(dest_path), body=chunks, headers={"Content-Length": str(size)}
+        )
+        return ArtifactEntry(dest_path, hasher[0].hexdigest(), size, now_ms())
+
+    def log_bytes(self, dest_path: str, data: bytes) -> ArtifactEntry:
+        validate_artifact_path(dest_path)
+        self.http.request("PUT", _url(dest_path), body=bytes(data))
+        return ArtifactEntry(dest_path, hashlib.sha256(data).hexdigest(), len(data), now_ms())
+
+    def log_dir(self, dest_prefix: str, local_dir: str | os.PathLike[str]) -> list[ArtifactEntry]:
+        """Upload every file under ``local_dir`` to ``dest_prefix/<relative path>``."""
+        prefix = _optional_path(dest_prefix, "dest_prefix")
+        root = os.fspath(local_dir)
+        if not os.path.isdir(root):
+            raise NotFound(f"local directory {root!r} does not exist", field="local_dir")
+        entries: list[ArtifactEntry] = []
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames.sort()
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                entries.append(self.log_file(f"{prefix}/{rel}" if prefix else rel, full))
+        return entries
+
+    def delete(self, path_or_prefix: str) -> None:
+        """Remove a file or a whole directory (the server does not report a count)."""
+        validate_artifact_path(path_or_prefix, "path_or_prefix")
+        self.http.request("DELETE", _url(path_or_prefix))
+
+    # -- reading ---------------------------------------------------------------------
+
+    def list(self, prefix: str | None = "", *, relative_to: str | None = None) -> list[FileInfo]:
+        """The direct children of ``prefix``, as full paths (or relative to ``relative_to``)."""
+        base = _optional_path(prefix, "prefix")
+        strip = 0
+        if relative_to:
+            root = validate_artifact_path(relative_to, "relative_to")
+            if base != root and not base.startswith(f"{root}/"):
+                raise BadRequest(
+                    f"prefix {base!r} is not inside relative_to {root!r}", field="relative_to"
+                )
+            strip = len(root) + 1
+        data = self.http.call("GET", ARTIFACTS_ROOT, params={"path": base})
+        out = []
+        for item in data.get("files", []):
+            full = f"{base}/{item['path']}" if base else item["path"]
+            size = None if item.get("is_dir") else int(item.get("file_size", 0))
+            out.append(FileInfo(full[strip:], bool(item.get("is_dir")), size))
+        return out
+
+    def read_bytes(self, path: str) -> bytes:
+        validate_artifact_path(path)
+        return self.http.request("GET", _url(path)).content
+
+    def download(self, path: str, dst_dir: str | os.PathLike[str]) -> str:
+        """Copy the file or directory at ``path`` into ``dst_dir``; returns the local path.
+
+        Same layout as the local repository: a file lands at ``dst_dir/<name>``, a
+        directory at ``dst_dir/<name>/...``, '' fills ``dst_dir``. Each file is written to a
+        temporary name and renamed, so it appears complete or not at all.
+        """
+        base = _optional_path(path, "path")
+        dst = os.path.abspath(os.fspath(dst_dir))
+        children = self.list(base)
+        if not children:
+            if not base:
+                raise NotFound("the artifact repository is empty", field="path")
+            target = os.path.join(dst, base.rsplit("/", 1)[-1])
+            self._fetch(base, target)
+            return target
+        target = os.path.join(dst, base.rsplit("/", 1)[-1]) if base else dst
+        self._fetch_tree(base, children, target)
+        return target
+
+    def _fetch_tree(self, base: str, children: list[FileInfo], target: str) -> None:
+        os.makedirs(target, exist_ok=True)
+        for child in children:
+            name = child.path[len(base) + 1 :] if base else child.path
+            local = os.path.join(target, name)
+            if child.is_dir:
+                self._fetch_tree(child.path, self.list(child.path), local)
+            else:
+                self._fetch(child.path, local)
+
+    def _fetch(self, path: str, local_path: str) -> None:
+        folder = os.path.dirname(local_path) or "."
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".modelyard-", suffix=".part", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as out, self.http.stream("GET", _url(path)) as response:
+                for chunk in response.iter_bytes(_CHUNK):
+                    out.write(chunk)
+            os.replace(tmp, local_path)
+        except NotFound:
+            raise NotFound(f"artifact path {path!r} does not exist", field="path") from None
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+    # -- maintenance -----------------------------------------------------------------
+
+    def collect_garbage(self, dry_run: bool = False, *, grace_s: float | None = None) -> Any:
+        raise NotImplementedFeature(
+            "artifact garbage collection runs next to the store: run `modelyard gc` on the "
+            "server's host"
+        )
