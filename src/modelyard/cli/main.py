@@ -1,0 +1,205 @@
+"""The ``modelyard`` command: global options, the command tree, and error rendering.
+
+The global options (``--home``, ``--store-uri``, ``--artifacts-uri``) build one
+``Settings`` object, handed to every command through ``ctx.obj``; they may be given
+before or after the command (``modelyard --home y runs list`` = ``modelyard runs list
+--home y``). A ``ModelyardError`` from any command is printed as one red line on stderr
+and exits with status 1; usage errors exit with 2, as in every click program.
+
+Only typer is imported here: settings, stores and pandas load inside the commands, so
+``modelyard --help`` answers instantly.
+
+>>> from typer.testing import CliRunner
+>>> CliRunner().invoke(app, ["--home", "/tmp/yard", "experiments", "list"])  # doctest: +SKIP
+<Result okay>
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from modelyard.cli import demo, experiments, gc, runs
+from modelyard.errors import InvalidParameter, ModelyardError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from modelyard.config import Settings
+    from modelyard.tracking.client import TrackingClient
+
+#: Options of the root command that may also follow the subcommand.
+GLOBAL_OPTIONS = ("--home", "--store-uri", "--artifacts-uri")
+COMMAND_ORDER = ("experiments", "runs", "gc", "demo")
+#: Line width when stdout is a pipe or a file: wide enough that tables never cut run ids.
+PIPE_WIDTH = 240
+
+
+class CliState:
+    """What every command shares: the settings overrides given on the command line, the
+    ``Settings`` and client built from them, and the output console.
+
+    All are created on first use: the root callback runs even for ``modelyard runs
+    --help``, which must not open a database.
+    """
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = {k: v for k, v in overrides.items() if v is not None}
+        self._settings: Settings | None = None
+        self._client: TrackingClient | None = None
+        self._console: Console | None = None
+
+    def console(self) -> Console:
+        """Rich output on stdout; in a pipe, lines are PIPE_WIDTH wide instead of 80."""
+        if self._console is None:
+            from rich.console import Console
+
+            console = Console()
+            self._console = console if console.is_terminal else Console(width=PIPE_WIDTH)
+        return self._console
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from pydantic import ValidationError
+
+            from modelyard.config import load_settings
+
+            try:
+                self._settings = load_settings(**self.overrides)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "settings"
+                raise InvalidParameter(
+                    f"setting {where} is invalid: {first['msg']} (got {first.get('input')!r}); "
+                    f"fix the MODELYARD_{where.upper()} variable or the command-line option",
+                    field=where,
+                ) from None
+        return self._settings
+
+    def client(self) -> TrackingClient:
+        if self._client is None:
+            from modelyard.tracking.client import TrackingClient
+
+            self._client = TrackingClient.from_settings(self.settings())
+        return self._client
+
+
+class ModelyardGroup(TyperGroup):
+    """The root group: lifts global options written after the command, renders errors."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The lifecycle order (experiments, runs, gc, demo), then any others."""
+        names = super().list_commands(ctx)
+        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(args))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ModelyardError as exc:
+            print_error(str(exc))
+            raise typer.Exit(1) from None
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ``--home X`` / ``--home=X`` (and the other global options) to the front.
+
+    Everything after ``--`` is left alone, as is an option missing its value.
+    """
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in GLOBAL_OPTIONS and i + 1 < len(args):
+            front.extend(args[i : i + 2])
+            i += 2
+            continue
+        if arg.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in arg:
+            front.append(arg)
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def print_error(message: str) -> None:
+    """One red line on stderr: ``error: <message>``."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    line = " ".join(message.split())
+    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(line)}")
+
+
+app = typer.Typer(
+    name="modelyard",
+    cls=ModelyardGroup,
+    help="modelyard: take machine-learning models from experiment to reliable production.\n\n"
+    "Global options may also follow the command: modelyard runs list --home PATH.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from modelyard import __version__
+
+        typer.echo(f"modelyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None,
+        "--home",
+        help="Root of the embedded store (default: $MODELYARD_HOME or ./.modelyard).",
+        metavar="PATH",
+    ),
+    store_uri: str | None = typer.Option(
+        None,
+        "--store-uri",
+        metavar="URI",
+        help="Metadata store URI, e.g. postgresql+psycopg://user@host/db.",
+    ),
+    artifacts_uri: str | None = typer.Option(
+        None,
+        "--artifacts-uri",
+        metavar="URI",
+        help="Artifact store: a folder or s3://bucket/prefix.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """modelyard: take machine-learning models from experiment to reliable production."""
+    ctx.obj = CliState({"home": home, "store_uri": store_uri, "artifacts_uri": artifacts_uri})
+
+
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.command("gc")(gc.gc)
+app.command("demo")(demo.demo)
+
+
+def main() -> None:
+    """The console-script entry point (``modelyard = modelyard.cli.main:main``)."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
