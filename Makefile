@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test install install-dev lint contracts pytest bench clean
+.PHONY: demo test install install-dev lint contracts pytest bench clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) .modelyard .pytest_cache .ruff_cache
+
+constraints: install-dev
+	(echo "# Pinned versions for reproducible installs: pip install -c constraints.txt -e '.[dev]'"; \
+	 echo "# Regenerate after changing dependencies: make constraints"; \
+	 $(BIN)/pip freeze --exclude-editable | grep -v '^modelyard' | sort -f) > $(CONSTRAINTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -292,3 +293,23 @@ class TestSearch:
     def test_invalid_max_results(self, client):
         with pytest.raises(InvalidParameter, match="max_results"):
             client.search_runs(["0"], max_results=0)
+
+
+def test_latest_values_keep_full_double_precision(client):
+    run = new_run(client)
+    values = {"third": 1 / 3, "sum": 0.1 + 0.2, "tiny": 5e-324, "huge": 1.7976931348623157e308}
+    for key, value in values.items():
+        client.log_metric(run.info.run_id, key, value)
+    assert client.get_run(run.info.run_id).data.metrics == values
+    (found,) = client.search_runs([run.info.experiment_id])
+    assert found.data.metrics == values
+    rng = random.Random(7)
+    sample = {f"r{i}": rng.random() * 10 ** rng.randint(-300, 300) for i in range(500)}
+    client.log_batch(run.info.run_id, metrics=[Metric(k, v, 1, 0) for k, v in sample.items()])
+    stored = client.get_run(run.info.run_id).data.metrics
+    assert {k: stored[k] for k in sample} == sample
+
+
+def test_experiment_ids_beyond_int64_are_refused(client):
+    with pytest.raises(InvalidParameter, match="experiment id"):
+        client.get_experiment(str(2**63))

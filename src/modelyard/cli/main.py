@@ -23,7 +23,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import demo, experiments, gc, runs
+from modelyard.cli import demo, experiments, gc, runs, server
 from modelyard.errors import InvalidParameter, ModelyardError
 
 if TYPE_CHECKING:
@@ -194,6 +194,7 @@ app.add_typer(experiments.app, name="experiments")
 app.add_typer(runs.app, name="runs")
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)
+app.command("server")(server.server)
 
 
 def main() -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from modelyard.config import Settings
-from modelyard.errors import NotImplementedFeature
+from modelyard.errors import NotImplementedFeature, StoreUnavailable
 from modelyard.store.engine import Database, open_database
 from modelyard.store.migrations import ensure_schema
 from modelyard.tracking.store import TrackingStore
@@ -27,7 +29,13 @@ def database_for(settings: Settings) -> Database:
         db = _databases.get(key)
         if db is None:
             db = open_database(key[0], sqlite_synchronous=key[1])
-            ensure_schema(db)
+            try:
+                ensure_schema(db)
+            except OperationalError as exc:
+                db.dispose()
+                raise StoreUnavailable(
+                    f"cannot open the metadata store {db.uri}: {exc.orig}".strip()
+                ) from exc
             _databases[key] = db
         return db
 
@@ -39,7 +47,11 @@ def open_backends(settings: Settings) -> tuple[TrackingStore, Any]:
             "set MODELYARD_STORE_URI for a database instead"
         )
     if settings.is_remote:
-        raise NotImplementedFeature("remote tracking servers arrive with `modelyard server`")
+        from modelyard.artifacts.remote import HttpTransport, RemoteArtifactRepository
+        from modelyard.tracking.rest_store import RestTrackingStore
+
+        transport = HttpTransport(str(settings.tracking_uri), token=settings.tracking_token)
+        return RestTrackingStore(transport), RemoteArtifactRepository(transport)
     from modelyard.artifacts.blobs import open_blob_store
     from modelyard.artifacts.repository import ArtifactRepository
     from modelyard.tracking.sql_store import SqlTrackingStore

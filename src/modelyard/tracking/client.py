@@ -169,6 +169,8 @@ class TrackingClient:
     def update_run(
         self, run_id: str, status: str | None = None, name: str | None = None
     ) -> RunInfo:
+        if name is not None:
+            validation.check_text(name, "run name", validation.MAX_RUN_NAME_LENGTH)
         return self.store.update_run_info(run_id, status=status, run_name=name)
 
     def delete_run(self, run_id: str) -> None:

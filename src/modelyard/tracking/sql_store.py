@@ -18,11 +18,9 @@ from sqlalchemy import (
     Connection,
     Select,
     bindparam,
-    case,
     delete,
     func,
     insert,
-    literal,
     select,
     update,
 )
@@ -597,12 +595,10 @@ class SqlTrackingStore(TrackingStore):
 
         lm, di = t.latest_metrics.c, t.dataset_inputs.c
         value: Any = lm.value
-        if self.db.is_sqlite:  # SQLite's JSON writes infinities as `Inf`, which is not JSON
-            value = case(
-                (lm.value > 1.7e308, literal("Infinity")),
-                (lm.value < -1.7e308, literal("-Infinity")),
-                else_=lm.value,
-            )
+        if self.db.is_sqlite:
+            # SQLite's JSON keeps only 15 significant digits (and writes `Inf`): render the
+            # value as round-trip text, which float() parses back exactly (Inf included).
+            value = func.printf("%!.20g", lm.value)
         self._load_stmt = select(
             t.runs,
             agg(t.params, obj(t.params.c.key, t.params.c.value)).label("params_json"),
@@ -704,10 +700,13 @@ def _stages(view_type: ViewType) -> list[str]:
 
 def _experiment_pk(experiment_id: str) -> int:
     try:
-        return int(experiment_id)
+        key = int(experiment_id)
+        if not 0 <= key < 2**63:
+            raise ValueError
+        return key
     except (TypeError, ValueError):
         raise InvalidParameter(
-            f"experiment id must be a decimal number, got {experiment_id!r:.80}",
+            f"experiment id must be a non-negative 64-bit integer, got {experiment_id!r:.80}",
             field="experiment_id",
         ) from None
 

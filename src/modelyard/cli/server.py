@@ -1,0 +1,87 @@
+"""``modelyard server``: the control plane over HTTP (MLflow-compatible API, artifact proxy).
+
+It listens on 127.0.0.1 unless ``--host`` says otherwise: until authentication arrives,
+anyone who can reach the port can read and write every run.
+
+    modelyard server                              # http://127.0.0.1:5000, ./.modelyard
+    modelyard server --host 0.0.0.0 --workers 4 --store-uri postgresql+psycopg://…/yard
+
+Point an MLflow client at it with ``MLFLOW_TRACKING_URI=http://127.0.0.1:5000``, or
+modelyard with ``MODELYARD_TRACKING_URI``. Also runnable as
+``python -m modelyard.cli.server --port 5000``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import typer
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+APP_FACTORY = "modelyard.server.app:app_from_env"
+
+
+def server(
+    ctx: typer.Context,
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to listen on; 0.0.0.0 for every interface."
+    ),
+    port: int = typer.Option(5000, "--port", min=0, max=65535, help="TCP port."),
+    store_uri: str | None = typer.Option(
+        None, "--store-uri", help="Metadata store URI (default: SQLite under --home)."
+    ),
+    artifacts_uri: str | None = typer.Option(
+        None, "--artifacts-uri", help="Artifact store: a folder or s3://bucket/prefix."
+    ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, help="Worker processes (use PostgreSQL for many writers)."
+    ),
+) -> None:
+    """Serve the MLflow-compatible tracking API and artifact proxy over HTTP."""
+    import uvicorn
+    from sqlalchemy.engine import make_url
+
+    from modelyard.config import load_settings
+    from modelyard.server.app import create_app
+    from modelyard.tracking.client import TrackingClient
+
+    overrides: dict[str, Any] = dict(getattr(ctx.obj, "overrides", None) or {})
+    if store_uri:
+        overrides["store_uri"] = store_uri
+    if artifacts_uri:
+        overrides["artifacts_uri"] = artifacts_uri
+    # A server stores runs itself; it never forwards to another server.
+    settings = load_settings(**{**overrides, "tracking_uri": None})
+    client = TrackingClient.from_settings(settings)  # migrates the schema once, up front
+    store = make_url(settings.resolved_store_uri()).render_as_string(hide_password=True)
+
+    typer.echo(f"modelyard server: metadata {store}, artifacts {settings.resolved_artifacts_uri()}")
+    url_host = f"[{host}]" if ":" in host else host
+    typer.echo(f"modelyard server: listening on http://{url_host}:{port} ({workers} worker(s))")
+    if host in LOOPBACK:
+        typer.echo(
+            "modelyard server: loopback only, reachable from this machine alone; pass "
+            "--host 0.0.0.0 to accept other machines"
+        )
+    else:
+        typer.echo(
+            f"modelyard server: listening on {host}: anyone who can reach this port can read "
+            "and write every run (there is no authentication yet)"
+        )
+
+    if workers == 1:
+        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info")
+        return
+    # Workers are separate processes that build their own app from MODELYARD_* settings.
+    os.environ["MODELYARD_STORE_URI"] = settings.resolved_store_uri()
+    os.environ["MODELYARD_ARTIFACTS_URI"] = settings.resolved_artifacts_uri()
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+def main() -> None:
+    typer.run(server)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

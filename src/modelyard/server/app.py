@@ -1,0 +1,99 @@
+"""The control-plane HTTP app, composed explicitly from its parts.
+
+``create_app(settings, client)`` takes the tracking client it serves (so tests and
+embedding code choose the stores) and assembles the APIs from per-API route lists and a
+middleware list; authentication, the native ``/api/v1`` API and ``/metrics`` slot in as
+another middleware and more route lists.
+
+>>> app = create_app(settings, TrackingClient.from_settings(settings))  # doctest: +SKIP
+>>> uvicorn.run(app, host="127.0.0.1", port=5000)                      # doctest: +SKIP
+
+``app_from_env`` is the factory uvicorn's worker processes import
+(``modelyard.server.app:app_from_env``); it reads ``Settings()`` (``MODELYARD_*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from modelyard import __version__
+from modelyard.config import Settings, load_settings
+from modelyard.errors import InvalidParameter
+from modelyard.server import artifacts_api, mlflow_api
+from modelyard.server.context import ServerContext, ServerLimits
+from modelyard.server.errors import exception_handlers
+from modelyard.tracking.client import TrackingClient
+
+
+def system_routes(ctx: ServerContext) -> list[BaseRoute]:
+    store_type = "SqlStore"
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("OK")
+
+    async def version(request: Request) -> Response:
+        return PlainTextResponse(__version__)
+
+    async def server_info(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "store_type": store_type,
+                "multipart_uploads_enabled": False,
+                "multipart_downloads_enabled": False,
+                "workspaces_enabled": False,
+            }
+        )
+
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        Route("/api/3.0/mlflow/server-info", server_info, methods=["GET"]),
+        Route("/ajax-api/3.0/mlflow/server-info", server_info, methods=["GET"]),
+    ]
+
+
+def create_app(
+    settings: Settings,
+    client: TrackingClient,
+    *,
+    limits: ServerLimits | None = None,
+    middleware: Sequence[Middleware] = (),
+) -> Starlette:
+    """The server app over ``client``'s stores.
+
+    ``client`` must use local stores: a server in front of another server would forward
+    every request through itself.
+    """
+    if settings.is_remote or client.settings.is_remote:
+        raise InvalidParameter(
+            "the server needs a local metadata store, not a tracking URI "
+            f"({client.settings.tracking_uri or settings.tracking_uri!r}); unset "
+            "MODELYARD_TRACKING_URI and set MODELYARD_STORE_URI instead",
+            field="tracking_uri",
+        )
+    ctx = ServerContext(settings, client, limits or ServerLimits())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        client.flush()
+
+    return Starlette(
+        routes=[*system_routes(ctx), *mlflow_api.routes(ctx), *artifacts_api.routes(ctx)],
+        middleware=list(middleware),
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Build the app from ``MODELYARD_*`` settings (for ``uvicorn --factory`` workers)."""
+    settings = load_settings(tracking_uri=None)
+    return create_app(settings, TrackingClient.from_settings(settings))
