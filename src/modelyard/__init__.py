@@ -51,6 +51,10 @@ _EXPORTS: dict[str, str] = {
         )
     },
     "autolog": "modelyard.tracking.autolog",
+    "log_model": "modelyard.registry.log_model",
+    "load_model": "modelyard.registry.log_model",
+    "RegistryClient": "modelyard.registry.client",
+    "PythonModel": "modelyard.registry.formats.python_model",
     "TrackingClient": "modelyard.tracking.client",
     "Settings": "modelyard.config",
     "Metric": "modelyard.tracking.entities",
@@ -79,6 +83,9 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from modelyard.config import Settings
+    from modelyard.registry.client import RegistryClient
+    from modelyard.registry.formats.python_model import PythonModel
+    from modelyard.registry.log_model import load_model, log_model
     from modelyard.tracking.autolog import autolog
     from modelyard.tracking.client import TrackingClient
     from modelyard.tracking.entities import (

@@ -62,7 +62,17 @@ class Settings(BaseSettings):
         default="warn", description="What happens to a run or experiment breaking a convention."
     )
 
-    @field_validator("required_run_tags", mode="before")
+    registry_required_approvals: int = Field(
+        default=0, ge=0, description="Approvals a version needs before Production/champion."
+    )
+    registry_approvers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="If set, only these users may approve (comma list)."
+    )
+    registry_four_eyes: bool = Field(
+        default=True, description="A version's creator may never approve it."
+    )
+
+    @field_validator("required_run_tags", "registry_approvers", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
         if isinstance(value, str):

@@ -23,7 +23,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import demo, experiments, gc, runs, server
+from modelyard.cli import audit, demo, experiments, gc, models, runs, server
 from modelyard.errors import InvalidParameter, ModelyardError
 
 if TYPE_CHECKING:
@@ -195,6 +195,8 @@ app.add_typer(runs.app, name="runs")
 app.command("gc")(gc.gc)
 app.command("demo")(demo.demo)
 app.command("server")(server.server)
+app.add_typer(models.app, name="models")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

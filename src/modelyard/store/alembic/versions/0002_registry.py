@@ -56,6 +56,7 @@ def upgrade() -> None:
         "registered_models",
         sa.Column("name", sa.String(length=256), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("next_version", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=256), nullable=False),
         sa.Column("creation_time", sa.BigInteger(), nullable=False),
         sa.Column("last_updated_time", sa.BigInteger(), nullable=False),

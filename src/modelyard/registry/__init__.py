@@ -1,0 +1,1 @@
+"""The model registry room: formats, versions, aliases, governance and the audit trail."""

@@ -1,0 +1,477 @@
+"""``RegistryClient``: the explicit registry API (names and versions in, entities out).
+
+It validates input, resolves where a version's files come from (``runs:/…``, a logged
+model, an artifact path), freezes a copy of them into the registry, seeds the model card
+from the source run, and applies the promotion policy through its store, which records
+every change in the audit trail. The actor is the configured user (``Settings.user``, else
+the OS user) with every role; a server passes the authenticated user instead
+(``as_actor``).
+
+>>> registry = RegistryClient.from_settings(Settings(home=tmp_home))      # doctest: +SKIP
+>>> v = registry.register_model(f"runs:/{run_id}/model", "churn")          # doctest: +SKIP
+>>> registry.set_registered_model_alias("churn", "champion", v.version)    # doctest: +SKIP
+>>> registry.load_model("models:/churn@champion").predict(frame)           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from modelyard.config import Settings, load_settings, os_user
+from modelyard.errors import AlreadyExists, InvalidParameter, NotFound, NotImplementedFeature
+from modelyard.registry import cards
+from modelyard.registry.audit import Verification
+from modelyard.registry.entities import (
+    Actor,
+    Approval,
+    AuditEvent,
+    Decision,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+)
+from modelyard.registry.formats.flavors import (
+    MANIFEST_FILE,
+    MLFLOW_MANIFEST_FILE,
+    LoadedModel,
+    load_model,
+    read_manifest,
+)
+from modelyard.registry.logged_models import LoggedModelStore
+from modelyard.registry.policy import PromotionPolicy
+from modelyard.registry.sql_store import SqlRegistryStore
+from modelyard.registry.store import RegistryStore
+from modelyard.registry.uris import (
+    LoggedModelRef,
+    ModelRef,
+    RunRef,
+    check_model_name,
+    check_version,
+    parse_model_uri,
+)
+from modelyard.store.engine import Database
+from modelyard.tracking import validation
+from modelyard.tracking.entities import Page, Run
+from modelyard.tracking.sql_store import SqlTrackingStore
+
+#: Where the registry keeps its frozen copies of versions' files.
+REGISTRY_PREFIX = "registry"
+_ARTIFACT_SCHEME = "mlflow-artifacts:"
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedModel:
+    """What a model URI names right now: the files and, for registry URIs, the version."""
+
+    uri: str
+    artifact_path: str
+    version: ModelVersion | None = None
+    run_id: str | None = None
+
+
+class RegistryClient:
+    def __init__(
+        self,
+        db: Database,
+        artifacts: Any,
+        settings: Settings | None = None,
+        *,
+        policy: PromotionPolicy | None = None,
+        actor: Actor | None = None,
+        store: RegistryStore | None = None,
+    ) -> None:
+        self.db = db
+        self.artifacts = artifacts
+        self.settings = settings or load_settings()
+        self.policy = policy or PromotionPolicy.from_settings(self.settings)
+        self.actor = actor or Actor(self.settings.user or os_user())
+        self.store = store or SqlRegistryStore(db)
+        self.tracking = SqlTrackingStore(db)
+        self.logged_models = LoggedModelStore(db)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings | None = None, *, policy: PromotionPolicy | None = None
+    ) -> RegistryClient:
+        """Open the stores the settings name (the same ones ``TrackingClient`` uses)."""
+        from modelyard.artifacts.blobs import open_blob_store
+        from modelyard.artifacts.repository import ArtifactRepository
+        from modelyard.tracking.backends import database_for
+
+        settings = settings or load_settings()
+        if settings.is_remote:
+            raise NotImplementedFeature(
+                "the registry client needs a local store for now; against a server, use the "
+                "MLflow client (its registry API is served) or unset MODELYARD_TRACKING_URI",
+                field="tracking_uri",
+            )
+        db = database_for(settings)
+        blobs = open_blob_store(settings.resolved_artifacts_uri())
+        return cls(db, ArtifactRepository(db, blobs), settings, policy=policy)
+
+    def as_actor(self, actor: Actor) -> RegistryClient:
+        """The same stores and policy, acting as ``actor`` (a server's authenticated user)."""
+        return RegistryClient(
+            self.db,
+            self.artifacts,
+            self.settings,
+            policy=self.policy,
+            actor=actor,
+            store=self.store,
+        )
+
+    # -- registered models ----------------------------------------------------------------
+
+    def create_registered_model(
+        self, name: str, description: str | None = None, tags: Mapping[str, Any] | None = None
+    ) -> RegisteredModel:
+        return self.store.create_registered_model(
+            check_model_name(name), self.actor, description, _tags(tags)
+        )
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        return self.store.get_registered_model(name)
+
+    def search_registered_models(
+        self, name_like: str | None = None, max_results: int = 100, page_token: str | None = None
+    ) -> Page[RegisteredModel]:
+        return self.store.search_registered_models(name_like, max_results, page_token)
+
+    def list_registered_models(self, name_like: str | None = None) -> list[RegisteredModel]:
+        """Every registered model (all pages), by name."""
+        found: list[RegisteredModel] = []
+        token: str | None = None
+        while True:
+            page = self.store.search_registered_models(name_like, 1000, token)
+            found.extend(page.items)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
+        return self.store.update_registered_model(name, description, self.actor)
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        return self.store.rename_registered_model(name, new_name, self.actor)
+
+    def delete_registered_model(self, name: str) -> None:
+        self.store.delete_registered_model(name, self.actor)
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        value = _tags({key: value})[key]
+        self.store.set_registered_model_tag(name, key, value, self.actor)
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self.store.delete_registered_model_tag(name, key, self.actor)
+
+    # -- versions -------------------------------------------------------------------------
+
+    def register_model(
+        self,
+        model_uri: str,
+        name: str,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register the files at ``model_uri`` as the next version of ``name`` (created if
+        needed). Checks the source before creating anything."""
+        check_model_name(name)
+        clean_tags = _tags(tags)
+        source = self._source(model_uri, None)
+        try:
+            self.store.create_registered_model(name, self.actor)
+        except AlreadyExists:
+            pass
+        return self._create_version(name, model_uri, source, description, clean_tags)
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_link: str | None = None,
+        model_id: str | None = None,
+    ) -> ModelVersion:
+        """A new version of an existing registered model from ``source`` (any model URI or
+        artifact path). Missing model, run or files: NotFound, and nothing is created."""
+        self.store.get_registered_model(name)
+        clean_tags = _tags(tags)
+        resolved = self._source(source, run_id)
+        if model_id and resolved.get("model_id") is None:
+            self.logged_models.get(model_id)
+            resolved["model_id"] = model_id
+        return self._create_version(name, source, resolved, description, clean_tags, run_link)
+
+    def _source(self, source: str, run_id: str | None) -> dict[str, Any]:
+        """Where ``source``'s files are, which run produced them, and their manifest."""
+        if not isinstance(source, str) or not source.strip():
+            raise InvalidParameter(
+                f"source must be a model URI or path, got {source!r}", field="source"
+            )
+        model_id = None
+        if source.startswith(("runs:/", "models:/")):
+            ref = parse_model_uri(source)
+            if isinstance(ref, ModelRef):
+                path = self.resolve(source).artifact_path
+            elif isinstance(ref, LoggedModelRef):
+                logged = self.logged_models.get(ref.model_id)
+                path, model_id = logged.artifact_location, logged.model_id
+                run_id = run_id or logged.source_run_id
+            else:
+                run = self._run(ref.run_id)
+                path = "/".join(p for p in (run.info.artifact_root, ref.path) if p)
+                run_id = run_id or ref.run_id
+        else:
+            path = source.removeprefix(_ARTIFACT_SCHEME).strip("/")
+        if not path or not self.artifacts.exists(path):
+            raise NotFound(f"no model files at {source!r} (artifact path {path!r})", field="source")
+        manifest = self._manifest(path)
+        # A manifest may name a run that is gone: the provenance is then unknown, not wrong.
+        run = self._run(run_id) if run_id else self._run_if_exists(manifest.get("run_id"))
+        return {"path": path, "run": run, "manifest": manifest, "model_id": model_id}
+
+    def _run_if_exists(self, run_id: str | None) -> Run | None:
+        if not run_id:
+            return None
+        try:
+            return self.tracking.get_run(run_id)
+        except (NotFound, InvalidParameter):
+            return None
+
+    def _run(self, run_id: str) -> Run:
+        try:
+            return self.tracking.get_run(run_id)
+        except NotFound:
+            raise NotFound(f"run {run_id!r} does not exist", field="run_id") from None
+
+    def _manifest(self, path: str) -> dict[str, Any]:
+        for name in (MANIFEST_FILE, MLFLOW_MANIFEST_FILE):
+            try:
+                data = self.artifacts.read_bytes(f"{path}/{name}")
+            except NotFound:
+                continue
+            with tempfile.TemporaryDirectory(prefix="modelyard-manifest-") as tmp:
+                (Path(tmp) / name).write_bytes(data)
+                try:
+                    return read_manifest(tmp)
+                except InvalidParameter:
+                    return {}
+        return {}
+
+    def _create_version(
+        self,
+        name: str,
+        source: str,
+        resolved: dict[str, Any],
+        description: str | None,
+        tags: dict[str, str],
+        run_link: str | None = None,
+    ) -> ModelVersion:
+        storage = self._freeze(resolved["path"])
+        manifest, run = resolved["manifest"], resolved["run"]
+        flavor, signature = manifest.get("flavor"), manifest.get("signature")
+        card = cards.card_for_version(
+            name, 0, run=run, flavor=flavor, signature=signature, created_by=self.actor.name
+        ).to_dict()
+        card.pop("version")
+        return self.store.create_model_version(
+            name,
+            self.actor,
+            source=source,
+            storage_location=storage,
+            run_id=run.info.run_id if run else None,
+            model_id=resolved["model_id"],
+            run_link=run_link,
+            description=description,
+            tags=tags,
+            flavor=flavor,
+            signature=signature,
+            card=card,
+        )
+
+    def _freeze(self, path: str) -> str:
+        """Copy the files at ``path`` into the registry (content-addressed: bytes are
+        shared, not duplicated), so deleting or purging the run cannot change a version."""
+        target = f"{REGISTRY_PREFIX}/{uuid.uuid4().hex}"
+        with tempfile.TemporaryDirectory(prefix="modelyard-freeze-") as tmp:
+            local = self.artifacts.download(path, tmp)
+            if Path(local).is_file():
+                self.artifacts.log_file(f"{target}/{Path(local).name}", local)
+            else:
+                self.artifacts.log_dir(target, local)
+        return target
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        return self.store.get_model_version(name, check_version(version))
+
+    def search_model_versions(
+        self,
+        name: str | None = None,
+        run_id: str | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> Page[ModelVersion]:
+        return self.store.search_model_versions(name, run_id, max_results, page_token)
+
+    def list_model_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, newest first (NotFound for an unknown model)."""
+        self.store.get_registered_model(name)
+        found: list[ModelVersion] = []
+        token: str | None = None
+        while True:
+            page = self.store.search_model_versions(name, None, 1000, token)
+            found.extend(page.items)
+            token = page.next_page_token
+            if not token:
+                return found
+
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None = None
+    ) -> list[ModelVersion]:
+        wanted = {Stage.parse(s) for s in stages} if stages else None
+        latest = self.store.get_registered_model(name).latest_versions
+        return [v for v in latest if wanted is None or v.stage in wanted]
+
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None
+    ) -> ModelVersion:
+        return self.store.update_model_version(
+            name, check_version(version), description, self.actor
+        )
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        self.store.delete_model_version(name, check_version(version), self.actor)
+
+    def set_model_version_tag(self, name: str, version: int | str, key: str, value: Any) -> None:
+        value = _tags({key: value})[key]
+        self.store.set_model_version_tag(name, check_version(version), key, value, self.actor)
+
+    def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        self.store.delete_model_version_tag(name, check_version(version), key, self.actor)
+
+    def transition_model_version_stage(
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        """Move a version to ``stage``; entering Production applies the promotion policy and
+        archives the previous Production version, atomically."""
+        return self.store.transition_stage(
+            name,
+            check_version(version),
+            Stage.parse(stage),
+            self.actor,
+            self.policy,
+            archive_existing_versions,
+        )
+
+    # -- aliases --------------------------------------------------------------------------
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        """Point ``alias`` at ``version`` (gated aliases such as ``champion`` apply the
+        promotion policy)."""
+        self.store.set_alias(name, alias, check_version(version), self.actor, self.policy)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        self.store.delete_alias(name, alias, self.actor)
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        return self.store.get_version_by_alias(name, alias)
+
+    # -- governance -----------------------------------------------------------------------
+
+    def approve(self, name: str, version: int | str, comment: str | None = None) -> Approval:
+        return self.store.record_decision(
+            name, check_version(version), Decision.APPROVED, self.actor, self.policy, comment
+        )
+
+    def reject(self, name: str, version: int | str, reason: str) -> Approval:
+        return self.store.record_decision(
+            name, check_version(version), Decision.REJECTED, self.actor, self.policy, reason
+        )
+
+    def list_approvals(self, name: str, version: int | str) -> list[Approval]:
+        return self.store.list_approvals(name, check_version(version))
+
+    def get_card(self, name: str, version: int | str) -> cards.ModelCard:
+        number = check_version(version)
+        content = self.store.get_card(name, number)
+        return cards.ModelCard.from_dict({**content, "model_name": name, "version": number})
+
+    def update_card(self, name: str, version: int | str, **changes: Any) -> cards.ModelCard:
+        """Edit card fields (``intended_use=…``, ``owners=[…]``); an audited change."""
+        clean = cards.check_changes(changes)
+        number = check_version(version)
+        content = self.store.update_card(name, number, clean, self.actor)
+        return cards.ModelCard.from_dict({**content, "model_name": name, "version": number})
+
+    def audit_log(
+        self, model_name: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        return self.store.audit_events(model_name, limit)
+
+    def verify_audit(self, anchor: str | None = None) -> Verification:
+        return self.store.verify_audit(anchor)
+
+    # -- resolving and loading ------------------------------------------------------------
+
+    def resolve(self, uri: str) -> ResolvedModel:
+        """What ``uri`` names now: ``models:/name/3``, ``models:/name@alias``,
+        ``models:/name/Production``, ``models:/name/latest``, ``models:/m-…``, ``runs:/…``."""
+        ref = parse_model_uri(uri)
+        if isinstance(ref, RunRef):
+            run = self._run(ref.run_id)
+            path = "/".join(p for p in (run.info.artifact_root, ref.path) if p)
+            return ResolvedModel(uri, path, None, run.info.run_id)
+        if isinstance(ref, LoggedModelRef):
+            logged = self.logged_models.get(ref.model_id)
+            return ResolvedModel(uri, logged.artifact_location, None, logged.source_run_id)
+        version = self._version_for(ref)
+        return ResolvedModel(uri, version.storage_location, version, version.run_id)
+
+    def _version_for(self, ref: ModelRef) -> ModelVersion:
+        if ref.alias is not None:
+            return self.store.get_version_by_alias(ref.name, ref.alias)
+        if ref.version is not None:
+            return self.store.get_model_version(ref.name, ref.version)
+        candidates = self.store.get_registered_model(ref.name).latest_versions
+        if ref.stage is not None:
+            candidates = tuple(v for v in candidates if v.stage == ref.stage)
+        if not candidates:
+            what = f"in stage {ref.stage.value}" if ref.stage else "at all"
+            raise NotFound(f"model {ref.name!r} has no version {what}", field="model_uri")
+        return max(candidates, key=lambda v: v.version)
+
+    def get_download_uri(self, name: str, version: int | str) -> str:
+        """Where an MLflow client downloads the version's files from (the artifact proxy)."""
+        mv = self.get_model_version(name, version)
+        return f"{_ARTIFACT_SCHEME}/{mv.storage_location}"
+
+    def download_model(self, uri: str, dst: str | Path | None = None) -> Path:
+        resolved = self.resolve(uri)
+        target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="modelyard-model-"))
+        target.mkdir(parents=True, exist_ok=True)
+        return Path(self.artifacts.download(resolved.artifact_path, target))
+
+    def load_model(
+        self, uri: str, *, trusted: bool = False, trusted_types: Collection[str] = ()
+    ) -> LoadedModel:
+        """Resolve ``uri``, fetch its files and load them (safe formats unless ``trusted``)."""
+        return load_model(self.download_model(uri), trusted=trusted, trusted_types=trusted_types)
+
+    def version_run(self, version: ModelVersion) -> Run | None:
+        return self._run(version.run_id) if version.run_id else None
+
+
+def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    """Validated tags; values are stored as text."""
+    out: dict[str, str] = {}
+    for key, value in (tags or {}).items():
+        validation.check_key(key, "tag")
+        out[key] = validation.check_tag_value(key, value)
+    return out

@@ -1,0 +1,209 @@
+"""The registry room's tables, registered on the shared metadata object.
+
+Invariants are enforced by the database, not only by code, so that no interleaving of
+processes can break them:
+
+* at most one Production version per model: a partial unique index on
+  ``model_versions (name) WHERE stage = 'Production'``;
+* no dangling alias: ``model_aliases`` has a foreign key to the version it names, with
+  ``ON DELETE CASCADE`` (deleting a version deletes its aliases in the same statement);
+* renames follow through: every foreign key to a model's name is ``ON UPDATE CASCADE``.
+
+``audit_events`` deliberately has no foreign keys: the trail outlives what it describes.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+from modelyard.store.schema import metadata
+
+NAME_LENGTH = 256
+KEY_LENGTH = 250
+USER_LENGTH = 256
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("description", Text, nullable=True),
+    #: Version numbers are never reused, even after a delete: ``models:/churn/3`` names
+    #: one set of files forever (the audit trail and lineage rely on it).
+    Column("next_version", Integer, nullable=False),
+    Column("created_by", String(USER_LENGTH), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+)
+
+
+def _model_fk() -> ForeignKey:
+    return ForeignKey("registered_models.name", ondelete="CASCADE", onupdate="CASCADE")
+
+
+def _version_fk(table: str) -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(
+        ["name", "version"],
+        ["model_versions.name", "model_versions.version"],
+        name=f"fk_{table}_name_model_versions",
+        ondelete="CASCADE",
+        onupdate="CASCADE",
+    )
+
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column("name", String(NAME_LENGTH), _model_fk(), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("name", String(NAME_LENGTH), _model_fk(), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=True),
+    #: What the caller registered (``runs:/…``, ``models:/m-…``, a path), kept verbatim.
+    Column("source", Text, nullable=False),
+    #: The registry's own frozen copy of the files (a logical artifact path).
+    Column("storage_location", String(1024), nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("model_id", String(64), nullable=True),
+    Column("run_link", Text, nullable=True),
+    Column("flavor", String(64), nullable=True),
+    Column("signature", Text, nullable=True),
+    Column("stage", String(16), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_by", String(USER_LENGTH), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Index("ix_model_versions_run_id", "run_id"),
+    Index(
+        "uq_model_versions_one_production",
+        "name",
+        unique=True,
+        sqlite_where=text("stage = 'Production'"),
+        postgresql_where=text("stage = 'Production'"),
+    ),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+    _version_fk("model_version_tags"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("alias", String(KEY_LENGTH), primary_key=True),
+    Column("version", Integer, nullable=False),
+    _version_fk("model_aliases"),
+)
+
+#: One row per decision; an approver's latest decision on a version is the one that counts.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("actor", String(USER_LENGTH), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    _version_fk("approvals"),
+    Index("ix_approvals_name_version", "name", "version"),
+)
+
+model_cards = Table(
+    "model_cards",
+    metadata,
+    Column("name", String(NAME_LENGTH), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("content", Text, nullable=False),
+    Column("updated_by", String(USER_LENGTH), nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    _version_fk("model_cards"),
+)
+
+#: The hash-chained trail: ``hash = sha256(prev_hash + canonical JSON of the event)``.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", BigInteger, nullable=False),
+    Column("actor", String(USER_LENGTH), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("entity", String(512), nullable=False),
+    Column("model_name", String(NAME_LENGTH), nullable=True),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_model_name", "model_name"),
+)
+
+#: One row (id = 1): the newest event's seq and hash. It lets ``verify`` notice a deleted
+#: tail, and its row lock serialises appends on PostgreSQL.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+#: MLflow 3 "logged models": a model's files, logged from a run before any registration.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("model_id", String(64), primary_key=True),
+    Column("experiment_id", Integer, nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("source_run_id", String(32), nullable=True),
+    Column("model_type", String(256), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("artifact_location", String(1024), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Index("ix_logged_models_experiment_id", "experiment_id"),
+)
+
+
+def _logged_model_fk() -> ForeignKey:
+    return ForeignKey("logged_models.model_id", ondelete="CASCADE")
+
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column("model_id", String(64), _logged_model_fk(), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column("model_id", String(64), _logged_model_fk(), primary_key=True),
+    Column("key", String(KEY_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),
+)
