@@ -55,6 +55,9 @@ _EXPORTS: dict[str, str] = {
     "load_model": "modelyard.registry.log_model",
     "RegistryClient": "modelyard.registry.client",
     "PythonModel": "modelyard.registry.formats.python_model",
+    "evaluate": "modelyard.validation.evaluate",
+    "DataClient": "modelyard.data.client",
+    "Contract": "modelyard.data.contracts.spec",
     "TrackingClient": "modelyard.tracking.client",
     "Settings": "modelyard.config",
     "Metric": "modelyard.tracking.entities",
@@ -83,6 +86,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from modelyard.config import Settings
+    from modelyard.data.client import DataClient
+    from modelyard.data.contracts.spec import Contract
     from modelyard.registry.client import RegistryClient
     from modelyard.registry.formats.python_model import PythonModel
     from modelyard.registry.log_model import load_model, log_model
@@ -121,3 +126,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         set_tracking_uri,
         start_run,
     )
+    from modelyard.validation.evaluate import evaluate

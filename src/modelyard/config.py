@@ -68,8 +68,42 @@ class Settings(BaseSettings):
     registry_approvers: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="If set, only these users may approve (comma list)."
     )
+    registry_require_gate: bool = Field(
+        default=False, description="Production/champion need a passed `modelyard gate`."
+    )
     registry_four_eyes: bool = Field(
         default=True, description="A version's creator may never approve it."
+    )
+
+    serve_target: str | None = Field(
+        default=None, description="What to serve: a deployment name or models:/NAME@ALIAS."
+    )
+    serve_poll_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the data plane checks for a new revision."
+    )
+    serve_batch_max_size: int = Field(
+        default=64, ge=1, description="Most rows one micro-batch may join (1: no batching)."
+    )
+    serve_batch_max_wait_ms: float = Field(
+        default=1.0, ge=0, description="Longest a batch waits for company when more is due."
+    )
+    serve_compiled: bool = Field(
+        default=True, description="Run versions on their recorded ONNX graph when there is one."
+    )
+    serve_log_predictions: bool = Field(
+        default=True, description="Log every prediction to Parquet in the artifact store."
+    )
+    serve_log_max_queue: int = Field(
+        default=100_000, ge=1, description="Prediction records held in memory before dropping."
+    )
+    serve_log_flush_s: float = Field(
+        default=2.0, gt=0, description="Seconds between prediction log writes."
+    )
+    serve_shadow_timeout_s: float = Field(
+        default=10.0, gt=0, description="A shadow slower than this counts as failed."
+    )
+    serve_trusted: bool = Field(
+        default=False, description="Load pickle-based models (only from sources you trust)."
     )
 
     @field_validator("required_run_tags", "registry_approvers", mode="before")

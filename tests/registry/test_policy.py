@@ -103,13 +103,12 @@ def test_a_failing_quality_gate_blocks_promotion(governed):
     assert seen == [1]
 
 
-def test_the_policy_can_come_from_settings_fields():
-    class Configured:
-        registry_required_approvals = 3
-        registry_approvers = ["ana", "bo"]
-        registry_four_eyes = False
+def test_the_policy_can_come_from_settings_fields(monkeypatch):
+    from modelyard.config import Settings
 
-    policy = PromotionPolicy.from_settings(Configured())
+    monkeypatch.setenv("MODELYARD_REGISTRY_APPROVERS", "ana,bo")
+    configured = Settings(registry_required_approvals=3, registry_four_eyes=False)
+    policy = PromotionPolicy.from_settings(configured)
     assert (policy.required_approvals, policy.approvers, policy.four_eyes) == (
         3,
         frozenset({"ana", "bo"}),
@@ -120,3 +119,18 @@ def test_the_policy_can_come_from_settings_fields():
 def test_a_negative_approval_count_is_refused():
     with pytest.raises(ValueError, match="required_approvals must be a non-negative integer"):
         PromotionPolicy(required_approvals=-1)
+
+
+def test_settings_can_require_a_passed_quality_gate(governed, local_yard):
+    settings = local_yard.settings.model_copy(
+        update={"registry_require_gate": True, "registry_required_approvals": 0}
+    )
+    policy = PromotionPolicy.from_settings(settings)
+    ana = governed("ana", policy=policy)
+    with pytest.raises(InvalidState, match="has no recorded quality gate; run `modelyard gate"):
+        ana.transition_model_version_stage("churn", 1, "Production")
+    ana.set_model_version_tag("churn", 1, "modelyard.gate.status", "failed")
+    with pytest.raises(InvalidState, match="failed its last quality gate"):
+        ana.transition_model_version_stage("churn", 1, "Production")
+    ana.set_model_version_tag("churn", 1, "modelyard.gate.status", "passed")
+    assert ana.transition_model_version_stage("churn", 1, "Production").stage == Stage.PRODUCTION

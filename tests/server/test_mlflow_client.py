@@ -265,16 +265,6 @@ def test_runs_logged_with_mlflow_are_visible_to_our_client(live_server, unique, 
         assert ours.read_artifact(run.info.run_id, "notes.txt") == b"hi"
 
 
-def test_log_model_fails_fast_with_not_implemented(unique):
-    """Logged models (mlflow 3 ``log_model``) are not stored yet: a clear 501, no retries."""
-    sklearn = pytest.importorskip("sklearn.linear_model")
-    mlflow.set_experiment(f"model-{unique}")
-    started = time.monotonic()
-    with mlflow.start_run(), pytest.raises(MlflowException, match="not supported"):
-        mlflow.sklearn.log_model(sklearn.LinearRegression(), name="model")
-    assert time.monotonic() - started < 20
-
-
 def test_server_info_and_health(http):
     assert http.get("/health").text == "OK"
     info = http.get("/api/3.0/mlflow/server-info").json()

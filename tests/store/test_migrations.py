@@ -68,3 +68,16 @@ def test_a_bad_store_uri_says_what_to_use():
         open_database("not a url")
     with pytest.raises(InvalidParameter, match="not supported"):
         open_database("mysql://x@y/z")
+
+
+def test_every_migration_downgrades_cleanly(backend_settings):
+    from sqlalchemy import inspect
+
+    from modelyard.store.migrations import downgrade
+
+    db = open_database(backend_settings.resolved_store_uri())
+    upgrade(db)
+    downgrade(db, "base")
+    with db.engine.connect() as conn:
+        assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+    db.dispose()

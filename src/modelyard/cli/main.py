@@ -23,7 +23,23 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import audit, demo, experiments, gc, models, runs, server
+from modelyard.cli import (
+    audit,
+    build,
+    data,
+    demo,
+    deploy,
+    experiments,
+    gate,
+    gc,
+    init,
+    models,
+    runs,
+    serve,
+    server,
+    tokens,
+    users,
+)
 from modelyard.errors import InvalidParameter, ModelyardError
 
 if TYPE_CHECKING:
@@ -34,7 +50,25 @@ if TYPE_CHECKING:
 
 #: Options of the root command that may also follow the subcommand.
 GLOBAL_OPTIONS = ("--home", "--store-uri", "--artifacts-uri")
-COMMAND_ORDER = ("experiments", "runs", "gc", "demo")
+COMMAND_ORDER = (
+    "experiments",
+    "runs",
+    "data",
+    "models",
+    "gate",
+    "features",
+    "deploy",
+    "serve",
+    "server",
+    "build",
+    "k8s",
+    "audit",
+    "users",
+    "tokens",
+    "gc",
+    "init",
+    "demo",
+)
 #: Line width when stdout is a pipe or a file: wide enough that tables never cut run ids.
 PIPE_WIDTH = 240
 
@@ -197,6 +231,15 @@ app.command("demo")(demo.demo)
 app.command("server")(server.server)
 app.add_typer(models.app, name="models")
 app.add_typer(audit.app, name="audit")
+app.add_typer(users.app, name="users")
+app.add_typer(tokens.app, name="tokens")
+app.add_typer(deploy.app, name="deploy")
+app.command("serve")(serve.serve)
+app.command("build")(build.build)
+app.command("k8s")(build.k8s)
+app.add_typer(data.app, name="data")
+app.command("gate")(gate.gate)
+app.add_typer(init.app, name="init")
 
 
 def main() -> None:

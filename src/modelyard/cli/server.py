@@ -1,10 +1,11 @@
 """``modelyard server``: the control plane over HTTP (MLflow-compatible API, artifact proxy).
 
-It listens on 127.0.0.1 unless ``--host`` says otherwise: until authentication arrives,
-anyone who can reach the port can read and write every run.
+It listens on 127.0.0.1 unless ``--host`` says otherwise: without ``--auth``, anyone who
+can reach the port can read and write every run. With ``--auth`` every request but
+``/health`` and ``/metrics`` needs an API token (``modelyard users`` / ``modelyard tokens``).
 
     modelyard server                              # http://127.0.0.1:5000, ./.modelyard
-    modelyard server --host 0.0.0.0 --workers 4 --store-uri postgresql+psycopg://…/yard
+    modelyard server --host 0.0.0.0 --auth --workers 4 --store-uri postgresql+psycopg://…/yard
 
 Point an MLflow client at it with ``MLFLOW_TRACKING_URI=http://127.0.0.1:5000``, or
 modelyard with ``MODELYARD_TRACKING_URI``. Also runnable as
@@ -20,6 +21,7 @@ import typer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 APP_FACTORY = "modelyard.server.app:app_from_env"
+AUTH_APP_FACTORY = "modelyard.server.auth:app_from_env"
 
 
 def server(
@@ -36,6 +38,12 @@ def server(
     ),
     workers: int = typer.Option(
         1, "--workers", min=1, help="Worker processes (use PostgreSQL for many writers)."
+    ),
+    auth: bool = typer.Option(
+        False,
+        "--auth",
+        help="Require API tokens with roles (create them with `modelyard users` and "
+        "`modelyard tokens`).",
     ),
 ) -> None:
     """Serve the MLflow-compatible tracking API and artifact proxy over HTTP."""
@@ -59,24 +67,52 @@ def server(
     typer.echo(f"modelyard server: metadata {store}, artifacts {settings.resolved_artifacts_uri()}")
     url_host = f"[{host}]" if ":" in host else host
     typer.echo(f"modelyard server: listening on http://{url_host}:{port} ({workers} worker(s))")
+    if auth:
+        _announce_auth(settings)
     if host in LOOPBACK:
         typer.echo(
             "modelyard server: loopback only, reachable from this machine alone; pass "
             "--host 0.0.0.0 to accept other machines"
         )
-    else:
+    elif not auth:
         typer.echo(
             f"modelyard server: listening on {host}: anyone who can reach this port can read "
-            "and write every run (there is no authentication yet)"
+            "and write every run (no authentication: pass --auth to require API tokens)"
         )
 
     if workers == 1:
-        uvicorn.run(create_app(settings, client), host=host, port=port, log_level="info")
+        if auth:
+            from modelyard.server.auth import auth_middleware
+
+            app = create_app(settings, client, middleware=[auth_middleware(settings)])
+        else:
+            app = create_app(settings, client)
+        # No access log: it cost ~15% of the per-call logging path; /metrics counts requests.
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
         return
     # Workers are separate processes that build their own app from MODELYARD_* settings.
     os.environ["MODELYARD_STORE_URI"] = settings.resolved_store_uri()
     os.environ["MODELYARD_ARTIFACTS_URI"] = settings.resolved_artifacts_uri()
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+    factory = AUTH_APP_FACTORY if auth else APP_FACTORY
+    uvicorn.run(
+        factory, factory=True, host=host, port=port, workers=workers, log_level="info",
+        access_log=False,
+    )  # fmt: skip
+
+
+def _announce_auth(settings: Any) -> None:
+    from modelyard.auth.service import AuthService
+    from modelyard.tracking.backends import database_for
+
+    typer.echo(
+        "modelyard server: authentication on: every request but /health and /metrics needs "
+        "an API token (roles viewer < editor < approver < admin)"
+    )
+    if not AuthService(database_for(settings)).list_users():
+        typer.echo(
+            "modelyard server: no users yet, so nobody can connect: run `modelyard users "
+            "create NAME --role admin` and `modelyard tokens create --user NAME`"
+        )
 
 
 def main() -> None:

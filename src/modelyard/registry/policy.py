@@ -40,6 +40,23 @@ class GateResult:
 #: A quality gate: given the version, says whether it may be promoted.
 Gate = Callable[[ModelVersion], GateResult]
 
+#: The version tag where ``modelyard gate`` records its verdict ("passed" or "failed").
+GATE_STATUS_TAG = "modelyard.gate.status"
+
+
+def recorded_gate(version: ModelVersion) -> GateResult:
+    """The gate used when settings require one: the verdict ``modelyard gate`` recorded."""
+    status = version.tags.get(GATE_STATUS_TAG)
+    if status == "passed":
+        return GateResult(True)
+    verdict = "failed its last quality gate" if status else "has no recorded quality gate"
+    return GateResult(
+        False,
+        f"{version.name} version {version.version} {verdict}; run `modelyard gate "
+        f"--candidate models:/{version.name}/{version.version} --champion "
+        f"models:/{version.name}@champion --data … --policy …` and pass it",
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class PromotionPolicy:
@@ -68,6 +85,7 @@ class PromotionPolicy:
             required_approvals=settings.registry_required_approvals,
             approvers=frozenset(approvers) if approvers else None,
             four_eyes=settings.registry_four_eyes,
+            gate=recorded_gate if settings.registry_require_gate else None,
         )
 
     # -- who may decide -----------------------------------------------------------------

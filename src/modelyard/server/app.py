@@ -26,9 +26,14 @@ from starlette.routing import BaseRoute, Route
 from modelyard import __version__
 from modelyard.config import Settings, load_settings
 from modelyard.errors import InvalidParameter
-from modelyard.server import artifacts_api, mlflow_api
+from modelyard.registry.client import RegistryClient
+from modelyard.server import artifacts_api, mlflow_api, native_api
+from modelyard.server.auth import actor_of
 from modelyard.server.context import ServerContext, ServerLimits
 from modelyard.server.errors import exception_handlers
+from modelyard.server.metrics import ServerMetrics
+from modelyard.server.mlflow_registry_api import registry_routes
+from modelyard.server.routing import indexed
 from modelyard.tracking.client import TrackingClient
 
 
@@ -65,6 +70,7 @@ def create_app(
     *,
     limits: ServerLimits | None = None,
     middleware: Sequence[Middleware] = (),
+    registry: RegistryClient | None = None,
 ) -> Starlette:
     """The server app over ``client``'s stores.
 
@@ -78,6 +84,9 @@ def create_app(
             "MODELYARD_TRACKING_URI and set MODELYARD_STORE_URI instead",
             field="tracking_uri",
         )
+    registry = registry or RegistryClient.from_settings(settings)
+    metrics = ServerMetrics()
+    client = metrics.instrument(client)  # counts runs created and points logged
     ctx = ServerContext(settings, client, limits or ServerLimits())
 
     @asynccontextmanager
@@ -86,8 +95,17 @@ def create_app(
         client.flush()
 
     return Starlette(
-        routes=[*system_routes(ctx), *mlflow_api.routes(ctx), *artifacts_api.routes(ctx)],
-        middleware=list(middleware),
+        routes=indexed(  # fixed paths found by one dict lookup (server.routing)
+            [
+                *system_routes(ctx),
+                *metrics.routes(),
+                *native_api.routes(ctx),
+                *registry_routes(registry, limits=ctx.limits, actor_of=actor_of),
+                *mlflow_api.routes(ctx),
+                *artifacts_api.routes(ctx),
+            ]
+        ),
+        middleware=[metrics.middleware(), *middleware],  # outermost: counts auth's 401/403
         exception_handlers=exception_handlers(),
         lifespan=lifespan,
     )

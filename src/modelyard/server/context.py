@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modelyard.config import Settings
+from modelyard.server.auth import current_principal
 from modelyard.tracking.client import TrackingClient
 
 MIB = 1 << 20
@@ -34,7 +35,13 @@ class ServerContext:
     limits: ServerLimits = field(default_factory=ServerLimits)
 
     def client_as(self, user: str | None) -> TrackingClient:
-        """The tracking client acting for ``user`` (runs it creates are recorded as theirs)."""
+        """The tracking client acting for ``user`` (runs it creates are recorded as theirs).
+
+        With authentication on, the token's user acts, whatever ``user`` the client claims.
+        """
+        principal = current_principal()
+        if principal is not None:
+            user = principal.user
         if not user or user == self.client.settings.user:
             return self.client
         settings = self.client.settings.model_copy(update={"user": user})

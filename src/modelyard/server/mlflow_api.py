@@ -14,22 +14,25 @@ MLflow client searches them whenever it lists a run's artifacts below a path.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
+from modelyard.server.auth import current_principal
 from modelyard.server.context import ServerContext
 from modelyard.server.experiment_search import search_experiments as _search_experiments
-from modelyard.server.request_body import query_fields, read_json
+from modelyard.server.request_body import query_fields, read_json_object
+from modelyard.server.threads import in_thread
 from modelyard.tracking import mlflow_wire as wire
-from modelyard.tracking.entities import Param, RunStatus, RunTag
+from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
 from modelyard.tracking.mlflow_wire import Fields
+from modelyard.tracking.run_context import TAG_USER
 from modelyard.tracking.validation import check_batch_sizes
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -115,6 +118,9 @@ def set_experiment_tag(ctx: ServerContext, f: Fields) -> dict[str, Any]:
 
 def create_run(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     tags = wire.tags_from_json(f.objects("tags"))
+    principal = current_principal()
+    if principal is not None:  # with --auth the token says who, not the client's tags
+        tags.update({"mlflow.user": principal.user, TAG_USER: principal.user})
     parent = tags.get(wire.PARENT_RUN_TAG) or None
     run = ctx.client_as(f.text("user_id")).create_run(
         f.ident("experiment_id") or "0",
@@ -191,10 +197,15 @@ def delete_tag(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     return {}
 
 
-def log_batch(ctx: ServerContext, f: Fields) -> dict[str, Any]:
+def log_batch(
+    ctx: ServerContext, f: Fields, raw: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """All or nothing, and safe to replay: a repeated metric point is stored once."""
     run_id = f.run_id()
-    metrics = [wire.metric_from_json(m, default_timestamp=now_ms()) for m in f.objects("metrics")]
+    now = now_ms()
+    metrics = plain_metrics(raw.get("metrics"), now) if raw is not None else None
+    if metrics is None:  # anything unusual: read field by field, naming a bad one
+        metrics = [wire.metric_from_json(m, default_timestamp=now) for m in f.objects("metrics")]
     params = [
         Param(p.text("key", required=True), p.text("value", required=True))
         for p in f.objects("params")
@@ -211,6 +222,37 @@ def log_batch(ctx: ServerContext, f: Fields) -> dict[str, Any]:
         )
     ctx.client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
     return {}
+
+
+def plain_metrics(items: Any, default_timestamp: int) -> list[Metric] | None:
+    """Metric points as clients send them (string key, number value, integer timestamp
+    and step), read in one pass: ``Fields`` costs ~8 µs a point, a third of a 1,000-point
+    batch. Returns None when any point is anything else, for the field-by-field reader
+    and its errors; ranges are checked by the tracking client either way."""
+    if type(items) is not list:
+        return None
+    out = []
+    for item in items:
+        if type(item) is not dict:
+            return None
+        key, value = item.get("key"), item.get("value")
+        timestamp, step = item.get("timestamp"), item.get("step")
+        if timestamp is None:
+            timestamp = default_timestamp
+        if step is None:
+            step = 0
+        if (
+            type(key) is not str
+            or type(value) not in _NUMBER
+            or type(timestamp) is not int
+            or type(step) is not int
+        ):
+            return None
+        out.append(Metric(key, float(value), timestamp, step))
+    return out
+
+
+_NUMBER = (float, int)
 
 
 def log_inputs(ctx: ServerContext, f: Fields) -> dict[str, Any]:
@@ -353,12 +395,18 @@ PATTERNS: list[tuple[str, tuple[str, ...], Handler]] = [
 def endpoint(ctx: ServerContext, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Adapt a handler: read GET fields from the query string, others from the JSON body."""
 
+    wants_raw = "raw" in inspect.signature(handler).parameters
+
     async def call(request: Request) -> Response:
         if request.method in ("GET", "HEAD"):
-            fields = query_fields(request)
+            answer = await in_thread(handler, ctx, query_fields(request))
         else:
-            fields = await read_json(request, ctx.limits.max_json_bytes)
-        return JSONResponse(await run_in_threadpool(handler, ctx, fields))
+            data = await read_json_object(request, ctx.limits.max_json_bytes)
+            if wants_raw:
+                answer = await in_thread(handler, ctx, Fields(data), data)
+            else:
+                answer = await in_thread(handler, ctx, Fields(data))
+        return JSONResponse(answer)
 
     call.__name__ = handler.__name__
     return call

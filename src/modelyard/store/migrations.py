@@ -11,6 +11,7 @@ on PostgreSQL).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
@@ -19,7 +20,7 @@ from modelyard.store.engine import Database
 from modelyard.store.schema import load_all_tables
 
 #: The newest revision in ``store/alembic/versions``; a test checks they agree.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0006"
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
 _PG_MIGRATION_LOCK = 7_310_425_991
 
@@ -79,6 +80,24 @@ def upgrade(db: Database, revision: str = "head") -> None:
             conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Step the schema back to ``revision`` (``"base"`` removes every table)."""
+    from alembic import command
+
+    with db.write() as conn:
+        config = _config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def _config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    return config
 
 
 def head_revision() -> str:

@@ -39,6 +39,10 @@ ROOM_TABLE_MODULES: tuple[str, ...] = (
     "modelyard.artifacts.tables",
     "modelyard.tracking.tables",
     "modelyard.registry.tables",
+    "modelyard.data.tables",
+    "modelyard.auth.tables",
+    "modelyard.serving.tables",
+    "modelyard.features.tables",
 )
 
 

@@ -1,0 +1,392 @@
+"""The client side of ``tracking_server.py``: one workload, one kind of client, one process.
+
+``tracking_server.py`` runs each phase as a fresh process (``python server_clients.py
+PHASE --via CLIENT --targets floor=URL,modelyard=URL,mlflow=URL``), so no client state
+leaks from one phase to the next. Within a phase the targets are *interleaved* — a block
+of calls to one, then the next, in rotating order — with one client object per target:
+on a shared machine whose load drifts by the minute, every target sees the same load,
+and the ratios stay meaningful. A phase prints one JSON object, keyed by target.
+
+Clients (``--via``):
+
+* ``mlflow``: the unmodified ``MlflowClient`` (or the fluent API) — what users run;
+* ``raw``: the leanest keep-alive HTTP/1.1 client (``http.client``) sending the same
+  MLflow REST JSON to every target: what a *server* costs, without the mlflow client's
+  own overhead (protobuf conversion: ~50 ms of client time per 1,000-point batch);
+* ``ours``: modelyard's ``TrackingClient`` with ``tracking_uri`` (synchronous), and
+  ``ours-async``, its background logging mode.
+
+The target named ``floor`` is a trivial server answering canned bodies at once: what the
+client costs by itself. Ids in its answers are not real, so nothing is read back from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+FILTER = "metrics.rmse < 0.5 and params.model = 'gbm'"
+API = "/api/2.0/mlflow"
+MODELS = ("gbm", "ridge", "rf", "lasso")
+METRIC_NAMES = ("rmse", "mae", "r2", "mape", "loss")
+FAKE_RUN = "0" * 32
+BLOCK = 50  # calls to one target before moving to the next
+Targets = list[tuple[str, str]]
+
+
+def search_body(experiment_id: str) -> dict[str, Any]:
+    """What ``MlflowClient.search_runs([e], FILTER, max_results=1000)`` sends."""
+    return {
+        "experiment_ids": [experiment_id],
+        "filter": FILTER,
+        "run_view_type": "ACTIVE_ONLY",
+        "max_results": 1000,
+        "order_by": [],
+    }
+
+
+class RawClient:
+    """One keep-alive connection, JSON in and out, Nagle off; raises on any non-200."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80)
+        self.conn.connect()
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def send(self, method: str, path: str, body: bytes | None = None) -> Any:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        self.conn.request(method, path, body=body, headers=headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: {response.status} {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self.send("POST", API + path, json.dumps(body).encode())
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples) or [0.0]
+    return {
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+    }
+
+
+def rotations(targets: Targets, rounds: int) -> list[list[tuple[str, str]]]:
+    """The target order of each round, rotated so no target always goes first."""
+    return [targets[r % len(targets) :] + targets[: r % len(targets)] for r in range(rounds)]
+
+
+def interleaved(targets: Targets, calls: dict[str, Callable[[int], Any]], n: int) -> dict:
+    """Time ``n`` calls per target, ``BLOCK`` at a time per target, rotating."""
+    samples: dict[str, list[float]] = {name: [] for name, _ in targets}
+    rounds = max(1, n // BLOCK)
+    for r, order in enumerate(rotations(targets, rounds)):
+        for name, _ in order:
+            call = calls[name]
+            for i in range(r * BLOCK, (r + 1) * BLOCK):
+                start = time.perf_counter()
+                call(i)
+                samples[name].append(time.perf_counter() - start)
+    return {name: percentiles(s) for name, s in samples.items()}
+
+
+# --------------------------------------------------------------------------- clients
+def mlflow_client(url: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=url)
+
+
+def our_client(url: str, home: Path) -> Any:
+    from modelyard.config import Settings
+    from modelyard.tracking.client import TrackingClient
+
+    port = urlsplit(url).port
+    return TrackingClient.from_settings(Settings(home=home / f"client-{port}", tracking_uri=url))
+
+
+def new_run(via: str, client: Any, name: str, label: str) -> str:
+    if name == "floor":
+        return FAKE_RUN
+    if via == "raw":
+        experiment = client.post("/experiments/create", {"name": f"{label}-{time.time_ns()}"})
+        return raw_run(client, experiment["experiment_id"])
+    experiment = client.create_experiment(f"{label}-{time.time_ns()}")
+    return str(client.create_run(experiment).info.run_id)
+
+
+def raw_run(raw: RawClient, experiment_id: str) -> str:
+    created = raw.post(
+        "/runs/create",
+        {"experiment_id": experiment_id, "user_id": "bench", "start_time": time.time_ns() // 10**6},
+    )
+    return str(created["run"]["info"]["run_id"])
+
+
+def clients_for(via: str, targets: Targets, home: Path) -> dict[str, Any]:
+    if via == "mlflow":
+        return {name: mlflow_client(url) for name, url in targets}
+    if via == "raw":
+        return {name: RawClient(url) for name, url in targets}
+    return {name: our_client(url, home) for name, url in targets}
+
+
+# --------------------------------------------------------------------------- phases
+def per_call(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
+    """One ``log_metric`` per request, durable when it returns (except ``ours-async``)."""
+    home = Path(tempfile.mkdtemp(prefix="modelyard-bench-client-"))
+    try:
+        clients = clients_for(via, targets, home)
+        runs = {name: new_run(via, clients[name], name, "per-call") for name, _ in targets}
+        calls: dict[str, Callable[[int], Any]] = {}
+        for name, _ in targets:
+            client, run_id = clients[name], runs[name]
+            if via == "mlflow":
+                calls[name] = lambda i, c=client, r=run_id: c.log_metric(
+                    r, f"m{i % 10}", i * 0.1, step=i // 10
+                )
+            elif via == "raw":
+                calls[name] = lambda i, c=client, r=run_id: c.post("/runs/log-metric", {
+                    "run_id": r, "key": f"m{i % 10}", "value": i * 0.1,
+                    "timestamp": 1_700_000_000_000 + i, "step": i // 10,
+                })  # fmt: skip
+            else:
+                calls[name] = lambda i, c=client, r=run_id: c.log_metric(
+                    r, f"m{i % 10}", i * 0.1, step=i // 10, synchronous=via == "ours"
+                )
+        for name, _ in targets:  # warm every connection and code path
+            for i in range(sizes["warmup"]):
+                calls[name](10**6 + i)
+        out = interleaved(targets, calls, sizes["per_call"])
+        if via == "ours-async":
+            for name, _ in targets:
+                start = time.perf_counter()
+                clients[name].flush()
+                out[name]["flush_s"] = time.perf_counter() - start
+        return out
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def batch(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
+    """``log_batch`` of 1,000 points a call, targets alternating batch by batch."""
+    n = sizes["batch_points"]
+    rows = [(f"m{i % 10}", i * 0.1, 1_700_000_000_000 + i, i // 10) for i in range(n)]
+    home = Path(tempfile.mkdtemp(prefix="modelyard-bench-client-"))
+    clients = clients_for(via, targets, home)
+    runs = {name: new_run(via, clients[name], name, "batch") for name, _ in targets}
+    send: dict[str, Callable[[int], Any]] = {}
+    for name, _ in targets:
+        client, run_id = clients[name], runs[name]
+        if via == "mlflow":
+            from mlflow.entities import Metric
+
+            points = [Metric(*row) for row in rows]
+            send[name] = lambda o, c=client, r=run_id, p=points: c.log_batch(
+                r, metrics=p[o : o + 1000]
+            )
+        elif via == "raw":
+            bodies = {  # serialised up front: this measures the server
+                o: json.dumps({"run_id": run_id, "metrics": [
+                    {"key": k, "value": v, "timestamp": t, "step": s}
+                    for k, v, t, s in rows[o : o + 1000]
+                ]}).encode()
+                for o in range(0, n, 1000)
+            }  # fmt: skip
+            send[name] = lambda o, c=client, b=bodies: c.send("POST", f"{API}/runs/log-batch", b[o])
+        else:
+            from modelyard.tracking.entities import Metric as OurMetric
+
+            points = [OurMetric(*row) for row in rows]
+            send[name] = lambda o, c=client, r=run_id, p=points: c.log_batch(
+                r, metrics=p[o : o + 1000]
+            )
+    spent = dict.fromkeys(send, 0.0)
+    for r, order in enumerate(rotations(targets, n // 1000)):
+        for name, _ in order:
+            start = time.perf_counter()
+            send[name](r * 1000)
+            spent[name] += time.perf_counter() - start
+    out = {}
+    for name, _ in targets:
+        stored = None if name == "floor" else len(stored_history(via, clients[name], runs[name]))
+        out[name] = {"points_per_s": n / spent[name], "stored_m0": stored, "expected_m0": n // 10}
+    shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
+def stored_history(via: str, client: Any, run_id: str, key: str = "m0") -> list[Any]:
+    if via == "raw":
+        path = f"{API}/metrics/get-history?run_id={run_id}&metric_key={key}&max_results=10000000"
+        return list(client.send("GET", path).get("metrics", []))
+    return list(client.get_metric_history(run_id, key))
+
+
+def runs(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
+    """Create runs (each: create + one batch of 5 metrics, 5 params), then search them.
+
+    The floor cannot search what it never stored: it is given the modelyard answer to
+    replay (``/__canned``), so its figure is what the client spends on that answer.
+    """
+    clients = clients_for(via, targets, Path(tempfile.gettempdir()))
+    experiments: dict[str, str] = {}
+    for name, _ in targets:
+        label = f"search-{time.time_ns()}"
+        client = clients[name]
+        if via == "mlflow":
+            experiments[name] = str(client.create_experiment(label))
+        else:
+            experiments[name] = client.post("/experiments/create", {"name": label})["experiment_id"]
+
+    def create(name: str, i: int) -> None:
+        client, experiment = clients[name], experiments[name]
+        metrics = [(k, ((i * 7919 + j) % 1000) / 1000) for j, k in enumerate(METRIC_NAMES)]
+        params = [("model", MODELS[i % 4])] + [(f"p{j}", str(i % (j + 3))) for j in range(4)]
+        if via == "mlflow":
+            from mlflow.entities import Metric, Param
+
+            run_id = client.create_run(experiment).info.run_id
+            client.log_batch(
+                FAKE_RUN if name == "floor" else run_id,
+                metrics=[Metric(k, v, 1, 0) for k, v in metrics],
+                params=[Param(k, v) for k, v in params],
+            )
+        else:
+            run_id = raw_run(client, experiment)
+            client.post("/runs/log-batch", {
+                "run_id": run_id,
+                "metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0}
+                            for k, v in metrics],
+                "params": [{"key": k, "value": v} for k, v in params],
+            })  # fmt: skip
+
+    spent = {name: 0.0 for name, _ in targets}
+    for i, order in enumerate(rotations(targets, sizes["runs"])):
+        for name, _ in order:
+            start = time.perf_counter()
+            create(name, i)
+            spent[name] += time.perf_counter() - start
+
+    urls = dict(targets)
+    if "floor" in urls and "modelyard" in urls:
+        body = json.dumps(search_body(experiments["modelyard"])).encode()
+        answer = RawClient(urls["modelyard"]).send("POST", f"{API}/runs/search", body)
+        RawClient(urls["floor"]).send("POST", "/__canned/runs/search", json.dumps(answer).encode())
+
+    def search(name: str) -> int:
+        client = clients[name]
+        if via == "mlflow":
+            return len(client.search_runs([experiments[name]], FILTER, max_results=1000))
+        body = json.dumps(search_body(experiments[name])).encode()
+        return len(client.send("POST", f"{API}/runs/search", body).get("runs", []))
+
+    hits = {name: search(name) for name, _ in targets}  # warm
+    samples: dict[str, list[float]] = {name: [] for name, _ in targets}
+    for order in rotations(targets, sizes["search_repeats"]):
+        for name, _ in order:
+            start = time.perf_counter()
+            search(name)
+            samples[name].append(time.perf_counter() - start)
+    return {
+        name: {
+            "create_s": spent[name],
+            "search_ms": statistics.median(samples[name]) * 1000,
+            "hits": hits[name],
+        }
+        for name, _ in targets
+    }
+
+
+def empty_run(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
+    """``with mlflow.start_run(): pass`` — every request a fluent run makes."""
+    import mlflow
+
+    experiments = {}
+    for name, url in targets:
+        mlflow.set_tracking_uri(url)
+        experiments[name] = mlflow.set_experiment(f"empty-{time.time_ns()}").experiment_id
+    samples: dict[str, list[float]] = {name: [] for name, _ in targets}
+    for i, order in enumerate(rotations(targets, 5 + sizes["empty_runs"])):
+        for name, url in order:
+            mlflow.set_tracking_uri(url)
+            start = time.perf_counter()
+            with mlflow.start_run(experiment_id=experiments[name]):
+                pass
+            if i >= 5:
+                samples[name].append(time.perf_counter() - start)
+    return {name: {"median_ms": statistics.median(s) * 1000} for name, s in samples.items()}
+
+
+def concurrent(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
+    """One of the concurrent clients: log per call until the deadline, after a "go"."""
+    ((_, url),) = targets
+    client = mlflow_client(url)
+    run_id = client.create_run(os.environ["BENCH_EXPERIMENT_ID"]).info.run_id
+    print("ready", flush=True)
+    sys.stdin.readline()  # "go"
+    deadline = time.perf_counter() + sizes["concurrent_s"]
+    failed: list[int] = []
+    samples: list[float] = []
+    step = 0
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        try:
+            client.log_metric(run_id, "m", step * 0.5, step=step, timestamp=1)
+            samples.append(time.perf_counter() - start)
+        except Exception:
+            failed.append(step)
+        step += 1
+    return {"run_id": run_id, "calls": step, "failed": failed, **percentiles(samples)}
+
+
+def verify(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
+    """Stored steps of metric ``m`` of each run in ``BENCH_RUN_IDS``."""
+    ((_, url),) = targets
+    raw = RawClient(url)
+    return {
+        "stored": {
+            run_id: sorted({int(p.get("step", 0)) for p in stored_history("raw", raw, run_id, "m")})
+            for run_id in os.environ["BENCH_RUN_IDS"].split(",")
+        }
+    }
+
+
+PHASES = {
+    "per_call": per_call,
+    "batch": batch,
+    "runs": runs,
+    "empty_run": empty_run,
+    "concurrent": concurrent,
+    "verify": verify,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("phase", choices=sorted(PHASES))
+    parser.add_argument("--via", default="mlflow", choices=["mlflow", "raw", "ours", "ours-async"])
+    parser.add_argument("--targets", required=True, help="name=url,name=url")
+    parser.add_argument("--sizes", required=True, help="JSON of the sizes")
+    args = parser.parse_args()
+    targets = [tuple(item.split("=", 1)) for item in args.targets.split(",")]
+    print(json.dumps(PHASES[args.phase](args.via, json.loads(args.sizes), targets)))  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""``modelyard serve``: the data plane — predictions over HTTP for a deployment or a model.
+
+    modelyard serve web                              # follows deployment "web"'s revisions
+    modelyard serve models:/churn@champion           # a one-off; follows the alias
+    modelyard serve ./model --workers 4              # a saved model folder (built images)
+
+Protocols on one port: Open Inference Protocol v2 (``/v2/...``, tritonclient works),
+MLflow scoring (``/invocations``, ``/ping``), native ``/predict`` and ``/feedback``,
+Prometheus ``/metrics``. It listens on 127.0.0.1 unless ``--host`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import typer
+
+APP_FACTORY = "modelyard.server.inference_app:app_from_env"
+
+
+def serve(
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        ..., help="A deployment name, models:/NAME/VERSION, models:/NAME@ALIAS, or a folder."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface; 0.0.0.0 for all."),
+    port: int = typer.Option(8080, "--port", min=0, max=65535, help="TCP port."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Worker processes."),
+    batch_max_size: int = typer.Option(
+        64, "--batch-max-size", min=1, help="Most rows per micro-batch (1: no batching)."
+    ),
+    batch_max_wait_ms: float = typer.Option(
+        1.0, "--batch-max-wait-ms", min=0, help="Longest wait for a batch to fill."
+    ),
+    compiled: bool = typer.Option(
+        True, "--compiled/--no-compiled", help="Use a version's verified ONNX graph."
+    ),
+    log_predictions: bool = typer.Option(
+        True, "--log-predictions/--no-log-predictions", help="Log predictions to Parquet."
+    ),
+    poll_interval: float = typer.Option(
+        2.0, "--poll-interval", min=0.05, help="Seconds between checks for a new revision."
+    ),
+    trusted: bool = typer.Option(
+        False, "--trusted", help="Allow pickle-based models (only from trusted sources)."
+    ),
+) -> None:
+    """Serve predictions for a deployment (following its revisions) or one model."""
+    import uvicorn
+
+    from modelyard.serving.settings import ServingSettings
+
+    overrides: dict[str, Any] = dict(getattr(ctx.obj, "overrides", None) or {})
+    fields = {
+        "serve_target": target,
+        "serve_batch_max_size": batch_max_size,
+        "serve_batch_max_wait_ms": batch_max_wait_ms,
+        "serve_compiled": compiled,
+        "serve_log_predictions": log_predictions,
+        "serve_poll_interval_s": poll_interval,
+        "serve_trusted": trusted,
+    }
+    settings = ServingSettings(**{**overrides, **fields, "tracking_uri": None})
+    url_host = f"[{host}]" if ":" in host else host
+    typer.echo(f"modelyard serve: {target} on http://{url_host}:{port} ({workers} worker(s))")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "warning",
+        "access_log": False,
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers == 1:
+        from modelyard.server.inference_app import build_runtime, create_inference_app
+        from modelyard.server.inference_metrics import InferenceMetrics
+
+        metrics = InferenceMetrics()
+        runtime = build_runtime(settings, target, metrics=metrics)  # fails fast on a typo
+        uvicorn.run(create_inference_app(runtime, metrics), **options)
+        return
+    # Workers are processes that build their own app from MODELYARD_* settings.
+    os.environ["MODELYARD_STORE_URI"] = settings.resolved_store_uri()
+    os.environ["MODELYARD_ARTIFACTS_URI"] = settings.resolved_artifacts_uri()
+    for name, value in fields.items():
+        os.environ[f"MODELYARD_{name.upper()}"] = str(value)
+    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+
+
+def main() -> None:
+    typer.run(serve)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

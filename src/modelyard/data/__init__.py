@@ -1,0 +1,1 @@
+"""Dataset versions, profiles, pointer files and data contracts (the "data" room)."""

@@ -1,0 +1,39 @@
+"""Data contracts: declare what a table must look like (YAML or Python), validate data
+against it with exact counts of offending rows, reuse it at inference and in pipelines.
+
+>>> from modelyard.data.contracts import Contract, Column
+>>> contract = Contract("sales", columns={"price": Column("float", min=0, nullable=False)})
+>>> contract.validate(frame).raise_for_failures()        # doctest: +SKIP
+
+Importing this package loads neither pandas nor NumPy; validation does, when it runs.
+"""
+
+from __future__ import annotations
+
+from modelyard.data.contracts.result import (
+    CheckResult,
+    ContractError,
+    ContractViolation,
+    ValidationResult,
+)
+from modelyard.data.contracts.spec import (
+    Column,
+    Contract,
+    Distribution,
+    Freshness,
+    RowCount,
+    Rule,
+)
+
+__all__ = [
+    "CheckResult",
+    "Column",
+    "Contract",
+    "ContractError",
+    "ContractViolation",
+    "Distribution",
+    "Freshness",
+    "RowCount",
+    "Rule",
+    "ValidationResult",
+]

@@ -1,0 +1,1 @@
+"""Online stores: the latest feature values per entity, for low-latency reads."""

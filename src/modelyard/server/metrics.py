@@ -1,0 +1,161 @@
+"""Prometheus metrics of the control plane, served at ``/metrics``.
+
+What an operator needs to see the server is healthy and busy, in Prometheus' text format
+(OpenMetrics when the scraper asks for it):
+
+* ``modelyard_http_requests_total{route,method,status}``: requests answered, labelled by
+  route *template* (``/api/2.0/mlflow/runs/get``), never the raw path, so ids in URLs
+  cannot explode the label set; requests matching no route count as ``unmatched``;
+* ``modelyard_http_request_duration_seconds{route,method}``: a latency histogram with
+  buckets from 0.5 ms (a ``log-metric`` call) to 60 s (a large artifact);
+* ``modelyard_http_requests_in_flight``;
+* ``modelyard_tracking_metric_points_total`` and ``modelyard_tracking_runs_created_total``:
+  what was ingested, through any API (counted at the tracking store);
+* ``process_*``: memory, CPU and open files of this process.
+
+Each app gets its own ``CollectorRegistry`` (never prometheus_client's global one), so
+several apps in one process, as in tests, do not share counts. With ``--workers N`` each
+worker counts its own requests: a scrape through the shared port sees one worker.
+
+>>> metrics = ServerMetrics()                                       # doctest: +SKIP
+>>> Starlette(routes=[*metrics.routes(), ...], middleware=[metrics.middleware()])
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelyard.server.route_templates import RouteResolver
+from modelyard.tracking.client import TrackingClient
+from modelyard.tracking.entities import Metric, Param, Run, RunTag
+
+#: Seconds. The low end resolves the per-call logging path; the top, slow uploads.
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+#: Any other method is counted as "other": clients choose methods, we bound labels.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+METRICS_PATH = "/metrics"
+
+
+class ServerMetrics:
+    """The metric families of one app, and the middleware, route and store wrapper that
+    feed and expose them."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelyard_http_requests",
+            "HTTP requests answered, by route template, method and status code.",
+            ("route", "method", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelyard_http_request_duration_seconds",
+            "Time from receiving a request to sending the end of its response.",
+            ("route", "method"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "modelyard_http_requests_in_flight",
+            "HTTP requests being handled right now.",
+            registry=self.registry,
+        )
+        self.metric_points = Counter(
+            "modelyard_tracking_metric_points",
+            "Metric points accepted for storage (a retried batch is counted again).",
+            registry=self.registry,
+        )
+        self.runs_created = Counter(
+            "modelyard_tracking_runs_created", "Runs created.", registry=self.registry
+        )
+        ProcessCollector(registry=self.registry)
+
+    def middleware(self) -> Middleware:
+        """Put it first (outermost), so that 401s and 403s from auth are counted too."""
+        return Middleware(MetricsMiddleware, metrics=self)
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route(METRICS_PATH, self.exposition, methods=["GET"])]
+
+    async def exposition(self, request: Request) -> Response:
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(self.registry), headers={"Content-Type": content_type})
+
+    def instrument(self, client: TrackingClient) -> TrackingClient:
+        """The same client over a store that counts runs created and points logged."""
+        store: Any = CountingStore(client.store, self)
+        return TrackingClient(store, client.artifacts, client.settings)
+
+
+class MetricsMiddleware:
+    """Count and time every HTTP request (pure ASGI: no body buffering, no extra task)."""
+
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+        self._routes = RouteResolver()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500  # if the app raises before answering, the server answers 500
+
+        async def send_and_watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        metrics = self.metrics
+        route = self._routes.resolve(scope)  # before routing, which rewrites the scope
+        metrics.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_and_watch)
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.dec()
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
+            metrics.requests.labels(route.template, method, str(status)).inc()
+            metrics.latency.labels(route.template, method).observe(elapsed)
+
+
+class CountingStore:
+    """A tracking store that counts what it ingests; everything else passes through."""
+
+    def __init__(self, store: Any, metrics: ServerMetrics) -> None:
+        self._store = store
+        self._metrics = metrics
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def create_run(self, *args: Any, **kwargs: Any) -> Run:
+        run: Run = self._store.create_run(*args, **kwargs)
+        self._metrics.runs_created.inc()
+        return run
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        self._store.log_batch(run_id, metrics, params, tags)
+        if metrics:
+            self._metrics.metric_points.inc(len(metrics))

@@ -1,0 +1,318 @@
+"""Packaging for scale: a container build context for one version, Kubernetes manifests
+for a deployment.
+
+``build_bundle`` writes a self-contained build context: the model's files, a Dockerfile,
+``requirements.txt`` pinned to exact versions (the model's own, recorded when it was
+saved, plus the serving runtime's as installed here) and ``entrypoint.sh``. The image
+serves that one version from its folder — no metadata store needed — on port 8080.
+
+``k8s_manifests`` describes a deployment that follows its revisions from the metadata
+store (``modelyard serve DEPLOYMENT``): a Deployment whose readiness probe is the OIP
+``/v2/health/ready`` (so a pod still loading its model gets no traffic) and whose
+liveness probe is ``/v2/health/live``; a Service; a HorizontalPodAutoscaler on CPU; and a
+Prometheus Operator ServiceMonitor scraping ``/metrics``. Store credentials come from a
+Secret, never from the manifest.
+
+>>> docs = k8s_manifests("web", image="registry.example/web:1")
+>>> [d["kind"] for d in docs]
+['Deployment', 'Service', 'HorizontalPodAutoscaler', 'ServiceMonitor']
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from modelyard import __version__
+from modelyard.errors import InvalidParameter
+from modelyard.registry.formats.flavors import MANIFEST_FILE, read_manifest
+
+PORT = 8080
+#: What the data plane needs at run time (the ``serving`` extra), pinned as installed here.
+RUNTIME_PACKAGES = (
+    "starlette", "uvicorn", "httptools", "uvloop", "prometheus-client", "pyarrow",
+    "sqlalchemy", "alembic", "pydantic", "pydantic-settings", "fsspec", "typer", "rich",
+    "numpy", "pandas", "httpx", "pyyaml", "onnxruntime",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    folder: Path
+    files: tuple[str, ...]
+    image_hint: str
+
+
+def _pinned(names: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def requirements_for(manifest: dict[str, Any]) -> str:
+    """Exact pins: the model's recorded requirements win over the runtime's."""
+    model_reqs = dict(manifest.get("requirements") or {})
+    runtime = _pinned([n for n in RUNTIME_PACKAGES if n not in model_reqs])
+    lines = [f"modelyard=={__version__}"]
+    lines += [f"{name}=={version}" for name, version in sorted({**runtime, **model_reqs}.items())]
+    return "\n".join(lines) + "\n"
+
+
+def dockerfile(python_version: str) -> str:
+    major_minor = ".".join(python_version.split(".")[:2]) or "3.11"
+    return f"""\
+# Built by `modelyard build`: serves one model version on port {PORT} (OIP v2, MLflow
+# /invocations, /predict, /metrics). Health: /v2/health/live, /v2/health/ready.
+FROM python:{major_minor}-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MODELYARD_HOME=/var/lib/modelyard
+RUN useradd --create-home --uid 10001 modelyard
+WORKDIR /app
+COPY requirements.txt .
+# wheels/ may hold a modelyard wheel when it is not on your package index.
+COPY wheels/ wheels/
+RUN pip install --no-cache-dir --find-links wheels/ -r requirements.txt
+COPY model/ model/
+COPY entrypoint.sh .
+USER 10001
+EXPOSE {PORT}
+ENTRYPOINT ["sh", "/app/entrypoint.sh"]
+"""
+
+
+ENTRYPOINT = f"""\
+#!/bin/sh
+# WORKERS: worker processes (default 1; one per CPU you give the container).
+set -e
+exec modelyard serve /app/model --host 0.0.0.0 --port "${{PORT:-{PORT}}}" \\
+  --workers "${{WORKERS:-1}}" --no-log-predictions
+"""
+
+
+def build_bundle(registry: Any, model_uri: str, out_dir: str | Path) -> Bundle:
+    """Write the build context for the version ``model_uri`` names into ``out_dir``."""
+    resolved = registry.resolve(model_uri)
+    version = resolved.version
+    if version is None:
+        raise InvalidParameter(
+            f"{model_uri!r} is not a registered version; use models:/NAME/VERSION",
+            field="model_uri",
+        )
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        raise InvalidParameter(f"{str(out)!r} is not empty; build into a new folder", field="out")
+    out.mkdir(parents=True, exist_ok=True)
+    local = registry.download_model(version.uri, out / "download")
+    shutil.move(str(local), str(out / "model"))
+    shutil.rmtree(out / "download", ignore_errors=True)
+    manifest = read_manifest(out / "model")
+    manifest["registered_model"] = {"name": version.name, "version": version.version}
+    import json
+
+    (out / "model" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
+    (out / "requirements.txt").write_text(requirements_for(manifest))
+    (out / "Dockerfile").write_text(dockerfile(str(manifest.get("python_version") or "3.11")))
+    (out / "entrypoint.sh").write_text(ENTRYPOINT)
+    (out / "wheels").mkdir(exist_ok=True)
+    (out / "wheels" / ".keep").write_text("")
+    (out / ".dockerignore").write_text("**/__pycache__\n")
+    files = tuple(sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()))
+    image = f"{_dns(version.name)}:{version.version}"
+    return Bundle(out, files, image)
+
+
+def _dns(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() else "-" for ch in name.lower()).strip("-")
+    return cleaned[:63] or "model"
+
+
+def k8s_manifests(
+    deployment: str,
+    *,
+    image: str,
+    namespace: str = "default",
+    replicas: int = 2,
+    max_replicas: int = 10,
+    cpu_target_percent: int = 70,
+    workers: int = 1,
+    cpu: str = "1",
+    memory: str = "512Mi",
+    store_secret: str = "modelyard-store",
+    scrape_interval: str = "15s",
+) -> list[dict[str, Any]]:
+    """Deployment, Service, HorizontalPodAutoscaler and ServiceMonitor for ``deployment``.
+
+    The pods run ``modelyard serve DEPLOYMENT`` and read ``MODELYARD_STORE_URI`` and
+    ``MODELYARD_ARTIFACTS_URI`` from the Secret ``store_secret``.
+    """
+    if not 1 <= replicas <= max_replicas:
+        raise InvalidParameter(
+            f"replicas must be between 1 and max_replicas ({max_replicas}), got {replicas}",
+            field="replicas",
+        )
+    labels = {
+        "app.kubernetes.io/name": "modelyard-inference",
+        "app.kubernetes.io/instance": deployment,
+        "app.kubernetes.io/component": "data-plane",
+        "app.kubernetes.io/managed-by": "modelyard",
+    }
+    selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+    meta = {"name": deployment, "namespace": namespace, "labels": labels}
+
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": "http"},
+            "periodSeconds": period,
+            "timeoutSeconds": 2,
+            "failureThreshold": failures,
+        }
+
+    container = {
+        "name": "inference",
+        "image": image,
+        "args": ["serve", deployment, "--host", "0.0.0.0", "--port", str(PORT),
+                 "--workers", str(workers)],
+        "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+        "env": [
+            {"name": name, "valueFrom": {"secretKeyRef": {"name": store_secret, "key": key}}}
+            for name, key in (
+                ("MODELYARD_STORE_URI", "store-uri"),
+                ("MODELYARD_ARTIFACTS_URI", "artifacts-uri"),
+            )
+        ],
+        "readinessProbe": probe("/v2/health/ready", 5, 3),
+        "livenessProbe": probe("/v2/health/live", 10, 3),
+        # Loading a model may take a while; liveness waits until the process is up.
+        "startupProbe": probe("/v2/health/live", 2, 60),
+        "resources": {
+            "requests": {"cpu": cpu, "memory": memory},
+            "limits": {"memory": memory},
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": False,
+        },
+    }  # fmt: skip
+    return [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": meta,
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": selector},
+                # Never fewer ready pods than asked for while a new image rolls out.
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                },
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [container],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {
+                "selector": selector,
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": meta,
+            "spec": {
+                "scaleTargetRef": {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": deployment,
+                },
+                "minReplicas": replicas,
+                "maxReplicas": max_replicas,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {
+                                "type": "Utilization",
+                                "averageUtilization": cpu_target_percent,
+                            },
+                        },
+                    }
+                ],
+            },
+        },
+        {
+            "apiVersion": "monitoring.coreos.com/v1",
+            "kind": "ServiceMonitor",
+            "metadata": meta,
+            "spec": {
+                "selector": {"matchLabels": selector},
+                "namespaceSelector": {"matchNames": [namespace]},
+                "endpoints": [{"port": "http", "path": "/metrics", "interval": scrape_interval}],
+            },
+        },
+    ]
+
+
+def to_yaml(documents: list[dict[str, Any]]) -> str:
+    import yaml
+
+    return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in documents)
+
+
+class FolderRegistry:
+    """Just enough of a registry to serve one saved model folder (a built image): the
+    version is read from the folder's manifest; there is no store, feedback or alias."""
+
+    def __init__(self, folder: str | Path) -> None:
+        from modelyard.registry.entities import ModelVersion, Stage
+
+        self.folder = Path(folder).absolute()
+        manifest = read_manifest(self.folder)
+        registered = manifest.get("registered_model") or {}
+        name = str(registered.get("name") or self.folder.name)
+        number = int(registered.get("version") or 1)
+        self.version = ModelVersion(
+            name=name,
+            version=number,
+            source=str(self.folder),
+            storage_location=str(self.folder),
+            stage=Stage.NONE,
+            status="READY",
+            created_by="",
+            creation_time=0,
+            last_updated_time=0,
+            flavor=manifest.get("flavor"),
+            signature=manifest.get("signature"),
+        )
+        self.artifacts = None
+        self.db = None
+
+    def resolve(self, uri: str) -> Any:
+        from types import SimpleNamespace
+
+        return SimpleNamespace(uri=uri, artifact_path=str(self.folder), version=self.version)
+
+    def get_model_version(self, name: str, version: int) -> Any:
+        return self.version
+
+    def load_model(self, uri: str, *, trusted: bool = False, **_: Any) -> Any:
+        from modelyard.registry.formats.flavors import load_model
+
+        return load_model(self.folder, trusted=trusted)

@@ -1,0 +1,1 @@
+"""Model validation: cross-validation, slices, fairness, behavioural tests, quality gates."""

@@ -1,0 +1,98 @@
+"""``modelyard features …`` end to end, in-process."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from modelyard.cli import features
+from modelyard.cli.main import ModelyardGroup, root
+
+BASE = pd.Timestamp("2024-01-01", tz="UTC")
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """``modelyard --home <tmp> features ARGS…`` (the sub-app under the real root command)."""
+    app = typer.Typer(cls=ModelyardGroup)
+    app.callback()(root)
+    app.add_typer(features.app, name="features")
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, ["--home", str(tmp_path / "yard"), "features", *args])
+
+    return invoke
+
+
+@pytest.fixture
+def defs(tmp_path, sales_file):
+    path = tmp_path / "features.py"
+    path.write_text(
+        textwrap.dedent(f"""
+        from modelyard.features.definitions import *
+
+        store = Entity("store", join_keys=["store_id"])
+        sales = FeatureView(
+            "sales", entities=[store], ttl="1h",
+            source=FileSource({str(sales_file)!r}, timestamp_field="event_ts"),
+            schema=[Field("units"), Field("promo", "bool")],
+        )
+        demand = FeatureService("demand", features=[sales])
+    """)
+    )
+    return path
+
+
+def test_apply_list_show_and_diff(cli, defs):
+    applied = cli("apply", str(defs))
+    assert applied.exit_code == 0, applied.output
+    assert "created" in applied.stdout and "sales" in applied.stdout
+    assert "unchanged" in cli("apply", str(defs)).stdout
+    listed = cli("list")
+    assert "feature_service" in listed.stdout and "demand" in listed.stdout
+    shown = cli("show", "sales")
+    assert '"timestamp_field": "event_ts"' in shown.stdout and "version 1" in shown.stdout
+    assert "no changes" in cli("diff", str(defs)).stdout
+    defs.write_text(defs.read_text().replace('ttl="1h"', 'ttl="2h"'))
+    diff = cli("diff", str(defs))
+    assert "ttl: '1h' → '2h'" in diff.stdout
+    cli("apply", str(defs))
+    assert "ttl: '1h' → '2h'" in cli("diff", "sales").stdout
+
+
+def test_materialize_get_training_set_and_skew(cli, defs, tmp_path):
+    cli("apply", str(defs))
+    done = cli("materialize", "--start", "2024-01-01", "--end", "2024-01-02")
+    assert done.exit_code == 0, done.output
+    assert "sales" in done.stdout
+    got = cli("get", "--service", "demand", "--entity", "store_id=1", "-e", "store_id=9", "--json")
+    payload = json.loads(got.stdout)
+    assert payload["values"]["store_id"] == [1, 9]
+    assert payload["statuses"]["units"][1] == "missing"
+    entities = tmp_path / "entities.csv"
+    pd.DataFrame({"store_id": [1, 2], "event_timestamp": ["2024-01-01T00:20:00Z"] * 2}).to_csv(
+        entities, index=False
+    )
+    out = tmp_path / "train.parquet"
+    built = cli("training-set", str(entities), "--service", "demand", "--out", str(out))
+    assert built.exit_code == 0, built.output
+    assert pd.read_parquet(out)["units"].tolist() == [2.0, 5.0]
+    skew = cli("skew", "--service", "demand", "--sample", "10")
+    assert skew.exit_code == 0, skew.output
+
+
+def test_errors_are_one_line_and_exit_1(cli, defs):
+    cli("apply", str(defs))
+    result = cli("get", "--feature", "sales:nope", "--entity", "store_id=1")
+    assert result.exit_code == 1
+    assert "unknown feature 'sales:nope'" in result.stderr
+    bad = cli("get", "--service", "demand", "--entity", "store_id=abc")
+    assert bad.exit_code == 2 and "integer" in bad.stderr
+    missing = cli("apply", "nope.py")
+    assert missing.exit_code == 1 and "does not exist" in missing.stderr
