@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test install install-dev lint contracts pytest bench clean constraints
+.PHONY: demo test install install-dev lint contracts pytest bench bench-venvs clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,19 @@ pytest:
 
 test: install-dev lint contracts pytest
 
-bench: install-dev
+# Peers with pins that clash with ours get virtualenvs of their own (git-ignored).
+bench-venvs:
+	test -x benchmarks/.work/feast-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/feast-venv \
+	  && benchmarks/.work/feast-venv/bin/pip install --quiet 'feast==0.67.0')
+	test -x benchmarks/.work/ge-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/ge-venv \
+	  && benchmarks/.work/ge-venv/bin/pip install --quiet 'great_expectations==1.24.1')
+
+bench: install-dev bench-venvs
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/tracking_server.py
+	$(BIN)/python benchmarks/data.py
+	$(BIN)/python benchmarks/features.py
+	$(BIN)/python benchmarks/serving.py
 
 clean:
 	rm -rf $(VENV) .modelyard .pytest_cache .ruff_cache
