@@ -253,7 +253,7 @@ def run_concurrent(server: Server, sizes: dict[str, Any]) -> dict[str, Any]:
             sys.exit(f"a concurrent client failed against {server.name}")
         results.append(json.loads(out.strip().splitlines()[-1]))
     run_ids = ",".join(r["run_id"] for r in results)
-    stored = phase("verify", [server], sizes, BENCH_RUN_IDS=run_ids)[server.name]["stored"]
+    stored = phase("verify", [server], sizes, BENCH_RUN_IDS=run_ids)["stored"]
     lost = 0
     for r in results:
         acked = set(range(r["calls"])) - set(r["failed"])

@@ -58,6 +58,16 @@ _EXPORTS: dict[str, str] = {
     "evaluate": "modelyard.validation.evaluate",
     "DataClient": "modelyard.data.client",
     "Contract": "modelyard.data.contracts.spec",
+    "FeatureStore": "modelyard.features.client",
+    "Entity": "modelyard.features.definitions",
+    "FeatureView": "modelyard.features.definitions",
+    "OnDemandFeatureView": "modelyard.features.definitions",
+    "FeatureService": "modelyard.features.definitions",
+    "Field": "modelyard.features.fields",
+    "FileSource": "modelyard.features.sources",
+    "DataFrameSource": "modelyard.features.sources",
+    "SqlSource": "modelyard.features.sources",
+    "RequestSource": "modelyard.features.sources",
     "TrackingClient": "modelyard.tracking.client",
     "Settings": "modelyard.config",
     "Metric": "modelyard.tracking.entities",
@@ -88,6 +98,20 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from modelyard.config import Settings
     from modelyard.data.client import DataClient
     from modelyard.data.contracts.spec import Contract
+    from modelyard.features.client import FeatureStore
+    from modelyard.features.definitions import (
+        Entity,
+        FeatureService,
+        FeatureView,
+        OnDemandFeatureView,
+    )
+    from modelyard.features.fields import Field
+    from modelyard.features.sources import (
+        DataFrameSource,
+        FileSource,
+        RequestSource,
+        SqlSource,
+    )
     from modelyard.registry.client import RegistryClient
     from modelyard.registry.formats.python_model import PythonModel
     from modelyard.registry.log_model import load_model, log_model

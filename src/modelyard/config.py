@@ -62,6 +62,14 @@ class Settings(BaseSettings):
         default="warn", description="What happens to a run or experiment breaking a convention."
     )
 
+    online_store_uri: str | None = Field(
+        default=None,
+        description="Online feature store: sqlite:///path.db (default under home) or "
+        "redis://host:6379/0?prefix=app:.",
+    )
+    features_memory_limit: str = Field(
+        default="1GB", description="DuckDB's memory limit for training sets; spills beyond it."
+    )
     registry_required_approvals: int = Field(
         default=0, ge=0, description="Approvals a version needs before Production/champion."
     )

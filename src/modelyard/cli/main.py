@@ -30,6 +30,7 @@ from modelyard.cli import (
     demo,
     deploy,
     experiments,
+    features,
     gate,
     gc,
     init,
@@ -240,6 +241,7 @@ app.command("k8s")(build.k8s)
 app.add_typer(data.app, name="data")
 app.command("gate")(gate.gate)
 app.add_typer(init.app, name="init")
+app.add_typer(features.app, name="features")
 
 
 def main() -> None:

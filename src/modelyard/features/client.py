@@ -80,12 +80,12 @@ class FeatureStore:
         db = database_for(settings)
         uri = (
             online_store_uri
-            or getattr(settings, "online_store_uri", None)
+            or settings.online_store_uri
             or default_online_uri(settings.home)
         )
         engine = OfflineEngine(
             Path(settings.home).absolute() / "features-cache",
-            memory_limit=getattr(settings, "features_memory_limit", None) or "1GB",
+            memory_limit=settings.features_memory_limit,
         )
         artifacts = ArtifactRepository(db, open_blob_store(settings.resolved_artifacts_uri()))
         return cls(
