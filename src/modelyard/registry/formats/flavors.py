@@ -21,6 +21,7 @@ import importlib
 import json
 import platform
 import shutil
+import sys
 import tempfile
 from collections.abc import Collection
 from datetime import UTC, datetime
@@ -78,13 +79,19 @@ def infer_flavor(model: object) -> str:
 
 
 def package_versions(names: Collection[str]) -> dict[str, str]:
-    """Exact installed versions of ``names`` (those not installed are left out)."""
+    """Exact installed versions of ``names`` (those not installed are left out).
+
+    A package installed under another distribution name (``xgboost-cpu`` provides
+    ``xgboost``) is found through its module's ``__version__``.
+    """
     found: dict[str, str] = {}
     for name in names:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
-            continue
+            version = getattr(sys.modules.get(name.replace("-", "_")), "__version__", None)
+            if isinstance(version, str):
+                found[name] = version
     return found
 
 
