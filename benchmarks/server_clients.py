@@ -337,10 +337,13 @@ def concurrent(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, A
     """One of the concurrent clients: log per call until the deadline, after a "go"."""
     ((_, url),) = targets
     client = mlflow_client(url)
-    run_id = client.create_run(os.environ["BENCH_EXPERIMENT_ID"]).info.run_id
-    print("ready", flush=True)
+    print("ready", flush=True)  # imported and built: the slow part of starting
     sys.stdin.readline()  # "go"
     deadline = time.perf_counter() + sizes["concurrent_s"]
+    # Created after "go", so no connection sits idle across the server's keep-alive
+    # timeout while the others start (a stale connection is a client-side error when
+    # retries are off).
+    run_id = client.create_run(os.environ["BENCH_EXPERIMENT_ID"]).info.run_id
     failed: list[int] = []
     samples: list[float] = []
     step = 0

@@ -78,11 +78,7 @@ class FeatureStore:
 
         settings = settings or load_settings()
         db = database_for(settings)
-        uri = (
-            online_store_uri
-            or settings.online_store_uri
-            or default_online_uri(settings.home)
-        )
+        uri = online_store_uri or settings.online_store_uri or default_online_uri(settings.home)
         engine = OfflineEngine(
             Path(settings.home).absolute() / "features-cache",
             memory_limit=settings.features_memory_limit,
