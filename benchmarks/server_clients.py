@@ -345,6 +345,7 @@ def concurrent(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, A
     # retries are off).
     run_id = client.create_run(os.environ["BENCH_EXPERIMENT_ID"]).info.run_id
     failed: list[int] = []
+    messages: list[str] = []
     samples: list[float] = []
     step = 0
     while time.perf_counter() < deadline:
@@ -352,10 +353,18 @@ def concurrent(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, A
         try:
             client.log_metric(run_id, "m", step * 0.5, step=step, timestamp=1)
             samples.append(time.perf_counter() - start)
-        except Exception:
+        except Exception as exc:
             failed.append(step)
+            if len(messages) < 3:
+                messages.append(f"step {step}: {type(exc).__name__}: {str(exc)[:300]}")
         step += 1
-    return {"run_id": run_id, "calls": step, "failed": failed, **percentiles(samples)}
+    return {
+        "run_id": run_id,
+        "calls": step,
+        "failed": failed,
+        "messages": messages,
+        **percentiles(samples),
+    }
 
 
 def verify(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:

@@ -148,7 +148,8 @@ def start_mlflow(work: Path, workers: int | None) -> Server:
     ]  # fmt: skip
     if workers:
         cmd += ["--workers", str(workers)]
-    return Server("mlflow", cmd, dict(os.environ), work / "mlflow-server.log", port)
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    return Server("mlflow", cmd, env, work / "mlflow-server.log", port)
 
 
 def floor_app() -> Any:
@@ -203,7 +204,9 @@ CLIENTS = Path(__file__).with_name("server_clients.py")
 
 def client_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
-    env.update(MLFLOW_ENABLE_ASYNC_LOGGING="false", **extra)
+    # Telemetry off: no traffic to the internet, and mlflow 3.17's telemetry thread races
+    # the first request of a client (KeyError '_MLFLOW_TELEMETRY_SESSION_ID' as an error).
+    env.update(MLFLOW_ENABLE_ASYNC_LOGGING="false", MLFLOW_DISABLE_TELEMETRY="true", **extra)
     return env
 
 
@@ -265,6 +268,7 @@ def run_concurrent(server: Server, sizes: dict[str, Any]) -> dict[str, Any]:
         "lost": lost,
         "points_per_s": acked_total / sizes["concurrent_s"],
         "p50_ms": statistics.median(r["p50_ms"] for r in results),
+        "messages": [m for r in results for m in r["messages"]][:5],
     }
 
 
@@ -416,6 +420,8 @@ def report(r: dict[str, Any]) -> None:
     for name, c in (("modelyard", c_my), ("mlflow", c_ml)):
         print(f"{clients} clients against {name}: {c['acked']:,} points acknowledged, "
               f"{c['errors']} errors, {c['lost']} lost")  # fmt: skip
+        for message in c.get("messages", []):
+            print(f"    {message}")
     print(f"load average before {r['load_before'][0]:.2f}, after {r['load_after'][0]:.2f} "
           f"({os.cpu_count()} CPUs); floor = the same client against a server that answers "
           "at once")  # fmt: skip
