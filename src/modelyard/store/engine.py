@@ -85,20 +85,50 @@ class Database:
             self._drop_hot_connection()
             raise
 
-    def _hot_connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
+    @contextmanager
+    def raw_read(self) -> Iterator[Any]:
+        """A DB-API cursor inside one read transaction (a consistent snapshot).
+
+        Like ``raw_write``, each thread keeps a dedicated connection for it, so that hot
+        reads (search, run listings) skip the pool's checkout and reset.
+        """
+        conn = self._hot_connection("read_conn")
+        try:
+            cursor = conn.cursor()
+            if self.is_sqlite:
+                cursor.execute("BEGIN")
+            yield cursor
+        except BaseException as exc:
+            try:
+                conn.rollback()
+            except Exception:
+                self._drop_hot_connection("read_conn")
+            if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError):
+                self._drop_hot_connection("read_conn")
+            raise
+        try:
+            if self.is_sqlite:
+                cursor.execute("COMMIT")
+            else:
+                conn.rollback()  # nothing was written: end the snapshot
+        except BaseException:
+            self._drop_hot_connection("read_conn")
+            raise
+
+    def _hot_connection(self, slot: str = "conn") -> Any:
+        conn = getattr(self._local, slot, None)
         if conn is None:
             pooled = self.engine.raw_connection()
             pooled.detach()  # ours for the thread's life, outside the pool's accounting
             conn = pooled.dbapi_connection
-            self._local.conn = conn
+            setattr(self._local, slot, conn)
             with self._hot_lock:
                 self._hot.append(conn)
         return conn
 
-    def _drop_hot_connection(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
+    def _drop_hot_connection(self, slot: str = "conn") -> None:
+        conn = getattr(self._local, slot, None)
+        setattr(self._local, slot, None)
         if conn is not None:
             with self._hot_lock:
                 if conn in self._hot:

@@ -27,7 +27,7 @@ from modelyard.tracking.entities import (
     RunTag,
     ViewType,
 )
-from modelyard.tracking.sql_store import DEFAULT_EXPERIMENT_ID
+from modelyard.tracking.sql_experiments import DEFAULT_EXPERIMENT_ID
 
 _client: TrackingClient | None = None
 _client_lock = threading.Lock()

@@ -1,0 +1,269 @@
+"""Experiments in the SQL tracking store, and the helpers every SQL listing shares.
+
+``SqlTrackingStore`` mixes this in; it lives apart because experiments change rarely and
+through SQLAlchemy Core, while runs and their values take the hot raw-cursor paths.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
+from modelyard.ids import now_ms
+from modelyard.store.engine import Database
+from modelyard.tracking import tables as t
+from modelyard.tracking.entities import Experiment, LifecycleStage, Page, ViewType
+from modelyard.tracking.validation import check_experiment_name
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+MAX_SEARCH_RESULTS = 50_000
+
+
+def artifact_location_for(experiment_id: str) -> str:
+    return f"mlflow-artifacts:/{experiment_id}"
+
+
+class SqlExperiments:
+    """Create, find, list, rename, delete and restore experiments."""
+
+    db: Database
+
+    def _ensure_default_experiment(self) -> None:
+        with self.db.read() as conn:
+            if conn.execute(
+                select(t.experiments.c.experiment_id).where(t.experiments.c.experiment_id == 0)
+            ).first():
+                return
+        now = now_ms()
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    insert(t.experiments).values(
+                        experiment_id=0,
+                        name=DEFAULT_EXPERIMENT_NAME,
+                        artifact_location=artifact_location_for(DEFAULT_EXPERIMENT_ID),
+                        lifecycle_stage=LifecycleStage.ACTIVE,
+                        creation_time=now,
+                        last_update_time=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # another process created it first
+
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: dict[str, str] | None = None
+    ) -> str:
+        check_experiment_name(name)
+        now = now_ms()
+        try:
+            with self.db.write() as conn:
+                experiment_id = conn.execute(
+                    insert(t.experiments)
+                    .values(
+                        name=name,
+                        artifact_location=artifact_location or "",
+                        lifecycle_stage=LifecycleStage.ACTIVE,
+                        creation_time=now,
+                        last_update_time=now,
+                    )
+                    .returning(t.experiments.c.experiment_id)
+                ).scalar_one()
+                if not artifact_location:
+                    conn.execute(
+                        update(t.experiments)
+                        .where(t.experiments.c.experiment_id == experiment_id)
+                        .values(artifact_location=artifact_location_for(str(experiment_id)))
+                    )
+                if tags:
+                    conn.execute(
+                        insert(t.experiment_tags),
+                        [
+                            {"experiment_id": experiment_id, "key": k, "value": str(v)}
+                            for k, v in tags.items()
+                        ],
+                    )
+        except IntegrityError as exc:
+            raise AlreadyExists(
+                f"an experiment named {name!r} already exists (it may be deleted: restore it "
+                "or choose another name)",
+                field="name",
+            ) from exc
+        return str(experiment_id)
+
+    def _experiments(self, conn: Connection, where: object) -> list[Experiment]:
+        rows = conn.execute(select(t.experiments).where(where)).all()  # type: ignore[arg-type]
+        if not rows:
+            return []
+        ids = [r.experiment_id for r in rows]
+        tag_rows = conn.execute(
+            select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))
+        ).all()
+        tags: dict[int, dict[str, str]] = {}
+        for tr in tag_rows:
+            tags.setdefault(tr.experiment_id, {})[tr.key] = tr.value
+        return [
+            Experiment(
+                experiment_id=str(r.experiment_id),
+                name=r.name,
+                artifact_location=r.artifact_location,
+                lifecycle_stage=r.lifecycle_stage,
+                creation_time=r.creation_time,
+                last_update_time=r.last_update_time,
+                tags=tags.get(r.experiment_id, {}),
+            )
+            for r in rows
+        ]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        key = experiment_pk(experiment_id)
+        with self.db.read() as conn:
+            found = self._experiments(conn, t.experiments.c.experiment_id == key)
+        if not found:
+            raise NotFound(f"no experiment with id {experiment_id!r}", field="experiment_id")
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self.db.read() as conn:
+            found = self._experiments(conn, t.experiments.c.name == name)
+        return found[0] if found else None
+
+    def search_experiments(
+        self,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        name_like: str | None = None,
+        page_token: str | None = None,
+    ) -> Page[Experiment]:
+        check_max_results(max_results)
+        offset = decode_page_token(page_token)
+        c = t.experiments.c
+        stmt = select(c.experiment_id)
+        stages = stages_for(ViewType(view_type))
+        stmt = stmt.where(c.lifecycle_stage.in_(stages))
+        if name_like:
+            stmt = stmt.where(func.lower(c.name).like(name_like.lower()))
+        stmt = stmt.order_by(c.experiment_id).offset(offset).limit(max_results + 1)
+        with self.db.read() as conn:
+            ids = list(conn.execute(stmt).scalars())
+            more = len(ids) > max_results
+            ids = ids[:max_results]
+            found = self._experiments(conn, c.experiment_id.in_(ids)) if ids else []
+        found.sort(key=lambda e: int(e.experiment_id))
+        return Page(found, encode_page_token(offset + max_results) if more else None)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        check_experiment_name(new_name)
+        self._update_experiment(experiment_id, name=new_name)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
+
+    def _set_experiment_stage(self, experiment_id: str, stage: LifecycleStage) -> None:
+        if experiment_id == DEFAULT_EXPERIMENT_ID and stage == LifecycleStage.DELETED:
+            raise InvalidParameter(
+                "the default experiment cannot be deleted", field="experiment_id"
+            )
+        key = experiment_pk(experiment_id)
+        now = now_ms()
+        with self.db.write() as conn:
+            self._update_experiment(experiment_id, conn=conn, lifecycle_stage=stage)
+            # Runs follow their experiment, as in MLflow: deleting hides them, restoring shows.
+            source = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else stage.DELETED
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.experiment_id == key, t.runs.c.lifecycle_stage == source)
+                .values(
+                    lifecycle_stage=stage,
+                    deleted_time=now if stage == LifecycleStage.DELETED else None,
+                )
+            )
+
+    def _update_experiment(
+        self, experiment_id: str, conn: Connection | None = None, **values: object
+    ) -> None:
+        key = experiment_pk(experiment_id)
+        stmt = (
+            update(t.experiments)
+            .where(t.experiments.c.experiment_id == key)
+            .values(last_update_time=now_ms(), **values)
+        )
+        try:
+            if conn is not None:
+                result = conn.execute(stmt)
+            else:
+                with self.db.write() as own:
+                    result = own.execute(stmt)
+        except IntegrityError as exc:
+            raise AlreadyExists(
+                f"an experiment named {values.get('name')!r} already exists", field="new_name"
+            ) from exc
+        if result.rowcount == 0:
+            raise NotFound(f"no experiment with id {experiment_id!r}", field="experiment_id")
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        pk = experiment_pk(experiment_id)
+        self.get_experiment(experiment_id)
+        with self.db.write() as conn:
+            conn.execute(
+                delete(t.experiment_tags).where(
+                    t.experiment_tags.c.experiment_id == pk, t.experiment_tags.c.key == key
+                )
+            )
+            conn.execute(insert(t.experiment_tags).values(experiment_id=pk, key=key, value=value))
+
+
+def stages_for(view_type: ViewType) -> list[str]:
+    if view_type == ViewType.ACTIVE_ONLY:
+        return [LifecycleStage.ACTIVE]
+    if view_type == ViewType.DELETED_ONLY:
+        return [LifecycleStage.DELETED]
+    return [LifecycleStage.ACTIVE, LifecycleStage.DELETED]
+
+
+def experiment_pk(experiment_id: str) -> int:
+    try:
+        key = int(experiment_id)
+        if not 0 <= key < 2**63:
+            raise ValueError
+        return key
+    except (TypeError, ValueError):
+        raise InvalidParameter(
+            f"experiment id must be a non-negative 64-bit integer, got {experiment_id!r:.80}",
+            field="experiment_id",
+        ) from None
+
+
+def check_max_results(max_results: int, cap: int = MAX_SEARCH_RESULTS) -> None:
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not 1 <= max_results <= cap
+    ):
+        raise InvalidParameter(
+            f"max_results must be an integer from 1 to {cap}, got {max_results!r}",
+            field="max_results",
+        )
+
+
+def encode_page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_page_token(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        return offset
+    except Exception:
+        raise InvalidParameter(f"invalid page token {token!r:.60}", field="page_token") from None
