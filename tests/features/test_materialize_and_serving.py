@@ -6,8 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from modelyard.errors import InvalidParameter
 from modelyard.features.client import FeatureStore
-from modelyard.features.definitions import DataFrameSource, FeatureService, FeatureView, Field
+from modelyard.features.definitions import (
+    DataFrameSource,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+)
 
 BASE = pd.Timestamp("2024-01-01", tz="UTC")
 
@@ -174,3 +181,64 @@ def test_results_convert_to_rows_and_frames(fstore, sales_view):
     assert got.rows() == [{"store_id": 1, "units": 2.0}]
     assert got.to_df()["units"].tolist() == [2.0]
     assert len(got) == 1
+
+
+def test_one_entity_reads_the_same_as_many(fstore):
+    """The single-entity fast path agrees with the batch path: every type, nulls, a
+    composite key, a missing entity."""
+    item = Entity("item", join_keys=["store_id", "sku"], dtypes={"sku": "string"})
+    frame = pd.DataFrame(
+        {
+            "store_id": [1, 1, 2, 3],
+            "sku": ["a", "b", "a", "c"],
+            "event_ts": [ts(1), ts(2), ts(3), ts(4)],
+            "units": [1.5, None, 3.0, 4.0],
+            "count": pd.array([1, 2, None, 4], dtype="Int64"),
+            "promo": pd.array([True, None, False, True], dtype="boolean"),
+            "label": ["x", "y", None, "ü"],
+            "seen": [ts(0), ts(1), None, ts(3)],
+        }
+    )
+    view = FeatureView(
+        "stock",
+        entities=[item],
+        schema=[
+            Field("units", "float64"),
+            Field("count", "int64"),
+            Field("promo", "bool"),
+            Field("label", "string"),
+            Field("seen", "timestamp"),
+        ],
+        source=DataFrameSource(frame, timestamp_field="event_ts"),
+    )
+    fstore.apply([view])
+    fstore.materialize(ts(0), ts(10))
+    at(fstore, 10)
+    refs = ["stock:units", "stock:count", "stock:promo", "stock:label", "stock:seen"]
+    entities = [
+        {"store_id": 1, "sku": "a"},
+        {"store_id": 1, "sku": "b"},
+        {"store_id": 2, "sku": "a"},
+        {"store_id": 3, "sku": "c"},
+        {"store_id": 9, "sku": "a"},
+    ]
+    many = fstore.get_online_features(entities, refs)
+    assert many["units"] == [1.5, None, 3.0, 4.0, None]
+    assert many["label"] == ["x", "y", None, "ü", None]
+    assert many.status_dict()["units"] == ["present"] * 4 + ["missing"]
+    for i, entity in enumerate(entities):
+        one = fstore.get_online_features([entity], refs)
+        assert one.to_dict() == {name: [values[i]] for name, values in many.to_dict().items()}
+        assert one.status_dict() == {name: [s[i]] for name, s in many.status_dict().items()}
+
+
+def test_one_entity_keys_are_checked_like_many(fstore, sales_view):
+    fstore.apply([sales_view])
+    fstore.materialize(ts(0), ts(20))
+    at(fstore, 20)
+    got = fstore.get_online_features([{"store_id": np.int64(1)}], ["sales:units"])
+    assert got["units"] == [2.0]
+    with pytest.raises(InvalidParameter, match="'store_id' must be an integer, got bool True"):
+        fstore.get_online_features([{"store_id": True}], ["sales:units"])
+    with pytest.raises(InvalidParameter, match="entity_rows must be a list of dicts"):
+        fstore.get_online_features([1], ["sales:units"])  # type: ignore[list-item]

@@ -14,24 +14,26 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelyard.config import Settings, load_settings, os_user
-from modelyard.features import materialize as mat
-from modelyard.features import services, skew, training_sets
 from modelyard.features.catalog import Catalog, load_definitions_file
-from modelyard.features.definitions import FeatureView, collect
-from modelyard.features.offline import DEFAULT_TIMESTAMP_COLUMN, TrainingSet, get_training_set
+from modelyard.features.definitions import DEFAULT_TIMESTAMP_COLUMN, FeatureView, collect
 from modelyard.features.online.base import OnlineStore, default_online_uri, open_online_store
 from modelyard.features.registry import ApplyChange, Registry
 from modelyard.features.relations import OfflineEngine
-from modelyard.features.serving import FeatureServer, OnlineFeatures
 from modelyard.features.sources import DataFrameSource
 from modelyard.store.engine import Database
 
+# Training sets, materialisation, serving, skew checks and the artifact store are imported
+# where first used: ``modelyard features apply`` in a fresh process needs none of them.
 if TYPE_CHECKING:
+    from modelyard.features import materialize as mat
+    from modelyard.features import services, skew
+    from modelyard.features.offline import TrainingSet
+    from modelyard.features.serving import FeatureServer, OnlineFeatures
     from modelyard.tracking.client import TrackingClient
 
 _SNAPSHOTS = "features/sources"
@@ -48,32 +50,57 @@ class FeatureStore:
         engine: OfflineEngine,
         *,
         artifacts: Any = None,
+        open_artifacts: Callable[[], Any] | None = None,
         user: str = "",
         refresh_interval_s: float | None = 60.0,
     ) -> None:
         self.db = db
         self.online = online
         self.engine = engine
-        self.artifacts = artifacts
+        self._artifacts = artifacts
+        self._open_artifacts = open_artifacts
         self.user = user
         self.registry = Registry(db)
         self._live: dict[tuple[str, str], Any] = {}
         self._catalog: Catalog | None = None
         self._lock = threading.Lock()
-        self.server = FeatureServer(
-            self._reload_catalog,
-            online,
-            generation=self.registry.generation,
-            refresh_interval_s=refresh_interval_s,
-        )
+        self._open_lock = threading.Lock()  # for the parts opened on first use
+        self._refresh_interval_s = refresh_interval_s
+        self._server: FeatureServer | None = None
+
+    @property
+    def artifacts(self) -> Any:
+        """The artifact store (DataFrame source snapshots), opened on first use."""
+        if self._artifacts is None and self._open_artifacts is not None:
+            with self._open_lock:
+                if self._artifacts is None:
+                    self._artifacts = self._open_artifacts()
+        return self._artifacts
+
+    @property
+    def server(self) -> FeatureServer:
+        """The online reader, created on first use (it caches resolved requests)."""
+        return self._server or self._make_server()
+
+    def _make_server(self) -> FeatureServer:
+        from modelyard.features.serving import FeatureServer
+
+        with self._open_lock:
+            if self._server is None:
+                self._server = FeatureServer(
+                    self._reload_catalog,
+                    self.online,
+                    generation=self.registry.generation,
+                    refresh_interval_s=self._refresh_interval_s,
+                )
+            return self._server
 
     @classmethod
     def from_settings(
         cls, settings: Settings | None = None, *, online_store_uri: str | None = None
     ) -> FeatureStore:
-        """Open the stores the settings name (metadata DB, artifacts, online store)."""
-        from modelyard.artifacts.blobs import open_blob_store
-        from modelyard.artifacts.repository import ArtifactRepository
+        """Open the stores the settings name (metadata DB, artifacts, online store); the
+        artifact store is opened when first needed (DataFrame sources)."""
         from modelyard.tracking.backends import database_for
 
         settings = settings or load_settings()
@@ -83,12 +110,19 @@ class FeatureStore:
             Path(settings.home).absolute() / "features-cache",
             memory_limit=settings.features_memory_limit,
         )
-        artifacts = ArtifactRepository(db, open_blob_store(settings.resolved_artifacts_uri()))
+        artifacts_uri = settings.resolved_artifacts_uri()
+
+        def open_artifacts() -> Any:
+            from modelyard.artifacts.blobs import open_blob_store
+            from modelyard.artifacts.repository import ArtifactRepository
+
+            return ArtifactRepository(db, open_blob_store(artifacts_uri))
+
         return cls(
             db,
             open_online_store(uri),
             engine,
-            artifacts=artifacts,
+            open_artifacts=open_artifacts,
             user=settings.user or os_user(),
         )
 
@@ -104,7 +138,8 @@ class FeatureStore:
             for obj in definitions:
                 self._live[(obj.kind, obj.name)] = obj
             self._catalog = None
-        self.server.refresh()
+        if self._server is not None:
+            self._server.refresh()
         return changes
 
     def apply_file(self, path: str | Path) -> list[ApplyChange]:
@@ -130,7 +165,8 @@ class FeatureStore:
         """Reload definitions (another process applied new versions)."""
         with self._lock:
             self._catalog = None
-        self.server.refresh()
+        if self._server is not None:
+            self._server.refresh()
 
     # ------------------------------------------------------------------ offline
     def get_training_set(
@@ -147,6 +183,9 @@ class FeatureStore:
     ) -> TrainingSet:
         """A point-in-time-correct training set (see ``modelyard.features.offline``);
         recorded with its lineage unless ``record=False``."""
+        from modelyard.features import training_sets
+        from modelyard.features.offline import get_training_set
+
         catalog = self.catalog()
         selection = catalog.select(features, service, full_names=full_names)
         with self.engine.session() as session:
@@ -164,6 +203,8 @@ class FeatureStore:
 
     def log_training_set(self, tracking: TrackingClient, run_id: str, ts: TrainingSet) -> None:
         """Record that a run trained on ``ts`` (dataset input + lineage edge)."""
+        from modelyard.features import training_sets
+
         training_sets.log_to_run(self.db, tracking, run_id, ts)
 
     # ------------------------------------------------------------------ online
@@ -176,6 +217,8 @@ class FeatureStore:
         chunk_rows: int | None = None,
     ) -> list[mat.MaterializeReport]:
         """Copy the latest values with ``start <= event time <= end`` to the online store."""
+        from modelyard.features import materialize as mat
+
         start_us = mat.to_us(start, "start") if start is not None else None
         end_us = mat.to_us(end, "end")
         mat.check_window(start_us, end_us)
@@ -189,6 +232,8 @@ class FeatureStore:
         chunk_rows: int | None = None,
     ) -> list[mat.MaterializeReport]:
         """Continue each view from its watermark up to ``end`` (default: now)."""
+        from modelyard.features import materialize as mat
+
         end_us = mat.now_us() if end is None else mat.to_us(end, "end")
         return self._materialize(
             views,
@@ -200,6 +245,8 @@ class FeatureStore:
     def _materialize(
         self, names: Sequence[str] | None, start_of: Any, end_us: int, chunk_rows: int | None
     ) -> list[mat.MaterializeReport]:
+        from modelyard.features import materialize as mat
+
         reports = []
         with self.engine.session() as session:
             for view in mat.views_to_materialize(self.catalog(), names):
@@ -225,12 +272,14 @@ class FeatureStore:
         full_names: bool = False,
     ) -> OnlineFeatures:
         """Latest values per entity with a status each (see ``modelyard.features.serving``)."""
-        return self.server.get_online_features(
+        return (self._server or self._make_server()).get_online_features(
             entity_rows, features, service, request_data=request_data, full_names=full_names
         )
 
     def check_skew(self, service: str, sample: int = 1000) -> skew.SkewReport:
         """Compare online values with offline point-in-time values for sampled entities."""
+        from modelyard.features import skew
+
         with self.engine.session() as session:
             return skew.check_skew(
                 db=self.db,
@@ -247,11 +296,15 @@ class FeatureStore:
         self, model_name: str, model_version: str | int, service: str
     ) -> services.ServiceBinding:
         """Attach a feature service to a model version (for serving and lineage)."""
+        from modelyard.features import services
+
         return services.attach(self.db, self.catalog(), model_name, model_version, service)
 
     def service_of_model(
         self, model_name: str, model_version: str | int
     ) -> services.ServiceBinding:
+        from modelyard.features import services
+
         return services.service_of_model(self.db, model_name, model_version)
 
     def close(self) -> None:

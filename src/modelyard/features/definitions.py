@@ -420,6 +420,8 @@ class FeatureService:
 
 Definition = Entity | FeatureView | OnDemandFeatureView | FeatureService
 DEFINITION_TYPES = (Entity, FeatureView, OnDemandFeatureView, FeatureService)
+#: The time column of an entity DataFrame (the "as of" of each training row) by default.
+DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
 
 
 def collect(objects: Iterable[Any]) -> list[Definition]:

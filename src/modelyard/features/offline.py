@@ -24,14 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from modelyard.errors import InvalidParameter
 from modelyard.features.catalog import Selection
-from modelyard.features.definitions import FeatureView, OnDemandFeatureView
+from modelyard.features.definitions import (
+    DEFAULT_TIMESTAMP_COLUMN,
+    FeatureView,
+    OnDemandFeatureView,
+)
 from modelyard.features.relations import Session, ViewRelation, arrow_table, quote
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
 _ROW = "__row"
 
 

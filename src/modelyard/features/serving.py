@@ -39,6 +39,8 @@ class FeatureStatus(StrEnum):
 
 PRESENT, MISSING, EXPIRED = FeatureStatus.PRESENT, FeatureStatus.MISSING, FeatureStatus.EXPIRED
 _RANK = {PRESENT: 0, EXPIRED: 1, MISSING: 2}
+_EVENT_TS, _BLOB = operator.itemgetter(0), operator.itemgetter(1)
+_INT = {int}
 #: Resolved request shapes kept; beyond it the cache starts over (ad-hoc requests).
 _MAX_PLANS = 1024
 
@@ -89,9 +91,15 @@ class _ViewPlan:
     table: OnlineTable
     keys: tuple[str, ...]
     int_keys: tuple[bool, ...]
+    #: The Python type of the single join key (``int`` or ``str``); ``None`` if composite.
+    key_type: type | None
     decode: Callable[[bytes], tuple[Any, ...]]
     decode_columns: Callable[[Sequence[bytes]], list[list[Any]]]
+    #: ``RowCodec.unpack_simple`` (fixed-width features only) or ``None``.
+    unpack: Callable[[bytes], tuple[Any, ...]] | None
+    zero_mask: bytes
     picks: tuple[tuple[int, str], ...]
+    names: tuple[str, ...]
     ttl_us: int
 
 
@@ -124,15 +132,20 @@ def _plan(selection: Selection) -> _Plan:
                 hidden.append(column)
             picks.append((view.feature_names.index(feature), column))
         codec = RowCodec([f.dtype for f in view.schema])
+        int_keys = tuple(view.key_dtypes[k] == "int64" for k in view.join_keys)
         views.append(
             _ViewPlan(
                 view=view,
                 table=online_table(view),
                 keys=view.join_keys,
-                int_keys=tuple(view.key_dtypes[k] == "int64" for k in view.join_keys),
+                int_keys=int_keys,
+                key_type=(int if int_keys[0] else str) if len(int_keys) == 1 else None,
                 decode=codec.decode,
                 decode_columns=codec.decode_columns,
+                unpack=codec.unpack_simple,
+                zero_mask=codec.zero_mask,
                 picks=tuple(picks),
+                names=tuple(name for _, name in picks),
                 ttl_us=int(view.ttl.total_seconds() * 1_000_000) if view.ttl else 0,
             )
         )
@@ -171,7 +184,7 @@ def _key_column(rows: Any, name: str, columnar: bool, n: int) -> list[Any]:
 def _check_keys(values: list[Any], name: str, is_int: bool) -> list[Any]:
     """Keys of the declared type (ints for int64 keys, str for string keys), or an error."""
     if is_int:
-        if (len(values) == 1 and type(values[0]) is int) or all(type(v) is int for v in values):
+        if set(map(type, values)) <= _INT:  # no bools: they are ints to Python
             return values
         out = []
         for v in values:
@@ -269,12 +282,15 @@ class FeatureServer:
         """Feature values for ``entity_rows`` (``[{"store_id": 1}, ...]`` or
         ``{"store_id": [1, 2]}``), with a status per value."""
         plan = self._plan_for(features, service, full_names)
-        columnar = isinstance(entity_rows, Mapping)
+        kind = type(entity_rows)
+        columnar = kind is dict or (kind is not list and isinstance(entity_rows, Mapping))
         if columnar:
             first = next(iter(entity_rows.values()), ())  # type: ignore[union-attr]
             n = len(first)
         else:
             n = len(entity_rows)
+        if n == 1 and (kind is list or kind is tuple) and not plan.on_demand:
+            return self._one_entity(plan, entity_rows[0], enforce_ttl)  # type: ignore[index]
         columns: dict[str, list[Any]] = {}
         statuses: dict[str, list[FeatureStatus]] = {}
         for name in plan.key_names:
@@ -298,6 +314,32 @@ class FeatureServer:
             self._on_demand(plan, columns, statuses, request_data, n)
         return OnlineFeatures(columns, statuses)
 
+    def _one_entity(self, plan: _Plan, row: Any, enforce_ttl: bool) -> OnlineFeatures:
+        """The single-entity path: per view one primary-key read and one ``struct.unpack``,
+        then the result's lists; no per-row loops, no batch decoding."""
+        columns: dict[str, list[Any]] = {}
+        try:
+            for name in plan.key_names:
+                columns[name] = [row[name]]
+        except (KeyError, TypeError):
+            for name in plan.key_names:
+                _key_column([row], name, False, 1)  # raises, naming the problem
+            raise
+        statuses: dict[str, list[FeatureStatus]] = {}
+        now_us = self.clock() // 1000
+        for vp in plan.views:
+            if vp.key_type is not None:
+                key = columns[vp.keys[0]][0]
+                if type(key) is not vp.key_type:
+                    key = _check_keys([key], vp.keys[0], vp.int_keys[0])[0]
+            else:
+                key = KEY_SEPARATOR.join(
+                    str(_check_keys(columns[k], k, is_int)[0])
+                    for k, is_int in zip(vp.keys, vp.int_keys, strict=True)
+                )
+            self._read_one(vp, key, vp.ttl_us if enforce_ttl else 0, now_us, columns, statuses)
+        return OnlineFeatures(columns, statuses)
+
     def _read_one(
         self,
         vp: _ViewPlan,
@@ -307,15 +349,18 @@ class FeatureServer:
         columns: dict[str, list[Any]],
         statuses: dict[str, list[FeatureStatus]],
     ) -> None:
-        """The single-entity path: one primary-key read, one ``struct.unpack``."""
+        """One entity of one view: one primary-key read, one ``struct.unpack``."""
         record = self.store.read_one(vp.table, key)
         if record is None or (ttl_us and now_us - record[0] > ttl_us):
             status = [MISSING if record is None else EXPIRED]
-            for _, name in vp.picks:
+            for name in vp.names:
                 columns[name] = [None]
                 statuses[name] = status
             return
-        values = vp.decode(record[1])
+        blob = record[1]
+        values = vp.unpack(blob) if vp.unpack is not None else None
+        if values is None or values[-1] != vp.zero_mask:  # strings, timestamps or nulls
+            values = vp.decode(blob)
         status = [PRESENT]
         for index, name in vp.picks:
             columns[name] = [values[index]]
@@ -332,10 +377,19 @@ class FeatureServer:
     ) -> None:
         """Many entities: one store round trip, then a column-wise NumPy decode."""
         n = len(keys)
+        records = self.store.read(vp.table, keys)
+        if None not in records and (not ttl_us or now_us - min(map(_EVENT_TS, records)) <= ttl_us):
+            # The usual case, every value present: no per-row Python.
+            decoded = vp.decode_columns(list(map(_BLOB, records)))
+            status = [PRESENT] * n
+            for index, name in vp.picks:
+                columns[name] = decoded[index]
+                statuses[name] = status
+            return
         status: list[FeatureStatus] = []
         positions: list[int] = []
         blobs: list[bytes] = []
-        for i, record in enumerate(self.store.read(vp.table, keys)):
+        for i, record in enumerate(records):
             if record is None:
                 status.append(MISSING)
             elif ttl_us and now_us - record[0] > ttl_us:

@@ -72,6 +72,13 @@ class RowCodec:
         self._zero = bytes(self.mask_len)
         self._simple = not self.strings and not self.timestamps
         self._record_dtype: Any = None
+        #: The null bitmap of a row without nulls.
+        self.zero_mask = self._zero
+        #: For fixed-width features only (no strings or timestamps), else ``None``: the raw
+        #: ``struct.unpack`` of a blob — the values in schema order, then the null bitmap.
+        #: Where the bitmap equals ``zero_mask`` these are the decoded values, without the
+        #: copies ``decode`` makes; otherwise use ``decode``.
+        self.unpack_simple = self._struct.unpack if self._simple else None
 
     # ------------------------------------------------------------------ decoding
     def decode(self, blob: bytes) -> tuple[Any, ...]:
@@ -145,9 +152,8 @@ class RowCodec:
                 column = column.fill_null(False if self.dtypes[i] == "bool" else 0)
             record[f"f{i}"] = column.to_numpy(zero_copy_only=False)
         record["mask"] = np.packbits(nulls, axis=1, bitorder="little")
-        raw = record.tobytes()
-        width = record.dtype.itemsize
-        blobs = [raw[i : i + width] for i in range(0, n * width, width)]
+        # One bytes object per row, sliced by NumPy (unstructured void items convert to bytes).
+        blobs: list[bytes] = record.view(np.dtype((np.void, record.dtype.itemsize))).tolist()
         if self.strings:
             texts = list(zip(*(columns[i].to_pylist() for i in self.strings), strict=True))
             blobs = [
