@@ -23,24 +23,6 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from modelyard.cli import (
-    audit,
-    build,
-    data,
-    demo,
-    deploy,
-    experiments,
-    features,
-    gate,
-    gc,
-    init,
-    models,
-    runs,
-    serve,
-    server,
-    tokens,
-    users,
-)
 from modelyard.errors import InvalidParameter, ModelyardError
 
 if TYPE_CHECKING:
@@ -70,6 +52,30 @@ COMMAND_ORDER = (
     "init",
     "demo",
 )
+#: Where each command lives: ``(module, typer app attribute)`` for command groups,
+#: ``(module, function name)`` for single commands. Modules load when their command runs
+#: (or for the root ``--help``), so ``modelyard features apply`` never imports the server.
+LAZY_GROUPS = {
+    "experiments": "experiments",
+    "runs": "runs",
+    "data": "data",
+    "models": "models",
+    "deploy": "deploy",
+    "audit": "audit",
+    "users": "users",
+    "tokens": "tokens",
+    "init": "init",
+    "features": "features",
+}
+LAZY_COMMANDS = {
+    "gate": ("gate", "gate"),
+    "serve": ("serve", "serve"),
+    "server": ("server", "server"),
+    "build": ("build", "build"),
+    "k8s": ("build", "k8s"),
+    "gc": ("gc", "gc"),
+    "demo": ("demo", "demo"),
+}
 #: Line width when stdout is a pipe or a file: wide enough that tables never cut run ids.
 PIPE_WIDTH = 240
 
@@ -128,8 +134,15 @@ class ModelyardGroup(TyperGroup):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """The lifecycle order (experiments, runs, gc, demo), then any others."""
-        names = super().list_commands(ctx)
+        names = set(super().list_commands(ctx)) | set(LAZY_GROUPS) | set(LAZY_COMMANDS)
         return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and (cmd_name in LAZY_GROUPS or cmd_name in LAZY_COMMANDS):
+            found = _load_command(cmd_name)
+            self.add_command(found, cmd_name)
+        return found
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
@@ -140,6 +153,23 @@ class ModelyardGroup(TyperGroup):
         except ModelyardError as exc:
             print_error(str(exc))
             raise typer.Exit(1) from None
+
+
+def _load_command(name: str) -> click.Command:
+    """Import the module behind ``name`` and turn its typer app or function into a command."""
+    from importlib import import_module
+
+    if name in LAZY_GROUPS:
+        module = import_module(f"modelyard.cli.{LAZY_GROUPS[name]}")
+        group = typer.main.get_group(module.app)
+        group.name = name
+        return group
+    module_name, function = LAZY_COMMANDS[name]
+    module = import_module(f"modelyard.cli.{module_name}")
+    holder = typer.Typer()
+    holder.command(name)(getattr(module, function))
+    holder.callback()(lambda: None)  # keep a group, so the command keeps its name
+    return typer.main.get_group(holder).commands[name]
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -223,25 +253,6 @@ def root(
 ) -> None:
     """modelyard: take machine-learning models from experiment to reliable production."""
     ctx.obj = CliState({"home": home, "store_uri": store_uri, "artifacts_uri": artifacts_uri})
-
-
-app.add_typer(experiments.app, name="experiments")
-app.add_typer(runs.app, name="runs")
-app.command("gc")(gc.gc)
-app.command("demo")(demo.demo)
-app.command("server")(server.server)
-app.add_typer(models.app, name="models")
-app.add_typer(audit.app, name="audit")
-app.add_typer(users.app, name="users")
-app.add_typer(tokens.app, name="tokens")
-app.add_typer(deploy.app, name="deploy")
-app.command("serve")(serve.serve)
-app.command("build")(build.build)
-app.command("k8s")(build.k8s)
-app.add_typer(data.app, name="data")
-app.command("gate")(gate.gate)
-app.add_typer(init.app, name="init")
-app.add_typer(features.app, name="features")
 
 
 def main() -> None:
