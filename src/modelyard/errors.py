@@ -99,6 +99,11 @@ class StoreUnavailable(ModelyardError, ConnectionError):
     code = "TEMPORARILY_UNAVAILABLE"
 
 
+class StoreBusy(StoreUnavailable):
+    """Another connection holds the database's write lock and the caller asked not to wait
+    (``store.engine.writes_do_not_wait``); nothing was written, so retrying is safe."""
+
+
 class MissingExtra(ModelyardError, ImportError):
     """An optional backend is used without its extra installed; says what to install."""
 

@@ -1,11 +1,15 @@
-"""The remote client's HTTP transport and batch splitting, without a server: retries with
-back-off, error classes rebuilt from codes, and requests within the server's limits."""
+"""The remote client's HTTP transport and batch splitting, against a scripted local HTTP
+server: retries with back-off, error classes rebuilt from codes, keep-alive connections
+(reopened when the server closed them), and requests within the server's limits."""
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from modelyard.artifacts.remote import HttpTransport
@@ -19,47 +23,97 @@ from modelyard.errors import (
 from modelyard.tracking.entities import Metric, Param, RunTag
 from modelyard.tracking.rest_store import MAX_BATCH_BYTES, split_batch
 
-
-def transport(handler, **kwargs) -> HttpTransport:
-    client = httpx.Client(base_url="http://yard.test", transport=httpx.MockTransport(handler))
-    return HttpTransport("http://yard.test", client=client, backoff_s=0.001, **kwargs)
+#: (status, body, extra headers) answered for one request; body None sends no JSON.
+Answer = tuple[int, object, dict[str, str]]
 
 
-def test_retries_502_503_504_then_succeeds():
-    answers = iter([502, 503, 504, 200])
-    calls = []
+class Seen:
+    """What the scripted server received: one dict per request."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request.content)
-        status = next(answers)
-        return httpx.Response(status, json={} if status == 200 else None)
+    def __init__(self) -> None:
+        self.requests: list[dict[str, object]] = []
+        self.connections: set[tuple[str, int]] = set()
 
-    assert transport(handler).call("POST", "/x", body={"a": 1}) == {}
-    assert len(calls) == 4 and all(json.loads(c) == {"a": 1} for c in calls)
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[..., tuple[str, Seen]]]:
+    servers: list[ThreadingHTTPServer] = []
+
+    def start(answer: Callable[[dict[str, object]], Answer]) -> tuple[str, Seen]:
+        seen = Seen()
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive
+
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                request = {
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": self.rfile.read(length),
+                    "client": self.client_address,
+                }
+                seen.requests.append(request)
+                seen.connections.add(self.client_address)
+                status, body, headers = answer(request)
+                data = b"" if body is None else json.dumps(body).encode()
+                if isinstance(body, str):
+                    data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}", seen
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def transport(url: str, **kwargs) -> HttpTransport:
+    return HttpTransport(url, backoff_s=0.001, **kwargs)
+
+
+def test_retries_502_503_504_then_succeeds(scripted):
+    statuses = iter([502, 503, 504, 200])
+
+    def answer(request):
+        status = next(statuses)
+        return status, {} if status == 200 else None, {}
+
+    url, seen = scripted(answer)
+    assert transport(url).call("POST", "/x", body={"a": 1}) == {}
+    assert len(seen.requests) == 4
+    assert all(json.loads(r["body"]) == {"a": 1} for r in seen.requests)
 
 
 def test_connection_errors_are_retried_then_reported_as_unavailable():
-    calls = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        raise httpx.ConnectError("refused", request=request)
-
-    with pytest.raises(StoreUnavailable, match=r"yard\.test.*3 attempts"):
-        transport(handler, max_retries=2).call("GET", "/x")
-    assert len(calls) == 3
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(StoreUnavailable, match=r"127\.0\.0\.1.*3 attempts.*Refused"):
+        transport(f"http://127.0.0.1:{port}", max_retries=2).call("GET", "/x")
 
 
-def test_a_500_and_client_errors_are_not_retried():
-    calls = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(500, json={"error_code": "INTERNAL_ERROR", "message": "bug"})
-
+def test_a_500_and_client_errors_are_not_retried(scripted):
+    url, seen = scripted(lambda r: (500, {"error_code": "INTERNAL_ERROR", "message": "bug"}, {}))
     with pytest.raises(ModelyardError, match="bug"):
-        transport(handler).call("GET", "/x")
-    assert len(calls) == 1
+        transport(url).call("GET", "/x")
+    assert len(seen.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -76,31 +130,73 @@ def test_a_500_and_client_errors_are_not_retried():
         (503, None, StoreUnavailable),
     ],
 )
-def test_errors_are_rebuilt_from_their_codes(status, body, error):
-    def handler(request: httpx.Request) -> httpx.Response:
-        if body is None:
-            return httpx.Response(status, text="<html>nope</html>")
-        return httpx.Response(status, json=body)
-
+def test_errors_are_rebuilt_from_their_codes(scripted, status, body, error):
+    url, _ = scripted(lambda r: (status, "<html>nope</html>" if body is None else body, {}))
     with pytest.raises(error) as info:
-        transport(handler, max_retries=0).call("GET", "/x")
+        transport(url, max_retries=0).call("GET", "/x")
     if body and "field" in body:
         assert info.value.field == "f"
 
 
-def test_unknown_codes_keep_their_code():
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, json={"error_code": "ENDPOINT_NOT_FOUND", "message": "old"})
-
+def test_unknown_codes_keep_their_code(scripted):
+    url, _ = scripted(lambda r: (404, {"error_code": "ENDPOINT_NOT_FOUND", "message": "old"}, {}))
     with pytest.raises(ModelyardError) as info:
-        transport(handler).call("GET", "/x")
+        transport(url).call("GET", "/x")
     assert info.value.code == "ENDPOINT_NOT_FOUND"
 
 
-def test_a_bearer_token_is_sent():
-    own = HttpTransport("http://yard.test", token="s3cret")
-    assert own.http.headers["authorization"] == "Bearer s3cret"
+def test_a_bearer_token_and_the_query_are_sent(scripted):
+    url, seen = scripted(lambda r: (200, {"ok": True}, {}))
+    own = HttpTransport(url + "/prefix/", token="s3cret")
+    assert own.call("GET", "/x", params={"run_id": "a b", "n": 3, "all": True}) == {"ok": True}
     own.close()
+    (request,) = seen.requests
+    assert request["headers"]["Authorization"] == "Bearer s3cret"
+    assert request["path"] == "/prefix/x?run_id=a+b&n=3&all=true"
+
+
+def test_calls_from_one_thread_share_one_kept_alive_connection(scripted):
+    url, seen = scripted(lambda r: (200, {}, {}))
+    http = transport(url)
+    for _ in range(5):
+        http.call("POST", "/x", body={})
+    assert len(seen.requests) == 5 and len(seen.connections) == 1
+    threads = [threading.Thread(target=http.call, args=("GET", "/y")) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen.connections) == 4  # one more per thread
+    http.close()
+
+
+def test_a_connection_the_server_closed_is_reopened_without_waiting(scripted):
+    url, seen = scripted(lambda r: (200, {}, {"Connection": "close"}))
+    http = transport(url, max_retries=0)  # no retries left: the reopening is not one
+    for _ in range(3):
+        assert http.call("POST", "/x", body={"a": 1}) == {}
+    assert len(seen.requests) == 3 and len(seen.connections) == 3
+
+
+def test_a_stale_kept_alive_connection_is_reopened(scripted):
+    url, seen = scripted(lambda r: (200, {}, {}))
+    http = transport(url, max_retries=0)
+    http.call("GET", "/x")
+    conn, reused = http._connection()
+    assert reused
+    conn.sock.shutdown(socket.SHUT_RDWR)  # as if the server had dropped it while idle
+    assert http.call("POST", "/x", body={"a": 1}) == {}
+    assert [json.loads(r["body"] or b"null") for r in seen.requests] == [None, {"a": 1}]
+
+
+def test_a_streamed_download_read_in_part_does_not_spoil_the_connection(scripted):
+    url, _ = scripted(lambda r: (200, {"data": "x" * 100_000}, {}))
+    http = transport(url)
+    with http.stream("GET", "/big") as response:
+        next(response.iter_bytes(10))
+    assert http.call("GET", "/next") == {"data": "x" * 100_000}
+    with http.stream("GET", "/big") as response:
+        assert json.loads(b"".join(response.iter_bytes(1000))) == {"data": "x" * 100_000}
 
 
 class TestSplitBatch:
@@ -131,3 +227,19 @@ class TestSplitBatch:
         last_param = max(i for i, c in enumerate(chunks) if c[1])
         first_metric = min(i for i, c in enumerate(chunks) if c[0])
         assert last_param <= first_metric  # a param conflict stops the batch before metrics
+
+
+def test_an_http_proxy_from_the_environment_is_used_unless_no_proxy_says_otherwise(
+    scripted, monkeypatch
+):
+    proxy, seen = scripted(lambda r: (200, {"via": "proxy"}, {}))
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("http_proxy", proxy)
+    assert transport("http://yard.test:5000/p").call("GET", "/x") == {"via": "proxy"}
+    assert seen.requests[-1]["path"] == "http://yard.test:5000/p/x"  # absolute form
+    monkeypatch.setenv("NO_PROXY", "yard.test")
+    monkeypatch.setenv("no_proxy", "yard.test")
+    with pytest.raises(StoreUnavailable):  # straight to yard.test, which does not exist
+        transport("http://yard.test:5000", max_retries=0).call("GET", "/x")

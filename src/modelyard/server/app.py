@@ -87,7 +87,8 @@ def create_app(
     registry = registry or RegistryClient.from_settings(settings)
     metrics = ServerMetrics()
     client = metrics.instrument(client)  # counts runs created and points logged
-    ctx = ServerContext(settings, client, limits or ServerLimits())
+    inline_writes = client.settings.resolved_store_uri().startswith("sqlite")
+    ctx = ServerContext(settings, client, limits or ServerLimits(), inline_writes)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

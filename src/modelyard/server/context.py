@@ -33,6 +33,10 @@ class ServerContext:
     settings: Settings
     client: TrackingClient
     limits: ServerLimits = field(default_factory=ServerLimits)
+    #: Whether short writes may run on the event loop (``mlflow_api.MlflowEndpoint``):
+    #: true for SQLite, whose small transactions take tens of microseconds; never for a
+    #: database over the network.
+    inline_writes: bool = False
 
     def client_as(self, user: str | None) -> TrackingClient:
         """The tracking client acting for ``user`` (runs it creates are recorded as theirs).

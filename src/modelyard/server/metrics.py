@@ -107,6 +107,9 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self._routes = RouteResolver()
+        # (template, method, status) -> its counter and histogram children: ``labels()``
+        # checks and locks on every call. Bounded like the label sets themselves.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -130,8 +133,16 @@ class MetricsMiddleware:
             elapsed = time.perf_counter() - started
             metrics.in_flight.dec()
             method = scope["method"] if scope["method"] in KNOWN_METHODS else "other"
-            metrics.requests.labels(route.template, method, str(status)).inc()
-            metrics.latency.labels(route.template, method).observe(elapsed)
+            key = (route.template, method, status)
+            children = self._children.get(key)
+            if children is None:
+                children = (
+                    metrics.requests.labels(route.template, method, str(status)),
+                    metrics.latency.labels(route.template, method),
+                )
+                self._children[key] = children
+            children[0].inc()
+            children[1].observe(elapsed)
 
 
 class CountingStore:

@@ -1,19 +1,29 @@
-"""Read request bodies within a size limit, and JSON bodies as typed ``Fields``."""
+"""Read request bodies within a size limit, and JSON bodies as typed ``Fields``.
+
+``receive_json_object`` and ``query_fields_of`` work on the raw ASGI scope and ``receive``
+(no ``Request`` object): the MLflow API's per-call logging path reads its small bodies
+that way.
+"""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from starlette.requests import Request
+from starlette.datastructures import QueryParams
+from starlette.requests import ClientDisconnect, Request
+from starlette.types import Receive, Scope
 
 from modelyard.errors import BadRequest
+from modelyard.server import json_codec
 from modelyard.tracking.mlflow_wire import Fields
 
 
 def declared_length(request: Request, limit: int | None) -> int | None:
     """The Content-Length header, refused up front when it is over ``limit``."""
-    header = request.headers.get("content-length")
+    return _checked_length(request.headers.get("content-length"), limit)
+
+
+def _checked_length(header: str | None, limit: int | None) -> int | None:
     if header is None:
         return None
     try:
@@ -57,12 +67,48 @@ async def read_json(request: Request, limit: int) -> Fields:
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The decoded JSON object in the body, for handlers with a fast path over raw data."""
-    raw = await read_body(request, limit)
+    return json_object(await read_body(request, limit))
+
+
+async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole body of an HTTP request, from ASGI messages; ``read_body`` without a
+    ``Request``. A declared length over ``limit`` is refused before reading."""
+    length: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = value.decode("latin-1")
+            break
+    _checked_length(length, limit)
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunk = message.get("body", b"")
+            if chunk:
+                total += len(chunk)
+                if total > limit:
+                    raise too_large(limit)
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def receive_json_object(scope: Scope, receive: Receive, limit: int) -> dict[str, Any]:
+    """The decoded JSON object in the body (an empty body is ``{}``)."""
+    return json_object(await receive_body(scope, receive, limit))
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` decoded; a 400 naming the body unless it is one JSON object."""
     if not raw.strip():
         return {}
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        data = json_codec.loads(raw)
+    except json_codec.DecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", field="body") from None
     if not isinstance(data, dict):
         raise BadRequest(
@@ -73,3 +119,8 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
 
 def query_fields(request: Request) -> Fields:
     return Fields.from_query(request.query_params.multi_items())
+
+
+def query_fields_of(scope: Scope) -> Fields:
+    """``query_fields`` from the ASGI scope."""
+    return Fields.from_query(QueryParams(scope["query_string"]).multi_items())

@@ -20,6 +20,8 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from modelyard.server.routing import ExactRoutes
+
 MAX_CACHED_PATHS = 4096
 
 
@@ -65,6 +67,8 @@ def _search(routes: Sequence[BaseRoute], scope: Scope, prefix: str) -> RouteMatc
             continue
         template = prefix + getattr(route, "path", "")
         inner = getattr(route, "routes", None)
+        if isinstance(route, ExactRoutes):  # only the routes at this path can match
+            inner = route.routes_at(scope)
         if inner is not None:  # a Mount: look inside, as its router will
             found = _search(inner, {**scope, **child_scope}, template)
             if found is not None:

@@ -42,6 +42,10 @@ class ExactRoutes(BaseRoute):
         for route in self.routes:
             self._by_path.setdefault(route.path, []).append(route)
 
+    def routes_at(self, scope: Scope) -> list[Route]:
+        """The routes declared at the request's path (none for most paths)."""
+        return self._by_path.get(_route_path(scope)) or []
+
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}

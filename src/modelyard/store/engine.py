@@ -12,6 +12,7 @@ The hot logging path skips SQLAlchemy's statement machinery and uses the DB-API 
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,10 +23,27 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from modelyard.errors import InvalidParameter, MissingExtra, StoreUnavailable
+from modelyard.errors import InvalidParameter, MissingExtra, StoreBusy, StoreUnavailable
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 _WRITE_OPTION = "modelyard_write"
+_NO_WAIT: contextvars.ContextVar[bool] = contextvars.ContextVar("modelyard_no_wait", default=False)
+
+
+@contextmanager
+def writes_do_not_wait() -> Iterator[None]:
+    """Inside this block a SQLite ``raw_write`` that would wait for another connection's
+    write lock raises ``StoreBusy`` at once instead of waiting up to the busy timeout.
+
+    For callers that must not block, e.g. a write run on a server's event loop: on
+    ``StoreBusy`` nothing has been written and the write can be retried where waiting is
+    harmless (a worker thread).
+    """
+    token = _NO_WAIT.set(True)
+    try:
+        yield
+    finally:
+        _NO_WAIT.reset(token)
 
 
 class Database:
@@ -69,7 +87,10 @@ class Database:
         try:
             cursor = conn.cursor()
             if self.is_sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
+                if _NO_WAIT.get():
+                    _begin_without_waiting(cursor)
+                else:
+                    cursor.execute("BEGIN IMMEDIATE")
             yield cursor
         except BaseException as exc:
             try:
@@ -152,6 +173,18 @@ class Database:
                 pass
         self._local = threading.local()
         self.engine.dispose()
+
+
+def _begin_without_waiting(cursor: Any) -> None:
+    cursor.execute("PRAGMA busy_timeout = 0")
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except Exception as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise StoreBusy("the SQLite store's write lock is held by another connection") from exc
+        raise
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def open_database(uri: str, *, sqlite_synchronous: str = "NORMAL") -> Database:

@@ -225,18 +225,21 @@ def _kind(value: Any) -> str:
 
 def prune(body: Mapping[str, Any]) -> dict[str, Any]:
     """Drop unset and empty fields (None, "", [], {}); zeros are kept."""
-    return {k: v for k, v in body.items() if v is not None and v != "" and v != [] and v != {}}
+    # ``v or ...``: most values are truthy, and skip the three comparisons.
+    return {
+        k: v for k, v in body.items() if v or (v is not None and v != "" and v != [] and v != {})
+    }
 
 
 # -- values -----------------------------------------------------------------------------
 
 
 def metric_value_to_json(value: float) -> float | str:
+    if value - value == 0:  # finite (inf - inf and nan - nan are nan): the common case
+        return value
     if math.isnan(value):
         return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+    return "Infinity" if value > 0 else "-Infinity"
 
 
 def tags_to_json(tags: Mapping[str, str]) -> list[dict[str, str]]:
@@ -252,9 +255,10 @@ def tags_from_json(items: Iterable[Fields]) -> dict[str, str]:
 
 
 def metric_to_json(metric: Metric) -> dict[str, Any]:
+    value = metric.value
     return {
         "key": metric.key,
-        "value": metric_value_to_json(metric.value),
+        "value": value if value - value == 0 else metric_value_to_json(value),
         "timestamp": metric.timestamp,
         "step": metric.step,
     }
@@ -305,20 +309,27 @@ def experiment_from_json(fields: Fields) -> Experiment:
 
 
 def run_info_to_json(info: RunInfo) -> dict[str, Any]:
-    return prune(
-        {
-            "run_id": info.run_id,
-            "run_uuid": info.run_id,
-            "run_name": info.run_name,
-            "experiment_id": info.experiment_id,
-            "user_id": info.user_id,
-            "status": info.status,
-            "start_time": info.start_time,
-            "end_time": info.end_time,
-            "artifact_uri": info.artifact_uri,
-            "lifecycle_stage": info.lifecycle_stage,
-        }
-    )
+    # Field by field rather than ``prune``: a search renders hundreds of these.
+    body: dict[str, Any] = {}
+    if info.run_id:
+        body["run_id"] = body["run_uuid"] = info.run_id
+    for name, value in (
+        ("run_name", info.run_name),
+        ("experiment_id", info.experiment_id),
+        ("user_id", info.user_id),
+        ("status", info.status),
+    ):
+        if value:
+            body[name] = value
+    if info.start_time is not None:
+        body["start_time"] = info.start_time
+    if info.end_time is not None:
+        body["end_time"] = info.end_time
+    if info.artifact_uri:
+        body["artifact_uri"] = info.artifact_uri
+    if info.lifecycle_stage:
+        body["lifecycle_stage"] = info.lifecycle_stage
+    return body
 
 
 def run_info_from_json(fields: Fields, parent_run_id: str | None = None) -> RunInfo:
@@ -372,19 +383,27 @@ def dataset_input_from_json(fields: Fields) -> DatasetInput:
 
 def run_to_json(run: Run) -> dict[str, Any]:
     data = run.data
-    points = data.metric_points or {
-        key: Metric(key, value, 0, 0) for key, value in data.metrics.items()
-    }
-    body: dict[str, Any] = {
-        "info": run_info_to_json(run.info),
-        "data": prune(
+    rendered: dict[str, Any] = {}
+    if data.metric_points:
+        rendered["metrics"] = [  # metric_to_json, inlined
             {
-                "metrics": [metric_to_json(m) for m in points.values()],
-                "params": tags_to_json(data.params),
-                "tags": tags_to_json(data.tags),
+                "key": m.key,
+                "value": m.value if m.value - m.value == 0 else metric_value_to_json(m.value),
+                "timestamp": m.timestamp,
+                "step": m.step,
             }
-        ),
-    }
+            for m in data.metric_points.values()
+        ]
+    elif data.metrics:
+        rendered["metrics"] = [
+            {"key": key, "value": metric_value_to_json(value), "timestamp": 0, "step": 0}
+            for key, value in data.metrics.items()
+        ]
+    if data.params:
+        rendered["params"] = [{"key": k, "value": v} for k, v in data.params.items()]
+    if data.tags:
+        rendered["tags"] = [{"key": k, "value": v} for k, v in data.tags.items()]
+    body: dict[str, Any] = {"info": run_info_to_json(run.info), "data": rendered}
     if run.inputs:
         body["inputs"] = {"dataset_inputs": [dataset_input_to_json(d) for d in run.inputs]}
     return body

@@ -1,0 +1,80 @@
+"""The handlers' JSON codec accepts and refuses exactly what the standard library does,
+and writes what Starlette's ``JSONResponse`` wrote, with or without orjson."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from modelyard.server import json_codec
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats()  # NaN and infinities too: json writes and reads them as literals
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "b": [1.5, "x", null, true]}',
+        b'{"value": NaN, "up": Infinity, "down": -Infinity}',  # json reads these literals
+        b'{"big": 123456789012345678901234567890}',  # past 64 bits
+        b'{"lone": "\\ud800"}',  # a lone surrogate escape
+        b'\xef\xbb\xbf{"bom": 1}',  # a UTF-8 byte-order mark
+        '{"utf16": 1}'.encode("utf-16"),
+        b'{"k": 1, "k": 2}',  # the last duplicate wins
+    ],
+)
+def test_what_json_accepts_is_read_as_json_reads_it(raw):
+    expected, got = json.loads(raw), json_codec.loads(raw)
+    assert repr(got) == repr(expected)  # repr: NaN == NaN for this comparison
+
+
+@given(JSON_VALUES)
+def test_any_document_is_read_exactly_as_json_reads_it(value):
+    raw = json.dumps(value).encode()
+    assert repr(json_codec.loads(raw)) == repr(json.loads(raw))
+
+
+@pytest.mark.parametrize("raw", [b"{", b'{"a": }', b"\xff\xfe\xfa", b"[" * 100_000])
+def test_what_json_refuses_raises_a_decode_error(raw):
+    with pytest.raises(json_codec.DecodeError):
+        json_codec.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"runs": [{"info": {"run_id": "a", "start_time": 1}, "data": {}}], "é": "ü"},
+        {},
+        {1: "a non-string key"},
+        {"huge": 2**80},
+    ],
+)
+def test_answers_are_written_as_json_response_wrote_them(value):
+    expected = json.dumps(
+        value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode()
+    assert json_codec.dumps(value) == expected
+
+
+def test_non_finite_numbers_never_reach_the_codec_as_floats():
+    from modelyard.tracking.mlflow_wire import metric_value_to_json
+
+    assert [metric_value_to_json(v) for v in (math.nan, math.inf, -math.inf, 0.5, 3)] == [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        0.5,
+        3,
+    ]

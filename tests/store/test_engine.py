@@ -1,0 +1,56 @@
+"""The SQLite engine's transaction styles: writers queue on the lock, except where the
+caller asked not to wait."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from modelyard.errors import StoreBusy
+from modelyard.store.engine import open_database, writes_do_not_wait
+
+
+@pytest.fixture
+def database(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'store.db'}")
+    with db.raw_write() as cur:
+        cur.execute("CREATE TABLE points (value INTEGER)")
+    yield db, tmp_path / "store.db"
+    db.dispose()
+
+
+def test_a_write_that_must_not_wait_fails_fast_while_another_process_holds_the_lock(
+    database,
+) -> None:
+    db, path = database
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreBusy), writes_do_not_wait(), db.raw_write() as cur:
+            cur.execute("INSERT INTO points VALUES (1)")
+        assert time.monotonic() - started < 5  # not the 60 s busy timeout
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with db.raw_read() as cur:
+        assert cur.execute("SELECT count(*) FROM points").fetchone() == (0,)
+
+
+def test_after_a_busy_refusal_the_connection_waits_again_as_usual(database) -> None:
+    db, path = database
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(StoreBusy), writes_do_not_wait(), db.raw_write():
+        pass
+    other.execute("COMMIT")
+    other.close()
+    with db.raw_write() as cur:
+        cur.execute("INSERT INTO points VALUES (2)")
+        assert cur.execute("PRAGMA busy_timeout").fetchone()[0] == 60_000
+    with writes_do_not_wait(), db.raw_write() as cur:  # free lock: writes normally
+        cur.execute("INSERT INTO points VALUES (3)")
+    with db.raw_read() as cur:
+        assert cur.execute("SELECT value FROM points ORDER BY value").fetchall() == [(2,), (3,)]
