@@ -1,12 +1,27 @@
 """The prediction log never blocks serving: a slow or failing store drops and counts;
-a graceful close writes everything queued; files are partitioned by deployment and hour."""
+a graceful close writes everything queued; files are partitioned by deployment and hour;
+under steady traffic the writer makes whole files, bounded in records and rows."""
 
 from __future__ import annotations
 
+import io
+import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import replace
 
-from modelyard.serving.prediction_log import PredictionLog, PredictionRecord, read_predictions
+import pyarrow.parquet as pq
+import pytest
+
+from modelyard.serving import prediction_log
+from modelyard.serving.inputs import InputSpec
+from modelyard.serving.prediction_log import (
+    PredictionLog,
+    PredictionRecord,
+    encode,
+    read_predictions,
+)
 
 HOUR_MS = 3_600_000
 
@@ -77,3 +92,55 @@ def test_a_failing_store_drops_and_counts_after_one_retry():
         log.append(record(i))
     log.close()
     assert log.stats.dropped == {"store_error": 5} and log.stats.written == 0
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the writer thread did not get there"
+        time.sleep(0.01)
+
+
+def test_steady_traffic_gets_whole_files_not_one_per_handful_of_records():
+    store = SlowStore()
+    log = PredictionLog(store, flush_rows=100, flush_interval_s=3600)
+    for i in range(250):
+        log.append(record(i))
+    wait_for(lambda: log.stats.written >= 200)
+    assert log.stats.files == 2 and log.pending == 50  # the rest waits for its round
+    log.close()
+    assert log.stats.written == 250 and log.stats.files == 3
+
+
+def test_a_file_holds_a_bounded_number_of_data_rows(monkeypatch):
+    monkeypatch.setattr(prediction_log, "FILE_DATA_ROWS", 10)
+    store = SlowStore()
+    log = PredictionLog(store, flush_interval_s=3600)
+    for i in range(6):
+        log.append(replace(record(i), n_rows=4))
+    log.close()
+    assert log.stats.written == 6 and log.stats.files == 2  # 3 records of 4 rows a file
+
+
+def test_numeric_rows_are_logged_as_named_columns_whichever_way_they_are_kept():
+    spec = InputSpec.from_signature(
+        {"inputs": [{"name": "a", "type": "double"}, {"name": "b", "type": "double"}]}
+    )
+    batch = spec.from_split(["b", "a"], [[1.0, 2.0], [3.0, float("nan")]])
+    kept = [
+        replace(record(0), inputs=batch.log_source()),
+        replace(record(1), inputs=batch.log_inputs),
+    ]
+    logged = pq.read_table(io.BytesIO(encode(kept))).column("inputs").to_pylist()
+    assert logged == ['{"a":[2.0,null],"b":[1.0,3.0]}'] * 2
+
+
+def test_both_parquet_writers_write_one_schema(monkeypatch):
+    pytest.importorskip("duckdb")
+    records = [record(1), replace(record(2), key="k", error="ValueError: x", outputs=None)]
+    with_duckdb = pq.read_table(io.BytesIO(encode(records)))
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # not installed: pyarrow writes
+    with_arrow = pq.read_table(io.BytesIO(encode(records)))
+    assert with_duckdb.schema.equals(with_arrow.schema)
+    assert with_duckdb.to_pylist() == with_arrow.to_pylist()
+    assert str(with_arrow.schema.field("ts").type) == "timestamp[us, tz=UTC]"

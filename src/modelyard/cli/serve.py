@@ -72,11 +72,17 @@ def serve(
         "timeout_graceful_shutdown": 30,
     }
     if workers == 1:
-        from modelyard.server.inference_app import build_runtime, create_inference_app
+        from modelyard.server.inference_app import (
+            build_runtime,
+            create_inference_app,
+            tune_process,
+        )
         from modelyard.server.inference_metrics import InferenceMetrics
 
+        tune_process()
         metrics = InferenceMetrics()
-        runtime = build_runtime(settings, target, metrics=metrics)  # fails fast on a typo
+        # Fails fast on a typo.
+        runtime = build_runtime(settings, target, metrics=metrics, freeze_gc=True)
         uvicorn.run(create_inference_app(runtime, metrics), **options)
         return
     # Workers are processes that build their own app from MODELYARD_* settings.

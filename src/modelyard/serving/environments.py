@@ -50,7 +50,8 @@ class Environments:
             return
         with self.db.write() as conn:
             have = set(conn.execute(select(serving_environments.c.name)).scalars())
-            for name, requires, protected, description in DEFAULT_ENVIRONMENTS:
+            created = self.clock()
+            for i, (name, requires, protected, description) in enumerate(DEFAULT_ENVIRONMENTS):
                 if name not in have:
                     conn.execute(
                         serving_environments.insert().values(
@@ -58,7 +59,9 @@ class Environments:
                             requires=requires,
                             protected=protected,
                             description=description,
-                            created_at=self.clock(),
+                            # One millisecond apart, so they list in promotion order
+                            # (created in the same millisecond, they sorted by name).
+                            created_at=created + i,
                         )
                     )
         self._defaults_ready = True

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from modelyard.errors import InvalidParameter
@@ -51,7 +52,7 @@ class Served:
 
     variant: str
     version: int
-    predictions: tuple[Any, ...]
+    predictions: Any  # a tuple of values, or (when remembered) a NumPy array
     key: str | None = None
 
 
@@ -103,22 +104,57 @@ def parse_feedback(body: Any) -> list[FeedbackItem]:
 
 
 class RecentPredictions:
-    """A bounded LRU of request id → what answered it (thread-safe)."""
+    """A bounded LRU of request id → what answered it (thread-safe): the last
+    ``capacity`` requests, and at most ``max_values`` remembered predictions in all (so
+    memory stays bounded whatever the rows per request: ~30 MB at the defaults).
 
-    def __init__(self, capacity: int = 100_000) -> None:
+    Entries are plain tuples of strings, numbers and bytes (the outputs' raw values, when
+    they are a 1-D numeric array): the garbage collector stops tracking such tuples, so a
+    full memory adds nothing to collection pauses (a ``Served`` object per entry made
+    every full collection walk them all, on the request path); outputs take 8 bytes a
+    value, where a tuple of Python floats took 32."""
+
+    def __init__(self, capacity: int = 100_000, max_values: int = 1_000_000) -> None:
         self.capacity = capacity
-        self._items: OrderedDict[str, Served] = OrderedDict()
+        self.max_values = max_values
+        # request id → (variant, version, predictions, their dtype if raw bytes, key, count)
+        self._items: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self._values = 0
         self._lock = threading.Lock()
 
     def remember(self, request_id: str, served: Served) -> None:
+        predictions, dtype = served.predictions, None
+        if isinstance(predictions, np.ndarray):
+            count = int(predictions.size)
+            if predictions.ndim == 1 and predictions.dtype.kind in "biuf":
+                predictions, dtype = predictions.tobytes(), predictions.dtype
+            else:
+                predictions = predictions.copy()  # never a view of a whole batch's output
+        else:
+            count = len(predictions)
+        entry = (served.variant, served.version, predictions, dtype, served.key, count)
         with self._lock:
-            self._items[request_id] = served
-            if len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            old = self._items.pop(request_id, None)
+            if old is not None:
+                self._values -= old[-1]
+            self._items[request_id] = entry
+            self._values += count
+            while self._items and (
+                len(self._items) > self.capacity or self._values > self.max_values
+            ):
+                self._values -= self._items.popitem(last=False)[1][-1]
 
     def get(self, request_id: str) -> Served | None:
         with self._lock:
-            return self._items.get(request_id)
+            entry = self._items.get(request_id)
+        if entry is None:
+            return None
+        variant, version, predictions, dtype, key, _ = entry
+        if dtype is not None:
+            predictions = np.frombuffer(predictions, dtype)
+        if isinstance(predictions, np.ndarray):
+            predictions = tuple(predictions.tolist())
+        return Served(variant, version, predictions, key)
 
 
 def correct(served: Served | None, item: FeedbackItem) -> bool | None:

@@ -72,6 +72,20 @@ class Batch:
 
         return pd.DataFrame(self.matrix, columns=list(names or ()))
 
+    def log_source(self) -> Any:
+        """What the prediction log keeps until its writer thread encodes the rows: for
+        plain numeric rows ``(names, matrix)``, a tuple the garbage collector stops
+        tracking (thousands of queued records then cost no collection time, and the batch
+        itself is freed at once); otherwise ``log_inputs``, called on the writer thread."""
+        matrix = self.matrix
+        if (
+            matrix is not None
+            and not self.extra
+            and all(getattr(v, "base", None) is matrix for v in self.columns.values())
+        ):
+            return (tuple(self.columns), matrix)
+        return self.log_inputs
+
     def log_inputs(self) -> dict[str, Any]:
         """The rows as JSON-ready columns ``{name: [values]}`` for the prediction log
         (columnar: one list per column encodes far faster than one object per row; runs

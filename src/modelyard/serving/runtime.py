@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import time
@@ -43,6 +44,7 @@ from modelyard.serving.routing import CanaryJudge, Router
 
 log = logging.getLogger("modelyard.serving")
 _REMEMBERED_ROWS = 1000
+_SETTLE_AFTER_S = 0.5
 
 
 class NotReady(ModelyardError):
@@ -79,6 +81,12 @@ class ServingOptions:
     max_shadow_in_flight: int = 64
     trusted: bool = False
     remember: int = 100_000
+    #: The runtime owns its process (``modelyard serve``): once the first revision is in,
+    #: warm the prediction log's writer up, then move everything alive (modules, models)
+    #: out of the garbage collector's reach (``gc.freeze``, again after each revision), so
+    #: full collections walk only what requests left behind, not the whole heap (pauses
+    #: of 50-70 ms → a few ms). Off by default, as it is process-wide.
+    freeze_gc: bool = False
 
 
 class DeploymentTarget:
@@ -275,6 +283,11 @@ class ServingRuntime:
             contract = Contract.from_dict(policy.contract.spec)
         old = self.table
         self.table = RouteTable(revision, policy, Router(policy), loaded, contract)
+        if self.options.freeze_gc:
+            if old is None:
+                self._tasks.append(asyncio.create_task(self._settle(), name="settle"))
+            else:  # the versions just loaded join the frozen heap
+                gc.freeze()
         self.judge.reset()
         self.observer.revision(self.deployment, revision)
         log.info("deployment %s: serving revision %d (%s)", self.deployment, revision, policy.kind)
@@ -283,6 +296,17 @@ class ServingRuntime:
             gone = [v for v in old.loaded.values() if id(v) not in keep]
             for stale in {id(v): v for v in gone}.values():
                 self._spawn(self._retire(stale))
+
+    async def _settle(self) -> None:
+        """Soon after serving starts (not while readiness probes and the first requests
+        come in): import what the prediction log's writer needs (an import holds the GIL
+        for its whole length: better now than at the first flush, under load), then
+        freeze the heap (see ``ServingOptions.freeze_gc``)."""
+        await asyncio.sleep(_SETTLE_AFTER_S)
+        if self.log is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.log.prepare)
+        gc.freeze()
 
     async def _load(self, model: str, version: int) -> LoadedVersion:
         key = (model, version)
@@ -415,8 +439,8 @@ class ServingRuntime:
                 f"for {batch.n_rows} rows"
             )
         self.judge.record(variant.name, elapsed, False)
-        served = tuple(outputs[:_REMEMBERED_ROWS].tolist())
-        self.recent.remember(request.request_id, Served(variant.name, loaded.number, served, key))
+        served = Served(variant.name, loaded.number, outputs[:_REMEMBERED_ROWS], key)
+        self.recent.remember(request.request_id, served)
         self._log(table, variant.name, loaded, request.request_id, "primary", "ok", elapsed,
                   batch, outputs, key, None, verdict)  # fmt: skip
         for shadow in table.router.shadows_for():
@@ -536,7 +560,7 @@ class ServingRuntime:
                 latency_ms=elapsed * 1000.0,
                 n_rows=batch.n_rows if batch is not None else 0,
                 key=key,
-                inputs=batch.log_inputs if batch is not None else None,
+                inputs=batch.log_source() if batch is not None else None,
                 outputs=outputs,
                 error=error,
                 contract=contract,
