@@ -76,17 +76,22 @@ class Database:
                 yield conn
 
     @contextmanager
-    def raw_write(self) -> Iterator[Any]:
+    def raw_write(self, *, references_checked: bool = False) -> Iterator[Any]:
         """A DB-API cursor inside one write transaction, for the batched hot path.
 
         Each thread keeps one dedicated connection for this (a pool checkout and reset
         costs more than the insert itself); it is replaced if the database drops it.
         SQL passed to it uses ``?`` placeholders; ``sql()`` converts them for the backend.
+
+        ``references_checked``: the caller verifies, inside this transaction, that the
+        parent row every written row points to exists (e.g. the run of 1,000 metric
+        points), so SQLite may skip its per-row foreign-key lookup (~7% of a batch).
         """
         conn = self._hot_connection()
         try:
             cursor = conn.cursor()
             if self.is_sqlite:
+                self._set_foreign_keys(cursor, enforced=not references_checked)
                 if _NO_WAIT.get():
                     _begin_without_waiting(cursor)
                 else:
@@ -105,6 +110,13 @@ class Database:
         except BaseException:
             self._drop_hot_connection()
             raise
+
+    def _set_foreign_keys(self, cursor: Any, *, enforced: bool) -> None:
+        # The pragma is a no-op inside a transaction, so it is set before BEGIN, and only
+        # when it changes (remembered per thread, for the thread's hot connection).
+        if getattr(self._local, "foreign_keys", True) != enforced:
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if enforced else 'OFF'}")
+            self._local.foreign_keys = enforced
 
     @contextmanager
     def raw_read(self) -> Iterator[Any]:
@@ -136,12 +148,15 @@ class Database:
             self._drop_hot_connection("read_conn")
             raise
 
+    def _detached_connection(self) -> Any:
+        pooled = self.engine.raw_connection()
+        pooled.detach()  # ours for good, outside the pool's accounting
+        return pooled.dbapi_connection
+
     def _hot_connection(self, slot: str = "conn") -> Any:
         conn = getattr(self._local, slot, None)
         if conn is None:
-            pooled = self.engine.raw_connection()
-            pooled.detach()  # ours for the thread's life, outside the pool's accounting
-            conn = pooled.dbapi_connection
+            conn = self._detached_connection()  # kept for the thread's life
             setattr(self._local, slot, conn)
             with self._hot_lock:
                 self._hot.append(conn)
@@ -150,6 +165,8 @@ class Database:
     def _drop_hot_connection(self, slot: str = "conn") -> None:
         conn = getattr(self._local, slot, None)
         setattr(self._local, slot, None)
+        if slot == "conn":
+            self._local.foreign_keys = True  # a new connection starts with them on
         if conn is not None:
             with self._hot_lock:
                 if conn in self._hot:

@@ -129,7 +129,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         sql = self.db.sql
         # One raw transaction that checks the experiment and writes the run: creating runs
         # is a hot path too (sweeps, the mlflow client's run per trial).
-        with self.db.raw_write() as cur:
+        with self.db.raw_write(references_checked=True) as cur:
             cur.execute(
                 sql("SELECT name, lifecycle_stage FROM experiments WHERE experiment_id = ?"),
                 (key,),
@@ -231,7 +231,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
     ) -> None:
         check_run_id(run_id)
         sql = self.db.sql
-        with self.db.raw_write() as cur:
+        with self.db.raw_write(references_checked=True) as cur:  # the run is checked below
             cur.execute(sql("SELECT lifecycle_stage FROM runs WHERE run_id = ?"), (run_id,))
             row = cur.fetchone()
             if row is None:
@@ -408,11 +408,18 @@ def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[object, .
 
 
 def _latest(metrics: Sequence[Metric]) -> list[Metric]:
+    """Per key, the point with the highest (step, timestamp, value): steps usually rise
+    through a batch, so comparing steps first settles nearly every point."""
     if len(metrics) == 1:
         return list(metrics)
     best: dict[str, Metric] = {}
+    get = best.get
     for m in metrics:
-        held = best.get(m.key)
-        if held is None or (m.step, m.timestamp, m.value) > (held.step, held.timestamp, held.value):
+        held = get(m.key)
+        if (
+            held is None
+            or m.step > held.step
+            or (m.step == held.step and (m.timestamp, m.value) > (held.timestamp, held.value))
+        ):
             best[m.key] = m
     return list(best.values())
