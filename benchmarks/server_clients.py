@@ -92,6 +92,18 @@ def rotations(targets: Targets, rounds: int) -> list[list[tuple[str, str]]]:
     return [targets[r % len(targets) :] + targets[: r % len(targets)] for r in range(rounds)]
 
 
+def in_blocks(targets: Targets, n: int, block: int) -> list[tuple[int, tuple[str, str]]]:
+    """``(index, target)`` for ``n`` operations per target, ``block`` at a time per target,
+    the target order rotating each round: load drift is shared, while one server's
+    after-work (MLflow's 15 processes settling) does not land on the other's every call."""
+    out = []
+    rounds = -(-n // block)
+    for r, order in enumerate(rotations(targets, rounds)):
+        for target in order:
+            out.extend((i, target) for i in range(r * block, min(n, (r + 1) * block)))
+    return out
+
+
 def interleaved(targets: Targets, calls: dict[str, Callable[[int], Any]], n: int) -> dict:
     """Time ``n`` calls per target, ``BLOCK`` at a time per target, rotating."""
     samples: dict[str, list[float]] = {name: [] for name, _ in targets}
@@ -218,11 +230,10 @@ def batch(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
                 r, metrics=p[o : o + 1000]
             )
     spent = dict.fromkeys(send, 0.0)
-    for r, order in enumerate(rotations(targets, n // 1000)):
-        for name, _ in order:
-            start = time.perf_counter()
-            send[name](r * 1000)
-            spent[name] += time.perf_counter() - start
+    for r, (name, _) in in_blocks(targets, n // 1000, 10):
+        start = time.perf_counter()
+        send[name](r * 1000)
+        spent[name] += time.perf_counter() - start
     out = {}
     for name, _ in targets:
         stored = None if name == "floor" else len(stored_history(via, clients[name], runs[name]))
@@ -277,11 +288,10 @@ def runs(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
             })  # fmt: skip
 
     spent = {name: 0.0 for name, _ in targets}
-    for i, order in enumerate(rotations(targets, sizes["runs"])):
-        for name, _ in order:
-            start = time.perf_counter()
-            create(name, i)
-            spent[name] += time.perf_counter() - start
+    for i, (name, _) in in_blocks(targets, sizes["runs"], BLOCK):
+        start = time.perf_counter()
+        create(name, i)
+        spent[name] += time.perf_counter() - start
 
     urls = dict(targets)
     if "floor" in urls and "modelyard" in urls:
@@ -298,11 +308,10 @@ def runs(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
 
     hits = {name: search(name) for name, _ in targets}  # warm
     samples: dict[str, list[float]] = {name: [] for name, _ in targets}
-    for order in rotations(targets, sizes["search_repeats"]):
-        for name, _ in order:
-            start = time.perf_counter()
-            search(name)
-            samples[name].append(time.perf_counter() - start)
+    for _, (name, _) in in_blocks(targets, sizes["search_repeats"], 5):
+        start = time.perf_counter()
+        search(name)
+        samples[name].append(time.perf_counter() - start)
     return {
         name: {
             "create_s": spent[name],
