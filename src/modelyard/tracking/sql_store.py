@@ -8,7 +8,7 @@ one query per table, never one per run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -397,14 +397,17 @@ def dataset_node(name: str, digest: str) -> str:
     return node("dataset", f"{name}@{digest}")
 
 
-def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[object, ...]]:
+def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> Iterator[tuple[object, ...]]:
+    """The rows to insert, made one at a time as the driver consumes them: a list of a
+    batch's tuples would be 1,000 live objects a call, enough to set off the garbage
+    collector's full passes over everything the training process holds."""
     # NaN is stored as 0.0 with is_nan set: SQLite turns NaN into NULL, and NULL in a
     # primary key would defeat de-duplication of replayed batches.
-    return [
+    return (
         (run_id, m.key, m.step, m.timestamp, 0.0 if v != v else v, v != v)
         for m in metrics
         for v in (float(m.value),)
-    ]
+    )
 
 
 def _latest(metrics: Sequence[Metric]) -> list[Metric]:
