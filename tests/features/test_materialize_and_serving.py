@@ -112,6 +112,36 @@ def test_materialization_streams_in_chunks(fstore, store_entity):
     ]
 
 
+@pytest.mark.parametrize("created", [False, True])
+def test_ties_at_the_latest_time_go_online_as_offline(fstore, store_entity, created):
+    # Some entities have two rows at their latest time, found only after earlier chunks
+    # were written (chunks of 64 rows, sorted by key; the tie at 127/128 straddles two),
+    # while the rest of the result is still unread; a row without a key is skipped.
+    n = 5_000
+    tied = {127, 1_500, 1_501, 4_999}
+    rows = [(k, 1, k * 1.0) for k in range(n)] + [(k, 5, k + 0.25) for k in range(n)]
+    rows += [(k, 5, k + 0.75) for k in sorted(tied)]
+    frame = pd.DataFrame(rows, columns=["store_id", "minute", "units"])
+    frame["event_ts"] = [ts(m) for m in frame["minute"]]
+    frame["created"] = [ts(9 - u % 1) for u in frame["units"]]  # the .25 row is newer
+    frame["store_id"] = frame["store_id"].astype("Int64")
+    frame.loc[len(frame)] = [pd.NA, 5, -1.0, ts(5), ts(5)]
+    source = DataFrameSource(
+        frame, timestamp_field="event_ts", created_timestamp_field="created" if created else None
+    )
+    view = FeatureView("tied", entities=[store_entity], schema=[Field("units")], source=source)
+    fstore.apply([view])
+    [report] = fstore.materialize(ts(0), ts(10), chunk_rows=64)
+    assert report.rows == n
+    entities = pd.DataFrame({"store_id": range(n), "event_timestamp": [ts(10)] * n})
+    offline = fstore.get_training_set(entities, ["tied:units"], record=False).to_df()
+    at(fstore, 10)
+    online = fstore.get_online_features({"store_id": list(range(n))}, ["tied:units"])["units"]
+    assert online == offline["units"].tolist()
+    if created:
+        assert [online[k] for k in sorted(tied)] == [k + 0.25 for k in sorted(tied)]
+
+
 def test_definitions_are_resolved_once_not_per_call(fstore, sales_view, monkeypatch):
     fstore.apply([sales_view, FeatureService("svc", features=[sales_view])])
     fstore.materialize(ts(0), ts(20))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
 from modelyard.features.online.base import OnlineTable, open_online_store
-from modelyard.features.online.codec import RowCodec
+from modelyard.features.online.codec import PackedBlobs, RowCodec
+from modelyard.features.online.sqlite import SqliteOnlineStore
 
 INT_TABLE = OnlineTable("sales", "a" * 64, int_key=True)
 TEXT_TABLE = OnlineTable("prices", "b" * 64, int_key=False)
@@ -68,6 +70,32 @@ def test_many_keys_in_one_read(online):
     assert got == [(k, str(k).encode()) for k in keys[::-1]]
 
 
+def test_packed_blobs_and_numpy_columns_write_like_lists(online):
+    # A materialisation hands over NumPy keys and times and the codec's packed blobs.
+    keys = np.concatenate([np.arange(-150, 150, dtype=np.int64) * 7, [-(2**63), 2**63 - 1]])
+    times = np.where(keys % 2 == 0, -(2**62), 2**62) + keys % 1_000
+    codec = RowCodec(["float64", "int64"])
+
+    def blobs(scale: int) -> PackedBlobs:
+        packed = codec.encode_columns([pa.array(keys * 0.5), pa.array(keys * scale)])
+        assert isinstance(packed, PackedBlobs) and len(packed) == len(keys)
+        return packed
+
+    first = blobs(1)
+    assert list(first)[5] == first[5] == first[-len(keys) + 5] and first[1:3][1] == first[2]
+    online.write(INT_TABLE, keys, times, first)
+    got = online.read(INT_TABLE, keys.tolist())
+    assert [g[0] for g in got] == times.tolist()
+    assert [codec.decode(g[1]) for g in got] == list(zip(keys * 0.5, keys.tolist(), strict=True))
+    # The same keys again: a newer time replaces the value, an older one does not.
+    shifted = np.where(keys % 3 == 0, times + 1, times - 1)
+    online.write(INT_TABLE, keys, shifted, blobs(2))
+    got = online.read(INT_TABLE, keys.tolist())
+    newer = keys % 3 == 0
+    assert [g[0] for g in got] == np.where(newer, shifted, times).tolist()
+    assert [codec.decode(g[1])[1] for g in got] == np.where(newer, keys * 2, keys).tolist()
+
+
 def test_the_codec_round_trips_every_type_and_null():
     import datetime as dt
 
@@ -91,3 +119,38 @@ def test_the_codec_round_trips_every_type_and_null():
 def test_unsupported_online_uri_says_what_to_use():
     with pytest.raises(ValueError, match="sqlite:///"):
         open_online_store("mongodb://x")
+
+
+def _packed(n: int) -> tuple[np.ndarray, np.ndarray, PackedBlobs, RowCodec]:
+    codec = RowCodec(["int64"])
+    keys = np.arange(n, dtype=np.int64) * 3 - n
+    blobs = codec.encode_columns([pa.array(keys * 10)])
+    assert isinstance(blobs, PackedBlobs)
+    return keys, keys + 2**40, blobs, codec
+
+
+def test_sqlite_without_json_each_writes_packed_blobs_row_by_row(tmp_path):
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    store._json = False  # as on a SQLite older than 3.38 built without JSON
+    keys, times, blobs, codec = _packed(200)
+    store.write(INT_TABLE, keys, times, blobs)
+    got = store.read(INT_TABLE, keys.tolist())
+    assert [(t, codec.decode(v)[0]) for t, v in got] == list(
+        zip(times.tolist(), (keys * 10).tolist(), strict=True)
+    )
+    store.close()
+
+
+def test_sqlite_close_waits_for_the_background_checkpoint(tmp_path):
+    path = tmp_path / "online.db"
+    store = SqliteOnlineStore(path)
+    keys, times, blobs, _ = _packed(500)
+    store.write(INT_TABLE, keys, times, blobs)
+    store.close()
+    assert store._checkpointer is None
+    store.write(INT_TABLE, keys[:1], times[:1] + 1, blobs[:1])  # usable again after close
+    store.close()
+    again = SqliteOnlineStore(path)
+    assert again.count(INT_TABLE) == 500
+    assert again.read_one(INT_TABLE, int(keys[0])) == (int(times[0]) + 1, blobs[0])
+    again.close()

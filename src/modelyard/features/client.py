@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from modelyard.features.definitions import DEFAULT_TIMESTAMP_COLUMN, FeatureView
 from modelyard.features.online.base import OnlineStore, default_online_uri, open_online_store
 from modelyard.features.registry import ApplyChange, Registry
 from modelyard.features.relations import OfflineEngine
-from modelyard.features.sources import DataFrameSource
+from modelyard.features.sources import DataFrameSource, FileSource
 from modelyard.store.engine import Database
 
 # Training sets, materialisation, serving, skew checks and the artifact store are imported
@@ -248,8 +249,17 @@ class FeatureStore:
         from modelyard.features import materialize as mat
 
         reports = []
+        views = mat.views_to_materialize(self.catalog(), names)
+        # Hash the source files while DuckDB starts (both release the GIL): the first
+        # materialisation in a process waits for the slower of the two, not for both.
+        hashing = threading.Thread(target=self._hash_files, args=(views,), daemon=True)
+        hashing.start()
+        try:
+            self.engine.connection()  # this thread's, opened once and kept
+        finally:
+            hashing.join()
         with self.engine.session() as session:
-            for view in mat.views_to_materialize(self.catalog(), names):
+            for view in views:
                 report = mat.materialize_view(
                     session,
                     view,
@@ -261,6 +271,14 @@ class FeatureStore:
                 mat.record_watermark(self.db, self.online, report, view)
                 reports.append(report)
         return reports
+
+    def _hash_files(self, views: Sequence[FeatureView]) -> None:
+        """Content digests of the views' source files, remembered by the engine. A failure
+        is left to the read that needs the digest, which reports it."""
+        for view in views:
+            if isinstance(view.source, FileSource):
+                with suppress(Exception):
+                    self.engine.file_digest(view.source.path)
 
     def get_online_features(
         self,

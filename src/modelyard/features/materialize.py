@@ -108,7 +108,10 @@ def materialize_view(
     only those columns); the feature columns then stream through a hash join, never
     through a sort. Only when an entity has several rows at its latest time does the
     documented tie-break run (a window over all columns). Narrow rows arrive sorted by
-    key, so the online store's B-tree is appended to rather than split at random.
+    key, so the online store's B-tree is appended to rather than split at random, and a
+    tie shows as the same key twice in a row: it is noticed while streaming, before the
+    chunk holding it is written, and the view is then written again with the tie-break.
+    Wide rows are not sorted, so for them ties are looked for first.
     """
     began = time.perf_counter()
     rel = session.view(view)
@@ -118,50 +121,93 @@ def materialize_view(
     where = f"__ts <= make_timestamptz({end_us})"
     if start_us is not None:
         where += f" AND __ts >= make_timestamptz({start_us})"
-    feats = ", ".join(quote(f) for f in view.feature_names)
+    # An entity without a key cannot be looked up (nor joined offline).
+    where += "".join(f" AND {quote(k)} IS NOT NULL" for k in view.join_keys)
     width = len(view.feature_names)
-    order = " ORDER BY __key" if len(view.feature_names) <= _SORT_MAX_FEATURES else ""
+    sort = width <= _SORT_MAX_FEATURES
+    order = " ORDER BY __key" if sort else ""
     con = session.con
-    ties = con.execute(
-        f"SELECT 1 FROM ({rel.sql}) WHERE {where} GROUP BY {keys}, __ts HAVING count(*) > 1 LIMIT 1"
-    ).fetchone()
-    if ties is None:
-        on = " AND ".join(f"r.{quote(k)} = l.{quote(k)}" for k in view.join_keys)
-        sql = (
-            f"WITH r AS (SELECT * FROM ({rel.sql}) WHERE {where}), "
-            f"l AS (SELECT {keys}, max(__ts) AS __latest FROM r GROUP BY {keys}) "
-            f"SELECT {key_sql(view, 'r.')} AS __key, epoch_us(r.__ts) AS __ts_us, "
-            f"{', '.join('r.' + quote(f) for f in view.feature_names)} "
-            f"FROM r JOIN l ON {on} AND r.__ts = l.__latest{order}"
-        )
-    else:
-        sql = (
-            f"SELECT {key_sql(view)} AS __key, epoch_us(__ts) AS __ts_us, {feats} "
-            f"FROM ({rel.sql}) WHERE {where} QUALIFY row_number() OVER (PARTITION BY {keys} "
-            f"ORDER BY __ts DESC, {tie_break(view)}) = 1{order}"
-        )
-    con = session.con
+    on = " AND ".join(f"r.{quote(k)} = l.{quote(k)}" for k in view.join_keys)
+    latest = (
+        f"WITH r AS (SELECT * FROM ({rel.sql}) WHERE {where}), "
+        f"l AS (SELECT {keys}, max(__ts) AS __latest FROM r GROUP BY {keys}) "
+        f"SELECT {key_sql(view, 'r.')} AS __key, epoch_us(r.__ts) AS __ts_us, "
+        f"{', '.join('r.' + quote(f) for f in view.feature_names)} "
+        f"FROM r JOIN l ON {on} AND r.__ts = l.__latest{order}"
+    )
+    broken = (
+        f"SELECT {key_sql(view)} AS __key, epoch_us(__ts) AS __ts_us, "
+        f"{', '.join(quote(f) for f in view.feature_names)} "
+        f"FROM ({rel.sql}) WHERE {where} QUALIFY row_number() OVER (PARTITION BY {keys} "
+        f"ORDER BY __ts DESC, {tie_break(view)}) = 1{order}"
+    )
+    if chunk_rows is None:
+        chunk_rows = max(1_000, min(MAX_CHUNK_ROWS, CHUNK_VALUES // (width + 2)))
     con.execute("SET preserve_insertion_order = false")
     try:
-        if chunk_rows is None:
-            chunk_rows = max(1_000, min(MAX_CHUNK_ROWS, CHUNK_VALUES // (width + 2)))
-        reader = arrow_reader(con, sql, chunk_rows)
-        rows = chunks = 0
-        for batch in reader:
-            if not batch.num_rows:
-                continue
-            blobs = codec.encode_columns(batch.columns[2:])
-            store.write(
-                table,
-                batch.column(0).to_pylist(),
-                batch.column(1).to_pylist(),
-                blobs,
-            )
-            rows += batch.num_rows
-            chunks += 1
+        if not sort and _has_ties(session, rel.sql, where, keys):
+            latest = broken
+        try:
+            rows, chunks = _stream(session, latest, codec, store, table, chunk_rows, check=sort)
+        except _Tie:  # some entity has several rows at its latest time
+            rows, chunks = _stream(session, broken, codec, store, table, chunk_rows, check=False)
     finally:
         con.execute("SET preserve_insertion_order = true")
     return MaterializeReport(view.name, rows, start_us, end_us, time.perf_counter() - began, chunks)
+
+
+class _Tie(Exception):
+    """A key repeats in rows sorted by key: the tie-break query is needed."""
+
+
+def _has_ties(session: Session, sql: str, where: str, keys: str) -> bool:
+    """Whether some entity has several rows at one event time."""
+    found = session.con.execute(
+        f"SELECT 1 FROM ({sql}) WHERE {where} GROUP BY {keys}, __ts HAVING count(*) > 1 LIMIT 1"
+    ).fetchone()
+    return found is not None
+
+
+def _stream(
+    session: Session,
+    sql: str,
+    codec: RowCodec,
+    store: OnlineStore,
+    table: OnlineTable,
+    chunk_rows: int,
+    *,
+    check: bool,
+) -> tuple[int, int]:
+    """Write the rows of ``sql`` chunk by chunk: ``(rows, chunks)``. With ``check`` (rows
+    sorted by key) raise ``_Tie`` as soon as a key repeats, before its chunk is written."""
+    import pyarrow.compute as pc
+
+    rows = chunks = 0
+    last: Any = None
+    reader = arrow_reader(session.con, sql, chunk_rows)
+    try:
+        for batch in reader:
+            n = batch.num_rows
+            if not n:
+                continue
+            key = batch.column(0)
+            if check:
+                if key[0].as_py() == last or (
+                    n > 1 and pc.any(pc.equal(key.slice(1), key.slice(0, n - 1))).as_py()
+                ):
+                    raise _Tie
+                last = key[n - 1].as_py()
+            store.write(
+                table,
+                key.to_numpy() if table.int_key else key.to_pylist(),
+                batch.column(1).to_numpy(),
+                codec.encode_columns(batch.columns[2:]),
+            )
+            rows += n
+            chunks += 1
+    finally:
+        reader.close()  # a result left unread keeps the connection busy
+    return rows, chunks
 
 
 # --------------------------------------------------------------------------- watermarks

@@ -28,6 +28,13 @@ KEY_SEPARATOR = "\x1f"
 Record = tuple[int, bytes]
 
 
+def plain(values: Sequence[Any]) -> Sequence[Any]:
+    """Python objects for a driver: a NumPy array (``write`` accepts them for keys and
+    event times) becomes a list; anything else is returned as it is."""
+    tolist = getattr(values, "tolist", None)
+    return tolist() if tolist is not None else values  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class OnlineTable:
     """Where one view version's values live. ``int_key`` when the view has one int64 key."""
@@ -60,7 +67,7 @@ class OnlineStore(ABC):
         blobs: Sequence[bytes],
     ) -> None:
         """Upsert rows, keys unique within one call; a row older than the stored one for
-        its key is ignored."""
+        its key is ignored. ``keys`` and ``event_ts`` may be lists or NumPy arrays."""
 
     @abstractmethod
     def read(self, table: OnlineTable, keys: Sequence[Any]) -> list[Record | None]:

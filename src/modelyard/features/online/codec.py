@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,40 @@ def arrow_type(dtype: str) -> pa.DataType:
 
 def _from_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
+
+
+class PackedBlobs(Sequence[bytes]):
+    """Blobs of one width, packed back to back in one buffer: what ``encode_columns``
+    returns for fixed-width rows. It reads as a sequence of ``bytes`` (one copy per row
+    read), and a store that can take the packed form whole (SQLite slices it in SQL)
+    skips building a hundred thousand small objects."""
+
+    __slots__ = ("data", "width")
+
+    def __init__(self, data: bytes | memoryview, width: int) -> None:
+        self.data = memoryview(data).cast("B")
+        self.width = width
+
+    def __len__(self) -> int:
+        return len(self.data) // self.width
+
+    def __getitem__(self, index: Any) -> Any:
+        width = self.width
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if step == 1:
+                return PackedBlobs(self.data[start * width : stop * width], width)
+            return [self[i] for i in range(start, stop, step)]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("blob index out of range")
+        return self.data[index * width : (index + 1) * width].tobytes()
+
+    def __iter__(self) -> Iterator[bytes]:
+        data, width = self.data, self.width
+        return (data[i : i + width].tobytes() for i in range(0, len(data), width))
 
 
 class RowCodec:
@@ -132,17 +166,20 @@ class RowCodec:
         return self._record_dtype
 
     # ------------------------------------------------------------------ encoding
-    def encode_columns(self, columns: Sequence[pa.Array | pa.ChunkedArray]) -> list[bytes]:
-        """One blob per row for Arrow columns given in schema order."""
+    def encode_columns(self, columns: Sequence[pa.Array | pa.ChunkedArray]) -> Sequence[bytes]:
+        """One blob per row for Arrow columns given in schema order: ``PackedBlobs`` when
+        every feature is fixed-width, else a list."""
         import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
         n = len(columns[0]) if columns else 0
         record = np.zeros(n, dtype=self._numpy_dtype())
-        nulls = np.zeros((n, self.mask_len * 8), dtype=bool)
+        nulls = None
         for i, column in enumerate(columns):
             if column.null_count:
+                if nulls is None:
+                    nulls = np.zeros((n, self.mask_len * 8), dtype=bool)
                 nulls[:, i] = pc.is_null(column).to_numpy(zero_copy_only=False)
             if self.dtypes[i] == "string":
                 continue
@@ -151,7 +188,10 @@ class RowCodec:
             if column.null_count:
                 column = column.fill_null(False if self.dtypes[i] == "bool" else 0)
             record[f"f{i}"] = column.to_numpy(zero_copy_only=False)
-        record["mask"] = np.packbits(nulls, axis=1, bitorder="little")
+        if nulls is not None:  # else the bitmaps stay zero
+            record["mask"] = np.packbits(nulls, axis=1, bitorder="little")
+        if not self.strings:
+            return PackedBlobs(record.view(np.uint8), record.dtype.itemsize)
         # One bytes object per row, sliced by NumPy (unstructured void items convert to bytes).
         blobs: list[bytes] = record.view(np.dtype((np.void, record.dtype.itemsize))).tolist()
         if self.strings:

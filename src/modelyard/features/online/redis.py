@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from modelyard.errors import MissingExtra, StoreUnavailable
-from modelyard.features.online.base import OnlineStore, OnlineTable, Record
+from modelyard.features.online.base import OnlineStore, OnlineTable, Record, plain
 
 _OFFSET = 1 << 63
 #: Keep the stored value when its event time is newer. Times are compared as two 8-hex
@@ -70,9 +70,10 @@ class RedisOnlineStore(OnlineStore):
         blobs: Sequence[bytes],
     ) -> None:
         head = self._key_prefix(table)
-        names = [f"{head}{k}" for k in keys]
+        names = [f"{head}{k}" for k in plain(keys)]
         values = [
-            b"%016x" % (ts + _OFFSET) + blob for ts, blob in zip(event_ts, blobs, strict=True)
+            b"%016x" % (ts + _OFFSET) + blob
+            for ts, blob in zip(plain(event_ts), blobs, strict=True)
         ]
         try:
             for start in range(0, len(names), _WRITE_BATCH):
