@@ -31,10 +31,10 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 from sqlalchemy import Connection, Row, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from modelyard.ids import now_ms
 from modelyard.registry.entities import AuditEvent
@@ -118,7 +118,7 @@ def append(
 
 def _lock_head(conn: Connection) -> Row[Any]:
     """The head row, created on first use and locked until the transaction ends."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # loaded on first use
     conn.execute(
         dialect.insert(audit_head)
         .values(id=_HEAD_ID, seq=0, hash=GENESIS)
