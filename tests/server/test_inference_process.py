@@ -8,9 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -167,3 +169,44 @@ def test_no_request_fails_while_revisions_change_under_load(yard):
     finally:
         stop.set()
         server.stop()
+
+
+def test_metrics_of_several_workers_add_up_whichever_worker_answers(yard):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    v1 = yard.regressor()
+    yard.deployments.create("web", v1.uri)
+    metrics_dirs = set(Path(tempfile.gettempdir()).glob("modelyard-metrics-*"))
+    server = ServeProcess(yard, "web", "--workers", "2")
+    body = {"dataframe_split": {"columns": FEATURES, "data": [[0.1, 0.2, 0.3, 0.4]]}}
+
+    def answered(text: str) -> float:
+        return sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "modelyard_inference_requests"
+            for sample in family.samples
+            if sample.name == "modelyard_inference_requests_total"
+            and sample.labels.get("status") == "200"
+        )
+
+    try:
+        server.wait_ready()
+        deadline, ready_in_a_row = time.monotonic() + 60, 0
+        while ready_in_a_row < 12:  # new connections: until both workers have loaded
+            assert time.monotonic() < deadline, server.log_path.read_text()
+            ok = httpx.get(f"{server.url}/v2/health/ready").status_code == 200
+            ready_in_a_row = ready_in_a_row + 1 if ok else 0
+            time.sleep(0 if ok else 0.1)
+        sent = 0
+        for _ in range(40):  # new connections, so both workers get some of them
+            status = httpx.post(f"{server.url}/invocations", json=body).status_code
+            assert status in (200, 503)  # 503: a worker still loading (not counted as 200)
+            sent += status == 200
+        assert sent >= 30
+        scrapes = [httpx.get(f"{server.url}/metrics").text for _ in range(6)]
+        assert all(answered(text) == sent for text in scrapes)
+        assert all("process_cpu_seconds_total" not in text for text in scrapes)
+    finally:
+        server.stop()
+    assert set(Path(tempfile.gettempdir()).glob("modelyard-metrics-*")) == metrics_dirs  # removed

@@ -12,6 +12,8 @@ Prometheus ``/metrics``. It listens on 127.0.0.1 unless ``--host`` says otherwis
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import typer
@@ -85,12 +87,20 @@ def serve(
         runtime = build_runtime(settings, target, metrics=metrics, freeze_gc=True)
         uvicorn.run(create_inference_app(runtime, metrics), **options)
         return
-    # Workers are processes that build their own app from MODELYARD_* settings.
+    # Workers are processes that build their own app from MODELYARD_* settings, and
+    # count their metrics in files that /metrics adds up (inference_metrics).
     os.environ["MODELYARD_STORE_URI"] = settings.resolved_store_uri()
     os.environ["MODELYARD_ARTIFACTS_URI"] = settings.resolved_artifacts_uri()
     for name, value in fields.items():
         os.environ[f"MODELYARD_{name.upper()}"] = str(value)
-    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+    own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own_metrics_dir:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelyard-metrics-")
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, workers=workers, **options)
+    finally:
+        if own_metrics_dir:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 
 def main() -> None:

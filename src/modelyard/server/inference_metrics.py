@@ -16,10 +16,19 @@
 
 The registry is the app's own (never the global one). Label children are cached, so a
 request costs a dictionary lookup and an increment per metric.
+
+With several worker processes (``modelyard serve --workers N``) each worker counts in
+its own memory-mapped files under ``PROMETHEUS_MULTIPROC_DIR`` (set by the CLI before
+the workers start), and ``/metrics`` — whichever worker answers — adds up every
+worker's files, so counters and histograms are the whole server's. Gauges combine as
+their meaning asks: requests in flight are summed over live workers, the revision and
+model load time are the latest value. ``process_*`` is then left out: it describes one
+process.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -40,6 +49,8 @@ class InferenceMetrics(Observer):
     """The metric families of one inference app, fed by handlers and the runtime."""
 
     def __init__(self) -> None:
+        #: Set in each worker of a multi-process server (see the module's docstring).
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -67,12 +78,14 @@ class InferenceMetrics(Observer):
             "Inference requests being handled right now.",
             ("deployment",),
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.load_seconds = Gauge(
             "modelyard_inference_model_load_seconds",
             "Seconds it took to fetch and load a model version.",
             ("deployment", "model", "version"),
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.shadow_requests = Counter(
             "modelyard_inference_shadow_requests",
@@ -105,6 +118,7 @@ class InferenceMetrics(Observer):
             "The deployment revision this data plane serves.",
             ("deployment",),
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.automatic_changes = Counter(
             "modelyard_inference_automatic_changes",
@@ -118,7 +132,8 @@ class InferenceMetrics(Observer):
             ("deployment", "mode"),
             registry=r,
         )
-        ProcessCollector(registry=r)
+        if not self.multiprocess_dir:
+            ProcessCollector(registry=r)
         self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *labels: str) -> Any:
@@ -177,4 +192,10 @@ class InferenceMetrics(Observer):
 
     async def exposition(self, request: Request) -> Response:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encode(self.registry), headers={"Content-Type": content_type})
+        registry = self.registry
+        if self.multiprocess_dir:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
+        return Response(encode(registry), headers={"Content-Type": content_type})
