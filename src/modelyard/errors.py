@@ -44,6 +44,14 @@ class BadRequest(ModelyardError, ValueError):
     code = "BAD_REQUEST"
 
 
+class PayloadTooLarge(BadRequest):
+    """A request body over the server's limit; the message names the limit.
+
+    The tracking API answers it as MLflow does (400 ``BAD_REQUEST``, a code the mlflow
+    client knows); the inference server answers 413, as scoring clients expect.
+    """
+
+
 class InvalidFilter(InvalidParameter):
     """A search filter or order-by clause that does not parse; names token and position."""
 

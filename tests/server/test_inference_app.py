@@ -148,6 +148,34 @@ def test_unreadable_bodies_and_content_types(served):
     assert http.post("/feedback", json={"value": 1}).status_code == 400
 
 
+def test_a_body_over_the_limit_is_413_naming_it_on_every_protocol(served):
+    _, runtime, http = served
+    runtime.options.max_body_bytes, default = 100, runtime.options.max_body_bytes
+    try:
+        records = [ROW] * 10  # ~400 bytes of JSON
+        answers = [
+            http.post("/invocations", json={"dataframe_records": records}),
+            http.post("/predict", json=records),
+            http.post(
+                "/v2/models/web/infer",
+                json={
+                    "inputs": [
+                        {"name": k, "shape": [10], "datatype": "FP64", "data": [v] * 10}
+                        for k, v in ROW.items()
+                    ]
+                },
+            ),
+            http.post("/feedback", json=[{"request_id": "r", "value": 1.0}] * 10),
+        ]
+        for answer in answers:
+            assert answer.status_code == 413, answer.text
+            assert "limit is 100 bytes" in answer.text
+        small = http.post("/invocations", json={"dataframe_records": [ROW]})
+        assert small.status_code == 200  # the limit refuses, it does not break the server
+    finally:
+        runtime.options.max_body_bytes = default
+
+
 def test_metrics_feedback_and_prediction_log(served):
     yard, runtime, http = served
     r = http.post("/predict", json=[ROW, ROW], headers={"x-request-id": "req-feedback-1"})

@@ -34,9 +34,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from modelyard import __version__
-from modelyard.errors import InvalidParameter, ModelyardError, http_status_for
+from modelyard.errors import InvalidParameter, ModelyardError, PayloadTooLarge, http_status_for
 from modelyard.server import inference_oip as oip
 from modelyard.server.inference_metrics import InferenceMetrics
+from modelyard.server.request_body import read_body
 from modelyard.serving import json_codec
 from modelyard.serving.feedback import parse_feedback
 from modelyard.serving.runtime import InferenceRequest, InferenceResult, ServingRuntime
@@ -85,6 +86,10 @@ class InferenceApi:
         self.deployment = runtime.deployment
         self._in_flight = metrics.in_flight_for(self.deployment)
 
+    async def _body(self, request: Request) -> bytes:
+        """The request body, refused (413, naming the limit) past ``max_body_bytes``."""
+        return await read_body(request, self.runtime.options.max_body_bytes)
+
     # -- shared machinery ---------------------------------------------------------------
 
     async def _infer(
@@ -106,7 +111,7 @@ class InferenceApi:
             status = response.status_code
             return response
         except ModelyardError as exc:
-            status = 415 if isinstance(exc, _Unsupported) else http_status_for(exc)
+            status = _status_for(exc)
             return error(exc, status)
         finally:
             self._in_flight.dec()
@@ -179,7 +184,7 @@ class InferenceApi:
                 if not raw_version.isdigit():
                     raise _UnknownModel(f"version {raw_version!r} is not a version number")
                 version = int(raw_version)
-            parsed = oip.parse_request(await request.body(), request.headers)
+            parsed = oip.parse_request(await self._body(request), request.headers)
             box["parsed"] = parsed
             rid = _request_id(request, parsed.id)
             return InferenceRequest(rid, parsed.to_batch, parsed.key_of, version)
@@ -216,7 +221,7 @@ class InferenceApi:
         async def parse() -> InferenceRequest:
             content_type = request.headers.get("content-type", "")
             kind = content_type.split(";", 1)[0].strip().lower()
-            body = await request.body()
+            body = await self._body(request)
             rid = _request_id(request)
             if kind == "text/csv":
                 return _csv_request(rid, body)
@@ -240,7 +245,7 @@ class InferenceApi:
 
     async def predict(self, request: Request) -> Response:
         async def parse() -> InferenceRequest:
-            raw = await request.body()
+            raw = await self._body(request)
             fast = b"true" not in raw and b"false" not in raw
             body = _loads(raw)
             key = None
@@ -291,10 +296,10 @@ class InferenceApi:
 
     async def feedback(self, request: Request) -> Response:
         try:
-            items = parse_feedback(_loads(await request.body()))
+            items = parse_feedback(_loads(await self._body(request)))
             recorded = await self.runtime.record_feedback(items)
         except ModelyardError as exc:
-            return _json(exc.to_dict(), http_status_for(exc))
+            return _json(exc.to_dict(), _status_for(exc))
         return _json({"recorded": recorded})
 
 
@@ -376,6 +381,16 @@ def _csv_request(rid: str, body: bytes) -> InferenceRequest:
         return None if value is None else str(value)
 
     return InferenceRequest(rid, lambda spec: spec.from_columns(columns), key_of)
+
+
+def _status_for(exc: ModelyardError) -> int:
+    """The data plane's status: the shared table, but 415 for an unsupported content type
+    and 413 for a body over the limit (what scoring clients expect)."""
+    if isinstance(exc, _Unsupported):
+        return 415
+    if isinstance(exc, PayloadTooLarge):
+        return 413
+    return http_status_for(exc)
 
 
 def create_inference_app(
@@ -494,6 +509,7 @@ def build_runtime(
         compiled=getattr(settings, "serve_compiled", True),
         shadow_timeout_s=getattr(settings, "serve_shadow_timeout_s", 10.0),
         trusted=getattr(settings, "serve_trusted", False),
+        max_body_bytes=int(getattr(settings, "serve_max_body_mb", 64.0) * 1024 * 1024),
         freeze_gc=freeze_gc,
     )
 

@@ -13,7 +13,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
 
-from modelyard.errors import BadRequest
+from modelyard.errors import BadRequest, PayloadTooLarge
 from modelyard.server import json_codec
 from modelyard.tracking.mlflow_wire import Fields
 
@@ -37,9 +37,9 @@ def _checked_length(header: str | None, limit: int | None) -> int | None:
     return length
 
 
-def too_large(limit: int, size: int | None = None) -> BadRequest:
+def too_large(limit: int, size: int | None = None) -> PayloadTooLarge:
     got = f"{size} bytes" if size is not None else "more than that"
-    return BadRequest(
+    return PayloadTooLarge(
         f"request body is {got}; the limit is {limit} bytes (split the request, e.g. log "
         "metrics in batches of at most 1000)",
         field="body",

@@ -81,6 +81,8 @@ class ServingOptions:
     max_shadow_in_flight: int = 64
     trusted: bool = False
     remember: int = 100_000
+    #: Largest request body the data plane reads; a bigger one is refused with 413.
+    max_body_bytes: int = 64 * 1024 * 1024
     #: The runtime owns its process (``modelyard serve``): once the first revision is in,
     #: warm the prediction log's writer up, then move everything alive (modules, models)
     #: out of the garbage collector's reach (``gc.freeze``, again after each revision), so
