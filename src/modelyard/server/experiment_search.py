@@ -12,9 +12,6 @@ pages with an offset token; an unfiltered, unordered one is paged by the store.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ from dataclasses import dataclass
 from modelyard.errors import InvalidFilter, InvalidParameter
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.entities import Experiment, Page
+from modelyard.tracking.sql_experiments import decode_page_token, encode_page_token
 
 _LOAD_PAGE = 50_000
 _STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
@@ -187,7 +185,7 @@ def search_experiments(
             f"max_results must be an integer from 1 to {_LOAD_PAGE}, got {max_results}",
             field="max_results",
         )
-    offset = _decode(page_token)
+    offset = decode_page_token(page_token)
     found: list[Experiment] = []
     token: str | None = None
     while True:
@@ -204,20 +202,4 @@ def search_experiments(
             found.sort(key=lambda e, f=field: getattr(e, f), reverse=descending)  # type: ignore[misc]
     chunk = found[offset : offset + max_results]
     more = offset + max_results < len(found)
-    return Page(chunk, _encode(offset + max_results) if more else None)
-
-
-def _encode(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
-
-
-def _decode(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        offset = None
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidParameter(f"invalid page token {token!r:.60}", field="page_token")
-    return offset
+    return Page(chunk, encode_page_token(offset + max_results) if more else None)
