@@ -93,7 +93,7 @@ def serve(
     os.environ["MODELYARD_ARTIFACTS_URI"] = settings.resolved_artifacts_uri()
     for name, value in fields.items():
         os.environ[f"MODELYARD_{name.upper()}"] = str(value)
-    own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # unset or empty
     if own_metrics_dir:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="modelyard-metrics-")
     try:
