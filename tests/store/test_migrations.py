@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 
 from modelyard.store.engine import open_database
 from modelyard.store.migrations import (
@@ -34,6 +37,33 @@ def test_first_use_and_migrations_build_the_same_schema(tmp_path, path):
     with db.engine.connect() as conn:
         diffs = compare_metadata(MigrationContext.configure(conn), load_all_tables())
     assert diffs == []
+
+
+@pytest.mark.parametrize("path", ["fast", "alembic"])
+def test_one_production_version_per_model_is_a_partial_index_on_postgres(postgres_uri, path):
+    db = open_database(postgres_uri)
+    if path == "fast":
+        ensure_schema(db)
+    else:
+        upgrade(db)
+    with db.engine.connect() as conn:
+        definition = conn.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = :n"),
+            {"n": "uq_model_versions_one_production"},
+        ).scalar()
+    db.dispose()
+    assert "UNIQUE" in definition and "WHERE" in definition and "Production" in definition
+
+
+def test_a_sqlite_store_never_loads_postgresql_code(tmp_path):
+    script = (
+        "import sys; from modelyard.store.engine import open_database; "
+        "from modelyard.store.migrations import ensure_schema; "
+        f"ensure_schema(open_database('sqlite:///{tmp_path / 's.db'}')); "
+        "print(any(m.startswith('sqlalchemy.dialects.postgresql') for m in sys.modules))"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert found.stdout.strip() == "False", found.stderr
 
 
 def test_the_schema_matches_on_postgres(postgres_uri):
