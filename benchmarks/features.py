@@ -34,8 +34,10 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work" / "features"
@@ -75,6 +77,22 @@ def _cpu_s() -> float:
 def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
     ordered = sorted(samples_ns)
     return ordered[len(ordered) // 2] / 1e3, ordered[int(len(ordered) * 0.99)] / 1e3
+
+
+def _time_training(build: Callable[[], Any], out: dict[str, Any]) -> None:
+    """Build the training set TRAINING_REPEATS times: the first call apart (caches, plans),
+    the median of the rest, wall and CPU, and what came back."""
+    samples, cpu = [], []
+    for _ in range(TRAINING_REPEATS):
+        t0, c0 = time.perf_counter(), _cpu_s()
+        frame = build()
+        samples.append(time.perf_counter() - t0)
+        cpu.append(_cpu_s() - c0)
+    out["training_cpu_s"] = statistics.median(cpu[1:])
+    out["training_first_s"] = samples[0]
+    out["training_s"] = statistics.median(samples[1:])
+    out["training_rows"] = len(frame)
+    out["training_rows_without_value"] = int(frame["f0"].isna().sum())
 
 
 def _time_calls(call, batches: list[list[int]], out: dict[str, float], label: str) -> None:  # type: ignore[no-untyped-def]
@@ -177,17 +195,7 @@ def run_modelyard(folder: Path, size: dict[str, int], case: str) -> dict[str, fl
 
     entities = pd.read_parquet(folder / "entities.parquet")
     refs = [f"fv:f{i}" for i in range(width)]
-    samples, cpu = [], []
-    for _ in range(TRAINING_REPEATS):
-        t0, c0 = time.perf_counter(), _cpu_s()
-        frame = store.get_training_set(entities, refs).to_df()
-        samples.append(time.perf_counter() - t0)
-        cpu.append(_cpu_s() - c0)
-    out["training_cpu_s"] = statistics.median(cpu[1:])
-    out["training_first_s"] = samples[0]
-    out["training_s"] = statistics.median(samples[1:])
-    out["training_rows"] = len(frame)
-    out["training_rows_without_value"] = int(frame["f0"].isna().sum())
+    _time_training(lambda: store.get_training_set(entities, refs).to_df(), out)
 
     n = size["entities"]
     one, many = LOOKUPS[case]["modelyard"]
@@ -237,6 +245,7 @@ entity_key_serialization_version: 3
 """
 
 FEAST_DEFS = """
+from collections.abc import Callable
 from datetime import timedelta
 
 from feast import Entity, FeatureView, Field, FileSource, ValueType
@@ -297,17 +306,9 @@ def run_feast(folder: Path, size: dict[str, int], case: str) -> dict[str, float]
 
     entities = pd.read_parquet(folder / "entities.parquet")
     refs = [f"fv:f{i}" for i in range(width)]
-    samples, cpu = [], []
-    for _ in range(TRAINING_REPEATS):
-        t0, c0 = time.perf_counter(), _cpu_s()
-        frame = store.get_historical_features(entity_df=entities, features=refs).to_df()
-        samples.append(time.perf_counter() - t0)
-        cpu.append(_cpu_s() - c0)
-    out["training_cpu_s"] = statistics.median(cpu[1:])
-    out["training_first_s"] = samples[0]
-    out["training_s"] = statistics.median(samples[1:])
-    out["training_rows"] = len(frame)
-    out["training_rows_without_value"] = int(frame["f0"].isna().sum())
+    _time_training(
+        lambda: store.get_historical_features(entity_df=entities, features=refs).to_df(), out
+    )
 
     n = size["entities"]
     one, many = LOOKUPS[case]["feast"]

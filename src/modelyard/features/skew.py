@@ -16,6 +16,7 @@ recomputed both ways from the same inputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,7 +105,6 @@ def check_skew(
     sample: int = 1000,
 ) -> SkewReport:
     """Compare ``sample`` entities' online values of ``service`` with offline values."""
-    import pandas as pd
 
     if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
         raise InvalidParameter(f"sample must be a positive integer, got {sample!r}", "sample")
@@ -122,21 +122,7 @@ def check_skew(
         if not keys:
             continue
         entities = _entity_columns(view, keys)
-        refs = [f"{view.name}:{f}" for f in features]
-        frame = pd.DataFrame(entities)
-        frame[_TS] = pd.Timestamp(mark, unit="us", tz="UTC")
-        offline = get_training_set(
-            session, catalog.select(refs), frame, timestamp_column=_TS, apply_ttl=False
-        ).frame
-        online = server.get_online_features(entities, features=refs, enforce_ttl=False)
-        for feature in features:
-            _compare(
-                report,
-                f"{view.name}:{feature}",
-                entities,
-                offline[feature].tolist(),
-                online[feature],
-            )
+        _compare_at(report, session, catalog, server, view.name, features, entities, mark)
     for odfv, features in selection.on_demand:
         if odfv.request_fields:
             continue  # needs request data, which a sample does not have
@@ -148,22 +134,34 @@ def check_skew(
         if not keys:
             continue
         entities = _entity_columns(first, keys)
-        refs = [f"{odfv.name}:{f}" for f in features]
-        frame = pd.DataFrame(entities)
-        frame[_TS] = pd.Timestamp(min(marks[v.name] for v in inputs), unit="us", tz="UTC")
-        offline = get_training_set(
-            session, catalog.select(refs), frame, timestamp_column=_TS, apply_ttl=False
-        ).frame
-        online = server.get_online_features(entities, features=refs, enforce_ttl=False)
-        for feature in features:
-            _compare(
-                report,
-                f"{odfv.name}:{feature}",
-                entities,
-                offline[feature].tolist(),
-                online[feature],
-            )
+        at = min(marks[v.name] for v in inputs)
+        _compare_at(report, session, catalog, server, odfv.name, features, entities, at)
     return report
+
+
+def _compare_at(
+    report: SkewReport,
+    session: Session,
+    catalog: Catalog,
+    server: FeatureServer,
+    name: str,
+    features: Sequence[str],
+    entities: dict[str, list[Any]],
+    mark_us: int,
+) -> None:
+    """Compare the online values of ``name``'s ``features`` for ``entities`` with the
+    offline point-in-time values at ``mark_us`` (the materialisation watermark)."""
+    import pandas as pd
+
+    refs = [f"{name}:{f}" for f in features]
+    frame = pd.DataFrame(entities)
+    frame[_TS] = pd.Timestamp(mark_us, unit="us", tz="UTC")
+    offline = get_training_set(
+        session, catalog.select(refs), frame, timestamp_column=_TS, apply_ttl=False
+    ).frame
+    online = server.get_online_features(entities, features=refs, enforce_ttl=False)
+    for feature in features:
+        _compare(report, f"{name}:{feature}", entities, offline[feature].tolist(), online[feature])
 
 
 def _compare(

@@ -117,16 +117,8 @@ class Environments:
         self, conn: Connection, name: str, env: Environment, policy: TrafficPolicy, revision: int
     ) -> None:
         """Remember that the policy's variants served users in ``env`` (shadows do not)."""
-        c = deployment_versions.c
         for variant in policy.variants:
-            exists = conn.execute(
-                select(c.deployment).where(
-                    c.model_name == variant.model,
-                    c.model_version == variant.version,
-                    c.environment == env.name,
-                )
-            ).first()
-            if exists is None:
+            if served_in(conn, variant.model, variant.version, env.name) is None:
                 conn.execute(
                     deployment_versions.insert().values(
                         model_name=variant.model,
@@ -137,6 +129,16 @@ class Environments:
                         created_at=self.clock(),
                     )
                 )
+
+
+def served_in(conn: Connection, model: str, version: int, environment: str) -> str | None:
+    """A deployment through which ``model`` ``version`` served in ``environment``, or None."""
+    c = deployment_versions.c
+    return conn.execute(
+        select(c.deployment).where(
+            c.model_name == model, c.model_version == version, c.environment == environment
+        )
+    ).scalar()
 
 
 def admit(
@@ -150,14 +152,7 @@ def admit(
     for version in versions:
         where = f"{version.name} version {version.version}"
         if env.requires is not None:
-            c = deployment_versions.c
-            served = conn.execute(
-                select(c.deployment).where(
-                    c.model_name == version.name,
-                    c.model_version == version.version,
-                    c.environment == env.requires,
-                )
-            ).first()
+            served = served_in(conn, version.name, version.version, env.requires)
             if served is None:
                 raise InvalidState(
                     f"{where} cannot enter {env.name}: it has not been deployed in "
