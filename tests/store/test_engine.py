@@ -54,3 +54,17 @@ def test_after_a_busy_refusal_the_connection_waits_again_as_usual(database) -> N
         cur.execute("INSERT INTO points VALUES (3)")
     with db.raw_read() as cur:
         assert cur.execute("SELECT value FROM points ORDER BY value").fetchall() == [(2,), (3,)]
+
+
+def test_foreign_keys_are_skipped_only_where_the_caller_checked_the_parent(tmp_path) -> None:
+    db = open_database(f"sqlite:///{tmp_path / 'fk.db'}")
+    with db.raw_write() as cur:
+        cur.execute("CREATE TABLE parents (id INTEGER PRIMARY KEY)")
+        cur.execute("CREATE TABLE children (parent INTEGER REFERENCES parents (id))")
+    with db.raw_write(references_checked=True) as cur:
+        cur.execute("INSERT INTO children VALUES (7)")  # the caller vouches for it
+    with pytest.raises(sqlite3.IntegrityError), db.raw_write() as cur:
+        cur.execute("INSERT INTO children VALUES (8)")  # enforced again by default
+    with db.raw_read() as cur:
+        assert cur.execute("SELECT parent FROM children").fetchall() == [(7,)]
+    db.dispose()
