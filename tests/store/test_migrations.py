@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import subprocess
 import sys
@@ -111,3 +112,53 @@ def test_every_migration_downgrades_cleanly(backend_settings):
     with db.engine.connect() as conn:
         assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
     db.dispose()
+
+
+def test_upgrading_moves_metric_histories_into_chunks_and_downgrading_brings_them_back(
+    tmp_path,
+):
+    from modelyard.store.migrations import downgrade
+    from modelyard.tracking.sql_store import SqlTrackingStore
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    db = open_database(uri)
+    upgrade(db, "0006")
+    points = [(0, 10, 0.5, False), (1, 11, 0.0, True), (1, 12, 0.25, False), (2, 13, -1.0, False)]
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO experiments (experiment_id, name, artifact_location, "
+                "lifecycle_stage, creation_time, last_update_time) "
+                "VALUES (7, 'old', 'x', 'active', 0, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, "
+                "lifecycle_stage, artifact_uri) "
+                "VALUES ('a' || printf('%031d', 1), 7, 'r', 'u', 'RUNNING', 0, 'active', 'x')"
+            )
+        )
+        for step, ts, value, nan in points:
+            conn.execute(
+                text(
+                    "INSERT INTO metrics VALUES ('a' || printf('%031d', 1), 'loss', :s, :t, :v, :n)"
+                ),
+                {"s": step, "t": ts, "v": value, "n": nan},
+            )
+    db.dispose()
+    run_id = "a" + "0" * 30 + "1"
+
+    db = open_database(uri)
+    ensure_schema(db)
+    history = list(SqlTrackingStore(db).get_metric_history(run_id, "loss"))
+    db.dispose()
+    assert [(m.step, m.timestamp) for m in history] == [(s, t) for s, t, _, _ in points]
+    assert math.isnan(history[1].value) and history[3].value == -1.0
+
+    db = open_database(uri)
+    downgrade(db, "0006")
+    with db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT step, timestamp, value, is_nan FROM metrics")).all()
+    db.dispose()
+    assert sorted(tuple(r) for r in rows) == sorted(points)

@@ -8,7 +8,7 @@ one query per table, never one per run.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -16,6 +16,7 @@ from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.ids import friendly_name, new_id, now_ms
 from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
+from modelyard.store.metric_chunks import history, pack_point, pack_points
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import (
     DatasetInput,
@@ -49,10 +50,7 @@ from modelyard.tracking.sql_run_loading import (
 from modelyard.tracking.store import TrackingStore
 from modelyard.tracking.validation import check_run_id
 
-_INSERT_METRIC = (
-    "INSERT INTO metrics (run_id, key, step, timestamp, value, is_nan) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
-)
+_INSERT_CHUNK = "INSERT INTO metric_chunks (run_id, key, points) VALUES (?, ?, ?)"
 _UPSERT_LATEST = (
     "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
@@ -243,12 +241,17 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             if tags:
                 cur.executemany(sql(_UPSERT_TAG), [(run_id, tg.key, tg.value) for tg in tags])
             if len(metrics) == 1:  # the per-call path: execute() is cheaper than executemany()
-                (row,) = _metric_rows(run_id, metrics)
-                cur.execute(sql(_INSERT_METRIC), row)
-                cur.execute(sql(_UPSERT_LATEST), row)
+                m = metrics[0]
+                cur.execute(
+                    sql(_INSERT_CHUNK),
+                    (run_id, m.key, pack_point(m.step, m.timestamp, m.value)),
+                )
+                cur.execute(sql(_UPSERT_LATEST), _latest_row(run_id, m))
             elif metrics:
-                cur.executemany(sql(_INSERT_METRIC), _metric_rows(run_id, metrics))
-                cur.executemany(sql(_UPSERT_LATEST), _metric_rows(run_id, _latest(metrics)))
+                cur.executemany(sql(_INSERT_CHUNK), _chunk_rows(run_id, metrics))
+                cur.executemany(
+                    sql(_UPSERT_LATEST), [_latest_row(run_id, m) for m in _latest(metrics)]
+                )
 
     def _write_params(self, cur: object, run_id: str, params: Sequence[Param]) -> None:
         wanted: dict[str, str] = {}
@@ -291,26 +294,18 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
     ) -> Page[Metric]:
         offset = decode_page_token(page_token)
-        m = t.metrics.c
-        stmt = (
-            select(m.step, m.timestamp, m.value, m.is_nan)
-            .where(m.run_id == run_id, m.key == key)
-            .order_by(m.step, m.timestamp, m.value)
-            .offset(offset)
-        )
+        c = t.metric_chunks.c
+        stmt = select(c.points).where(c.run_id == run_id, c.key == key).order_by(c.chunk_id)
         if max_results is not None:
             check_max_results(max_results, cap=10**9)
-            stmt = stmt.limit(max_results + 1)
         with self.db.read() as conn:
             self._require_run(conn, run_id)
-            rows = conn.execute(stmt).all()
-        more = max_results is not None and len(rows) > max_results
-        rows = rows[:max_results] if max_results is not None else rows
-        points = [
-            Metric(key, float("nan") if r.is_nan else r.value, r.timestamp, r.step) for r in rows
-        ]
-        token = encode_page_token(offset + len(points)) if more else None
-        return Page(points, token)
+            chunks = conn.execute(stmt).scalars().all()
+        points = history(chunks)
+        end = len(points) if max_results is None else offset + max_results
+        page = [Metric(key, value, ts, step) for step, ts, value in points[offset:end]]
+        token = encode_page_token(end) if end < len(points) else None
+        return Page(page, token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         if not datasets:
@@ -388,7 +383,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             row = self._require_run(conn, run_id)
             if row.lifecycle_stage != LifecycleStage.DELETED:  # type: ignore[attr-defined]
                 raise InvalidState(f"run {run_id} is not deleted; delete it first", field="run_id")
-            for table in (t.metrics, t.latest_metrics, t.params, t.tags, t.dataset_inputs):
+            for table in (t.metric_chunks, t.latest_metrics, t.params, t.tags, t.dataset_inputs):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(delete(t.runs).where(t.runs.c.run_id == run_id))
 
@@ -397,17 +392,25 @@ def dataset_node(name: str, digest: str) -> str:
     return node("dataset", f"{name}@{digest}")
 
 
-def _metric_rows(run_id: str, metrics: Iterable[Metric]) -> Iterator[tuple[object, ...]]:
-    """The rows to insert, made one at a time as the driver consumes them: a list of a
-    batch's tuples would be 1,000 live objects a call, enough to set off the garbage
-    collector's full passes over everything the training process holds."""
-    # NaN is stored as 0.0 with is_nan set: SQLite turns NaN into NULL, and NULL in a
-    # primary key would defeat de-duplication of replayed batches.
-    return (
-        (run_id, m.key, m.step, m.timestamp, 0.0 if v != v else v, v != v)
-        for m in metrics
-        for v in (float(m.value),)
-    )
+def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[str, str, bytes]]:
+    """One packed chunk per key of the batch, points in the order given."""
+    columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    get = columns.get
+    for m in metrics:
+        column = get(m.key)
+        if column is None:
+            column = columns[m.key] = ([], [], [])
+        column[0].append(m.step)
+        column[1].append(m.timestamp)
+        column[2].append(m.value)
+    return [(run_id, key, pack_points(*column)) for key, column in columns.items()]
+
+
+def _latest_row(run_id: str, m: Metric) -> tuple[object, ...]:
+    # NaN is stored as 0.0 with is_nan set: SQLite turns NaN into NULL.
+    value = float(m.value)
+    nan = value != value
+    return (run_id, m.key, m.step, m.timestamp, 0.0 if nan else value, nan)
 
 
 def _latest(metrics: Sequence[Metric]) -> list[Metric]:

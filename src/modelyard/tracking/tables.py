@@ -1,6 +1,6 @@
 """The tracking room's tables, registered on the shared metadata object.
 
-Metric history is append-only (``metrics``); ``latest_metrics`` keeps one row per run
+Metric history is append-only (``metric_chunks``); ``latest_metrics`` keeps one row per run
 and key, maintained in the same transaction, so that search and run listings never scan
 histories (MLflow's search joins exploding on long histories is issue mlflow#1865).
 """
@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -92,17 +93,24 @@ tags = Table(
     Column("value", Text, nullable=False),
 )
 
-#: Full history; the primary key makes a replayed batch a no-op (idempotent retries).
-metrics = Table(
-    "metrics",
+#: Full history, one row per (run, key) and write: the points a batch logged for a key,
+#: packed into one blob (see ``store/metric_chunks.py``). A 1,000-point batch over 10 keys is
+#: 10 rows, not 1,000 primary-key entries, which is what lets batched ingestion run
+#: faster than SQLite can insert single rows. Identical points (a replayed batch) are
+#: folded into one when the history is read, as a primary key over the point would.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
-    Column("run_id", String(32), _run_fk(), primary_key=True),
-    Column("key", String(KEY_LENGTH), primary_key=True),
-    Column("step", BigInteger, primary_key=True),
-    Column("timestamp", BigInteger, primary_key=True),
-    Column("value", Float, primary_key=True),
-    Column("is_nan", Boolean, primary_key=True),
-    sqlite_with_rowid=False,
+    Column(
+        "chunk_id",
+        BigInteger().with_variant(Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("run_id", String(32), _run_fk(), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("points", LargeBinary, nullable=False),
+    Index("ix_metric_chunks_run_id_key", "run_id", "key"),
 )
 
 latest_metrics = Table(

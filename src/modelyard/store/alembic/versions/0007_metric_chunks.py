@@ -1,0 +1,129 @@
+"""tracking: metric history as packed chunks (``metric_chunks``) instead of a row a point
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-26 17:30:00
+
+Written by hand to match ``modelyard/tracking/tables.py``; ``tests/store/test_migrations.py``
+checks with Alembic's autogenerate comparison that the two agree. Existing histories are
+copied across, one chunk per (run, key) of at most ``_CHUNK`` points, and the old table is
+dropped; downgrading unpacks them again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import sqlalchemy as sa
+from alembic import op
+
+from modelyard.store.metric_chunks import pack_points, unpack_points
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+_CHUNK = 10_000
+_COLUMNS = ("run_id", "key", "step", "timestamp", "value", "is_nan")
+
+_old_metrics = sa.table(
+    "metrics",
+    sa.column("run_id", sa.String),
+    sa.column("key", sa.String),
+    sa.column("step", sa.BigInteger),
+    sa.column("timestamp", sa.BigInteger),
+    sa.column("value", sa.Float),
+    sa.column("is_nan", sa.Boolean),
+)
+_chunks = sa.table(
+    "metric_chunks",
+    sa.column("chunk_id", sa.BigInteger),
+    sa.column("run_id", sa.String),
+    sa.column("key", sa.String),
+    sa.column("points", sa.LargeBinary),
+)
+
+
+def _create_chunks_table() -> None:
+    op.create_table(
+        "metric_chunks",
+        sa.Column(
+            "chunk_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("points", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["runs.run_id"],
+            name=op.f("fk_metric_chunks_run_id_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("chunk_id", name=op.f("pk_metric_chunks")),
+    )
+    op.create_index("ix_metric_chunks_run_id_key", "metric_chunks", ["run_id", "key"])
+
+
+def _create_points_table() -> None:
+    op.create_table(
+        "metrics",
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("step", sa.BigInteger(), nullable=False),
+        sa.Column("timestamp", sa.BigInteger(), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("is_nan", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.run_id"], name=op.f("fk_metrics_run_id_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint(
+            "run_id", "key", "step", "timestamp", "value", "is_nan", name=op.f("pk_metrics")
+        ),
+        sqlite_with_rowid=False,
+    )
+
+
+def upgrade() -> None:
+    _create_chunks_table()
+    bind = op.get_bind()
+    m = _old_metrics.c
+    rows = bind.execute(
+        sa.select(m.run_id, m.key, m.step, m.timestamp, m.value, m.is_nan).order_by(
+            m.run_id, m.key, m.step, m.timestamp, m.value
+        )
+    )
+    for (run_id, key), series in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
+        while batch := list(itertools.islice(series, _CHUNK)):
+            points = pack_points(
+                [r[2] for r in batch],
+                [r[3] for r in batch],
+                [math.nan if r[5] else r[4] for r in batch],
+            )
+            bind.execute(_chunks.insert().values(run_id=run_id, key=key, points=points))
+    op.drop_table("metrics")
+
+
+def downgrade() -> None:
+    _create_points_table()
+    bind = op.get_bind()
+    c = _chunks.c
+    seen: set[tuple[object, ...]] = set()
+    for run_id, key, chunk in bind.execute(
+        sa.select(c.run_id, c.key, c.points).order_by(c.chunk_id)
+    ):
+        rows = []
+        for step, timestamp, value in unpack_points(chunk):
+            nan = math.isnan(value)
+            row = (run_id, key, step, timestamp, 0.0 if nan else value, nan)
+            if row not in seen:
+                seen.add(row)
+                rows.append(dict(zip(_COLUMNS, row, strict=True)))
+        if rows:
+            bind.execute(_old_metrics.insert(), rows)
+    op.drop_index("ix_metric_chunks_run_id_key", table_name="metric_chunks")
+    op.drop_table("metric_chunks")

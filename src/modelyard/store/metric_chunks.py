@@ -1,0 +1,81 @@
+"""Metric history stored as packed chunks: one blob per (run, key) and write.
+
+Why: a training loop logs thousands of points a second, and a row per point costs a
+primary-key insert each — SQLite's floor for that is ~1.8 ms per 1,000 points here, more
+than everything else in ``log_batch`` together. Time-series databases store a series in
+chunks instead; so do we. A chunk is three little-endian columns of ``n`` values each —
+steps (int64), timestamps (int64), values (float64, NaN and ±inf kept as such) — so it
+packs and unpacks with ``array`` at C speed and needs no NaN flag.
+
+Reading a history sorts the points by (step, timestamp, value) — NaN where 0.0 would
+be, just after a real 0.0, as MLflow's store orders it — and folds identical points
+into one: a replayed batch (a retry after a lost answer) never shows twice, exactly as
+with a primary key per point.
+
+>>> chunk = pack_points([0, 1], [10, 11], [0.5, float("nan")])
+>>> len(chunk)
+48
+>>> history([chunk, chunk])
+[(0, 10, 0.5), (1, 11, nan)]
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import sys
+from array import array
+from collections.abc import Iterable, Sequence
+
+_BIG_ENDIAN = sys.byteorder == "big"
+_POINT_BYTES = 24
+_ONE_POINT = struct.Struct("<qqd")  # a one-point chunk: the columns are one value each
+
+
+def pack_points(steps: Sequence[int], timestamps: Sequence[int], values: Sequence[float]) -> bytes:
+    """One chunk from three equally long columns (ints must fit int64: validated earlier)."""
+    columns = (array("q", steps), array("q", timestamps), array("d", values))
+    if _BIG_ENDIAN:  # pragma: no cover - every platform we run on is little-endian
+        for column in columns:
+            column.byteswap()
+    return b"".join(column.tobytes() for column in columns)
+
+
+def pack_point(step: int, timestamp: int, value: float) -> bytes:
+    """The chunk of a single point (per-call logging: five times cheaper than arrays)."""
+    return _ONE_POINT.pack(step, timestamp, value)
+
+
+def unpack_points(chunk: bytes) -> Iterable[tuple[int, int, float]]:
+    """The (step, timestamp, value) points of one chunk, in the order they were logged."""
+    n = len(chunk) // _POINT_BYTES
+    ints, values = array("q"), array("d")
+    ints.frombytes(chunk[: 16 * n])
+    values.frombytes(chunk[16 * n : _POINT_BYTES * n])
+    if _BIG_ENDIAN:  # pragma: no cover
+        ints.byteswap()
+        values.byteswap()
+    return zip(ints[:n], ints[n:], values, strict=True)
+
+
+def _order(point: tuple[int, int, float]) -> tuple[int, int, float, bool]:
+    value = point[2]
+    nan = math.isnan(value)
+    return (point[0], point[1], 0.0 if nan else value, nan)
+
+
+def history(chunks: Iterable[bytes]) -> list[tuple[int, int, float]]:
+    """Every distinct point of a series, in (step, timestamp, value) order."""
+    points = [p for chunk in chunks for p in unpack_points(chunk)]
+    points.sort(key=_order)
+    distinct: list[tuple[int, int, float]] = []
+    last: tuple[int, int, float, bool] | None = None
+    for point in points:
+        ordered = _order(point)
+        if ordered != last:
+            distinct.append(point)
+            last = ordered
+    return distinct
+
+
+__all__ = ["history", "pack_point", "pack_points", "unpack_points"]
