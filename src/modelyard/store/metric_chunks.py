@@ -48,6 +48,8 @@ def pack_point(step: int, timestamp: int, value: float) -> bytes:
 
 def unpack_points(chunk: bytes) -> Iterable[tuple[int, int, float]]:
     """The (step, timestamp, value) points of one chunk, in the order they were logged."""
+    if len(chunk) == _POINT_BYTES:  # per-call logging wrote it
+        return (_ONE_POINT.unpack(chunk),)
     n = len(chunk) // _POINT_BYTES
     ints, values = array("q"), array("d")
     ints.frombytes(chunk[: 16 * n])
