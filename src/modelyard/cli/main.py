@@ -19,13 +19,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
 from modelyard.errors import InvalidParameter, ModelyardError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # typer 0.29 vendors its own click: importing click would cost 17 ms
+    import click
     from rich.console import Console
 
     from modelyard.config import Settings
