@@ -55,3 +55,14 @@ def test_an_empty_history_is_empty():
 
 def test_a_single_point_packs_as_a_one_point_chunk():
     assert pack_point(3, 4, 0.5) == pack_points([3], [4], [0.5])
+
+
+def test_chunk_ids_only_grow_even_from_many_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelyard.store.metric_chunks import next_chunk_id
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda _: next_chunk_id(), range(5_000)))
+    assert len(set(ids)) == len(ids)
+    assert next_chunk_id() > max(ids)

@@ -139,6 +139,8 @@ def test_upgrading_moves_metric_histories_into_chunks_and_downgrading_brings_the
                 "VALUES ('a' || printf('%031d', 1), 7, 'r', 'u', 'RUNNING', 0, 'active', 'x')"
             )
         )
+        conn.execute(text("INSERT INTO params VALUES ('a' || printf('%031d', 1), 'lr', '0.1')"))
+        conn.execute(text("INSERT INTO tags VALUES ('a' || printf('%031d', 1), 'team', 'x')"))
         for step, ts, value, nan in points:
             conn.execute(
                 text(
@@ -151,8 +153,11 @@ def test_upgrading_moves_metric_histories_into_chunks_and_downgrading_brings_the
 
     db = open_database(uri)
     ensure_schema(db)
-    history = list(SqlTrackingStore(db).get_metric_history(run_id, "loss"))
+    store = SqlTrackingStore(db)
+    history = list(store.get_metric_history(run_id, "loss"))
+    run = store.get_run(run_id)
     db.dispose()
+    assert run.data.params == {"lr": "0.1"} and run.data.tags["team"] == "x"
     assert [(m.step, m.timestamp) for m in history] == [(s, t) for s, t, _, _ in points]
     assert math.isnan(history[1].value) and history[3].value == -1.0
 
@@ -160,5 +165,22 @@ def test_upgrading_moves_metric_histories_into_chunks_and_downgrading_brings_the
     downgrade(db, "0006")
     with db.engine.connect() as conn:
         rows = conn.execute(text("SELECT step, timestamp, value, is_nan FROM metrics")).all()
+        kept = conn.execute(text("SELECT count(*) FROM params")).scalar()
     db.dispose()
+    assert kept == 1
     assert sorted(tuple(r) for r in rows) == sorted(points)
+
+
+@pytest.mark.parametrize("path", ["fast", "alembic"])
+def test_params_and_tags_are_clustered_on_their_key_in_sqlite(tmp_path, path):
+    db = open_database(f"sqlite:///{tmp_path / 'm.db'}")
+    ensure_schema(db) if path == "fast" else upgrade(db)
+    with db.engine.connect() as conn:
+        found = dict(
+            conn.execute(
+                text("SELECT name, sql FROM sqlite_master WHERE name IN ('params', 'tags')")
+            ).all()
+        )
+    db.dispose()
+    assert set(found) == {"params", "tags"}
+    assert all("WITHOUT ROWID" in sql for sql in found.values())

@@ -24,12 +24,29 @@ from __future__ import annotations
 import math
 import struct
 import sys
+import threading
+import time
 from array import array
 from collections.abc import Iterable, Sequence
 
 _BIG_ENDIAN = sys.byteorder == "big"
 _POINT_BYTES = 24
 _ONE_POINT = struct.Struct("<qqd")  # a one-point chunk: the columns are one value each
+
+
+_last_chunk_id = 0
+_chunk_id_lock = threading.Lock()
+
+
+def next_chunk_id() -> int:
+    """A chunk's key within its series: the time in ns, made strictly increasing within
+    the process, so a series' chunks append at the end of its range. Two processes would
+    have to write the same run and key in the same nanosecond to collide — and the insert
+    would then fail, never overwrite."""
+    global _last_chunk_id
+    with _chunk_id_lock:
+        _last_chunk_id = max(_last_chunk_id + 1, time.time_ns())
+        return _last_chunk_id
 
 
 def pack_points(steps: Sequence[int], timestamps: Sequence[int], values: Sequence[float]) -> bytes:
@@ -80,4 +97,4 @@ def history(chunks: Iterable[bytes]) -> list[tuple[int, int, float]]:
     return distinct
 
 
-__all__ = ["history", "pack_point", "pack_points", "unpack_points"]
+__all__ = ["history", "next_chunk_id", "pack_point", "pack_points", "unpack_points"]

@@ -292,6 +292,31 @@ class TrackingClient:
             page_token,
         )
 
+    def search_run_revisions(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        run_view_type: ViewType | str = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Page[tuple[str, int]]:
+        """``search_runs``, answering ``(run_id, revision)`` pairs: the revision moves with
+        every change to a run, so whoever keeps rendered runs reloads only those that did
+        (``get_runs``). Local SQL stores only."""
+        return self.store.search_run_revisions(
+            [str(e) for e in experiment_ids],
+            filter_string,
+            _view_type(run_view_type),
+            max_results,
+            order_by,
+            page_token,
+        )
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Whole runs, in the order given; ids not found are skipped."""
+        return self.store.get_runs(run_ids)
+
     # artifacts -----------------------------------------------------------------
     def _artifact_path(self, run_id: str, artifact_path: str | None, name: str = "") -> str:
         root = self.store.get_run(run_id).info.artifact_root

@@ -38,6 +38,7 @@ from sqlalchemy import (
     case,
     exists,
     false,
+    func,
     not_,
     select,
     true,
@@ -48,7 +49,14 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from modelyard.errors import InvalidParameter
 from modelyard.tracking.search_filter import Clause, OrderKey
-from modelyard.tracking.tables import dataset_inputs, latest_metrics, params, runs, tags
+from modelyard.tracking.tables import (
+    dataset_inputs,
+    latest_metrics,
+    params,
+    run_revisions,
+    runs,
+    tags,
+)
 
 VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": None}
 _KEYED = {"metric": latest_metrics, "param": params, "tag": tags}
@@ -70,8 +78,10 @@ def run_search_statement(
     order_by: list[OrderKey],
     offset: int,
     limit: int | None,
+    with_revision: bool = False,
 ) -> Select[Any]:
-    """The runs of ``experiment_ids`` matching every clause, as a ``SELECT run_id``.
+    """The runs of ``experiment_ids`` matching every clause, as a ``SELECT run_id`` (and
+    ``revision`` when asked).
 
     ``view_type`` is ``ACTIVE_ONLY``, ``DELETED_ONLY`` or ``ALL`` (by ``lifecycle_stage``);
     ``limit=None`` means no limit.
@@ -81,14 +91,31 @@ def run_search_statement(
         raise InvalidParameter(
             f"offset {offset} and limit {limit} must not be negative", field="max_results"
         )
-    stmt = select(runs.c.run_id).where(runs.c.experiment_id.in_(list(experiment_ids)))
+    base: Any = runs
+    if with_revision:
+        revisions = run_revisions.c
+        stmt = select(runs.c.run_id, func.coalesce(revisions.revision, 0))
+        base = runs.outerjoin(run_revisions, revisions.run_id == runs.c.run_id)
+    else:
+        stmt = select(runs.c.run_id)
+    stmt = stmt.where(runs.c.experiment_id.in_(list(experiment_ids)))
     if stages is not None:
         stmt = stmt.where(runs.c.lifecycle_stage.in_(stages))
-    for clause in clauses:
+    for clause in sorted(clauses, key=_probe_cost):
         stmt = stmt.where(_condition(clause))
-    stmt, ordering = _order(stmt, order_by)
+    stmt, ordering = _order(stmt, order_by, base)
     stmt = stmt.order_by(*ordering).offset(offset)
     return stmt if limit is None else stmt.limit(limit)
+
+
+def _probe_cost(clause: Clause) -> int:
+    """The order SQLite tests a run's clauses in (it keeps the written order): columns of
+    the run itself first, then equality and set tests on params, tags and metrics (they
+    usually rule out most runs), then ranges and patterns — so fewer runs pay the later
+    lookups. The result is the same in any order."""
+    if clause.kind == "attribute":
+        return 0
+    return 1 if clause.op in ("=", "IN") else 2
 
 
 def _stages(view_type: str) -> tuple[str, ...] | None:
@@ -190,10 +217,11 @@ def _like_sqlite(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -
 # --- ordering --------------------------------------------------------------------------
 
 
-def _order(stmt: Select[Any], order_by: list[OrderKey]) -> tuple[Select[Any], list[Any]]:
-    """Outer-join each sort key's table and return the ORDER BY terms, tiebreakers last."""
+def _order(stmt: Select[Any], order_by: list[OrderKey], base: Any) -> tuple[Select[Any], list[Any]]:
+    """Outer-join each sort key's table to ``base`` (``runs`` or a join of it) and return
+    the ORDER BY terms, tiebreakers last."""
     terms: list[Any] = []
-    source: Any = runs
+    source: Any = base
     for index, key in enumerate(order_by):
         if key.kind == "attribute":
             value = runs.c[key.key]

@@ -177,6 +177,14 @@ class SqlExperiments:
             self._update_experiment(experiment_id, conn=conn, lifecycle_stage=stage)
             # Runs follow their experiment, as in MLflow: deleting hides them, restoring shows.
             source = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else stage.DELETED
+            conn.exec_driver_sql(
+                self.db.sql(
+                    "INSERT INTO run_revisions (run_id, revision) SELECT run_id, 1 FROM runs "
+                    "WHERE experiment_id = ? AND lifecycle_stage = ? ON CONFLICT (run_id) "
+                    "DO UPDATE SET revision = run_revisions.revision + 1"
+                ),
+                (key, source.value),
+            )
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.experiment_id == key, t.runs.c.lifecycle_stage == source)

@@ -83,9 +83,18 @@ class SearchStatements:
         order_by: Sequence[str],
         offset: int,
         limit: int,
+        with_revision: bool = False,
     ) -> tuple[str, list[Any]]:
         """The search as ``(sql, positional parameters)`` for a raw cursor."""
-        key = (tuple(experiment_pks), filter_string, view_type, tuple(order_by), offset, limit)
+        key = (
+            tuple(experiment_pks),
+            filter_string,
+            view_type,
+            tuple(order_by),
+            offset,
+            limit,
+            with_revision,
+        )
         with self._lock:
             hit = self._compiled.get(key)
             if hit is not None:
@@ -98,6 +107,7 @@ class SearchStatements:
             parse_order_by(list(order_by)),
             offset,
             limit,
+            with_revision,
         )
         compiled = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
         values = compiled.construct_params()

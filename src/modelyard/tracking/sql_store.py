@@ -9,6 +9,7 @@ one query per table, never one per run.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
@@ -16,7 +17,7 @@ from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.ids import friendly_name, new_id, now_ms
 from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
-from modelyard.store.metric_chunks import history, pack_point, pack_points
+from modelyard.store.metric_chunks import history, next_chunk_id, pack_point, pack_points
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import (
     DatasetInput,
@@ -50,7 +51,12 @@ from modelyard.tracking.sql_run_loading import (
 from modelyard.tracking.store import TrackingStore
 from modelyard.tracking.validation import check_run_id
 
-_INSERT_CHUNK = "INSERT INTO metric_chunks (run_id, key, points) VALUES (?, ?, ?)"
+#: Marks a run changed (``tables.run_revisions``); the same SQL on SQLite and PostgreSQL.
+BUMP_REVISION = (
+    "INSERT INTO run_revisions (run_id, revision) VALUES (?, 1) ON CONFLICT (run_id) "
+    "DO UPDATE SET revision = run_revisions.revision + 1"
+)
+_INSERT_CHUNK = "INSERT INTO metric_chunks (run_id, key, chunk_id, points) VALUES (?, ?, ?, ?)"
 _UPSERT_LATEST = (
     "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
@@ -145,13 +151,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         return Run(info=info, data=RunData(tags=tag_map))
 
     def get_run(self, run_id: str) -> Run:
-        check_run_id(run_id)
-        if self.db.is_sqlite:
-            with self.db.raw_read() as cur:
-                found = load_runs_sqlite(cur, [run_id])
-        else:
-            with self.db.read() as conn:
-                found = self._loader.load(conn, [run_id])
+        found = self.get_runs([run_id])
         if not found:
             raise NotFound(f"no run with id {run_id!r}", field="run_id")
         return found[0]
@@ -178,7 +178,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         if run_name:
             values["run_name"] = run_name
         with self.db.write() as conn:
-            self._require_run(conn, run_id)
+            self._touch_run(conn, run_id)
             if values:
                 conn.execute(update(t.runs).where(t.runs.c.run_id == run_id).values(**values))
             if run_name:
@@ -202,6 +202,12 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             raise InvalidState(f"run {run_id} is deleted; restore it first", field="run_id")
         return row
 
+    def _touch_run(self, conn: Connection, run_id: str, active: bool = False) -> object:
+        """``_require_run`` for a write: the same checks, and the run's revision bumped."""
+        row = self._require_run(conn, run_id, active=active)
+        conn.exec_driver_sql(self.db.sql(BUMP_REVISION), (run_id,))
+        return row
+
     def delete_run(self, run_id: str) -> None:
         self._set_run_stage(run_id, LifecycleStage.DELETED)
 
@@ -210,7 +216,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
 
     def _set_run_stage(self, run_id: str, stage: LifecycleStage) -> None:
         with self.db.write() as conn:
-            self._require_run(conn, run_id)
+            self._touch_run(conn, run_id)
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.run_id == run_id)
@@ -236,6 +242,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                 raise NotFound(f"no run with id {run_id!r}", field="run_id")
             if row[0] != LifecycleStage.ACTIVE:
                 raise InvalidState(f"run {run_id} is deleted; restore it first", field="run_id")
+            cur.execute(sql(BUMP_REVISION), (run_id,))
             if params:
                 self._write_params(cur, run_id, params)
             if tags:
@@ -244,7 +251,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                 m = metrics[0]
                 cur.execute(
                     sql(_INSERT_CHUNK),
-                    (run_id, m.key, pack_point(m.step, m.timestamp, m.value)),
+                    (run_id, m.key, next_chunk_id(), pack_point(m.step, m.timestamp, m.value)),
                 )
                 cur.execute(sql(_UPSERT_LATEST), _latest_row(run_id, m))
             elif metrics:
@@ -283,7 +290,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
 
     def delete_tag(self, run_id: str, key: str) -> None:
         with self.db.write() as conn:
-            self._require_run(conn, run_id, active=True)
+            self._touch_run(conn, run_id, active=True)
             result = conn.execute(
                 delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
             )
@@ -311,7 +318,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         if not datasets:
             return
         with self.db.write() as conn:
-            self._require_run(conn, run_id, active=True)
+            self._touch_run(conn, run_id, active=True)
             for d in datasets:
                 pk = (
                     (t.dataset_inputs.c.run_id == run_id)
@@ -345,30 +352,91 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
     ) -> Page[Run]:
         check_max_results(max_results)
         offset = decode_page_token(page_token)
-        pks = [experiment_pk(e) for e in experiment_ids]
-        view = ViewType(view_type).value
+        search = (experiment_ids, filter_string, view_type, order_by, offset, max_results + 1)
         if self._searches is not None:  # SQLite: cached SQL on a raw cursor
-            query, values = self._searches.compiled(
-                pks, filter_string, view, list(order_by or []), offset, max_results + 1
-            )
             with self.db.raw_read() as cur:
-                run_ids = [row[0] for row in cur.execute(query, values).fetchall()]
-                more = len(run_ids) > max_results
+                run_ids = [row[0] for row in self._found_sqlite(cur, *search)]
                 found = load_runs_sqlite(cur, run_ids[:max_results])
         else:
-            stmt = run_search_statement(
-                pks,
-                parse_filter(filter_string),
-                view,
-                parse_order_by(list(order_by or [])),
-                offset,
-                max_results + 1,
-            )
             with self.db.read() as conn:
-                run_ids = list(conn.execute(stmt).scalars())
-                more = len(run_ids) > max_results
+                run_ids = [row[0] for row in conn.execute(self._search_statement(*search))]
                 found = self._loader.load(conn, run_ids[:max_results])
+        more = len(run_ids) > max_results
         return Page(found, encode_page_token(offset + max_results) if more else None)
+
+    def search_run_revisions(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Page[tuple[str, int]]:
+        check_max_results(max_results)
+        offset = decode_page_token(page_token)
+        search = (experiment_ids, filter_string, view_type, order_by, offset, max_results + 1)
+        if self._searches is not None:
+            with self.db.raw_read() as cur:
+                rows = self._found_sqlite(cur, *search, with_revision=True)
+        else:
+            with self.db.read() as conn:
+                stmt = self._search_statement(*search, with_revision=True)
+                rows = [(row[0], row[1]) for row in conn.execute(stmt)]
+        more = len(rows) > max_results
+        return Page(rows[:max_results], encode_page_token(offset + max_results) if more else None)
+
+    def _found_sqlite(
+        self,
+        cur: Any,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        order_by: Sequence[str] | None,
+        offset: int,
+        limit: int,
+        with_revision: bool = False,
+    ) -> list[Any]:
+        assert self._searches is not None
+        query, values = self._searches.compiled(
+            [experiment_pk(e) for e in experiment_ids],
+            filter_string,
+            ViewType(view_type).value,
+            list(order_by or []),
+            offset,
+            limit,
+            with_revision,
+        )
+        return cur.execute(query, values).fetchall()  # type: ignore[no-any-return]
+
+    def _search_statement(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: ViewType,
+        order_by: Sequence[str] | None,
+        offset: int,
+        limit: int,
+        with_revision: bool = False,
+    ) -> Any:
+        return run_search_statement(
+            [experiment_pk(e) for e in experiment_ids],
+            parse_filter(filter_string),
+            ViewType(view_type).value,
+            parse_order_by(list(order_by or [])),
+            offset,
+            limit,
+            with_revision,
+        )
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        for run_id in run_ids:
+            check_run_id(run_id)
+        if self.db.is_sqlite:
+            with self.db.raw_read() as cur:
+                return load_runs_sqlite(cur, run_ids)
+        with self.db.read() as conn:
+            return self._loader.load(conn, run_ids)
 
     def list_deleted_runs(self, older_than_ms: int | None = None) -> list[RunInfo]:
         c = t.runs.c
@@ -392,7 +460,7 @@ def dataset_node(name: str, digest: str) -> str:
     return node("dataset", f"{name}@{digest}")
 
 
-def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[str, str, bytes]]:
+def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[str, str, int, bytes]]:
     """One packed chunk per key of the batch, points in the order given."""
     columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
     get = columns.get
@@ -403,7 +471,8 @@ def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[str, str, 
         column[0].append(m.step)
         column[1].append(m.timestamp)
         column[2].append(m.value)
-    return [(run_id, key, pack_points(*column)) for key, column in columns.items()]
+    chunk_id = next_chunk_id()  # one id serves the whole batch: each key is its own series
+    return [(run_id, key, chunk_id, pack_points(*column)) for key, column in columns.items()]
 
 
 def _latest_row(run_id: str, m: Metric) -> tuple[object, ...]:

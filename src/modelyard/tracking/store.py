@@ -1,4 +1,7 @@
-"""The tracking store interface: every method abstract, one contract test suite for all.
+"""The tracking store interface: one contract test suite for all implementations.
+
+Every method is abstract except two optional ones with a working default
+(``get_runs``) or a clear refusal (``search_run_revisions``).
 
 Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
 ``MODELYARD_TRACKING_URI=http://…``, a REST store that speaks to ``modelyard server``,
@@ -10,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+from modelyard.errors import NotFound, NotImplementedFeature
 from modelyard.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -118,6 +122,30 @@ class TrackingStore(ABC):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> Page[Run]: ...
+
+    def search_run_revisions(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: ViewType = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> Page[tuple[str, int]]:
+        """``search_runs`` answering only ``(run_id, revision)`` per run. The revision is a
+        counter bumped by every change to the run, so a caller that keeps rendered runs
+        (the server's search answers) reloads only the runs that moved."""
+        raise NotImplementedFeature("this store keeps no run revisions", field="store")
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Whole runs in the order of ``run_ids``; ids not found are skipped."""
+        found = []
+        for run_id in run_ids:
+            try:
+                found.append(self.get_run(run_id))
+            except NotFound:
+                continue
+        return found
 
     @abstractmethod
     def list_deleted_runs(self, older_than_ms: int | None = None) -> list[RunInfo]:

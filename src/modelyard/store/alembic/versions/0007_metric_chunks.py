@@ -1,4 +1,5 @@
-"""tracking: metric history as packed chunks (``metric_chunks``) instead of a row a point
+"""tracking: metric history as packed chunks (``metric_chunks``) instead of a row a point,
+run revisions, a covering index for search, clustered params and tags
 
 Revision ID: 0007
 Revises: 0006
@@ -7,7 +8,9 @@ Create Date: 2026-11-26 17:30:00
 Written by hand to match ``modelyard/tracking/tables.py``; ``tests/store/test_migrations.py``
 checks with Alembic's autogenerate comparison that the two agree. Existing histories are
 copied across, one chunk per (run, key) of at most ``_CHUNK`` points, and the old table is
-dropped; downgrading unpacks them again.
+dropped; downgrading unpacks them again. ``run_revisions`` starts empty (revision 0).
+On SQLite, ``params`` and ``tags`` are rebuilt as ``WITHOUT ROWID`` tables (clustered on
+their primary key); PostgreSQL has no such distinction.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import math
 import sqlalchemy as sa
 from alembic import op
 
-from modelyard.store.metric_chunks import pack_points, unpack_points
+from modelyard.store.metric_chunks import next_chunk_id, pack_points, unpack_points
 
 revision = "0007"
 down_revision = "0006"
@@ -49,14 +52,9 @@ _chunks = sa.table(
 def _create_chunks_table() -> None:
     op.create_table(
         "metric_chunks",
-        sa.Column(
-            "chunk_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
         sa.Column("run_id", sa.String(length=32), nullable=False),
         sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("chunk_id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("points", sa.LargeBinary(), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"],
@@ -64,9 +62,9 @@ def _create_chunks_table() -> None:
             name=op.f("fk_metric_chunks_run_id_runs"),
             ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("chunk_id", name=op.f("pk_metric_chunks")),
+        sa.PrimaryKeyConstraint("run_id", "key", "chunk_id", name=op.f("pk_metric_chunks")),
+        sqlite_with_rowid=False,
     )
-    op.create_index("ix_metric_chunks_run_id_key", "metric_chunks", ["run_id", "key"])
 
 
 def _create_points_table() -> None:
@@ -88,7 +86,59 @@ def _create_points_table() -> None:
     )
 
 
+def _rebuild_keyed_table(name: str, without_rowid: bool) -> None:
+    """SQLite: ``name`` (run_id, key, value) rebuilt with or without a rowid. Nothing
+    references these tables, so dropping the old one cascades nowhere."""
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    op.create_table(
+        f"_{name}_rebuilt",
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("key", sa.String(length=250), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runs.run_id"], name=op.f(f"fk_{name}_run_id_runs"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("run_id", "key", name=op.f(f"pk_{name}")),
+        sqlite_with_rowid=not without_rowid,
+    )
+    op.execute(
+        f"INSERT INTO _{name}_rebuilt (run_id, key, value) SELECT run_id, key, value FROM {name}"
+    )
+    op.drop_table(name)
+    op.rename_table(f"_{name}_rebuilt", name)
+
+
+def _search_index(covering: bool) -> None:
+    old, new = (
+        ("ix_runs_experiment_id_start_time", "ix_runs_search")
+        if covering
+        else ("ix_runs_search", "ix_runs_experiment_id_start_time")
+    )
+    columns = ["experiment_id", "start_time"]
+    if covering:
+        columns += ["run_id", "lifecycle_stage"]
+    op.drop_index(old, table_name="runs")
+    op.create_index(new, "runs", columns, unique=False)
+
+
 def upgrade() -> None:
+    op.create_table(
+        "run_revisions",
+        sa.Column("run_id", sa.String(length=32), nullable=False),
+        sa.Column("revision", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["runs.run_id"],
+            name=op.f("fk_run_revisions_run_id_runs"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("run_id", name=op.f("pk_run_revisions")),
+        sqlite_with_rowid=False,
+    )
+    _search_index(covering=True)
+    for name in ("params", "tags"):
+        _rebuild_keyed_table(name, without_rowid=True)
     _create_chunks_table()
     bind = op.get_bind()
     m = _old_metrics.c
@@ -104,11 +154,18 @@ def upgrade() -> None:
                 [r[3] for r in batch],
                 [math.nan if r[5] else r[4] for r in batch],
             )
-            bind.execute(_chunks.insert().values(run_id=run_id, key=key, points=points))
+            bind.execute(
+                _chunks.insert().values(
+                    run_id=run_id, key=key, chunk_id=next_chunk_id(), points=points
+                )
+            )
     op.drop_table("metrics")
 
 
 def downgrade() -> None:
+    for name in ("params", "tags"):
+        _rebuild_keyed_table(name, without_rowid=False)
+    _search_index(covering=False)
     _create_points_table()
     bind = op.get_bind()
     c = _chunks.c
@@ -125,5 +182,5 @@ def downgrade() -> None:
                 rows.append(dict(zip(_COLUMNS, row, strict=True)))
         if rows:
             bind.execute(_old_metrics.insert(), rows)
-    op.drop_index("ix_metric_chunks_run_id_key", table_name="metric_chunks")
     op.drop_table("metric_chunks")
+    op.drop_table("run_revisions")
