@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from modelyard.config import Settings
 from modelyard.server.auth import current_principal
+from modelyard.server.run_json_cache import RunJsonCache
 from modelyard.tracking.client import TrackingClient
 
 MIB = 1 << 20
@@ -37,6 +38,8 @@ class ServerContext:
     #: true for SQLite, whose small transactions take tens of microseconds; never for a
     #: database over the network.
     inline_writes: bool = False
+    #: Runs rendered as MLflow JSON by earlier searches, kept while their revision holds.
+    run_json: RunJsonCache = field(default_factory=RunJsonCache)
 
     def client_as(self, user: str | None) -> TrackingClient:
         """The tracking client acting for ``user`` (runs it creates are recorded as theirs).

@@ -48,6 +48,13 @@ _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
 
 
+class Encoded(bytes):
+    """An answer that is already JSON (a search answer assembled from rendered runs): the
+    endpoint sends it as it is."""
+
+    __slots__ = ()
+
+
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON, as ``JSONResponse`` renders it."""
     if orjson is not None:

@@ -28,6 +28,7 @@ from modelyard.server.auth import current_principal
 from modelyard.server.context import ServerContext
 from modelyard.server.experiment_search import search_experiments as _search_experiments
 from modelyard.server.request_body import query_fields_of, receive_json_object
+from modelyard.server.run_json_cache import search_answer
 from modelyard.server.threads import in_thread
 from modelyard.tracking import mlflow_wire as wire
 from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
@@ -39,7 +40,7 @@ PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 MAX_BATCH_ITEMS = 1000
 DEFAULT_HISTORY_PAGE = 25_000
 
-Handler = Callable[[ServerContext, Fields], dict[str, Any]]
+Handler = Callable[[ServerContext, Fields], "dict[str, Any] | json_codec.Encoded"]
 
 
 # -- experiments ------------------------------------------------------------------------
@@ -268,21 +269,25 @@ def log_inputs(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     return {}
 
 
-def search_runs(ctx: ServerContext, f: Fields) -> dict[str, Any]:
+def search_runs(ctx: ServerContext, f: Fields) -> dict[str, Any] | json_codec.Encoded:
     experiment_ids = f.texts("experiment_ids")
     if not experiment_ids:
         return {}
-    page = ctx.client.search_runs(
-        experiment_ids,
-        filter_string=f.text("filter") or None,
-        run_view_type=f.text("run_view_type", default="ACTIVE_ONLY"),
-        max_results=f.integer("max_results", default=1000),
-        order_by=f.texts("order_by"),
-        page_token=f.text("page_token") or None,
-    )
-    return wire.prune(
-        {"runs": [wire.run_to_json(r) for r in page], "next_page_token": page.next_page_token}
-    )
+    search: dict[str, Any] = {
+        "filter_string": f.text("filter") or None,
+        "run_view_type": f.text("run_view_type", default="ACTIVE_ONLY"),
+        "max_results": f.integer("max_results", default=1000),
+        "order_by": f.texts("order_by"),
+        "page_token": f.text("page_token") or None,
+    }
+    try:  # runs rendered at an earlier search are reused while their revision holds
+        found = ctx.client.search_run_revisions(experiment_ids, **search)
+    except NotImplementedFeature:  # a store without revisions: render every run
+        page = ctx.client.search_runs(experiment_ids, **search)
+        return wire.prune(
+            {"runs": [wire.run_to_json(r) for r in page], "next_page_token": page.next_page_token}
+        )
+    return search_answer(ctx.run_json.render(ctx.client, found), found.next_page_token)
 
 
 def get_metric_history(ctx: ServerContext, f: Fields) -> dict[str, Any]:
@@ -435,7 +440,10 @@ class MlflowEndpoint:
             answer = await threads.inline(self.handler, *args)
         else:
             answer = await in_thread(self.handler, *args)
-        body = json_codec.dumps(answer) if answer else b"{}"
+        if isinstance(answer, json_codec.Encoded):
+            body: bytes = answer
+        else:
+            body = json_codec.dumps(answer) if answer else b"{}"
         await send(
             {
                 "type": "http.response.start",
