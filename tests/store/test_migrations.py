@@ -115,12 +115,13 @@ def test_every_migration_downgrades_cleanly(backend_settings):
 
 
 def test_upgrading_moves_metric_histories_into_chunks_and_downgrading_brings_them_back(
-    tmp_path,
+    backend_settings,
 ):
     from modelyard.store.migrations import downgrade
     from modelyard.tracking.sql_store import SqlTrackingStore
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = backend_settings.resolved_store_uri()
+    run_id = "a" + "0" * 30 + "1"
     db = open_database(uri)
     upgrade(db, "0006")
     points = [(0, 10, 0.5, False), (1, 11, 0.0, True), (1, 12, 0.25, False), (2, 13, -1.0, False)]
@@ -134,22 +135,20 @@ def test_upgrading_moves_metric_histories_into_chunks_and_downgrading_brings_the
         )
         conn.execute(
             text(
-                "INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, "
-                "lifecycle_stage, artifact_uri) "
-                "VALUES ('a' || printf('%031d', 1), 7, 'r', 'u', 'RUNNING', 0, 'active', 'x')"
-            )
+                "INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, "
+                "start_time, lifecycle_stage, artifact_uri) "
+                "VALUES (:r, 7, 'r', 'u', 'RUNNING', 0, 'active', 'x')"
+            ),
+            {"r": run_id},
         )
-        conn.execute(text("INSERT INTO params VALUES ('a' || printf('%031d', 1), 'lr', '0.1')"))
-        conn.execute(text("INSERT INTO tags VALUES ('a' || printf('%031d', 1), 'team', 'x')"))
+        conn.execute(text("INSERT INTO params VALUES (:r, 'lr', '0.1')"), {"r": run_id})
+        conn.execute(text("INSERT INTO tags VALUES (:r, 'team', 'x')"), {"r": run_id})
         for step, ts, value, nan in points:
             conn.execute(
-                text(
-                    "INSERT INTO metrics VALUES ('a' || printf('%031d', 1), 'loss', :s, :t, :v, :n)"
-                ),
-                {"s": step, "t": ts, "v": value, "n": nan},
+                text("INSERT INTO metrics VALUES (:r, 'loss', :s, :t, :v, :n)"),
+                {"r": run_id, "s": step, "t": ts, "v": value, "n": nan},
             )
     db.dispose()
-    run_id = "a" + "0" * 30 + "1"
 
     db = open_database(uri)
     ensure_schema(db)
