@@ -451,7 +451,14 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             row = self._require_run(conn, run_id)
             if row.lifecycle_stage != LifecycleStage.DELETED:  # type: ignore[attr-defined]
                 raise InvalidState(f"run {run_id} is not deleted; delete it first", field="run_id")
-            for table in (t.metric_chunks, t.latest_metrics, t.params, t.tags, t.dataset_inputs):
+            for table in (
+                t.metric_chunks,
+                t.latest_metrics,
+                t.params,
+                t.tags,
+                t.dataset_inputs,
+                t.run_revisions,
+            ):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(delete(t.runs).where(t.runs.c.run_id == run_id))
 
