@@ -44,6 +44,18 @@ class LiveServer:
         return self.log.read_text(errors="replace")
 
 
+def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
+    """An error answer: the status, JSON, MLflow's ``error_code``, a message, the field."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error_code"] == code, body
+    assert body["message"]
+    if field is not None:
+        assert body.get("field") == field, body
+    return body
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

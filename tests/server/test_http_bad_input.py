@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.server.conftest import assert_error
 
 RUNS = "/api/2.0/mlflow/runs"
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
@@ -29,17 +30,6 @@ def wait_until(condition, timeout_s: float = 10.0) -> bool:
             return False
         time.sleep(0.02)
     return True
-
-
-def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error_code"] == code, body
-    assert body["message"]
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
 
 
 @pytest.mark.parametrize(

@@ -6,22 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
+from tests.server.conftest import assert_error
 
 from modelyard.server.native_api import OPERATIONS, decode_offset, encode_offset, field_name
 from modelyard.server.native_models import BatchIn
 
 V1 = "/api/v1"
-
-
-def assert_error(response, status: int, code: str, field: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error_code"] == code, body
-    assert body["message"]
-    if field is not None:
-        assert body.get("field") == field, body
-    return body
 
 
 @pytest.fixture
