@@ -118,3 +118,47 @@ def test_revisions_come_in_the_order_and_pages_search_runs_gives(client, experim
     found = client.search_run_revisions([experiment], order_by=order_by, max_results=2)
     assert [r for r, _ in found] == [r.info.run_id for r in runs]
     assert found.next_page_token == runs.next_page_token
+
+
+def test_a_refresh_renders_runs_ahead_of_the_search(client, experiment):
+    cache = RunJsonCache()
+    run_ids = _run_ids(client, experiment)
+    assert cache.refresh(client, run_ids) == 3
+    kept = _cached(client, cache, experiment)
+    assert cache.hits == 3 and cache.misses == 0
+    assert kept == _fresh(client, experiment)
+
+
+def test_a_refresh_never_labels_content_older_than_it_is(client, experiment):
+    """The label is read before the content: a write landing in between leaves content
+    newer than its label (re-rendered at the next search), never the other way round."""
+    cache = RunJsonCache()
+    run_ids = _run_ids(client, experiment)
+    real = client.get_runs
+
+    def get_runs_after_a_write(ids):
+        client.set_tag(run_ids[0], "late", "write")  # lands after the revisions were read
+        return real(ids)
+
+    client.get_runs = get_runs_after_a_write  # type: ignore[method-assign]
+    cache.refresh(client, run_ids)
+    client.get_runs = real  # type: ignore[method-assign]
+    assert _cached(client, cache, experiment) == _fresh(client, experiment)
+    assert cache.misses == 1  # the late write moved the revision: rendered again
+
+
+def test_the_prerenderer_renders_what_the_watched_store_wrote(client, experiment):
+    from modelyard.server.run_json_cache import Prerenderer, WriteWatchingStore
+
+    cache = RunJsonCache()
+    prerender = Prerenderer(cache, client)
+    watched = TrackingClient(
+        WriteWatchingStore(client.store, prerender.touched), client.artifacts, client.settings
+    )
+    run_id = watched.create_run(experiment).info.run_id
+    watched.log_metric(run_id, "loss", 0.5)
+    watched.set_tag(_run_ids(client, experiment)[-1], "team", "z")
+    assert prerender.render_pending() == 2
+    assert prerender.render_pending() == 0  # nothing new
+    assert _cached(client, cache, experiment) == _fresh(client, experiment)
+    assert cache.hits == 2 and cache.misses == 2  # the two runs it never saw written

@@ -313,6 +313,10 @@ class TrackingClient:
             page_token,
         )
 
+    def run_revisions(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """The current revision of each existing run in ``run_ids`` (local SQL stores)."""
+        return self.store.run_revisions(run_ids)
+
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         """Whole runs, in the order given; ids not found are skipped."""
         return self.store.get_runs(run_ids)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.ids import friendly_name, new_id, now_ms
@@ -45,6 +45,7 @@ from modelyard.tracking.sql_run_loading import (
     IN_CHUNK,
     RunLoader,
     SearchStatements,
+    chunks,
     load_runs_sqlite,
     run_info,
 )
@@ -313,8 +314,8 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             check_max_results(max_results, cap=10**9)
         with self.db.read() as conn:
             self._require_run(conn, run_id)
-            chunks = conn.execute(stmt).scalars().all()
-        points = history(chunks)
+            blobs = conn.execute(stmt).scalars().all()
+        points = history(blobs)
         end = len(points) if max_results is None else offset + max_results
         page = [Metric(key, value, ts, step) for step, ts, value in points[offset:end]]
         token = encode_page_token(end) if end < len(points) else None
@@ -434,6 +435,19 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             limit,
             with_revision,
         )
+
+    def run_revisions(self, run_ids: Sequence[str]) -> dict[str, int]:
+        r, v = t.runs.c, t.run_revisions.c
+        found: dict[str, int] = {}
+        with self.db.read() as conn:
+            for chunk in chunks(run_ids):
+                stmt = (
+                    select(r.run_id, func.coalesce(v.revision, 0))
+                    .select_from(t.runs.outerjoin(t.run_revisions, v.run_id == r.run_id))
+                    .where(r.run_id.in_(list(chunk)))
+                )
+                found.update({row[0]: row[1] for row in conn.execute(stmt)})
+        return found
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
         for run_id in run_ids:

@@ -1,7 +1,7 @@
 """The tracking store interface: one contract test suite for all implementations.
 
-Every method is abstract except two optional ones with a working default
-(``get_runs``) or a clear refusal (``search_run_revisions``).
+Every method is abstract except a few optional ones with a working default
+(``get_runs``) or a clear refusal (``search_run_revisions``, ``run_revisions``).
 
 Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
 ``MODELYARD_TRACKING_URI=http://…``, a REST store that speaks to ``modelyard server``,
@@ -135,6 +135,10 @@ class TrackingStore(ABC):
         """``search_runs`` answering only ``(run_id, revision)`` per run. The revision is a
         counter bumped by every change to the run, so a caller that keeps rendered runs
         (the server's search answers) reloads only the runs that moved."""
+        raise NotImplementedFeature("this store keeps no run revisions", field="store")
+
+    def run_revisions(self, run_ids: Sequence[str]) -> dict[str, int]:
+        """The current revision of each run in ``run_ids`` that exists."""
         raise NotImplementedFeature("this store keeps no run revisions", field="store")
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
