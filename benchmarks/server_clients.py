@@ -300,9 +300,9 @@ def runs(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
         body = json.dumps(search_body(experiments[name])).encode()
         return len(client.send("POST", f"{API}/runs/search", body).get("runs", []))
 
-    # The first search meets nothing rendered or cached (modelyard keeps each run's
-    # rendered JSON until the run changes): timed on its own as the cold figure, before
-    # anything else searches these runs. The floor is then handed modelyard's answer.
+    # The first search of the new runs, timed on its own before anything else searches
+    # them (modelyard keeps each run's rendered JSON until the run changes, and renders
+    # runs written through it in the background). The floor is then handed the answer.
     hits, first = {}, {}
     order = [name for name, _ in targets if name != "floor"] + ["floor"]
     urls = dict(targets)

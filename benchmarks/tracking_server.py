@@ -421,7 +421,7 @@ def report(r: dict[str, Any]) -> None:
         row(f"create {n_runs} runs (s), raw HTTP client", "runs_raw", "create_s", "lower"),
         row(f"search_runs, {hits} hits (ms), mlflow client", "runs_mlflow", "search_ms", "lower"),
         row(f"search_runs, {hits} hits (ms), raw HTTP client", "runs_raw", "search_ms", "lower"),
-        row("  first search, nothing rendered (ms), raw", "runs_raw", "search_first_ms", "lower"),
+        row("  first search of the new runs (ms), raw", "runs_raw", "search_first_ms", "lower"),
         row("empty start_run/end_run (ms), mlflow client", "empty_run", "median_ms", "lower"),
         ("start-up until /health (s)", my["startup_s"], ml["startup_s"], None, "lower"),
         ("server RSS idle, whole tree (MB)", my["idle_rss_mb"], ml["idle_rss_mb"], None, "lower"),
