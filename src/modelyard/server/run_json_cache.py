@@ -36,6 +36,7 @@ from modelyard.tracking.client import TrackingClient
 DEFAULT_MAX_BYTES = 64 << 20
 PRERENDER_INTERVAL_S = 0.2
 PRERENDER_BATCH = 500
+PRERENDER_MAX_PENDING = 100_000
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,8 @@ class Prerenderer:
     def touched(self, run_id: str) -> None:
         """Note that ``run_id`` changed (called on the request path: a set insert)."""
         with self._lock:
+            if len(self._pending) >= PRERENDER_MAX_PENDING:  # not running (no lifespan?)
+                self._pending.clear()  # searches render them anyway
             self._pending.add(run_id)
 
     def start(self) -> None:
