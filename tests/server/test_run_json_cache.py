@@ -15,13 +15,13 @@ from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.entities import DatasetInput, Metric, Param, RunStatus, RunTag
 
 
-def _fresh(client: TrackingClient, experiment_id: str) -> list[dict]:
+def fresh_answer(client: TrackingClient, experiment_id: str) -> list[dict]:
     """What the search answer holds when nothing is kept: every run rendered now."""
     runs = client.search_runs([experiment_id], max_results=1000, run_view_type="ALL")
     return [json.loads(json_codec.dumps(wire.run_to_json(r))) for r in runs]
 
 
-def _cached(client: TrackingClient, cache: RunJsonCache, experiment_id: str) -> list[dict]:
+def cached_answer(client: TrackingClient, cache: RunJsonCache, experiment_id: str) -> list[dict]:
     found = client.search_run_revisions([experiment_id], max_results=1000, run_view_type="ALL")
     return [json.loads(body) for body in cache.render(client, found)]
 
@@ -42,13 +42,13 @@ def experiment(client):
 
 def test_kept_runs_render_exactly_as_fresh_ones(client, experiment):
     cache = RunJsonCache()
-    first = _cached(client, cache, experiment)
-    again = _cached(client, cache, experiment)
-    assert first == again == _fresh(client, experiment)
+    first = cached_answer(client, cache, experiment)
+    again = cached_answer(client, cache, experiment)
+    assert first == again == fresh_answer(client, experiment)
     assert cache.hits == 3 and cache.misses == 3
 
 
-def _run_ids(client, experiment_id):
+def run_ids_of(client, experiment_id):
     return [r.info.run_id for r in client.search_runs([experiment_id])]
 
 
@@ -69,18 +69,18 @@ CHANGES = {
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_a_changed_run_is_rendered_again(client, experiment, change):
     cache = RunJsonCache()
-    _cached(client, cache, experiment)
-    CHANGES[change](client, _run_ids(client, experiment)[1])
-    assert _cached(client, cache, experiment) == _fresh(client, experiment)
+    cached_answer(client, cache, experiment)
+    CHANGES[change](client, run_ids_of(client, experiment)[1])
+    assert cached_answer(client, cache, experiment) == fresh_answer(client, experiment)
 
 
 def test_a_change_made_through_another_store_is_seen(backend_settings, experiment, client):
     cache = RunJsonCache()
-    _cached(client, cache, experiment)
+    cached_answer(client, cache, experiment)
     other = TrackingClient.from_settings(backend_settings)  # its own engine and connections
-    other.set_tag(_run_ids(client, experiment)[0], "team", "from elsewhere")
-    kept = _cached(client, cache, experiment)
-    assert kept == _fresh(client, experiment)
+    other.set_tag(run_ids_of(client, experiment)[0], "team", "from elsewhere")
+    kept = cached_answer(client, cache, experiment)
+    assert kept == fresh_answer(client, experiment)
     assert any(
         t == {"key": "team", "value": "from elsewhere"} for r in kept for t in r["data"]["tags"]
     )
@@ -88,18 +88,18 @@ def test_a_change_made_through_another_store_is_seen(backend_settings, experimen
 
 def test_deleting_an_experiment_moves_its_runs(client, experiment):
     cache = RunJsonCache()
-    _cached(client, cache, experiment)
+    cached_answer(client, cache, experiment)
     client.delete_experiment(experiment)
-    stages = {r["info"]["lifecycle_stage"] for r in _cached(client, cache, experiment)}
+    stages = {r["info"]["lifecycle_stage"] for r in cached_answer(client, cache, experiment)}
     assert stages == {"deleted"}
 
 
 def test_memory_is_bounded_least_recently_used_first(client, experiment):
     cache = RunJsonCache(max_bytes=1)
-    assert len(_cached(client, cache, experiment)) == 3  # still answered in full
+    assert len(cached_answer(client, cache, experiment)) == 3  # still answered in full
     assert len(cache) == 0
     roomy = RunJsonCache(max_bytes=2_000)
-    _cached(client, roomy, experiment)
+    cached_answer(client, roomy, experiment)
     assert 0 < len(roomy) < 3
 
 
@@ -122,18 +122,18 @@ def test_revisions_come_in_the_order_and_pages_search_runs_gives(client, experim
 
 def test_a_refresh_renders_runs_ahead_of_the_search(client, experiment):
     cache = RunJsonCache()
-    run_ids = _run_ids(client, experiment)
+    run_ids = run_ids_of(client, experiment)
     assert cache.refresh(client, run_ids) == 3
-    kept = _cached(client, cache, experiment)
+    kept = cached_answer(client, cache, experiment)
     assert cache.hits == 3 and cache.misses == 0
-    assert kept == _fresh(client, experiment)
+    assert kept == fresh_answer(client, experiment)
 
 
 def test_a_refresh_never_labels_content_older_than_it_is(client, experiment):
     """The label is read before the content: a write landing in between leaves content
     newer than its label (re-rendered at the next search), never the other way round."""
     cache = RunJsonCache()
-    run_ids = _run_ids(client, experiment)
+    run_ids = run_ids_of(client, experiment)
     real = client.get_runs
 
     def get_runs_after_a_write(ids):
@@ -143,22 +143,5 @@ def test_a_refresh_never_labels_content_older_than_it_is(client, experiment):
     client.get_runs = get_runs_after_a_write  # type: ignore[method-assign]
     cache.refresh(client, run_ids)
     client.get_runs = real  # type: ignore[method-assign]
-    assert _cached(client, cache, experiment) == _fresh(client, experiment)
+    assert cached_answer(client, cache, experiment) == fresh_answer(client, experiment)
     assert cache.misses == 1  # the late write moved the revision: rendered again
-
-
-def test_the_prerenderer_renders_what_the_watched_store_wrote(client, experiment):
-    from modelyard.server.run_json_cache import Prerenderer, WriteWatchingStore
-
-    cache = RunJsonCache()
-    prerender = Prerenderer(cache, client)
-    watched = TrackingClient(
-        WriteWatchingStore(client.store, prerender.touched), client.artifacts, client.settings
-    )
-    run_id = watched.create_run(experiment).info.run_id
-    watched.log_metric(run_id, "loss", 0.5)
-    watched.set_tag(_run_ids(client, experiment)[-1], "team", "z")
-    assert prerender.render_pending() == 2
-    assert prerender.render_pending() == 0  # nothing new
-    assert _cached(client, cache, experiment) == _fresh(client, experiment)
-    assert cache.hits == 2 and cache.misses == 2  # the two runs it never saw written

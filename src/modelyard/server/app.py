@@ -33,8 +33,9 @@ from modelyard.server.context import ServerContext, ServerLimits
 from modelyard.server.errors import exception_handlers
 from modelyard.server.metrics import ServerMetrics
 from modelyard.server.mlflow_registry_api import registry_routes
+from modelyard.server.prerender import Prerenderer, WriteWatchingStore
 from modelyard.server.routing import indexed
-from modelyard.server.run_json_cache import Prerenderer, RunJsonCache, WriteWatchingStore
+from modelyard.server.run_json_cache import RunJsonCache
 from modelyard.tracking.client import TrackingClient
 
 
