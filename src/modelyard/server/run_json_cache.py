@@ -65,7 +65,7 @@ class RunJsonCache:
             }
             with self._lock:
                 for run_id, body in fresh.items():
-                    self._keep(run_id, revisions[run_id], body)
+                    self._keep_unless_newer(run_id, revisions[run_id], body)
             rendered.update(fresh)
         # A run purged between the search and the load is left out, as search_runs would.
         return [rendered[run_id] for run_id, _ in found if run_id in rendered]
@@ -80,10 +80,16 @@ class RunJsonCache:
         }
         with self._lock:
             for run_id, body in bodies.items():
-                held = self._runs.get(run_id)
-                if held is None or held[0] <= revisions[run_id]:
-                    self._keep(run_id, revisions[run_id], body)
+                self._keep_unless_newer(run_id, revisions[run_id], body)
         return len(bodies)
+
+    def _keep_unless_newer(self, run_id: str, revision: int, body: bytes) -> None:
+        """Keep ``body`` unless a later revision is held already (a search and the
+        background renderer may render the same run at once; either answer is correct,
+        the later one lasts longer)."""
+        held = self._runs.get(run_id)
+        if held is None or held[0] <= revision:
+            self._keep(run_id, revision, body)
 
     def _keep(self, run_id: str, revision: int, body: bytes) -> None:
         old = self._runs.pop(run_id, None)
