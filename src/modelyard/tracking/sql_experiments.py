@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
+from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import Experiment, LifecycleStage, Page, ViewType
 from modelyard.tracking.validation import check_experiment_name
@@ -177,14 +178,7 @@ class SqlExperiments:
             self._update_experiment(experiment_id, conn=conn, lifecycle_stage=stage)
             # Runs follow their experiment, as in MLflow: deleting hides them, restoring shows.
             source = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else stage.DELETED
-            conn.exec_driver_sql(
-                self.db.sql(
-                    "INSERT INTO run_revisions (run_id, revision) SELECT run_id, 1 FROM runs "
-                    "WHERE experiment_id = ? AND lifecycle_stage = ? ON CONFLICT (run_id) "
-                    "DO UPDATE SET revision = run_revisions.revision + 1"
-                ),
-                (key, source.value),
-            )
+            conn.exec_driver_sql(self.db.sql(revisions.BUMP_EXPERIMENT_RUNS), (key, source.value))
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.experiment_id == key, t.runs.c.lifecycle_stage == source)

@@ -18,6 +18,7 @@ from modelyard.ids import friendly_name, new_id, now_ms
 from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
 from modelyard.store.metric_chunks import history, next_chunk_id, pack_point, pack_points
+from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import (
     DatasetInput,
@@ -52,18 +53,6 @@ from modelyard.tracking.sql_run_loading import (
 from modelyard.tracking.store import TrackingStore
 from modelyard.tracking.validation import check_run_id
 
-#: Marks a run changed (``tables.run_revisions``); the same SQL on SQLite and PostgreSQL.
-BUMP_REVISION = (
-    "INSERT INTO run_revisions (run_id, revision) VALUES (?, 1) ON CONFLICT (run_id) "
-    "DO UPDATE SET revision = run_revisions.revision + 1"
-)
-#: ``BUMP_REVISION`` only if the run exists and is active: the write path's check and its
-#: bump in one statement (a round trip less on per-call logging).
-_BUMP_ACTIVE_REVISION = (
-    "INSERT INTO run_revisions (run_id, revision) SELECT run_id, 1 FROM runs "
-    "WHERE run_id = ? AND lifecycle_stage = 'active' ON CONFLICT (run_id) "
-    "DO UPDATE SET revision = run_revisions.revision + 1"
-)
 _INSERT_CHUNK = "INSERT INTO metric_chunks (run_id, key, chunk_id, points) VALUES (?, ?, ?, ?)"
 _UPSERT_LATEST = (
     "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) "
@@ -213,7 +202,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
     def _touch_run(self, conn: Connection, run_id: str, active: bool = False) -> object:
         """``_require_run`` for a write: the same checks, and the run's revision bumped."""
         row = self._require_run(conn, run_id, active=active)
-        conn.exec_driver_sql(self.db.sql(BUMP_REVISION), (run_id,))
+        conn.exec_driver_sql(self.db.sql(revisions.BUMP_RUN), (run_id,))
         return row
 
     def delete_run(self, run_id: str) -> None:
@@ -244,7 +233,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         check_run_id(run_id)
         sql = self.db.sql
         with self.db.raw_write(references_checked=True) as cur:  # the run is checked below
-            cur.execute(sql(_BUMP_ACTIVE_REVISION), (run_id,))
+            cur.execute(sql(revisions.BUMP_ACTIVE_RUN), (run_id,))
             if cur.rowcount != 1:  # the run is missing or deleted: say which
                 cur.execute(sql("SELECT lifecycle_stage FROM runs WHERE run_id = ?"), (run_id,))
                 if cur.fetchone() is None:
