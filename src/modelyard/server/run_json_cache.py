@@ -59,10 +59,7 @@ class RunJsonCache:
         missing = [run_id for run_id, _ in found if run_id not in rendered]
         if missing:
             revisions = dict(found)
-            fresh = {
-                run.info.run_id: json_codec.dumps(wire.run_to_json(run))
-                for run in client.get_runs(missing)
-            }
+            fresh = _rendered(client, missing)
             with self._lock:
                 for run_id, body in fresh.items():
                     self._keep_unless_newer(run_id, revisions[run_id], body)
@@ -74,10 +71,7 @@ class RunJsonCache:
         """Render ``run_ids`` now; how many were rendered. Each is kept under the revision
         read *before* its content was, so what is kept is never older than its label."""
         revisions = client.run_revisions(run_ids)
-        bodies = {
-            run.info.run_id: json_codec.dumps(wire.run_to_json(run))
-            for run in client.get_runs(list(revisions))
-        }
+        bodies = _rendered(client, list(revisions))
         with self._lock:
             for run_id, body in bodies.items():
                 self._keep_unless_newer(run_id, revisions[run_id], body)
@@ -105,6 +99,13 @@ class RunJsonCache:
 
     def __len__(self) -> int:
         return len(self._runs)
+
+
+def _rendered(client: TrackingClient, run_ids: list[str]) -> dict[str, bytes]:
+    """The MLflow JSON of each run in ``run_ids`` that exists, loaded now."""
+    return {
+        run.info.run_id: json_codec.dumps(wire.run_to_json(run)) for run in client.get_runs(run_ids)
+    }
 
 
 def search_answer(runs: Sequence[bytes], next_page_token: str | None) -> json_codec.Encoded:
