@@ -280,13 +280,9 @@ def search_runs(ctx: ServerContext, f: Fields) -> dict[str, Any] | json_codec.En
         "order_by": f.texts("order_by"),
         "page_token": f.text("page_token") or None,
     }
-    try:  # runs rendered at an earlier search are reused while their revision holds
-        found = ctx.client.search_run_revisions(experiment_ids, **search)
-    except NotImplementedFeature:  # a store without revisions: render every run
-        page = ctx.client.search_runs(experiment_ids, **search)
-        return wire.prune(
-            {"runs": [wire.run_to_json(r) for r in page], "next_page_token": page.next_page_token}
-        )
+    # Runs rendered for an earlier search are reused while their revision holds (the
+    # server always stands on a local SQL store, which keeps revisions).
+    found = ctx.client.search_run_revisions(experiment_ids, **search)
     return search_answer(ctx.run_json.render(ctx.client, found), found.next_page_token)
 
 
