@@ -28,6 +28,7 @@ import threading
 import time
 from array import array
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 
 _BIG_ENDIAN = sys.byteorder == "big"
 _POINT_BYTES = 24
@@ -83,14 +84,16 @@ def _order(point: tuple[int, int, float]) -> tuple[int, int, float, bool]:
     return (point[0], point[1], 0.0 if nan else value, nan)
 
 
+_first = itemgetter(0)
+
+
 def history(chunks: Iterable[bytes]) -> list[tuple[int, int, float]]:
     """Every distinct point of a series, in (step, timestamp, value) order."""
-    points = [p for chunk in chunks for p in unpack_points(chunk)]
-    points.sort(key=_order)
+    keyed = [(_order(p), p) for chunk in chunks for p in unpack_points(chunk)]
+    keyed.sort(key=_first)
     distinct: list[tuple[int, int, float]] = []
     last: tuple[int, int, float, bool] | None = None
-    for point in points:
-        ordered = _order(point)
+    for ordered, point in keyed:
         if ordered != last:
             distinct.append(point)
             last = ordered
