@@ -142,10 +142,12 @@ def upgrade() -> None:
     _create_chunks_table()
     bind = op.get_bind()
     m = _old_metrics.c
+    # Streamed (a server-side cursor on PostgreSQL): a store's whole history need not fit
+    # in memory, only one chunk of one series at a time.
     rows = bind.execute(
-        sa.select(m.run_id, m.key, m.step, m.timestamp, m.value, m.is_nan).order_by(
-            m.run_id, m.key, m.step, m.timestamp, m.value
-        )
+        sa.select(m.run_id, m.key, m.step, m.timestamp, m.value, m.is_nan)
+        .order_by(m.run_id, m.key, m.step, m.timestamp, m.value)
+        .execution_options(stream_results=True, yield_per=_CHUNK)
     )
     for (run_id, key), series in itertools.groupby(rows, key=lambda r: (r[0], r[1])):
         while batch := list(itertools.islice(series, _CHUNK)):
@@ -169,17 +171,22 @@ def downgrade() -> None:
     _create_points_table()
     bind = op.get_bind()
     c = _chunks.c
-    seen: set[tuple[object, ...]] = set()
-    for run_id, key, chunk in bind.execute(
-        sa.select(c.run_id, c.key, c.points).order_by(c.chunk_id)
-    ):
+    chunks = bind.execute(
+        sa.select(c.run_id, c.key, c.points)
+        .order_by(c.run_id, c.key, c.chunk_id)
+        .execution_options(stream_results=True, yield_per=100)
+    )
+    # The old primary key holds each point once: fold replayed points, series by series.
+    for (run_id, key), series in itertools.groupby(chunks, key=lambda r: (r[0], r[1])):
+        seen: set[tuple[int, int, float, bool]] = set()
         rows = []
-        for step, timestamp, value in unpack_points(chunk):
-            nan = math.isnan(value)
-            row = (run_id, key, step, timestamp, 0.0 if nan else value, nan)
-            if row not in seen:
-                seen.add(row)
-                rows.append(dict(zip(_COLUMNS, row, strict=True)))
+        for _, _, chunk in series:
+            for step, timestamp, value in unpack_points(chunk):
+                nan = math.isnan(value)
+                point = (step, timestamp, 0.0 if nan else value, nan)
+                if point not in seen:
+                    seen.add(point)
+                    rows.append(dict(zip(_COLUMNS, (run_id, key, *point), strict=True)))
         if rows:
             bind.execute(_old_metrics.insert(), rows)
     op.drop_table("metric_chunks")
