@@ -73,3 +73,19 @@ async def test_extra_middleware_slots_in(local):
     async with asgi_client(app) as http:
         assert (await http.get("/health")).text == "OK"
     assert seen == ["/health"]
+
+
+async def test_the_start_up_warm_up_search_never_stops_a_server(local, monkeypatch):
+    from modelyard.errors import StoreBusy
+    from modelyard.server.app import warm_up_search
+
+    searched = []
+    monkeypatch.setattr(local, "search_run_revisions", lambda *a, **k: searched.append(a) or [])
+    warm_up_search(local)
+    assert searched  # it does search
+
+    def busy(*args, **kwargs):
+        raise StoreBusy("locked")
+
+    monkeypatch.setattr(local, "search_run_revisions", busy)
+    warm_up_search(local)  # a failing warm-up is only a lost head start
