@@ -113,7 +113,8 @@ def test_materialization_streams_in_chunks(fstore, store_entity):
 
 
 @pytest.mark.parametrize("created", [False, True])
-def test_ties_at_the_latest_time_go_online_as_offline(fstore, store_entity, created):
+@pytest.mark.parametrize("width", [1, 40])  # sorted and streamed; wide: looked for first
+def test_ties_at_the_latest_time_go_online_as_offline(fstore, store_entity, created, width):
     # Some entities have two rows at their latest time, found only after earlier chunks
     # were written (chunks of 64 rows, sorted by key; the tie at 127/128 straddles two),
     # while the rest of the result is still unread; a row without a key is skipped.
@@ -126,10 +127,14 @@ def test_ties_at_the_latest_time_go_online_as_offline(fstore, store_entity, crea
     frame["created"] = [ts(9 - u % 1) for u in frame["units"]]  # the .25 row is newer
     frame["store_id"] = frame["store_id"].astype("Int64")
     frame.loc[len(frame)] = [pd.NA, 5, -1.0, ts(5), ts(5)]
+    extra = [f"f{i}" for i in range(width - 1)]
+    for name in extra:
+        frame[name] = frame["units"]
     source = DataFrameSource(
         frame, timestamp_field="event_ts", created_timestamp_field="created" if created else None
     )
-    view = FeatureView("tied", entities=[store_entity], schema=[Field("units")], source=source)
+    schema = [Field("units"), *(Field(name) for name in extra)]
+    view = FeatureView("tied", entities=[store_entity], schema=schema, source=source)
     fstore.apply([view])
     [report] = fstore.materialize(ts(0), ts(10), chunk_rows=64)
     assert report.rows == n

@@ -162,10 +162,12 @@ class _Tie(Exception):
 
 def _has_ties(session: Session, sql: str, where: str, keys: str) -> bool:
     """Whether some entity has several rows at one event time."""
+    # fetchall, not fetchone: an unfinished result would keep the connection busy for
+    # the stream that follows.
     found = session.con.execute(
         f"SELECT 1 FROM ({sql}) WHERE {where} GROUP BY {keys}, __ts HAVING count(*) > 1 LIMIT 1"
-    ).fetchone()
-    return found is not None
+    ).fetchall()
+    return bool(found)
 
 
 def _stream(
