@@ -71,6 +71,8 @@ def test_materialize_get_training_set_and_skew(cli, defs, tmp_path):
     done = cli("materialize", "--start", "2024-01-01", "--end", "2024-01-02")
     assert done.exit_code == 0, done.output
     assert "sales" in done.stdout
+    wal = tmp_path / "yard" / "online.db-wal"  # the command closed the store: all checkpointed
+    assert not wal.exists() or wal.stat().st_size == 0
     got = cli("get", "--service", "demand", "--entity", "store_id=1", "-e", "store_id=9", "--json")
     payload = json.loads(got.stdout)
     assert payload["values"]["store_id"] == [1, 9]

@@ -150,7 +150,20 @@ def test_sqlite_close_waits_for_the_background_checkpoint(tmp_path):
     assert store._checkpointer is None
     store.write(INT_TABLE, keys[:1], times[:1] + 1, blobs[:1])  # usable again after close
     store.close()
+    wal = path.with_name(path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0  # everything is in the database
     again = SqliteOnlineStore(path)
     assert again.count(INT_TABLE) == 500
     assert again.read_one(INT_TABLE, int(keys[0])) == (int(times[0]) + 1, blobs[0])
     again.close()
+
+
+def test_sqlite_writer_checkpoints_itself_when_the_background_falls_behind(tmp_path):
+    from modelyard.features.online.sqlite import WAL_BACKSTOP_PAGES
+
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    keys, times, blobs, _ = _packed(100)
+    store.write(INT_TABLE, keys, times, blobs)
+    (limit,) = store._con().execute("PRAGMA wal_autocheckpoint").fetchone()
+    store.close()
+    assert limit == WAL_BACKSTOP_PAGES

@@ -34,6 +34,7 @@ def _store(ctx: typer.Context) -> FeatureStore:
     if cached is None:
         cached = FeatureStore.from_settings(state.settings())
         state._feature_store = cached
+        ctx.call_on_close(cached.close)  # online writes checkpointed, WAL emptied
     return cached
 
 

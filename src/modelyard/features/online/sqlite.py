@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
-from contextlib import suppress
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ _READ_BATCH = 500
 #: Rows from which a write of packed blobs goes through one statement (below, through
 #: ``executemany``: formatting the columns costs more than it saves).
 _PACKED_MIN = 64
+#: The writer checkpoints itself only when the WAL has grown this much (4 KiB pages: 64 MiB)
+#: because the background checkpointer fell behind (readers held it, or it was stopped).
+WAL_BACKSTOP_PAGES = 16_384
 #: Characters per integer in the packed key and time columns: a sign and 19 digits.
 _DIGITS = 20
 #: Every 4-digit group "0000" .. "9999" as one uint32 (built on first use).
@@ -137,9 +140,11 @@ class SqliteOnlineStore(OnlineStore):
             con = self._local.con = self._connect()
             # A commit does not copy the WAL into the database (a checkpoint, 20 ms per
             # 10 MB, mostly two fsyncs): ``_checkpoints`` does, in the background, right
-            # after. Durability is what synchronous=NORMAL gives either way: a commit may
-            # roll back after a power loss, and the file is never corrupt.
-            con.execute("PRAGMA wal_autocheckpoint = 0")
+            # after. Only if it falls behind by WAL_BACKSTOP_PAGES does the writer
+            # checkpoint itself, so the WAL stays bounded. Durability is what
+            # synchronous=NORMAL gives either way: a commit may roll back after a power
+            # loss, and the file is never corrupt.
+            con.execute(f"PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}")
         return con
 
     def _checkpoints(self) -> None:
@@ -315,5 +320,9 @@ class SqliteOnlineStore(OnlineStore):
             connections, self._connections = self._connections, []
         for con in connections:
             con.close()
+        if connections:  # leave the database whole and the WAL empty for the next opener
+            with suppress(sqlite3.Error), closing(sqlite3.connect(self.path)) as con:
+                con.execute("PRAGMA busy_timeout = 0")  # another process reading: it stays
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._local = threading.local()
         self._generation += 1
