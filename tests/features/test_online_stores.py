@@ -167,3 +167,18 @@ def test_sqlite_writer_checkpoints_itself_when_the_background_falls_behind(tmp_p
     (limit,) = store._con().execute("PRAGMA wal_autocheckpoint").fetchone()
     store.close()
     assert limit == WAL_BACKSTOP_PAGES
+
+
+@pytest.mark.parametrize("json_each", [True, False])
+def test_sqlite_refuses_a_write_whose_columns_disagree_and_stores_nothing(tmp_path, json_each):
+    store = SqliteOnlineStore(tmp_path / "online.db")
+    store._json = json_each
+    keys, times, blobs, _ = _packed(100)
+    with pytest.raises(ValueError, match="100 keys, 100 times and 64 values"):
+        store.write(
+            INT_TABLE, keys, times, PackedBlobs(blobs.data[: 64 * blobs.width], blobs.width)
+        )
+    with pytest.raises(ValueError, match="64 keys"):
+        store.write(INT_TABLE, keys[:64], times[:64], blobs)
+    assert store.count(INT_TABLE) == 0
+    store.close()

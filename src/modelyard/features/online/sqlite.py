@@ -202,6 +202,11 @@ class SqliteOnlineStore(OnlineStore):
         event_ts: Sequence[int],
         blobs: Sequence[bytes],
     ) -> None:
+        if not len(keys) == len(event_ts) == len(blobs):
+            raise ValueError(
+                f"a write needs one key, time and value per row: got {len(keys)} keys, "
+                f"{len(event_ts)} times and {len(blobs)} values"
+            )
         self._ensure(table)
         name = f'"{table.name}"'
         params: Any
