@@ -194,10 +194,8 @@ class RowCodec:
             return PackedBlobs(record.view(np.uint8), record.dtype.itemsize)
         # One bytes object per row, sliced by NumPy (unstructured void items convert to bytes).
         blobs: list[bytes] = record.view(np.dtype((np.void, record.dtype.itemsize))).tolist()
-        if self.strings:
-            texts = list(zip(*(columns[i].to_pylist() for i in self.strings), strict=True))
-            blobs = [
-                b + json.dumps(list(t), separators=(",", ":")).encode()
-                for b, t in zip(blobs, texts, strict=True)
-            ]
-        return blobs
+        texts = zip(*(columns[i].to_pylist() for i in self.strings), strict=True)
+        return [
+            b + json.dumps(list(t), separators=(",", ":")).encode()
+            for b, t in zip(blobs, texts, strict=True)
+        ]
