@@ -257,7 +257,6 @@ entity_key_serialization_version: 3
 """
 
 FEAST_DEFS = """
-from collections.abc import Callable
 from datetime import timedelta
 
 from feast import Entity, FeatureView, Field, FileSource, ValueType
