@@ -243,3 +243,44 @@ def test_an_http_proxy_from_the_environment_is_used_unless_no_proxy_says_otherwi
     monkeypatch.setenv("no_proxy", "yard.test")
     with pytest.raises(StoreUnavailable):  # straight to yard.test, which does not exist
         transport("http://yard.test:5000", max_retries=0).call("GET", "/x")
+
+
+def test_a_streamed_upload_on_a_stale_connection_is_sent_again_at_once(scripted):
+    url, seen = scripted(lambda r: (200, {}, {}))
+    http = transport(url, max_retries=0)  # no retry: only the reopening can save it
+    http.call("GET", "/x")
+    conn, _ = http._connection()
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    sent = http.request(
+        "PUT", "/up", body=lambda: iter([b"ab", b"c"]), headers={"Content-Length": "3"}
+    )
+    assert sent.status_code == 200
+    assert seen.requests[-1]["body"] == b"abc"
+
+
+def test_an_answer_sent_before_the_upload_was_read_keeps_its_message():
+    """A server refusing an upload over its limit answers at once and closes; the
+    client reads that answer, message and all, instead of a broken pipe."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    answer = json.dumps({"error_code": "INVALID_PARAMETER_VALUE", "message": "over 1 kB"})
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(answer)}\r\n\r\n{answer}".encode()
+            )
+            # and closes without reading the body: the client's send fails midway
+
+    threading.Thread(target=serve, daemon=True).start()
+    http = transport(f"http://127.0.0.1:{listener.getsockname()[1]}", max_retries=0)
+    big = b"x" * (8 << 20)
+    with pytest.raises(InvalidParameter, match="over 1 kB"):
+        http.request(
+            "PUT", "/up", body=lambda: iter([big]), headers={"Content-Length": str(len(big))}
+        )
+    listener.close()

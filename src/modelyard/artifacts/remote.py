@@ -289,12 +289,15 @@ class HttpTransport:
         return headers
 
     def _exchange(
-        self, method: str, target: str, content: Any, headers: dict[str, str]
+        self, method: str, target: str, body: Body, headers: dict[str, str]
     ) -> HttpResponse:
         """One request and its answer's head on this thread's connection, reopening a
-        kept-alive connection once if the server closed it meanwhile."""
+        kept-alive connection once if the server closed it meanwhile (a streamed body is
+        made again from its factory)."""
+        url = target if target.startswith("http") else f"{self._origin}{target}"
         while True:
             conn, reused = self._connection()
+            content = body() if callable(body) else body
             try:
                 try:
                     conn.request(method, target, body=content, headers=headers)
@@ -302,20 +305,21 @@ class HttpTransport:
                     if conn.sock is None:  # never connected
                         raise
                     # The server may have answered (and closed) before reading the whole
-                    # body, e.g. refusing an upload over its limit: prefer its answer.
+                    # body, e.g. refusing an upload over its limit: prefer its answer,
+                    # read before the connection (and the answer with it) is closed.
                     try:
-                        raw = conn.getresponse()
+                        early = HttpResponse(conn.getresponse(), method, url)
+                        early.content  # noqa: B018
                     except TRANSPORT_ERRORS:
                         raise failed from None
-                    conn.close()  # the answer stays readable; the connection is done
-                else:
-                    raw = conn.getresponse()
+                    conn.close()
+                    return early
+                raw = conn.getresponse()
             except TRANSPORT_ERRORS:
                 conn.close()
-                if reused and isinstance(content, bytes | None):
+                if reused:
                     continue  # a stale keep-alive connection: reopen it, at once
                 raise
-            url = target if target.startswith("http") else f"{self._origin}{target}"
             return HttpResponse(raw, method, url)
 
     def _release(self, response: HttpResponse) -> None:
@@ -349,9 +353,8 @@ class HttpTransport:
         target = self._target(path, params)
         all_headers = self._headers(headers)
         for attempt in range(self.max_retries + 1):
-            content = body() if callable(body) else body
             try:
-                response = self._exchange(method, target, content, all_headers)
+                response = self._exchange(method, target, body, all_headers)
                 response.content  # noqa: B018 - read the whole body, freeing the connection
             except TRANSPORT_ERRORS as exc:
                 self._connection()[0].close()
