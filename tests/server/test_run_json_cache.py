@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from modelyard.server import json_codec
+from modelyard import json_codec
 from modelyard.server.run_json_cache import RunJsonCache, search_answer
 from modelyard.tracking import mlflow_wire as wire
 from modelyard.tracking.client import TrackingClient

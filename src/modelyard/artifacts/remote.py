@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
+from modelyard import json_codec
 from modelyard.artifacts.repository import ArtifactEntry, FileInfo, validate_artifact_path
 from modelyard.errors import (
     BadRequest,
@@ -53,26 +54,12 @@ from modelyard.errors import (
 )
 from modelyard.ids import now_ms
 
-try:  # optional: parses large answers (a search of many runs) several times faster
-    import orjson
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    orjson = None  # type: ignore[assignment]
-
 ARTIFACTS_ROOT = "/api/2.0/mlflow-artifacts/artifacts"
 RETRY_STATUSES = frozenset({502, 503, 504})
 _CHUNK = 1 << 20
 Body = bytes | Callable[[], Iterable[bytes]] | None
 #: What a failed exchange raises in ``http.client`` (refused, reset, timed out, garbled).
 TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
-
-
-def _json_loads(data: bytes) -> Any:
-    if orjson is not None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass  # json decides (it also reads NaN literals and UTF-16)
-    return json.loads(data)
 
 
 class HttpResponse:
@@ -103,7 +90,7 @@ class HttpResponse:
 
     def json(self) -> Any:
         """The body as JSON; raises ``ValueError`` when it is not JSON."""
-        return _json_loads(self.content)
+        return json_codec.loads(self.content)
 
     def iter_bytes(self, chunk_size: int = _CHUNK) -> Iterator[bytes]:
         while chunk := self.raw.read(chunk_size):

@@ -21,9 +21,10 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from modelyard import json_codec
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
-from modelyard.server import json_codec, threads
+from modelyard.server import threads
 from modelyard.server.auth import current_principal
 from modelyard.server.context import ServerContext
 from modelyard.server.experiment_search import search_experiments as _search_experiments

@@ -13,8 +13,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
 
+from modelyard import json_codec
 from modelyard.errors import BadRequest, PayloadTooLarge
-from modelyard.server import json_codec
 from modelyard.tracking.mlflow_wire import Fields
 
 

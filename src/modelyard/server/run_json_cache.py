@@ -27,7 +27,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from modelyard.server import json_codec
+from modelyard import json_codec
 from modelyard.tracking import mlflow_wire as wire
 from modelyard.tracking.client import TrackingClient
 

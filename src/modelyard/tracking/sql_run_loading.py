@@ -21,15 +21,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, func, select
 from sqlalchemy.engine import Dialect
 
+from modelyard import json_codec
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import DatasetInput, Metric, Run, RunData, RunInfo
 from modelyard.tracking.search_filter import parse_filter, parse_order_by
 from modelyard.tracking.search_query import run_search_statement
-
-try:  # ~4x faster on the per-run documents (the ``server`` extra installs it)
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _loads = json.loads
 
 IN_CHUNK = 500
 _COMPILED_CACHE_SIZE = 256
@@ -130,7 +126,7 @@ class SearchStatements:
 
 
 def _run_from_sqlite_row(row: tuple[Any, ...]) -> Run:
-    params, tags, metric_rows, input_rows = _loads(row[10])
+    params, tags, metric_rows, input_rows = json_codec.loads_int64(row[10])
     metrics: dict[str, float] = {}
     points: dict[str, Metric] = {}
     for key, step, timestamp, value, nan in metric_rows or ():

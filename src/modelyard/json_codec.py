@@ -1,4 +1,5 @@
-"""JSON in and out of the API handlers: orjson when it is installed, else the standard library.
+"""JSON of the HTTP APIs, both ends (server handlers, the remote client): orjson when it is
+installed, else the standard library.
 
 orjson parses and writes ~5-10x faster (a 250-run search answer, a 1,000-point batch), but
 it is stricter than ``json`` on input (no ``NaN`` literals, UTF-8 only), reads integers
@@ -41,6 +42,15 @@ def loads(raw: bytes) -> Any:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass  # json decides: it accepts a few things orjson refuses, with its own message
+    return json.loads(raw)
+
+
+def loads_int64(raw: bytes | str) -> Any:
+    """``loads`` for a document whose integers all fit 64 bits — one our own database
+    wrote — so orjson reads it as is (``loads`` would send any 19-digit run, such as a
+    float rendered with 20 significant digits, the slow way)."""
+    if orjson is not None:
+        return orjson.loads(raw)
     return json.loads(raw)
 
 

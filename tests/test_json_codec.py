@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelyard.server import json_codec
+from modelyard import json_codec
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -44,6 +44,24 @@ def test_what_json_accepts_is_read_as_json_reads_it(raw):
 def test_any_document_is_read_exactly_as_json_reads_it(value):
     raw = json.dumps(value).encode()
     assert repr(json_codec.loads(raw)) == repr(json.loads(raw))
+
+
+INT64_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    max_leaves=20,
+)
+
+
+@given(INT64_VALUES)
+def test_a_database_document_reads_as_json_reads_it_text_or_bytes(value):
+    text = json.dumps(value, ensure_ascii=False)
+    assert repr(json_codec.loads_int64(text)) == repr(json.loads(text))
+    assert repr(json_codec.loads_int64(text.encode())) == repr(json.loads(text))
 
 
 @pytest.mark.parametrize("raw", [b"{", b'{"a": }', b"\xff\xfe\xfa", b"[" * 100_000])
