@@ -170,6 +170,7 @@ def test_a_body_over_the_limit_is_413_naming_it_on_every_protocol(served):
         for answer in answers:
             assert answer.status_code == 413, answer.text
             assert "limit is 100 bytes" in answer.text
+            assert "MODELYARD_SERVE_MAX_BODY_MB" in answer.text  # what a scoring client can do
         small = http.post("/invocations", json={"dataframe_records": [ROW]})
         assert small.status_code == 200  # the limit refuses, it does not break the server
     finally:

@@ -43,6 +43,7 @@ from modelyard.serving.feedback import parse_feedback
 from modelyard.serving.runtime import InferenceRequest, InferenceResult, ServingRuntime
 from modelyard.serving.runtime import new_request_id as _new_id
 
+_BODY_HINT = "send fewer rows per request, or raise MODELYARD_SERVE_MAX_BODY_MB"
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 MAX_REQUEST_ID = 128
 Handler = Callable[[Request], Awaitable[Response]]
@@ -88,7 +89,7 @@ class InferenceApi:
 
     async def _body(self, request: Request) -> bytes:
         """The request body, refused (413, naming the limit) past ``max_body_bytes``."""
-        return await read_body(request, self.runtime.options.max_body_bytes)
+        return await read_body(request, self.runtime.options.max_body_bytes, hint=_BODY_HINT)
 
     # -- shared machinery ---------------------------------------------------------------
 
@@ -491,25 +492,25 @@ def build_runtime(
         serving_target = DeploymentTarget(service, target)
     name = serving_target.name
     prediction_log = None
-    if getattr(settings, "serve_log_predictions", True) and registry.artifacts is not None:
+    if settings.serve_log_predictions and registry.artifacts is not None:
         written = metrics.log_written_for(name)
         prediction_log = PredictionLog(
             registry.artifacts,
-            max_queue=getattr(settings, "serve_log_max_queue", 100_000),
-            flush_interval_s=getattr(settings, "serve_log_flush_s", 2.0),
+            max_queue=settings.serve_log_max_queue,
+            flush_interval_s=settings.serve_log_flush_s,
             on_drop=lambda reason, n: metrics.log_dropped(name, reason, n),
             on_write=written.inc,
         )
     options = ServingOptions(
-        poll_interval_s=getattr(settings, "serve_poll_interval_s", 2.0),
+        poll_interval_s=settings.serve_poll_interval_s,
         batching=BatchingOptions(
-            max_batch_size=getattr(settings, "serve_batch_max_size", 64),
-            max_wait_ms=getattr(settings, "serve_batch_max_wait_ms", 1.0),
+            max_batch_size=settings.serve_batch_max_size,
+            max_wait_ms=settings.serve_batch_max_wait_ms,
         ),
-        compiled=getattr(settings, "serve_compiled", True),
-        shadow_timeout_s=getattr(settings, "serve_shadow_timeout_s", 10.0),
-        trusted=getattr(settings, "serve_trusted", False),
-        max_body_bytes=int(getattr(settings, "serve_max_body_mb", 64.0) * 1024 * 1024),
+        compiled=settings.serve_compiled,
+        shadow_timeout_s=settings.serve_shadow_timeout_s,
+        trusted=settings.serve_trusted,
+        max_body_bytes=int(settings.serve_max_body_mb * 1024 * 1024),
         freeze_gc=freeze_gc,
     )
 

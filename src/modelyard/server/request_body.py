@@ -18,12 +18,12 @@ from modelyard.errors import BadRequest, PayloadTooLarge
 from modelyard.tracking.mlflow_wire import Fields
 
 
-def declared_length(request: Request, limit: int | None) -> int | None:
+def declared_length(request: Request, limit: int | None, hint: str = "") -> int | None:
     """The Content-Length header, refused up front when it is over ``limit``."""
-    return _checked_length(request.headers.get("content-length"), limit)
+    return _checked_length(request.headers.get("content-length"), limit, hint or SPLIT_HINT)
 
 
-def _checked_length(header: str | None, limit: int | None) -> int | None:
+def _checked_length(header: str | None, limit: int | None, hint: str = "") -> int | None:
     if header is None:
         return None
     try:
@@ -33,21 +33,26 @@ def _checked_length(header: str | None, limit: int | None) -> int | None:
     except ValueError:
         raise BadRequest(f"Content-Length {header!r} is not a byte count", field="body") from None
     if limit is not None and length > limit:
-        raise too_large(limit, length)
+        raise too_large(limit, length, hint or SPLIT_HINT)
     return length
 
 
-def too_large(limit: int, size: int | None = None) -> PayloadTooLarge:
+#: What a tracking client should do about a body over the limit (the default hint).
+SPLIT_HINT = "split the request, e.g. log metrics in batches of at most 1000"
+
+
+def too_large(limit: int, size: int | None = None, hint: str = SPLIT_HINT) -> PayloadTooLarge:
     got = f"{size} bytes" if size is not None else "more than that"
     return PayloadTooLarge(
-        f"request body is {got}; the limit is {limit} bytes (split the request, e.g. log "
-        "metrics in batches of at most 1000)",
-        field="body",
+        f"request body is {got}; the limit is {limit} bytes ({hint})", field="body"
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    if declared_length(request, limit) is not None and "transfer-encoding" not in request.headers:
+async def read_body(request: Request, limit: int, hint: str = SPLIT_HINT) -> bytes:
+    if (
+        declared_length(request, limit, hint) is not None
+        and "transfer-encoding" not in request.headers
+    ):
         # The server reads exactly Content-Length bytes, already checked against the limit.
         return await request.body()
     chunks: list[bytes] = []
@@ -55,7 +60,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise too_large(limit)
+            raise too_large(limit, hint=hint)
         chunks.append(chunk)
     return b"".join(chunks)
 
