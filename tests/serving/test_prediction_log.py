@@ -144,3 +144,11 @@ def test_both_parquet_writers_write_one_schema(monkeypatch):
     assert with_duckdb.schema.equals(with_arrow.schema)
     assert with_duckdb.to_pylist() == with_arrow.to_pylist()
     assert str(with_arrow.schema.field("ts").type) == "timestamp[us, tz=UTC]"
+
+
+def test_a_temporary_folder_with_a_quote_in_its_name_still_gets_its_file(monkeypatch, tmp_path):
+    pytest.importorskip("duckdb")
+    quoted = tmp_path / "it's here"
+    quoted.mkdir()
+    monkeypatch.setattr(prediction_log.tempfile, "tempdir", str(quoted))
+    assert pq.read_table(io.BytesIO(encode([record(1)]))).num_rows == 1

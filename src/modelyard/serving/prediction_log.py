@@ -261,6 +261,8 @@ def _parquet_with_duckdb(duckdb: Any, columns: dict[str, list[Any]]) -> bytes:
     written as required, and the schema would change from file to file.)"""
     import numpy as np
 
+    from modelyard.features.relations import literal  # quoting a path for SQL
+
     frame = {
         k: np.array(v, dtype=np.float64 if k == "latency_ms" else np.int64)
         if k in _TYPED
@@ -275,7 +277,7 @@ def _parquet_with_duckdb(duckdb: Any, columns: dict[str, list[Any]]) -> bytes:
         try:
             con.register("records", frame)
             con.execute(
-                f"COPY (SELECT {select} FROM records) TO '{path}' "
+                f"COPY (SELECT {select} FROM records) TO {literal(str(path))} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
         finally:
