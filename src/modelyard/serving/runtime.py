@@ -352,6 +352,8 @@ class ServingRuntime:
             return  # a newer revision took it back
         self._cache.pop((loaded.model, loaded.number), None)
         await asyncio.to_thread(loaded.close)
+        if self.options.freeze_gc:
+            collect_frozen()
 
     async def _judge_loop(self) -> None:
         while True:
@@ -602,3 +604,12 @@ def new_request_id() -> str:
     """A unique id without a system call per request: a random per-process prefix and a
     counter (``os.urandom`` per request costs ~50 µs on a busy machine)."""
     return f"{_ID_PREFIX}{next(_ID_COUNTER):08x}"
+
+
+def collect_frozen() -> None:
+    """Let the collector reach the frozen heap once: a retired version's objects were
+    frozen with it (``ServingOptions.freeze_gc``), and any reference cycle among them
+    would otherwise never be freed. One full collection per retired version."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
