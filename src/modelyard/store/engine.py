@@ -197,7 +197,7 @@ def _begin_without_waiting(cursor: Any) -> None:
     try:
         cursor.execute("BEGIN IMMEDIATE")
     except Exception as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
+        if _is_busy(exc):
             raise StoreBusy("the SQLite store's write lock is held by another connection") from exc
         raise
     finally:
@@ -269,6 +269,9 @@ def _sqlite_engine(url: Any, synchronous: str) -> Engine:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error is worth one retry (lock contention, dropped connection)."""
-    return isinstance(exc, OperationalError) and (
-        "locked" in str(exc) or "busy" in str(exc) or exc.connection_invalidated
-    )
+    return isinstance(exc, OperationalError) and (_is_busy(exc) or exc.connection_invalidated)
+
+
+def _is_busy(exc: BaseException) -> bool:
+    """Whether SQLite refused for lock contention ("database is locked" / "busy")."""
+    return "locked" in str(exc) or "busy" in str(exc)
