@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 
 import pandas as pd
@@ -98,3 +100,23 @@ def test_errors_are_one_line_and_exit_1(cli, defs):
     assert bad.exit_code == 2 and "integer" in bad.stderr
     missing = cli("apply", "nope.py")
     assert missing.exit_code == 1 and "does not exist" in missing.stderr
+
+
+def test_apply_loads_only_what_registering_needs(defs, tmp_path):
+    """``features apply`` must start fast (its target is 0.5 s in a fresh process): it
+    never loads the data stack, the artifact store or the materialiser."""
+    script = textwrap.dedent(f"""
+        import sys
+        from modelyard.cli.main import main
+        sys.argv = ["modelyard", "--home", {str(tmp_path / "yard")!r}, "features", "apply",
+                    {str(defs)!r}]
+        try:
+            main()
+        except SystemExit:
+            pass
+        heavy = ["pandas", "fsspec", "duckdb", "modelyard.features.materialize"]
+        print(",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and "sales" in done.stdout, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1:] in ([], [""]), done.stderr
