@@ -185,3 +185,16 @@ def test_naive_entity_timestamps_are_read_as_utc(fstore, sales_view):
     rows = entities((1, 10))
     rows["event_timestamp"] = rows["event_timestamp"].dt.tz_localize(None)
     assert fstore.get_training_set(rows, ["sales:units"]).to_df()["units"].tolist() == [2.0]
+
+
+def test_warming_opens_the_connection_and_hashes_what_it_can(tmp_path, sales_file):
+    from modelyard.errors import InvalidParameter
+    from modelyard.features.relations import OfflineEngine
+
+    engine = OfflineEngine(tmp_path / "cache")
+    engine.warm([str(tmp_path / "missing.parquet"), str(sales_file)])  # never raises
+    assert str(sales_file) in engine._digests  # the next read finds the digest ready
+    assert engine._local.con is not None
+    with pytest.raises(InvalidParameter, match="does not exist"):
+        engine.file_digest(str(tmp_path / "missing.parquet"))  # the read reports it
+    engine.close()

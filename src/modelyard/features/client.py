@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -250,14 +249,7 @@ class FeatureStore:
 
         reports = []
         views = mat.views_to_materialize(self.catalog(), names)
-        # Hash the source files while DuckDB starts (both release the GIL): the first
-        # materialisation in a process waits for the slower of the two, not for both.
-        hashing = threading.Thread(target=self._hash_files, args=(views,), daemon=True)
-        hashing.start()
-        try:
-            self.engine.connection()  # this thread's, opened once and kept
-        finally:
-            hashing.join()
+        self.engine.warm([v.source.path for v in views if isinstance(v.source, FileSource)])
         with self.engine.session() as session:
             for view in views:
                 report = mat.materialize_view(
@@ -271,14 +263,6 @@ class FeatureStore:
                 mat.record_watermark(self.db, self.online, report, view)
                 reports.append(report)
         return reports
-
-    def _hash_files(self, views: Sequence[FeatureView]) -> None:
-        """Content digests of the views' source files, remembered by the engine. A failure
-        is left to the read that needs the digest, which reports it."""
-        for view in views:
-            if isinstance(view.source, FileSource):
-                with suppress(Exception):
-                    self.engine.file_digest(view.source.path)
 
     def get_online_features(
         self,

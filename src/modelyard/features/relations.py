@@ -18,7 +18,7 @@ import threading
 import uuid
 import warnings
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from glob import glob
@@ -159,6 +159,27 @@ class OfflineEngine:
                 con.execute(f"SET threads = {int(self.threads)}")
             self._local.con = con
         return con
+
+    def warm(self, paths: Sequence[str]) -> None:
+        """Open this thread's connection while the source files at ``paths`` are hashed
+        (both release the GIL): a first materialisation waits for the slower of the two,
+        not for both. A file that cannot be hashed is left to the read that needs its
+        digest, which reports it."""
+
+        def hash_all() -> None:
+            for path in paths:
+                with suppress(InvalidParameter, OSError):
+                    self.file_digest(path)
+
+        if not paths or getattr(self._local, "con", None) is not None:
+            hash_all()  # nothing to overlap with
+            return
+        hashing = threading.Thread(target=hash_all, daemon=True)
+        hashing.start()
+        try:
+            self.connection()
+        finally:
+            hashing.join()
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)
