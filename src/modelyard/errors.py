@@ -97,6 +97,26 @@ class PermissionDenied(ModelyardError, PermissionError):
     code = "PERMISSION_DENIED"
 
 
+class IntegrityViolation(ModelyardError):
+    """Stored bytes no longer match the digest recorded when they were frozen (a registered
+    version's files replaced behind the registry's back). Never retried, never served."""
+
+    code = "DATA_LOSS"
+
+
+class RequestLimitExceeded(ModelyardError):
+    """Too many requests of a kind (e.g. failed authentications) from one client or for one
+    identity; ``retry_after_s`` is when to come back (the server's ``Retry-After``)."""
+
+    code = "REQUEST_LIMIT_EXCEEDED"
+
+    def __init__(
+        self, message: str, *, retry_after_s: int | None = None, field: str | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s
+
+
 class NotImplementedFeature(ModelyardError, NotImplementedError):
     code = "NOT_IMPLEMENTED"
 
@@ -139,6 +159,7 @@ HTTP_STATUS_BY_CODE: dict[str, int] = {
     "REQUEST_LIMIT_EXCEEDED": 429,
     "NOT_IMPLEMENTED": 501,
     "TEMPORARILY_UNAVAILABLE": 503,
+    "DATA_LOSS": 500,
     "INTERNAL_ERROR": 500,
 }
 
@@ -153,8 +174,10 @@ _CLASS_BY_CODE: dict[str, type[ModelyardError]] = {
         InvalidState,
         Unauthenticated,
         PermissionDenied,
+        RequestLimitExceeded,
         NotImplementedFeature,
         StoreUnavailable,
+        IntegrityViolation,
     )
 }
 

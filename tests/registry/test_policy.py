@@ -93,14 +93,14 @@ def test_a_gated_alias_such_as_champion_needs_the_same_approvals(governed):
 def test_a_failing_quality_gate_blocks_promotion(governed):
     seen = []
 
-    def gate(version):
-        seen.append(version.version)
+    def gate(version, verdict):
+        seen.append((version.version, verdict))
         return GateResult(False, "AUC 0.71 is below the champion's 0.78")
 
     policy = PromotionPolicy(required_approvals=0, gate=gate)
     with pytest.raises(InvalidState, match=r"quality gate: AUC 0\.71"):
         governed("ana", policy=policy).transition_model_version_stage("churn", 1, "Production")
-    assert seen == [1]
+    assert seen == [(1, None)]
 
 
 def test_the_policy_can_come_from_settings_fields(monkeypatch):
@@ -129,8 +129,20 @@ def test_settings_can_require_a_passed_quality_gate(governed, local_yard):
     ana = governed("ana", policy=policy)
     with pytest.raises(InvalidState, match="has no recorded quality gate; run `modelyard gate"):
         ana.transition_model_version_stage("churn", 1, "Production")
-    ana.set_model_version_tag("churn", 1, "modelyard.gate.status", "failed")
+    ana.record_gate_verdict("churn", 1, passed=False, policy="demand", summary="rmse 14 > 12")
     with pytest.raises(InvalidState, match="failed its last quality gate"):
         ana.transition_model_version_stage("churn", 1, "Production")
-    ana.set_model_version_tag("churn", 1, "modelyard.gate.status", "passed")
+    ana.record_gate_verdict("churn", 1, passed=True, policy="demand", summary="all rules pass")
     assert ana.transition_model_version_stage("churn", 1, "Production").stage == Stage.PRODUCTION
+
+
+def test_a_gated_alias_is_gated_in_every_spelling(governed):
+    for spelling in ("Champion", "CHAMPION", "champion"):
+        with pytest.raises(InvalidState, match="needs 2 approvals"):
+            governed("ana").set_registered_model_alias("churn", spelling, 1)
+
+
+@pytest.mark.parametrize("look_alike", ["\uff43hampion", "\u0441hampion", "champion\n"])
+def test_aliases_are_ascii_so_no_look_alike_escapes_the_gate(governed, look_alike):
+    with pytest.raises(ValueError, match="ASCII letters"):
+        governed("ana").set_registered_model_alias("churn", look_alike, 1)

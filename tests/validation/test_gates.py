@@ -116,7 +116,7 @@ def test_the_verdict_is_recorded_and_the_promotion_policy_can_require_it(
     with pytest.raises(InvalidState, match="did not pass the quality gate"):
         gated.set_registered_model_alias("demand", "champion", 1)
     unseen = registry.register_model("models:/demand/2", "other")
-    assert "no quality gate has been run" in passed_gate(unseen).detail
+    assert "has no recorded quality gate" in passed_gate(unseen, None).detail
 
 
 def test_without_a_champion_relative_rules_follow_the_policy(

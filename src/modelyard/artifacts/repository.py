@@ -249,6 +249,16 @@ class ArtifactRepository:
             rows = conn.execute(query.order_by(self._path)).all()
         return [FileInfo(path[strip:], False, int(size)) for path, size in rows]
 
+    def digests_under(self, prefix: str) -> list[tuple[str, str]]:
+        """``(path relative to prefix, sha256)`` of every file below ``prefix``, from the
+        index alone (no bytes read): what ``modelyard.digests.tree_digest`` takes."""
+        base = _prefix(prefix)
+        query = select(artifact_entries.c.path, artifact_entries.c.digest)
+        with self.db.read() as conn:
+            rows = conn.execute(query.where(self._under(base)).order_by(self._path)).all()
+        skip = len(base) + 1 if base else 0
+        return [(path[skip:], digest) for path, digest in rows]
+
     def bytes_under(self, prefix: str | None = "") -> int:
         """Total logical size in bytes of the file or directory at ``prefix`` ('' = all).
 

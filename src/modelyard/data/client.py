@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from modelyard.artifacts import namespaces
 from modelyard.config import Settings, load_settings, os_user
 from modelyard.data import pointer as pointers
 from modelyard.data import snapshot as snap
@@ -40,7 +41,7 @@ from modelyard.store.lineage import node, record_edges
 from modelyard.tracking.entities import DatasetInput
 
 #: Artifact paths of stored dataset files: datasets/<name>/<files digest>/<relative path>.
-DATASETS_PREFIX = "datasets"
+DATASETS_PREFIX = namespaces.DATASETS
 #: Profile fields compared by ``diff``.
 _DIFF_FIELDS = ("null_fraction", "distinct", "min", "max", "mean", "std")
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from modelyard.artifacts import namespaces
 from modelyard.config import Settings, load_settings, os_user
 from modelyard.features.catalog import Catalog, load_definitions_file
 from modelyard.features.definitions import DEFAULT_TIMESTAMP_COLUMN, FeatureView, collect
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from modelyard.features.serving import FeatureServer, OnlineFeatures
     from modelyard.tracking.client import TrackingClient
 
-_SNAPSHOTS = "features/sources"
+_SNAPSHOTS = f"{namespaces.FEATURES}/sources"
 
 
 class FeatureStore:

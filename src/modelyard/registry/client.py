@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelyard.artifacts import namespaces
 from modelyard.config import Settings, load_settings, os_user
-from modelyard.errors import AlreadyExists, InvalidParameter, NotFound, NotImplementedFeature
+from modelyard.digests import folder_digest, tree_digest
+from modelyard.errors import (
+    AlreadyExists,
+    IntegrityViolation,
+    InvalidParameter,
+    NotFound,
+    NotImplementedFeature,
+    PermissionDenied,
+)
+from modelyard.ids import now_ms
 from modelyard.registry import cards
 from modelyard.registry.audit import Verification
 from modelyard.registry.entities import (
@@ -31,6 +41,7 @@ from modelyard.registry.entities import (
     Approval,
     AuditEvent,
     Decision,
+    GateVerdict,
     ModelVersion,
     RegisteredModel,
     Stage,
@@ -44,6 +55,7 @@ from modelyard.registry.formats.flavors import (
 )
 from modelyard.registry.logged_models import LoggedModelStore
 from modelyard.registry.policy import PromotionPolicy
+from modelyard.registry.reserved_tags import refuse_system_tags
 from modelyard.registry.sql_store import SqlRegistryStore
 from modelyard.registry.store import RegistryStore
 from modelyard.registry.uris import (
@@ -60,7 +72,7 @@ from modelyard.tracking.entities import Page, Run
 from modelyard.tracking.sql_store import SqlTrackingStore
 
 #: Where the registry keeps its frozen copies of versions' files.
-REGISTRY_PREFIX = "registry"
+REGISTRY_PREFIX = namespaces.REGISTRY
 _ARTIFACT_SCHEME = "mlflow-artifacts:"
 
 
@@ -84,8 +96,11 @@ class RegistryClient:
         policy: PromotionPolicy | None = None,
         actor: Actor | None = None,
         store: RegistryStore | None = None,
+        system: bool = True,
     ) -> None:
         self.db = db
+        #: False for a client's request (``for_clients``): ``modelyard.*`` tags are refused.
+        self.system = system
         self.artifacts = artifacts
         self.settings = settings or load_settings()
         self.policy = policy or PromotionPolicy.from_settings(self.settings)
@@ -123,13 +138,33 @@ class RegistryClient:
             policy=self.policy,
             actor=actor,
             store=self.store,
+            system=self.system,
         )
+
+    def for_clients(self, actor: Actor | None = None) -> RegistryClient:
+        """The client a server hands a request: it acts as ``actor`` (default: as this
+        client does) and refuses the ``modelyard.*`` tags only modelyard itself writes."""
+        return RegistryClient(
+            self.db,
+            self.artifacts,
+            self.settings,
+            policy=self.policy,
+            actor=actor or self.actor,
+            store=self.store,
+            system=False,
+        )
+
+    def check_client_tags(self, keys: Iterable[str], entity: str) -> None:
+        """Refuse reserved keys when this client serves a request (no-op for modelyard)."""
+        if not self.system:
+            refuse_system_tags(keys, entity)
 
     # -- registered models ----------------------------------------------------------------
 
     def create_registered_model(
         self, name: str, description: str | None = None, tags: Mapping[str, Any] | None = None
     ) -> RegisteredModel:
+        self.check_client_tags(tags or {}, "registered model")
         return self.store.create_registered_model(
             check_model_name(name), self.actor, description, _tags(tags)
         )
@@ -163,10 +198,12 @@ class RegistryClient:
         self.store.delete_registered_model(name, self.actor)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        self.check_client_tags([key], "registered model")
         value = _tags({key: value})[key]
         self.store.set_registered_model_tag(name, key, value, self.actor)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
+        self.check_client_tags([key], "registered model")
         self.store.delete_registered_model_tag(name, key, self.actor)
 
     # -- versions -------------------------------------------------------------------------
@@ -181,6 +218,7 @@ class RegistryClient:
         """Register the files at ``model_uri`` as the next version of ``name`` (created if
         needed). Checks the source before creating anything."""
         check_model_name(name)
+        self.check_client_tags(tags or {}, "model version")
         clean_tags = _tags(tags)
         source = self._source(model_uri, None)
         try:
@@ -202,6 +240,7 @@ class RegistryClient:
         """A new version of an existing registered model from ``source`` (any model URI or
         artifact path). Missing model, run or files: NotFound, and nothing is created."""
         self.store.get_registered_model(name)
+        self.check_client_tags(tags or {}, "model version")
         clean_tags = _tags(tags)
         resolved = self._source(source, run_id)
         if model_id and resolved.get("model_id") is None:
@@ -275,6 +314,7 @@ class RegistryClient:
         run_link: str | None = None,
     ) -> ModelVersion:
         storage = self._freeze(resolved["path"])
+        files_digest = tree_digest(self.artifacts.digests_under(storage))
         manifest, run = resolved["manifest"], resolved["run"]
         flavor, signature = manifest.get("flavor"), manifest.get("signature")
         card = cards.card_for_version(
@@ -294,6 +334,7 @@ class RegistryClient:
             flavor=flavor,
             signature=signature,
             card=card,
+            files_digest=files_digest,
         )
 
     def _freeze(self, path: str) -> str:
@@ -350,10 +391,12 @@ class RegistryClient:
         self.store.delete_model_version(name, check_version(version), self.actor)
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: Any) -> None:
+        self.check_client_tags([key], "model version")
         value = _tags({key: value})[key]
         self.store.set_model_version_tag(name, check_version(version), key, value, self.actor)
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
+        self.check_client_tags([key], "model version")
         self.store.delete_model_version_tag(name, check_version(version), key, self.actor)
 
     def transition_model_version_stage(
@@ -394,6 +437,41 @@ class RegistryClient:
         return self.store.record_decision(
             name, check_version(version), Decision.REJECTED, self.actor, self.policy, reason
         )
+
+    def record_gate_verdict(
+        self,
+        name: str,
+        version: int | str,
+        *,
+        passed: bool,
+        policy: str,
+        summary: str,
+        report: str | None = None,
+        created_at: int | None = None,
+    ) -> GateVerdict:
+        """Store a quality gate's verdict on the version's current files. The gate's own
+        entry point (``validation.gates.record_gate``); no server route calls it."""
+        if not self.system:
+            raise PermissionDenied(
+                "gate verdicts are written by `modelyard gate` only, never from a request",
+                field="verdict",
+            )
+        target = self.get_model_version(name, version)
+        verdict = GateVerdict(
+            name=target.name,
+            version=target.version,
+            passed=bool(passed),
+            files_digest=target.files_digest,
+            policy=str(policy)[:256],
+            summary=str(summary),
+            created_by=self.actor.name,
+            created_at=created_at if created_at is not None else now_ms(),
+            report=report,
+        )
+        return self.store.record_gate_verdict(verdict, self.actor)
+
+    def latest_gate_verdict(self, name: str, version: int | str) -> GateVerdict | None:
+        return self.store.latest_gate_verdict(name, check_version(version))
 
     def list_approvals(self, name: str, version: int | str) -> list[Approval]:
         return self.store.list_approvals(name, check_version(version))
@@ -453,10 +531,31 @@ class RegistryClient:
         return f"{_ARTIFACT_SCHEME}/{mv.storage_location}"
 
     def download_model(self, uri: str, dst: str | Path | None = None) -> Path:
+        """Fetch the files ``uri`` names; a registered version's files are verified
+        against the digest recorded at registration (IntegrityViolation, audited, if not)."""
         resolved = self.resolve(uri)
         target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="modelyard-model-"))
         target.mkdir(parents=True, exist_ok=True)
-        return Path(self.artifacts.download(resolved.artifact_path, target))
+        local = Path(self.artifacts.download(resolved.artifact_path, target))
+        if resolved.version is not None:
+            self._verify(resolved.version, local)
+        return local
+
+    def _verify(self, version: ModelVersion, local: Path) -> None:
+        actual = folder_digest(local)
+        if version.files_digest is not None and actual == version.files_digest:
+            return
+        self.store.record_integrity_failure(
+            version.name, version.version, version.files_digest, actual, self.actor
+        )
+        expected = version.files_digest or "none recorded"
+        raise IntegrityViolation(
+            f"{version.name} version {version.version}'s files do not match the digest "
+            f"recorded at registration ({expected[:16]}…, found {actual[:16]}…): they were "
+            "changed outside the registry, so they are not loaded; this was recorded in the "
+            "audit trail (`modelyard audit log`). Register the intended files as a new version.",
+            field="files_digest",
+        )
 
     def load_model(
         self, uri: str, *, trusted: bool = False, trusted_types: Collection[str] = ()

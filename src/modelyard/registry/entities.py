@@ -89,6 +89,8 @@ class ModelVersion:
     signature: dict[str, Any] | None = None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    #: ``modelyard.digests.tree_digest`` of the frozen files, taken at registration.
+    files_digest: str | None = None
 
     @property
     def uri(self) -> str:
@@ -117,6 +119,22 @@ class Approval:
     decision: Decision
     created_at: int
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GateVerdict:
+    """What a quality gate decided about a version's files (``files_digest``): written only
+    by the gate, never taken from a client, so promotion can rely on it."""
+
+    name: str
+    version: int
+    passed: bool
+    files_digest: str | None
+    policy: str
+    summary: str
+    created_by: str
+    created_at: int
+    report: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

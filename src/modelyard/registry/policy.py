@@ -7,8 +7,12 @@ A version may enter Production (or take a gated alias such as ``champion``) only
 * no approval counts from the version's creator (four-eyes), who may not approve at all;
 * every approver holds the ``approver`` role, and is listed in ``approvers`` when that is
   set;
-* the quality gate passes, when one is configured (``gate``: filled in by the validation
-  room; until then there is none).
+* the quality gate passes, when one is configured (``gate``): the newest verdict in the
+  ``gate_verdicts`` table — which only the gate writes, never a client — passed, and it
+  judged the very files the version holds (its ``files_digest``).
+
+Gated aliases compare case-insensitively (``Champion`` is ``champion``), so a gated alias
+cannot be copied under another spelling; aliases are ASCII (``uris.check_alias``).
 
 The rules are checked inside the same write transaction as the promotion, against the
 approvals in the database, so a concurrent rejection cannot slip past.
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.errors import InvalidParameter, InvalidState, PermissionDenied
-from modelyard.registry.entities import Actor, Approval, Decision, ModelVersion
+from modelyard.registry.entities import Actor, Approval, Decision, GateVerdict, ModelVersion
 
 APPROVER_ROLE = "approver"
 EDITOR_ROLE = "editor"
@@ -37,25 +41,40 @@ class GateResult:
     detail: str = ""
 
 
-#: A quality gate: given the version, says whether it may be promoted.
-Gate = Callable[[ModelVersion], GateResult]
+#: A quality gate: given the version and its newest recorded verdict (None: never gated),
+#: says whether it may be promoted. Called inside the promotion's transaction.
+Gate = Callable[[ModelVersion, GateVerdict | None], GateResult]
 
-#: The version tag where ``modelyard gate`` records its verdict ("passed" or "failed").
+#: The version tag where ``modelyard gate`` also shows its verdict ("passed" or "failed"),
+#: for people and MLflow's UI. Informational only: promotion reads ``gate_verdicts``.
 GATE_STATUS_TAG = "modelyard.gate.status"
 
 
-def recorded_gate(version: ModelVersion) -> GateResult:
-    """The gate used when settings require one: the verdict ``modelyard gate`` recorded."""
-    status = version.tags.get(GATE_STATUS_TAG)
-    if status == "passed":
-        return GateResult(True)
-    verdict = "failed its last quality gate" if status else "has no recorded quality gate"
-    return GateResult(
-        False,
-        f"{version.name} version {version.version} {verdict}; run `modelyard gate "
-        f"--candidate models:/{version.name}/{version.version} --champion "
-        f"models:/{version.name}@champion --data … --policy …` and pass it",
+def recorded_gate(version: ModelVersion, verdict: GateVerdict | None) -> GateResult:
+    """The gate used when settings require one: the verdict ``modelyard gate`` recorded,
+    valid only for the files it judged."""
+    where = f"{version.name} version {version.version}"
+    rerun = (
+        f"; run `modelyard gate --candidate models:/{version.name}/{version.version} "
+        f"--champion models:/{version.name}@champion --data … --policy …` and pass it"
     )
+    if verdict is None:
+        return GateResult(False, f"{where} has no recorded quality gate{rerun}")
+    if not verdict.passed:
+        return GateResult(False, f"{where} failed its last quality gate ({verdict.policy}){rerun}")
+    if verdict.files_digest is None or verdict.files_digest != version.files_digest:
+        return GateResult(
+            False,
+            f"{where}'s last passing gate judged other files (digest "
+            f"{(verdict.files_digest or 'none')[:12]}, the version holds "
+            f"{(version.files_digest or 'none')[:12]}){rerun}",
+        )
+    return GateResult(True, verdict.summary)
+
+
+def alias_key(alias: str) -> str:
+    """How aliases compare for the policy: case-insensitively."""
+    return alias.casefold()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,10 +134,14 @@ class PromotionPolicy:
     # -- what a promotion needs ----------------------------------------------------------
 
     def is_gated_alias(self, alias: str) -> bool:
-        return alias in self.gated_aliases
+        return alias_key(alias) in {alias_key(a) for a in self.gated_aliases}
 
     def check_promotion(
-        self, actor: Actor, version: ModelVersion, approvals: Iterable[Approval]
+        self,
+        actor: Actor,
+        version: ModelVersion,
+        approvals: Iterable[Approval],
+        verdict: GateVerdict | None = None,
     ) -> None:
         """Raise unless ``version`` may enter Production now. The error says what is missing."""
         if not actor.has(EDITOR_ROLE):
@@ -155,7 +178,7 @@ class PromotionPolicy:
                 field="version",
             )
         if self.gate is not None:
-            result = self.gate(version)
+            result = self.gate(version, verdict)
             if not result.passed:
                 raise InvalidState(
                     f"{where} did not pass the quality gate: {result.detail or 'no detail'}",

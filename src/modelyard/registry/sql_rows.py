@@ -16,7 +16,14 @@ from sqlalchemy import Connection, Row, func, select
 
 from modelyard.errors import InvalidParameter, NotFound
 from modelyard.registry import tables as t
-from modelyard.registry.entities import Approval, Decision, ModelVersion, RegisteredModel, Stage
+from modelyard.registry.entities import (
+    Approval,
+    Decision,
+    GateVerdict,
+    ModelVersion,
+    RegisteredModel,
+    Stage,
+)
 
 MAX_RESULTS = 10_000
 
@@ -79,6 +86,7 @@ def versions_from_rows(conn: Connection, rows: Sequence[Row[Any]]) -> list[Model
             signature=json.loads(r.signature) if r.signature else None,
             tags=tags.get((r.name, r.version), {}),
             aliases=tuple(aliases.get((r.name, r.version), ())),
+            files_digest=r.files_digest,
         )
         for r in rows
     ]
@@ -142,6 +150,30 @@ def approvals_of(conn: Connection, name: str, version: int) -> list[Approval]:
         Approval(r.name, int(r.version), r.actor, Decision(r.decision), int(r.created_at), r.reason)
         for r in rows
     ]
+
+
+def latest_verdict(conn: Connection, name: str, version: int) -> GateVerdict | None:
+    """The newest gate verdict on the version, or None when it was never gated."""
+    c = t.gate_verdicts.c
+    r = conn.execute(
+        select(t.gate_verdicts)
+        .where(c.name == name, c.version == version)
+        .order_by(c.id.desc())
+        .limit(1)
+    ).first()
+    if r is None:
+        return None
+    return GateVerdict(
+        name=r.name,
+        version=int(r.version),
+        passed=bool(r.passed),
+        files_digest=r.files_digest,
+        policy=r.policy,
+        summary=r.summary,
+        created_by=r.created_by,
+        created_at=int(r.created_at),
+        report=r.report,
+    )
 
 
 def check_max_results(max_results: int) -> None:

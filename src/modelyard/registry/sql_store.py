@@ -30,6 +30,7 @@ from modelyard.registry.entities import (
     Approval,
     AuditEvent,
     Decision,
+    GateVerdict,
     ModelVersion,
     RegisteredModel,
     Stage,
@@ -40,6 +41,7 @@ from modelyard.registry.sql_rows import (
     check_max_results,
     decode_token,
     encode_token,
+    latest_verdict,
     model_row,
     models_from_rows,
     offset_of,
@@ -267,6 +269,7 @@ class SqlRegistryStore(RegistryStore):
         flavor: str | None = None,
         signature: Mapping[str, Any] | None = None,
         card: Mapping[str, Any] | None = None,
+        files_digest: str | None = None,
     ) -> ModelVersion:
         now = now_ms()
         with self._writing() as conn:
@@ -289,6 +292,7 @@ class SqlRegistryStore(RegistryStore):
                     run_link=run_link,
                     flavor=flavor,
                     signature=json.dumps(signature) if signature else None,
+                    files_digest=files_digest,
                     stage=Stage.NONE.value,
                     status=READY,
                     created_by=actor.name,
@@ -320,7 +324,13 @@ class SqlRegistryStore(RegistryStore):
                     (node("logged_model", model_id), _entity(name, version), "registered_as")
                 )
             record_edges(conn, edges)
-            after = {"source": source, "run_id": run_id, "flavor": flavor, "stage": "None"}
+            after = {
+                "source": source,
+                "run_id": run_id,
+                "flavor": flavor,
+                "stage": "None",
+                "files_digest": files_digest,
+            }
             _audit(conn, actor, "version.create", name, version, after=after)
             return version_entity(conn, name, version)
 
@@ -442,7 +452,12 @@ class SqlRegistryStore(RegistryStore):
                     field="stage",
                 )
             if stage == Stage.PRODUCTION:
-                policy.check_promotion(actor, current, approvals_of(conn, name, version))
+                policy.check_promotion(
+                    actor,
+                    current,
+                    approvals_of(conn, name, version),
+                    latest_verdict(conn, name, version),
+                )
             c = t.model_versions.c
             displaced_stages = {Stage.PRODUCTION} if stage == Stage.PRODUCTION else set()
             if archive_existing_versions and stage in (Stage.STAGING, Stage.PRODUCTION):
@@ -500,7 +515,12 @@ class SqlRegistryStore(RegistryStore):
             if old == version:
                 return
             if policy.is_gated_alias(alias):
-                policy.check_promotion(actor, target, approvals_of(conn, name, version))
+                policy.check_promotion(
+                    actor,
+                    target,
+                    approvals_of(conn, name, version),
+                    latest_verdict(conn, name, version),
+                )
             conn.execute(delete(t.model_aliases).where(c.name == name, c.alias == alias))
             conn.execute(insert(t.model_aliases).values(name=name, alias=alias, version=version))
             self._touch(conn, name)
@@ -578,6 +598,55 @@ class SqlRegistryStore(RegistryStore):
                 after={"decision": decision.value, "reason": reason},
             )
             return Approval(name, version, actor.name, decision, now, reason)
+
+    def record_gate_verdict(self, verdict: GateVerdict, actor: Actor) -> GateVerdict:
+        with self._writing() as conn:
+            version_row(conn, verdict.name, verdict.version)
+            conn.execute(
+                insert(t.gate_verdicts).values(
+                    name=verdict.name,
+                    version=verdict.version,
+                    passed=verdict.passed,
+                    files_digest=verdict.files_digest,
+                    policy=verdict.policy,
+                    summary=verdict.summary,
+                    report=verdict.report,
+                    created_by=actor.name,
+                    created_at=verdict.created_at,
+                )
+            )
+            _audit(
+                conn,
+                actor,
+                "version.gate",
+                verdict.name,
+                verdict.version,
+                after={
+                    "passed": verdict.passed,
+                    "policy": verdict.policy,
+                    "files_digest": verdict.files_digest,
+                },
+            )
+            return latest_verdict(conn, verdict.name, verdict.version)  # type: ignore[return-value]
+
+    def latest_gate_verdict(self, name: str, version: int) -> GateVerdict | None:
+        with self.db.read() as conn:
+            version_row(conn, name, version)
+            return latest_verdict(conn, name, version)
+
+    def record_integrity_failure(
+        self, name: str, version: int, expected: str | None, actual: str, actor: Actor
+    ) -> None:
+        with self._writing() as conn:
+            _audit(
+                conn,
+                actor,
+                "version.integrity_failed",
+                name,
+                version,
+                before={"files_digest": expected},
+                after={"files_digest": actual},
+            )
 
     def list_approvals(self, name: str, version: int) -> list[Approval]:
         with self.db.read() as conn:

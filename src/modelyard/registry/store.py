@@ -21,6 +21,7 @@ from modelyard.registry.entities import (
     Approval,
     AuditEvent,
     Decision,
+    GateVerdict,
     ModelVersion,
     RegisteredModel,
     Stage,
@@ -84,6 +85,7 @@ class RegistryStore(ABC):
         flavor: str | None = None,
         signature: Mapping[str, Any] | None = None,
         card: Mapping[str, Any] | None = None,
+        files_digest: str | None = None,
     ) -> ModelVersion:
         """The next version number (never reused), READY, in stage None; records the
         ``run --produced--> model`` lineage edge when ``run_id`` is given."""
@@ -157,6 +159,19 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def list_approvals(self, name: str, version: int) -> list[Approval]: ...
+
+    @abstractmethod
+    def record_gate_verdict(self, verdict: GateVerdict, actor: Actor) -> GateVerdict:
+        """Store the gate's verdict (audited). Only the gate calls this; no API does."""
+
+    @abstractmethod
+    def latest_gate_verdict(self, name: str, version: int) -> GateVerdict | None: ...
+
+    @abstractmethod
+    def record_integrity_failure(
+        self, name: str, version: int, expected: str | None, actual: str, actor: Actor
+    ) -> None:
+        """Audit that the version's files no longer match their recorded digest."""
 
     @abstractmethod
     def get_card(self, name: str, version: int) -> dict[str, Any]: ...

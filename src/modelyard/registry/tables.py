@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     ForeignKeyConstraint,
@@ -89,6 +90,9 @@ model_versions = Table(
     Column("run_link", Text, nullable=True),
     Column("flavor", String(64), nullable=True),
     Column("signature", Text, nullable=True),
+    #: sha256 over the frozen files' paths and content digests (``registry/integrity.py``),
+    #: taken at registration; loading verifies the downloaded bytes against it.
+    Column("files_digest", String(64), nullable=True),
     Column("stage", String(16), nullable=False),
     Column("status", String(32), nullable=False),
     Column("created_by", String(USER_LENGTH), nullable=False),
@@ -150,6 +154,26 @@ approvals = Table(
     Column("created_at", BigInteger, nullable=False),
     _version_fk("approvals"),
     Index("ix_approvals_name_version", "name", "version"),
+)
+
+#: Quality-gate verdicts, written only by the gate (``validation/gates.record_gate``); no
+#: API takes one from a client. Each names the files digest it judged, so a verdict
+#: cannot be carried over to other bytes. The newest row per version is the verdict.
+gate_verdicts = Table(
+    "gate_verdicts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("files_digest", String(64), nullable=True),
+    Column("policy", String(NAME_LENGTH), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("report", String(1024), nullable=True),
+    Column("created_by", String(USER_LENGTH), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    _version_fk("gate_verdicts"),
+    Index("ix_gate_verdicts_name_version", "name", "version"),
 )
 
 model_cards = Table(

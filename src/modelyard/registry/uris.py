@@ -26,7 +26,9 @@ from modelyard.registry.entities import Stage
 MAX_NAME_LENGTH = 256
 MAX_ALIAS_LENGTH = 255
 RESERVED_ALIASES = frozenset({"latest"})
-_ALIAS = re.compile(r"^[\w-]+$")
+#: ASCII only: a gated alias compares case-insensitively, and a look-alike letter from
+#: another script (Cyrillic "с" in "сhampion") must not make a second, ungated spelling.
+_ALIAS = re.compile(r"^[A-Za-z0-9_-]+$")
 _LOGGED_MODEL_ID = re.compile(r"^m-[0-9a-f]{32}$")
 _RUN_ID = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 _FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME/STAGE or runs:/RUN_ID/PATH"
@@ -93,10 +95,12 @@ def check_model_name(name: object, field: str = "name") -> str:
 
 
 def check_alias(alias: object) -> str:
-    """An alias: letters, digits, '_' and '-' (at most 255), not a number, not ``latest``."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or len(alias) > MAX_ALIAS_LENGTH:
+    """An alias: ASCII letters, digits, '_' and '-' (at most 255), not a number, not
+    ``latest``."""
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or len(alias) > MAX_ALIAS_LENGTH:
         raise InvalidParameter(
-            f"alias {alias!r} is invalid: use 1-{MAX_ALIAS_LENGTH} letters, digits, '_' or '-'",
+            f"alias {alias!r} is invalid: use 1-{MAX_ALIAS_LENGTH} ASCII letters, digits, '_' "
+            "or '-'",
             field="alias",
         )
     if alias.lower() in RESERVED_ALIASES:

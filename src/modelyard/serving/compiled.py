@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.artifacts import namespaces
 from modelyard.errors import MissingExtra
 
 TAG = "modelyard.compiled"
@@ -36,7 +37,7 @@ TAG_PATH = "modelyard.compiled.path"
 DEFAULT_RTOL = 1e-4
 DEFAULT_ATOL = 1e-4
 HELD_OUT_ROWS = 500
-COMPILED_PREFIX = "serving/compiled"
+COMPILED_PREFIX = f"{namespaces.SERVING}/compiled"
 #: Estimators the converters handle well (trees and linear models); others stay native.
 SUPPORTED = (
     "GradientBoosting", "HistGradientBoosting", "RandomForest", "ExtraTrees", "DecisionTree",

@@ -163,7 +163,8 @@ def admit(
         if env.protected:
             approvals = registry.list_approvals(version.name, version.version)
             try:
-                registry.policy.check_promotion(actor, version, approvals)
+                verdict = registry.latest_gate_verdict(version.name, version.version)
+                registry.policy.check_promotion(actor, version, approvals, verdict)
             except InvalidState as exc:
                 raise InvalidState(
                     f"{where} cannot enter {env.name}: {exc.message}", field=exc.field

@@ -38,10 +38,11 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from modelyard.artifacts import namespaces
 from modelyard.ids import now_ms
 from modelyard.serving import json_codec
 
-PREFIX = "predictions"
+PREFIX = namespaces.PREDICTIONS
 DEFAULT_MAX_QUEUE = 100_000
 DEFAULT_FLUSH_ROWS = 5_000
 DEFAULT_FLUSH_INTERVAL_S = 2.0

@@ -27,10 +27,13 @@ relative rules pass when there is no champion yet, the default; ``fail``),
 ``latency_rows`` (default 200), ``bootstrap`` (resamples for intervals; default 200).
 
 ``run_gate`` evaluates both models, ``record_gate`` writes the verdict on the candidate
-version (tags ``modelyard.gate.*``, the card's validation results, and the reports as
-artifacts), and ``passed_gate`` is the promotion-policy hook:
-``PromotionPolicy(gate=passed_gate)`` refuses Production or ``champion`` to a version
-whose latest gate did not pass.
+version — in the registry's ``gate_verdicts`` table, tied to the digest of the files it
+judged (only this function writes there; no API takes a verdict from a client), and for
+people as tags ``modelyard.gate.*``, the card's validation results, and the reports as
+artifacts — and ``passed_gate`` is the promotion-policy hook:
+``PromotionPolicy(gate=passed_gate)`` (what ``MODELYARD_REGISTRY_REQUIRE_GATE=true``
+sets) refuses Production or ``champion`` to a version whose latest gate did not pass on
+the files it holds.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelyard.artifacts import namespaces
 from modelyard.errors import InvalidParameter, NotFound
-from modelyard.registry.policy import GATE_STATUS_TAG
+from modelyard.registry.policy import GATE_STATUS_TAG, recorded_gate
 from modelyard.validation import metrics as m
 from modelyard.validation.behaviour import BehaviouralTest, from_spec
 from modelyard.validation.evaluate import TASKS, EvaluationResult, evaluate
@@ -459,7 +463,7 @@ def record_gate(report: GateReport, registry: Any) -> str | None:
     if report.candidate_version is None:
         return None
     name, version = report.candidate_version
-    folder = f"validation/gates/{name}/{version}/{report.created_at}"
+    folder = f"{namespaces.VALIDATION}/gates/{name}/{version}/{report.created_at}"
     artifacts = registry.artifacts
     artifacts.log_bytes(f"{folder}/report.md", report.to_markdown().encode())
     artifacts.log_bytes(
@@ -475,6 +479,15 @@ def record_gate(report: GateReport, registry: Any) -> str | None:
         TAG_REPORT: folder,
         TAG_TIME: str(report.created_at),
     }
+    registry.record_gate_verdict(
+        name,
+        version,
+        passed=report.passed,
+        policy=report.policy,
+        summary=report.summary()[:7900],
+        report=folder,
+        created_at=report.created_at,
+    )
     for key, value in tags.items():
         registry.set_model_version_tag(name, version, key, value)
     if report.data_node is not None:  # the lineage graph: which data judged this version
@@ -495,22 +508,6 @@ def record_gate(report: GateReport, registry: Any) -> str | None:
     return folder
 
 
-def passed_gate(version: Any) -> Any:
-    """The promotion-policy hook: ``PromotionPolicy(gate=passed_gate)``.
-
-    Passes when the version's latest recorded gate passed; otherwise says what to run.
-    """
-    from modelyard.registry.policy import GateResult
-
-    tags = getattr(version, "tags", {}) or {}
-    status = tags.get(TAG_STATUS)
-    if status == "passed":
-        return GateResult(True, tags.get(TAG_SUMMARY, ""))
-    if status is None:
-        return GateResult(
-            False,
-            f"no quality gate has been run on {version.name} version {version.version}; run "
-            f"`modelyard gate --candidate {version.uri} --champion models:/{version.name}@champion "
-            "--data … --policy …`",
-        )
-    return GateResult(False, tags.get(TAG_SUMMARY, "the last gate failed"))
+#: The promotion-policy hook: ``PromotionPolicy(gate=passed_gate)``. Passes when the
+#: version's newest verdict passed on the files it holds; otherwise says what to run.
+passed_gate = recorded_gate
