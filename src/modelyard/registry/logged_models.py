@@ -12,9 +12,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, insert, or_, select, update
 
-from modelyard.errors import InvalidParameter, NotFound
+from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.ids import now_ms
 from modelyard.registry.entities import LoggedModel
 from modelyard.registry.tables import logged_model_params, logged_model_tags, logged_models
@@ -123,19 +123,43 @@ class LoggedModelStore:
             return self._get(conn, model_id)
 
     def set_status(self, model_id: str, status: str) -> LoggedModel:
+        """Finalise (READY) or fail an upload. READY is final: its files are then written
+        once (the artifact proxy refuses changes), so nothing may reopen it."""
         if status not in STATUSES:
             raise InvalidParameter(
                 f"unknown logged model status {status!r}; use one of {', '.join(STATUSES)}",
                 field="status",
             )
         with self.db.write() as conn:
-            self._row(conn, model_id)
+            current = self._row(conn, model_id).status
+            if current == READY and status != READY:
+                raise InvalidState(
+                    f"logged model {model_id} is finalized (READY) and its files are "
+                    f"immutable; it cannot become {status}. Log a new model instead",
+                    field="status",
+                )
             conn.execute(
                 update(logged_models)
                 .where(logged_models.c.model_id == model_id)
                 .values(status=status, last_updated_time=now_ms())
             )
             return self._get(conn, model_id)
+
+    def finalized_overlapping(self, path: str) -> str | None:
+        """The id of a finalized (READY) logged model whose files ``path`` names, lies
+        inside or contains — what a write or delete at ``path`` would change — or None."""
+        c = logged_models.c
+        overlaps = or_(
+            c.artifact_location == path,
+            and_(c.artifact_location >= f"{path}/", c.artifact_location < f"{path}0"),
+        )
+        parts = path.split("/")
+        if len(parts) > 4 and parts[1] == "models" and parts[3] == "artifacts":
+            overlaps = or_(overlaps, c.artifact_location == "/".join(parts[:4]))
+        with self.db.read() as conn:
+            return conn.execute(
+                select(c.model_id).where(c.status == READY, overlaps).limit(1)
+            ).scalar()
 
     def set_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
         with self.db.write() as conn:

@@ -10,6 +10,11 @@ client resolves to these routes; ``<path>`` is a logical path of the
 * ``GET <path>``: the bytes, streamed. ``GET ?path=<dir>``: the direct children as
   ``{files: [{path (a name), is_dir, file_size}]}`` (``{}`` when empty).
 * ``DELETE <path>``: a file or a whole directory; deleting nothing succeeds (retries are safe).
+
+Written once: ``PUT`` and ``DELETE`` are refused (403, naming why) in the folders modelyard
+itself writes (``artifacts/namespaces.py``: registered versions' frozen files, dataset
+versions, the prediction log, gate reports, ...) and on a finalized logged model's files,
+or on any folder holding one. Reads are unaffected.
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from modelyard.artifacts.blobs import CHUNK_SIZE
+from modelyard.artifacts.namespaces import system_folder_of
+from modelyard.artifacts.repository import validate_artifact_path
+from modelyard.errors import PermissionDenied
+from modelyard.registry.logged_models import LoggedModelStore
 from modelyard.server.context import ServerContext
 from modelyard.server.request_body import declared_length, too_large
 
@@ -85,11 +94,35 @@ def _file_chunks(handle: Any) -> Iterator[bytes]:
             yield chunk
 
 
+def check_client_may_change(path: str, logged_models: LoggedModelStore) -> None:
+    """Raise PermissionDenied (403) when a client's write or delete at ``path`` would
+    change files that are written once."""
+    validate_artifact_path(path)
+    folder = system_folder_of(path)
+    if folder is not None:
+        raise PermissionDenied(
+            f"artifact path {path!r} is in {folder}/, which modelyard writes itself "
+            "(registered versions, dataset versions, prediction logs, gate reports are "
+            "immutable evidence); clients may change only runs' and unfinished logged "
+            "models' files. To change a registered model, register a new version",
+            field="path",
+        )
+    model_id = logged_models.finalized_overlapping(path)
+    if model_id is not None:
+        raise PermissionDenied(
+            f"artifact path {path!r} would change the files of logged model {model_id}, "
+            "which is finalized (READY) and immutable; log a new model instead",
+            field="path",
+        )
+
+
 def routes(ctx: ServerContext) -> list[BaseRoute]:
     repo = ctx.client.artifacts
+    logged_models = LoggedModelStore(repo.db)
 
     async def upload(request: Request) -> Response:
         path = request.path_params["path"]
+        await run_in_threadpool(check_client_may_change, path, logged_models)
         declared_length(request, ctx.limits.max_artifact_bytes)
         reader = BodyReader(request.stream(), ctx.limits.max_artifact_bytes)
         await run_in_threadpool(repo.log_stream, path, reader)
@@ -122,7 +155,9 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         )
 
     async def remove(request: Request) -> Response:
-        await run_in_threadpool(repo.delete, request.path_params["path"])
+        path = request.path_params["path"]
+        await run_in_threadpool(check_client_may_change, path, logged_models)
+        await run_in_threadpool(repo.delete, path)
         return JSONResponse({})
 
     out: list[BaseRoute] = []

@@ -18,7 +18,6 @@ client fetches through the artifact proxy.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,12 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.errors import BadRequest, InvalidParameter, NotFound
+from modelyard.errors import InvalidParameter, NotFound
 from modelyard.registry.client import RegistryClient
 from modelyard.registry.entities import Actor, LoggedModel, ModelVersion, RegisteredModel
 from modelyard.registry.uris import check_version
 from modelyard.server.context import ServerLimits
-from modelyard.server.request_body import read_body, read_json
+from modelyard.server.request_body import read_json, read_json_object
 from modelyard.tracking import mlflow_wire as wire
 from modelyard.tracking.mlflow_wire import Fields
 
@@ -313,13 +312,15 @@ def create_logged_model(reg: RegistryClient, f: Fields) -> dict[str, Any]:
     run_id = f.ident("source_run_id")
     if run_id:
         reg.tracking.get_run(run_id)
+    tags = wire.tags_from_json(f.objects("tags"))
+    reg.check_client_tags(tags, "logged model")
     model = reg.logged_models.create(
         experiment_id,
         f.text("name", default="model"),
         source_run_id=run_id,
         model_type=f.text("model_type"),
         params=wire.tags_from_json(f.objects("params")),
-        tags=wire.tags_from_json(f.objects("tags")),
+        tags=tags,
     )
     return {"model": logged_model_to_json(model)}
 
@@ -350,12 +351,16 @@ def search_logged_models(reg: RegistryClient, f: Fields) -> dict[str, Any]:
 
 
 def set_logged_model_tags(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    reg.logged_models.set_tags(_model_id(f), wire.tags_from_json(f.objects("tags")))
+    tags = wire.tags_from_json(f.objects("tags"))
+    reg.check_client_tags(tags, "logged model")
+    reg.logged_models.set_tags(_model_id(f), tags)
     return {}
 
 
 def delete_logged_model_tag(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    reg.logged_models.delete_tag(_model_id(f), f.text("tag_key", required=True))
+    key = f.text("tag_key", required=True)
+    reg.check_client_tags([key], "logged model")
+    reg.logged_models.delete_tag(_model_id(f), key)
     return {}
 
 
@@ -427,28 +432,15 @@ def _endpoint(
         if request.method in ("GET", "HEAD"):
             fields = Fields.from_query([*request.query_params.multi_items(), *path.items()])
         elif path:
-            fields = Fields({**await _json_object(request, limits.max_json_bytes), **path})
+            fields = Fields({**await read_json_object(request, limits.max_json_bytes), **path})
         else:
             fields = await read_json(request, limits.max_json_bytes)
         actor = actor_of(request) if actor_of else None
-        client = registry.as_actor(actor) if actor is not None else registry
+        client = registry.for_clients(actor)  # refuses the reserved modelyard.* tags
         return JSONResponse(await run_in_threadpool(handler, client, fields))
 
     call.__name__ = handler.__name__
     return call
-
-
-async def _json_object(request: Request, limit: int) -> dict[str, Any]:
-    raw = await read_body(request, limit)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequest(f"request body is not valid JSON: {exc}", field="body") from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object", field="body")
-    return data
 
 
 def registry_routes(
