@@ -11,6 +11,26 @@ No or a bad token is a 401 ``UNAUTHENTICATED`` with ``WWW-Authenticate``; too lo
 is a 403 ``PERMISSION_DENIED`` naming the role needed. Neither is retried by the mlflow
 client (it retries 429 and 5xx only).
 
+Failed authentication is rate-limited (``auth.lockout.FailureLockout``, in this process's
+memory) per client address and per identity the credential names (its token id, or the
+user name of Basic credentials); a request without credentials guesses nothing and is not
+counted. After ``MAX_FAILURES`` failures in a minute:
+
+* the address is locked out for ``LOCKOUT_S``: every request from it but ``OPEN_PATHS``
+  is a 429 ``REQUEST_LIMIT_EXCEEDED`` with ``Retry-After``, without looking at its
+  credentials, so a correct token does not get through from there either (it does from
+  any other address). An IPv6 client counts by its /64, the block one host usually holds.
+  Behind a reverse proxy on another host, set ``FORWARDED_ALLOW_IPS`` to its address
+  (uvicorn believes ``X-Forwarded-For`` from loopback only), or every client counts as
+  the proxy;
+* the identity: further failures naming it are 429 too, but its correct token still
+  works (token ids are public; a hard lockout would let anyone lock a user out).
+
+The mlflow client sleeps ``Retry-After`` and retries (up to 7 times); since requests made
+during a lockout never extend it, its first retry after the wait gets the real 401 (unless
+other clients at the address keep failing: then it gives up after 7 waits, saying "too
+many 429 error responses").
+
 The role a route needs, first match wins:
 
 1. declared on its endpoint (the function given to ``Route``) with
@@ -32,6 +52,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import ipaddress
+import math
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,9 +66,17 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.roles import Role, at_least, parse_role, roles_up_to, with_article
-from modelyard.auth.service import AuthService, Principal
-from modelyard.errors import ModelyardError, PermissionDenied, Unauthenticated, http_status_for
+from modelyard.auth.service import AuthService, Principal, token_id_of
+from modelyard.auth.tables import USER_LENGTH
+from modelyard.errors import (
+    ModelyardError,
+    PermissionDenied,
+    RequestLimitExceeded,
+    Unauthenticated,
+)
+from modelyard.server import errors
 from modelyard.server.route_templates import RouteResolver
 
 if TYPE_CHECKING:
@@ -129,7 +160,12 @@ def actor_of(connection: HTTPConnection) -> Actor | None:
 
 
 class AuthMiddleware:
-    """Authenticate every request outside ``open_paths``; check the route's role."""
+    """Authenticate every request outside ``open_paths``; check the route's role.
+
+    ``role``: the role every route needs (the data plane's viewer), instead of looking it
+    up per route. ``lockout``: where failures are counted (default: a new one, so one per
+    app and process).
+    """
 
     def __init__(
         self,
@@ -138,11 +174,15 @@ class AuthMiddleware:
         *,
         rules: Mapping[tuple[str, str], Role] = DEFAULT_RULES,
         open_paths: Iterable[str] = OPEN_PATHS,
+        role: Role | None = None,
+        lockout: FailureLockout | None = None,
     ) -> None:
         self.app = app
         self.service = service
         self.rules = dict(rules)
         self.open_paths = frozenset(open_paths)
+        self.role = role
+        self.lockout = lockout if lockout is not None else FailureLockout()
         self._routes = RouteResolver()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -150,7 +190,15 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            principal = await self._authenticate(scope)
+            address = address_key(scope)
+            locked = self.lockout.locked_for(address)
+            if locked:
+                raise RequestLimitExceeded(
+                    f"too many failed authentications from {address[5:]}: its requests are "
+                    f"refused for {retry_after(locked)} s more, whatever their credentials",
+                    retry_after_s=retry_after(locked),
+                )
+            principal = await self._authenticate(scope, address)
             self._authorize(scope, principal)
         except ModelyardError as exc:
             if scope["type"] == "websocket":
@@ -165,17 +213,46 @@ class AuthMiddleware:
         finally:
             _current.reset(reset)
 
-    async def _authenticate(self, scope: Scope) -> Principal:
-        token, claimed_user = credentials(Headers(scope=scope).get("authorization"))
-        principal = self.service.from_cache(token)
-        if principal is None:  # a query (and maybe a write): not on the event loop
-            principal = await run_in_threadpool(self.service.authenticate, token)
-        if claimed_user is not None and claimed_user != principal.user:
-            raise Unauthenticated(
-                f"the token does not belong to user {claimed_user!r}; send its own user name "
-                "or a Bearer token"
-            )
+    async def _authenticate(self, scope: Scope, address: str) -> Principal:
+        header = Headers(scope=scope).get("authorization")
+        token, claimed_user = "", None
+        try:
+            token, claimed_user = credentials(header)
+            principal = self.service.from_cache(token)
+            if principal is None:  # a query (and maybe a write): not on the event loop
+                principal = await run_in_threadpool(self.service.authenticate, token)
+            if claimed_user is not None and claimed_user != principal.user:
+                raise Unauthenticated(
+                    f"the token does not belong to user {claimed_user!r}; send its own user "
+                    "name or a Bearer token"
+                )
+        except Unauthenticated as exc:
+            if header:  # no credentials guess nothing: only a failed credential counts
+                self._failed(exc, address, token, claimed_user)
+            raise
         return principal
+
+    def _failed(
+        self, exc: Unauthenticated, address: str, token: str, claimed_user: str | None
+    ) -> None:
+        """Count the failure; a 429 instead of ``exc`` if an identity it names is locked."""
+        keys, named = [address], []
+        token_id = token_id_of(token)
+        if token_id is not None:
+            keys.append(f"token:{token_id}")
+            named.append(f"token {token_id}")
+        if claimed_user is not None:
+            claimed_user = claimed_user[:USER_LENGTH]
+            keys.append(f"user:{claimed_user}")
+            named.append(f"user {claimed_user!r}")
+        locked = self.lockout.fail(*keys)
+        if locked:
+            raise RequestLimitExceeded(
+                f"too many failed authentications for {' and '.join(named) or address[5:]}: "
+                f"refused for {retry_after(locked)} s more (a correct token still works); "
+                "check the token with `modelyard tokens list`",
+                retry_after_s=retry_after(locked),
+            ) from exc
 
     def _authorize(self, scope: Scope, principal: Principal) -> None:
         needed = self.required_role(scope)
@@ -186,6 +263,8 @@ class AuthMiddleware:
             )
 
     def required_role(self, scope: Scope) -> Role:
+        if self.role is not None:
+            return self.role
         method = scope.get("method", "GET")
         route = self._routes.resolve(scope)
         declared = getattr(route.endpoint, REQUIRED_ROLE_ATTR, None)
@@ -230,9 +309,34 @@ def credentials(authorization: str | None) -> tuple[str, str | None]:
     )
 
 
+def address_key(scope: Scope) -> str:
+    """The lockout key of the request's client: ``addr:`` and its address (an IPv6
+    address by its /64 network)."""
+    client = scope.get("client")
+    return _address_key(client[0] if client else "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_key(host: str) -> str:
+    if ":" not in host:  # IPv4, or a name such as "testclient": taken as it is
+        return f"addr:{host or 'unknown'}"
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return f"addr:{host[:64]}"
+    if address.ipv4_mapped is not None:
+        return f"addr:{address.ipv4_mapped}"
+    return f"addr:{ipaddress.IPv6Network((address, 64), strict=False)}"
+
+
+def retry_after(seconds: float) -> int:
+    """Whole seconds for ``Retry-After`` (HTTP takes no fractions), at least 1."""
+    return max(1, math.ceil(seconds))
+
+
 def error_response(exc: ModelyardError) -> JSONResponse:
     """The error as every API renders it; a 401 also says how to authenticate."""
-    response = JSONResponse(exc.to_dict(), status_code=http_status_for(exc))
+    response = errors.error_response(exc)
     if isinstance(exc, Unauthenticated):
         response.headers.append("WWW-Authenticate", f'Bearer realm="{REALM}"')
         response.headers.append("WWW-Authenticate", f'Basic realm="{REALM}", charset="UTF-8"')

@@ -1,7 +1,7 @@
 """Render every failure as ``{"error_code", "message"}`` JSON, in one place.
 
 * ``ModelyardError`` → its code, with the HTTP status from ``errors.HTTP_STATUS_BY_CODE``
-  (the one table);
+  (the one table), and ``Retry-After`` on a 429 ``REQUEST_LIMIT_EXCEEDED``;
 * an unknown route → 404 ``ENDPOINT_NOT_FOUND`` (JSON, never an HTML page: the MLflow
   client falls back to older endpoints on that code); a wrong method → 405 ``BAD_REQUEST``;
 * a number the database cannot hold → 400 ``INVALID_PARAMETER_VALUE``;
@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from modelyard.errors import ModelyardError, http_status_for
+from modelyard.errors import ModelyardError, RequestLimitExceeded, http_status_for
 from modelyard.store.engine import is_transient
 
 log = logging.getLogger("modelyard.server")
@@ -32,9 +32,17 @@ def error_json(code: str, message: str, status: int, **extra: Any) -> JSONRespon
     return JSONResponse({"error_code": code, "message": message, **extra}, status_code=status)
 
 
+def error_response(exc: ModelyardError) -> JSONResponse:
+    """``exc`` as every API renders it; a rate limit also says when to come back."""
+    response = JSONResponse(exc.to_dict(), status_code=http_status_for(exc))
+    if isinstance(exc, RequestLimitExceeded) and exc.retry_after_s is not None:
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
+
+
 def modelyard_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelyardError)
-    return JSONResponse(exc.to_dict(), status_code=http_status_for(exc))
+    return error_response(exc)
 
 
 def http_error(request: Request, exc: Exception) -> Response:
