@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -81,9 +82,49 @@ def test_a_token_is_printed_once_alone_on_stdout_and_works(tmp_path):
 
     listed = cli("tokens", "list")
     assert token not in listed.stdout
-    ((token_id, user, label, _, last_used, status),) = rows(listed)
+    ((token_id, user, label, _, last_used, expires, status),) = rows(listed)
     assert token.startswith(f"myd_{token_id}_")
     assert (user, label, status) == ("alice", "laptop", "active") and last_used != "—"
+    assert expires == "never" and "never expiring" in created.stderr
+
+
+def test_a_token_created_with_an_expiry_lists_it_and_is_refused_once_past(tmp_path, monkeypatch):
+    from datetime import datetime
+
+    import modelyard.ids
+    from modelyard.auth import service as auth_service
+    from modelyard.errors import Unauthenticated
+
+    home = tmp_path / "yard"
+    cli = make_cli(home)
+    cli("users", "create", "ci")
+    created = cli("tokens", "create", "--user", "ci", "--label", "nightly", "--expires", "90d")
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip()
+    auth = AuthService(database_for(Settings(home=home)))
+    (info,) = auth.list_tokens("ci")
+    assert info.expires_at - info.created_at == 90 * 86_400_000
+    shown = datetime.fromtimestamp(info.expires_at / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    assert f"expiring {shown}" in created.stderr
+    ((_, _, label, _, last_used, expires, status),) = rows(cli("tokens", "list"))
+    assert (label, last_used, expires, status) == ("nightly", "—", shown, "active")
+
+    assert auth.authenticate(token).user == "ci"
+    monkeypatch.setattr(auth_service, "now_ms", lambda: info.expires_at + 1)
+    with pytest.raises(Unauthenticated, match="expired at"):
+        auth.authenticate(token)
+    monkeypatch.setattr(modelyard.ids, "now_ms", lambda: info.expires_at + 1)
+    ((_, _, _, _, last_used, _, status),) = rows(cli("tokens", "list"))
+    assert status == "expired" and last_used != "—"
+
+
+@pytest.mark.parametrize("given", ["soon", "0", "-3d"])
+def test_an_expiry_that_is_not_a_positive_duration_is_a_usage_error(tmp_path, given):
+    cli = make_cli(tmp_path / "yard")
+    cli("users", "create", "ci")
+    refused = cli("tokens", "create", "--user", "ci", "--expires", given)
+    assert refused.exit_code == 2 and "--expires" in refused.stderr
+    assert refused.stdout == ""  # no token was printed (or made)
 
 
 def test_revoking_by_a_prefix_hides_the_token_unless_all_are_asked_for(tmp_path):

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from modelyard.auth import service as auth_service
 from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.service import AuthService
 from modelyard.server.auth import AuthMiddleware, address_key
@@ -196,6 +197,18 @@ async def test_a_flood_of_forged_token_ids_from_many_addresses_keeps_memory_boun
             for _ in range(3):
                 await http.get(SEARCH, headers=bearer(forged()))
     assert len(lockout) == 500  # 1,600 keys seen, at most 500 held
+
+
+@pytest.mark.anyio
+async def test_an_expired_token_is_401_saying_when(yard, monkeypatch):
+    auth, _, _, app = yard
+    issued = auth.create_token("alice", expires_in_s=60)
+    later = issued.info.expires_at + 1
+    monkeypatch.setattr(auth_service, "now_ms", lambda: later)
+    async with client(app, "198.51.100.7") as http:
+        response = await http.get(SEARCH, headers=bearer(issued.token))
+    assert response.status_code == 401
+    assert f"API token {issued.info.token_id} expired at " in response.json()["message"]
 
 
 @pytest.mark.parametrize(

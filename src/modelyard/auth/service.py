@@ -10,7 +10,9 @@ hashes exist for guessable secrets).
 The server authenticates every request: with ``cache_ttl_s`` > 0 a verified token is
 remembered for that long, so the hot logging path costs a dictionary lookup instead of a
 query. A revocation or role change made elsewhere (the CLI, another server process)
-therefore takes effect within ``cache_ttl_s``; made through this object, at once.
+therefore takes effect within ``cache_ttl_s``; made through this object, at once. A
+token created with an expiry (``expires_in_s``) is refused from that moment on, cached or
+not, with a 401 that says when it expired.
 
 >>> auth = AuthService(db)                                  # doctest: +SKIP
 >>> auth.create_user("alice", "editor")                     # doctest: +SKIP
@@ -30,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -79,10 +82,17 @@ class TokenInfo:
     label: str | None = None
     last_used_at: int | None = None
     revoked_at: int | None = None
+    #: Milliseconds since the epoch; None: the token never expires.
+    expires_at: int | None = None
 
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def expired(self, at_ms: int | None = None) -> bool:
+        """Whether the token has expired by ``at_ms`` (default: now)."""
+        at = now_ms() if at_ms is None else at_ms
+        return self.expires_at is not None and self.expires_at <= at
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +110,8 @@ class Principal:
     user: str
     role: Role
     token_id: str
+    #: When the token expires (ms since the epoch), so a cache never outlives it.
+    expires_at: int | None = None
 
 
 def token_digest(token: str) -> str:
@@ -181,8 +193,18 @@ class AuthService:
 
     # -- tokens -----------------------------------------------------------------------------
 
-    def create_token(self, user: str, label: str | None = None) -> IssuedToken:
-        """A new token for ``user``; keep ``.token``, it cannot be shown again."""
+    def create_token(
+        self, user: str, label: str | None = None, *, expires_in_s: float | None = None
+    ) -> IssuedToken:
+        """A new token for ``user``; keep ``.token``, it cannot be shown again.
+
+        ``expires_in_s``: seconds from now after which the token is refused (None: never).
+        """
+        if expires_in_s is not None and not expires_in_s > 0:
+            raise InvalidParameter(
+                f"a token's lifetime must be more than 0 seconds, got {expires_in_s!r}",
+                field="expires",
+            )
         if label is not None and len(label) > LABEL_LENGTH:
             raise InvalidParameter(
                 f"a token label may be at most {LABEL_LENGTH} characters, got {len(label)}",
@@ -195,7 +217,9 @@ class AuthService:
             )
         token_id = secrets.token_hex(6)
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
-        info = TokenInfo(token_id, owner.name, now_ms(), label)
+        created_at = now_ms()
+        expires_at = None if expires_in_s is None else created_at + round(expires_in_s * 1000)
+        info = TokenInfo(token_id, owner.name, created_at, label, expires_at=expires_at)
         with self.db.write() as conn:
             conn.execute(
                 auth_tokens.insert().values(
@@ -204,6 +228,7 @@ class AuthService:
                     token_sha256=token_digest(token),
                     label=label,
                     created_at=info.created_at,
+                    expires_at=expires_at,
                 )
             )
         return IssuedToken(info, token)
@@ -271,17 +296,20 @@ class AuthService:
 
     def authenticate(self, token: str) -> Principal:
         """Who ``token`` belongs to; ``Unauthenticated`` if it is unknown, wrong, revoked,
-        or its user is disabled."""
+        expired, or its user is disabled."""
         cached = self.from_cache(token)
         if cached is not None:
             return cached
         digest = token_digest(token)
         principal = self._verify(token, digest)
         if self.cache_ttl_s > 0:
+            ttl = self.cache_ttl_s
+            if principal.expires_at is not None:  # never remembered past its expiry
+                ttl = min(ttl, (principal.expires_at - now_ms()) / 1000)
             with self._lock:
                 if len(self._cache) >= MAX_CACHED_TOKENS:
                     self._cache.clear()
-                self._cache[digest] = (principal, self._clock() + self.cache_ttl_s)
+                self._cache[digest] = (principal, self._clock() + ttl)
         return principal
 
     def from_cache(self, token: str) -> Principal | None:
@@ -307,6 +335,7 @@ class AuthService:
                 auth_tokens.c.user_name,
                 auth_tokens.c.last_used_at,
                 auth_tokens.c.revoked_at,
+                auth_tokens.c.expires_at,
                 auth_users.c.role,
                 auth_users.c.disabled,
             )
@@ -320,10 +349,15 @@ class AuthService:
             raise Unauthenticated("invalid API token")
         if row.revoked_at is not None:
             raise Unauthenticated(f"API token {token_id} has been revoked")
+        if row.expires_at is not None and row.expires_at <= now_ms():
+            raise Unauthenticated(
+                f"API token {token_id} expired at {utc_time(row.expires_at)}; an admin creates "
+                f"a new one with `modelyard tokens create --user {row.user_name} --expires 90d`"
+            )
         if row.disabled:
             raise Unauthenticated(f"user {row.user_name!r} is disabled")
         self._touch(token_id, row.last_used_at)
-        return Principal(row.user_name, Role(row.role), token_id)
+        return Principal(row.user_name, Role(row.role), token_id, row.expires_at)
 
     def _touch(self, token_id: str, last_used_at: int | None) -> None:
         """Record use at most once a minute: a write per request would serialise every
@@ -356,11 +390,23 @@ def check_user_name(name: str) -> str:
     return name
 
 
+def utc_time(ms: int) -> str:
+    """Milliseconds since the epoch as ``YYYY-MM-DD HH:MM:SS UTC`` (what a server says:
+    its local time zone means nothing to the caller)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _user(row: Any) -> User:
     return User(row.name, Role(row.role), row.created_at, bool(row.disabled))
 
 
 def _token_info(row: Any) -> TokenInfo:
     return TokenInfo(
-        row.token_id, row.user_name, row.created_at, row.label, row.last_used_at, row.revoked_at
+        row.token_id,
+        row.user_name,
+        row.created_at,
+        row.label,
+        row.last_used_at,
+        row.revoked_at,
+        row.expires_at,
     )

@@ -2,7 +2,8 @@
 
 A token row holds the SHA-256 digest of the token, never the token: the plaintext is
 shown once, when it is created. Tokens are never deleted, only revoked (``revoked_at``),
-so ``tokens list`` can still say who held what and when it was last used. Table names
+so ``tokens list`` can still say who held what and when it was last used. A token may
+carry an expiry (``expires_at``), after which it is refused as if revoked. Table names
 carry the room's prefix (``user`` is a reserved word on PostgreSQL).
 """
 
@@ -55,5 +56,7 @@ auth_tokens = Table(
     #: Updated at most once a minute per token, so authentication stays a read.
     Column("last_used_at", BigInteger, nullable=True),
     Column("revoked_at", BigInteger, nullable=True),
+    #: Milliseconds since the epoch after which the token is refused (None: never).
+    Column("expires_at", BigInteger, nullable=True),
     Index("ix_auth_tokens_user_name", "user_name"),
 )

@@ -2,7 +2,8 @@
 
     TOKEN=$(modelyard tokens create --user alice --label laptop)   # the token alone on stdout
     MLFLOW_TRACKING_TOKEN=$TOKEN python train.py
-    modelyard tokens list --user alice
+    modelyard tokens create --user ci --expires 90d                # refused after 90 days
+    modelyard tokens list --user alice                             # last use, expiry
     modelyard tokens revoke 3f9c                                   # an id, or its first chars
 
 The token is printed once, at creation; the store keeps only its SHA-256 digest, so a lost
@@ -23,15 +24,32 @@ def create(
     ctx: typer.Context,
     user: str = typer.Option(..., "--user", help="Whose token: it acts with their role."),
     label: str | None = typer.Option(None, "--label", help="What it is for, e.g. 'ci'."),
+    expires: str | None = typer.Option(
+        None,
+        "--expires",
+        metavar="DURATION",
+        help="Refuse the token after this long, e.g. 90d, 12h, 2w (default: never).",
+    ),
 ) -> None:
     """Create a token and print it, once: only its digest is stored."""
+    from modelyard.cli.experiments import format_time
+    from modelyard.cli.gc import parse_duration
+
+    lifetime = None
+    if expires is not None:
+        lifetime = parse_duration(expires, "--expires")
+        if lifetime <= 0:
+            raise typer.BadParameter("a token must live longer than 0", param_hint="--expires")
     service = auth_service(ctx)
-    issued = service.create_token(user, label)
+    issued = service.create_token(user, label, expires_in_s=lifetime)
     role = service.get_user(user).role
+    expiry = issued.info.expires_at
     typer.echo(issued.token)
     typer.echo(
-        f"created token {issued.info.token_id} for {user!r} ({role}); it is shown only this "
-        "once, so store it now. Use it as MLFLOW_TRACKING_TOKEN or MODELYARD_TRACKING_TOKEN.",
+        f"created token {issued.info.token_id} for {user!r} ({role}), "
+        f"{'expiring ' + format_time(expiry) if expiry else 'never expiring'}; it is shown only "
+        "this once, so store it now. Use it as MLFLOW_TRACKING_TOKEN or "
+        "MODELYARD_TRACKING_TOKEN.",
         err=True,
     )
 
@@ -42,24 +60,33 @@ def list_tokens(
     user: str | None = typer.Option(None, "--user", help="Only this user's tokens."),
     all_: bool = typer.Option(False, "--all", help="Include revoked tokens."),
 ) -> None:
-    """List tokens (never the tokens themselves): id, user, label, created, last used."""
+    """List tokens (never the tokens themselves): id, user, label, created, last used,
+    expiry and status (active, expired or revoked)."""
     from rich.table import Table
     from rich.text import Text
 
     from modelyard.cli.experiments import format_time
+    from modelyard.ids import now_ms
 
     tokens = auth_service(ctx).list_tokens(user, include_revoked=all_)
     table = Table(title=f"{len(tokens)} token{'s' if len(tokens) != 1 else ''}")
-    for column in ("id", "user", "label", "created", "last used", "status"):
+    for column in ("id", "user", "label", "created", "last used", "expires", "status"):
         table.add_column(column, no_wrap=column != "label")
+    now = now_ms()
     for t in tokens:
-        status = Text("revoked", style="red") if t.revoked else Text("active", style="green")
+        if t.revoked:
+            status = Text("revoked", style="red")
+        elif t.expired(now):
+            status = Text("expired", style="yellow")
+        else:
+            status = Text("active", style="green")
         table.add_row(
             t.token_id,
             Text(t.user),
             Text(t.label or "—"),
             format_time(t.created_at),
             format_time(t.last_used_at),
+            format_time(t.expires_at) if t.expires_at is not None else "never",
             status,
         )
     ctx.obj.console().print(table)
