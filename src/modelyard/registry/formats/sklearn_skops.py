@@ -1,15 +1,26 @@
-"""scikit-learn models in the skops format: loading never runs arbitrary code.
+"""scikit-learn models in the skops format: loading an untrusted file never runs its code.
 
-skops refuses, on load, every type it does not know to be safe — which includes the tree
-classes inside every forest and gradient-boosting model, so MLflow users must list them by
-hand. modelyard records the types a model needs when it saves it (``untrusted_types``, the
-name autolog uses too) and, on load, trusts exactly those that come from an allow-list of
-well-known libraries (``SAFE_MODULES``). A type outside the allow-list (a user's own
-transformer), or one the file needs that was not recorded at save time (a swapped file), is
-refused with an error naming it and the way to trust it (``trusted_types=[...]``).
+A skops file names, for every object in it, the type or function that rebuilds it, and
+skops calls those on load. A file is therefore only as safe as the names it may use.
+Unless the caller trusts the file, a name is accepted only when it is
 
-Models saved with pickle or cloudpickle (MLflow's older default) load only with
-``trusted=True``.
+* in skops' own trusted defaults (public estimators, numpy and scipy ufuncs, arrays,
+  dtypes, sparse matrices, builtin containers), or
+* on modelyard's reviewed list of exact names (``skops_allowlist.ALLOWED_TYPES``: the
+  tree structures of forests and gradient boosting, neighbour-search trees, scorers,
+  score functions, ...), so common fitted models load with nothing listed by hand, or
+* named by the caller in ``trusted_types=[...]``.
+
+Never by module prefix: numpy, scipy and scikit-learn also hold functions that run code
+(``numpy.testing._private.utils.runstring`` calls ``exec``) or write files. Nothing the
+model folder says about itself widens the list: ``untrusted_types`` in its manifest is
+written by whoever uploaded it, so it is recorded at save for information only. A refused
+file raises ``PermissionDenied`` naming every refused type, before any of them is
+imported. The tree structures skops leaves out of its defaults are checked after loading
+(``fitted_trees``), because scikit-learn indexes their nodes without bounds checks.
+
+``trusted=True`` (``modelyard serve --trusted``) loads whatever the file needs, and is
+the only way to load models saved with pickle or cloudpickle (MLflow's older default).
 """
 
 from __future__ import annotations
@@ -20,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import MissingExtra, PermissionDenied
+from modelyard.registry.formats.fitted_trees import check_fitted_trees
+from modelyard.registry.formats.skops_allowlist import ALLOWED_TYPES
 
 FLAVOR = "sklearn"
 MODEL_FILE = "model.skops"
 PACKAGES = ("scikit-learn", "skops", "numpy", "scipy")
-#: Top-level modules whose types are trusted when a model file needs them.
-SAFE_MODULES = frozenset({"sklearn", "numpy", "scipy", "skops"})
 PICKLE_FORMATS = ("pickle", "cloudpickle")
 
 
@@ -39,10 +50,6 @@ def _skops() -> Any:
 
 def matches(model: object) -> bool:
     return type(model).__module__.split(".", 1)[0] == "sklearn"
-
-
-def is_safe_type(qualified_name: str) -> bool:
-    return qualified_name.split(".", 1)[0] in SAFE_MODULES
 
 
 def save(model: Any, folder: Path, trusted: bool = False) -> dict[str, Any]:
@@ -76,28 +83,27 @@ def load(
         with path.open("rb") as fh:
             return pickle.load(fh)  # the caller said trusted=True
     sio = _skops()
-    needed = set(sio.get_untrusted_types(file=path))
-    if not trusted:
-        allowed = set(trusted_types)
-        recorded = manifest.get("untrusted_types")
-        if recorded is not None:
-            unrecorded = sorted(needed - set(recorded) - allowed)
-            if unrecorded:
-                raise PermissionDenied(
-                    f"{path.name} needs types that were not recorded when it was saved: "
-                    f"{', '.join(unrecorded)}; the file may have been replaced. If you trust "
-                    f"it, pass trusted_types={unrecorded!r}",
-                    field="trusted_types",
-                )
-        unsafe = sorted(t for t in needed - allowed if not is_safe_type(t))
-        if unsafe:
-            raise PermissionDenied(
-                f"{path.name} needs types outside the libraries modelyard trusts "
-                f"({', '.join(sorted(SAFE_MODULES))}): {', '.join(unsafe)}. If you trust "
-                f"them, pass trusted_types={unsafe!r} (or trusted=True)",
-                field="trusted_types",
-            )
-    return sio.load(path, trusted=sorted(needed))
+    data = path.read_bytes()  # read once: what is audited is what is loaded
+    needed = sio.get_untrusted_types(data=data)
+    if trusted:
+        return sio.loads(data, trusted=needed)
+    refused = refused_types(needed, trusted_types)
+    if refused:
+        raise PermissionDenied(
+            f"{path.name} needs types that modelyard does not trust in a model file: "
+            f"{', '.join(refused)}. Load it only if you trust its source, with "
+            f"trusted_types={refused!r} (or trusted=True)",
+            field="trusted_types",
+        )
+    native = sio.loads(data, trusted=needed)
+    check_fitted_trees(native)
+    return native
+
+
+def refused_types(needed: Collection[str], trusted_types: Collection[str] = ()) -> list[str]:
+    """The types in ``needed`` (as ``skops.io.get_untrusted_types`` reports them) that an
+    untrusted file may not use: neither on the reviewed list nor named by the caller."""
+    return sorted(set(needed) - ALLOWED_TYPES - set(trusted_types))
 
 
 def predict(native: Any, data: Any, manifest: dict[str, Any]) -> Any:
