@@ -144,6 +144,9 @@ class Settings(BaseModel):
     serve_trusted: bool = Field(
         default=False, description="Load pickle-based models (only from sources you trust)."
     )
+    serve_auth: bool = Field(
+        default=False, description="Require an API token (viewer or above) to predict."
+    )
 
     @field_validator("required_run_tags", "registry_approvers", mode="before")
     @classmethod

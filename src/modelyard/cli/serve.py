@@ -7,6 +7,11 @@
 Protocols on one port: Open Inference Protocol v2 (``/v2/...``, tritonclient works),
 MLflow scoring (``/invocations``, ``/ping``), native ``/predict`` and ``/feedback``,
 Prometheus ``/metrics``. It listens on 127.0.0.1 unless ``--host`` says otherwise.
+
+Without ``--auth`` anyone who can reach the port may predict (a warning says so when the
+host is not loopback); with it, every request but the health probes and ``/metrics``
+needs an API token of a viewer or above, from the metadata store the deployment lives in
+(``modelyard users`` / ``modelyard tokens``; see ``server.inference_auth``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import tempfile
 from typing import Any
 
 import typer
+
+from modelyard.cli.server import LOOPBACK
 
 APP_FACTORY = "modelyard.server.inference_app:app_from_env"
 
@@ -47,6 +54,9 @@ def serve(
     trusted: bool = typer.Option(
         False, "--trusted", help="Allow pickle-based models (only from trusted sources)."
     ),
+    auth: bool = typer.Option(
+        False, "--auth", help="Require an API token (a viewer or above) to predict."
+    ),
 ) -> None:
     """Serve predictions for a deployment (following its revisions) or one model."""
     import uvicorn
@@ -62,10 +72,19 @@ def serve(
         "serve_log_predictions": log_predictions,
         "serve_poll_interval_s": poll_interval,
         "serve_trusted": trusted,
+        "serve_auth": auth,
     }
     settings = ServingSettings(**{**overrides, **fields, "tracking_uri": None})
     url_host = f"[{host}]" if ":" in host else host
     typer.echo(f"modelyard serve: {target} on http://{url_host}:{port} ({workers} worker(s))")
+    if auth:
+        _announce_auth(settings)
+    elif host not in LOOPBACK:
+        typer.echo(
+            f"modelyard serve: warning: listening on {host} without --auth: anyone who can "
+            "reach this port can use the model; pass --auth to require API tokens",
+            err=True,
+        )
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -85,7 +104,12 @@ def serve(
         metrics = InferenceMetrics()
         # Fails fast on a typo.
         runtime = build_runtime(settings, target, metrics=metrics, freeze_gc=True)
-        uvicorn.run(create_inference_app(runtime, metrics), **options)
+        middleware = []
+        if auth:
+            from modelyard.server.inference_auth import inference_auth
+
+            middleware.append(inference_auth(settings))
+        uvicorn.run(create_inference_app(runtime, metrics, middleware=middleware), **options)
         return
     # Workers are processes that build their own app from MODELYARD_* settings, and
     # count their metrics in files that /metrics adds up (inference_metrics).
@@ -101,6 +125,21 @@ def serve(
     finally:
         if own_metrics_dir:
             shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+
+
+def _announce_auth(settings: Any) -> None:
+    from modelyard.auth.service import AuthService
+    from modelyard.tracking.backends import database_for
+
+    typer.echo(
+        "modelyard serve: authentication on: every request but /v2/health/*, /ping, /health "
+        "and /metrics needs an API token of a viewer or above"
+    )
+    if not AuthService(database_for(settings)).list_users():
+        typer.echo(
+            "modelyard serve: no users yet, so nobody can predict: run `modelyard users "
+            "create NAME` and `modelyard tokens create --user NAME`"
+        )
 
 
 def main() -> None:

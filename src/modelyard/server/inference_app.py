@@ -24,11 +24,12 @@ request header to correlate feedback) and ``X-Modelyard-Variant``.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -395,9 +396,13 @@ def _status_for(exc: ModelyardError) -> int:
 
 
 def create_inference_app(
-    runtime: ServingRuntime, metrics: InferenceMetrics | None = None
+    runtime: ServingRuntime,
+    metrics: InferenceMetrics | None = None,
+    *,
+    middleware: Sequence[Middleware] = (),
 ) -> Starlette:
-    """The data-plane app over ``runtime`` (started and stopped with the app)."""
+    """The data-plane app over ``runtime`` (started and stopped with the app), behind
+    ``middleware`` (``inference_auth.inference_auth`` for ``modelyard serve --auth``)."""
     metrics = metrics or InferenceMetrics()
     runtime.observer = metrics
     api = InferenceApi(runtime, metrics)
@@ -430,7 +435,12 @@ def create_inference_app(
         Route("/feedback", api.feedback, methods=["POST"]),
         Route("/metrics", metrics.exposition, methods=["GET"]),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, exception_handlers=_handlers())
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers=_handlers(),
+        middleware=list(middleware),
+    )
 
 
 def _handlers() -> dict[Any, Any]:
@@ -542,6 +552,13 @@ def app_from_env() -> Starlette:
         )
     tune_process()
     metrics = InferenceMetrics()
+    middleware = []
+    if settings.serve_auth:
+        from modelyard.server.inference_auth import inference_auth
+
+        middleware.append(inference_auth(settings))
     return create_inference_app(
-        build_runtime(settings, settings.serve_target, metrics=metrics, freeze_gc=True), metrics
+        build_runtime(settings, settings.serve_target, metrics=metrics, freeze_gc=True),
+        metrics,
+        middleware=middleware,
     )
