@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import InvalidParameter, ModelyardError, NotFound
+from modelyard.errors import InvalidParameter, ModelyardError, NotFound, PermissionDenied
 from modelyard.ids import now_ms
 from modelyard.serving.feedback import FeedbackItem, FeedbackStore, RecentPredictions, Served
 from modelyard.serving.inputs import Batch, InputSpec
@@ -206,12 +206,17 @@ class ServingRuntime:
         self.judge = CanaryJudge()
         self.recent = RecentPredictions(self.options.remember)
         self._cache: dict[tuple[str, int], LoadedVersion] = {}
+        # Versions whose model file was refused (an untrusted type, a malformed tree). A
+        # version's files never change (download checks their digest), nor does this
+        # process's trust: it is refused again without fetching and auditing it each poll.
+        self._refused: dict[tuple[str, int], PermissionDenied] = {}
         self._in_flight: dict[int, int] = {}
         self._shadows_running = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._poll_now = asyncio.Event()
         self.last_error: str | None = None
+        self._refusal: str | None = None  # why the wanted revision's model was refused
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -262,12 +267,14 @@ class ServingRuntime:
                 revision = await asyncio.to_thread(self.target.revision)
                 if self.table is None or revision != self.table.revision:
                     await self._install(revision)
-                self.last_error = None
+                self.last_error = self._refusal = None
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep serving the table we have; retry next poll
                 self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("deployment %s: cannot follow revisions: %s", self.deployment, exc)
+                self._refusal = exc.message if _refused_model(exc) else None
+                if self._refusal is None:  # a refusal is logged once, by _load
+                    log.warning("deployment %s: cannot follow revisions: %s", self.deployment, exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._poll_now.wait(), self.options.poll_interval_s)
             self._poll_now.clear()
@@ -315,21 +322,34 @@ class ServingRuntime:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        refused = self._refused.get(key)
+        if refused is not None:
+            raise PermissionDenied(refused.message, field=refused.field)
 
         def on_batch(size: int) -> None:
             self.observer.batch(self.deployment, model, version, size)
 
-        loaded = await asyncio.to_thread(
-            load_version,
-            self.registry,
-            model,
-            version,
-            batching=self.options.batching,
-            compiled=self.options.compiled,
-            feature_service=self._service_of(model, version),
-            on_batch=on_batch,
-            trusted=self.options.trusted,
-        )
+        try:
+            loaded = await asyncio.to_thread(
+                load_version,
+                self.registry,
+                model,
+                version,
+                batching=self.options.batching,
+                compiled=self.options.compiled,
+                feature_service=self._service_of(model, version),
+                on_batch=on_batch,
+                trusted=self.options.trusted,
+            )
+        except PermissionDenied as exc:
+            if not _refused_model(exc):
+                raise
+            self._refused[key] = exc
+            log.error(
+                "deployment %s: %s version %d is refused, and is not loaded again: %s",
+                *(self.deployment, model, version, exc),
+            )
+            raise
         self._cache[key] = loaded
         self.observer.model_loaded(self.deployment, model, version, loaded.load_seconds)
         return loaded
@@ -385,6 +405,11 @@ class ServingRuntime:
     def current(self) -> RouteTable:
         table = self.table
         if table is None:
+            if self._refusal is not None:
+                raise NotReady(
+                    f"deployment {self.deployment!r} is not serving: its model was refused "
+                    f"({self._refusal}); it answers once it points at another version"
+                )
             detail = f" ({self.last_error})" if self.last_error else ""
             raise NotReady(f"deployment {self.deployment!r} is still loading{detail}; retry")
         return table
@@ -598,6 +623,12 @@ class ServingRuntime:
 
 _ID_PREFIX = uuid.uuid4().hex[:16]
 _ID_COUNTER = itertools.count(1)
+
+
+def _refused_model(exc: BaseException) -> bool:
+    """Whether ``exc`` refuses a model file for what it holds (not for who asks): the
+    loaders name ``trusted`` or ``trusted_types`` as the way past the refusal."""
+    return isinstance(exc, PermissionDenied) and exc.field in ("trusted", "trusted_types")
 
 
 def new_request_id() -> str:
