@@ -380,8 +380,10 @@ def _roc_auc(y: Any, proba: Any, labels: Any, weight: Any) -> float:
 def _log_model(client: TrackingClient, run_id: str, estimator: Any) -> None:
     """Write ``model/`` (skops file, metadata, pinned requirements) in one artifact call.
 
-    ``untrusted_types`` in ``MLmodel.json`` lists what ``skops.io.load`` must be told to
-    trust: exactly the types of this model, nothing more.
+    ``untrusted_types`` in ``MLmodel.json`` records, for information, the types of this
+    model beyond skops' defaults (the name MLflow users know). It grants nothing: modelyard's
+    loader accepts a type only from its reviewed list of exact names or from the caller
+    (``registry.formats.sklearn_skops``), since whoever uploads a model writes this file too.
     """
     import numpy
     import sklearn
