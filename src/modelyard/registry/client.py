@@ -531,8 +531,9 @@ class RegistryClient:
         return f"{_ARTIFACT_SCHEME}/{mv.storage_location}"
 
     def download_model(self, uri: str, dst: str | Path | None = None) -> Path:
-        """Fetch the files ``uri`` names; a registered version's files are verified
-        against the digest recorded at registration (IntegrityViolation, audited, if not)."""
+        """Fetch the files ``uri`` names into ``dst`` (default: a new temporary folder that
+        is the caller's to remove); a registered version's files are verified against the
+        digest recorded at registration (IntegrityViolation, audited, if not)."""
         resolved = self.resolve(uri)
         target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="modelyard-model-"))
         target.mkdir(parents=True, exist_ok=True)
@@ -560,8 +561,15 @@ class RegistryClient:
     def load_model(
         self, uri: str, *, trusted: bool = False, trusted_types: Collection[str] = ()
     ) -> LoadedModel:
-        """Resolve ``uri``, fetch its files and load them (safe formats unless ``trusted``)."""
-        return load_model(self.download_model(uri), trusted=trusted, trusted_types=trusted_types)
+        """Resolve ``uri``, fetch its files and load them (safe formats unless ``trusted``).
+
+        The files are fetched into a temporary folder that is removed once the model is in
+        memory: loading leaves nothing behind, however often a server retries.
+        """
+        with tempfile.TemporaryDirectory(prefix="modelyard-model-") as tmp:
+            return load_model(
+                self.download_model(uri, tmp), trusted=trusted, trusted_types=trusted_types
+            )
 
     def version_run(self, version: ModelVersion) -> Run | None:
         return self._run(version.run_id) if version.run_id else None

@@ -220,8 +220,32 @@ def _from_mlflow(path: Path) -> dict[str, Any]:
     }
 
 
+def _read_example(folder: Path, name: object) -> Any:
+    """The manifest's input example, read from inside ``folder`` only (the manifest is the
+    uploader's: ``../../etc/passwd`` is refused, not read)."""
+    if not name:
+        return None
+    path = (folder / str(name)).resolve()
+    if not path.is_relative_to(folder.resolve()) or not path.is_file():
+        raise InvalidParameter(
+            f"the manifest's input_example {name!r} is not a file inside the model folder",
+            field="input_example",
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InvalidParameter(
+            f"the model's input example {name!r} is not valid JSON: {exc}",
+            field="input_example",
+        ) from None
+
+
 class LoadedModel:
-    """A loaded model: ``predict`` for any flavor, ``native`` for the library's own object."""
+    """A loaded model: ``predict`` for any flavor, ``native`` for the library's own object.
+
+    It holds everything it needs in memory (the input example too), so the folder it was
+    loaded from may be removed at once: ``folder`` says where it came from, nothing more.
+    """
 
     def __init__(self, folder: Path, manifest: dict[str, Any], native: Any) -> None:
         self.folder = folder
@@ -230,6 +254,7 @@ class LoadedModel:
         self.flavor: str = manifest["flavor"]
         self.signature = Signature.from_dict(manifest.get("signature"))
         self._module = flavor_module(self.flavor)
+        self._example_json = _read_example(folder, manifest.get("input_example"))
 
     @property
     def run_id(self) -> str | None:
@@ -242,10 +267,9 @@ class LoadedModel:
         )
 
     def input_example(self) -> Any:
-        name = self.manifest.get("input_example")
-        if not name:
+        if self._example_json is None:
             return None
-        return example_from_json(json.loads((self.folder / name).read_text(encoding="utf-8")))
+        return example_from_json(self._example_json)
 
     def __repr__(self) -> str:
         return f"<LoadedModel {self.flavor} from {str(self.folder)!r}>"
