@@ -5,7 +5,8 @@ yearly seasonality, promotions and supplier disruptions; nothing is downloaded),
 three scikit-learn regressors in tracked runs of the experiment ``retail-demand``, and
 prints how they compare and where to look next. Each run logs its params, per-stage
 validation curves (gradient boosting), final rmse/mae, its dataset inputs, a
-predicted-vs-actual figure, an evaluation summary and the model itself in skops format.
+predicted-vs-actual figure, an evaluation summary and the model itself, saved as a
+registrable model (`MLmodel.json` and a skops file).
 
     modelyard demo --home /tmp/yard
     modelyard runs list --home /tmp/yard
@@ -14,7 +15,6 @@ predicted-vs-actual figure, an evaluation summary and the model itself in skops 
 from __future__ import annotations
 
 import shlex
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,9 +200,9 @@ def _train_one(
 ) -> tuple[str, dict[str, float]]:
     """Train ``candidate`` inside a tracked run; returns the run id and its final metrics."""
     import numpy as np
-    import skops.io
 
     from modelyard.ids import now_ms
+    from modelyard.registry.log_model import log_model
     from modelyard.tracking.entities import Metric
 
     with fluent.start_run(run_name=candidate.name, tags={"objective": OBJECTIVE}) as run:
@@ -256,10 +256,9 @@ def _train_one(
             _figure(valid, predicted, f"{candidate.name}: rmse {final['rmse']:.2f}"),
             "plots/predicted_vs_actual.png",
         )
-        with tempfile.TemporaryDirectory(prefix="modelyard-demo-") as tmp:
-            path = Path(tmp) / "model.skops"
-            skops.io.dump(model, path)
-            fluent.log_artifact(path, "model")
+        # A saved model (MLmodel.json, skops file, signature, input example): it registers
+        # and serves as it is (`modelyard models register runs:/<id>/model demand`).
+        log_model(model, "model", input_example=x_valid.head(5))
     return run_id, final
 
 
