@@ -143,3 +143,35 @@ def test_trusted_skips_the_checks_and_fitted_models_pass_them(xy, tmp_path):
     forest.estimators_[0].n_features_in_ = 30  # harmless here: predict is never called
     save_model(forest, tmp_path / "m")
     assert load_model(tmp_path / "m", trusted=True).native.n_estimators == 3
+
+
+def edited_neighbors_tree(tree: Any, edit: Callable[[list[Any]], None]) -> Any:
+    make, args, state = tree.__reduce__()
+    state = [s.copy() if isinstance(s, np.ndarray) else s for s in state]
+    edit(state)
+    copy = make(*args)
+    copy.__setstate__(tuple(state))
+    return copy
+
+
+NEIGHBORS_EDITS = {
+    "a sample index outside the data": lambda s: s[1].__setitem__(0, 10**9),
+    "a node holding samples past the end": lambda s: s[2]["idx_end"].__setitem__(0, 10**6),
+    "a leaf turned into a split": lambda s: s[2]["is_leaf"].__setitem__(-1, 0),
+    "bounds for fewer nodes": lambda s: s.__setitem__(3, np.ascontiguousarray(s[3][:, :1])),
+    "more nodes than stored": lambda s: s.__setitem__(6, 1023),
+}
+
+
+@pytest.mark.parametrize("algorithm", ["kd_tree", "ball_tree"])
+@pytest.mark.parametrize("edit", NEIGHBORS_EDITS)
+def test_a_nearest_neighbour_tree_walking_out_of_bounds_is_refused(edit, algorithm, xy, tmp_path):
+    from sklearn.neighbors import KNeighborsRegressor
+
+    X, y = xy
+    model = KNeighborsRegressor(algorithm=algorithm, leaf_size=5).fit(X, y)
+    model._tree = edited_neighbors_tree(model._tree, NEIGHBORS_EDITS[edit])
+    save_model(model, tmp_path / "m")
+
+    with pytest.raises(PermissionDenied, match="out of bounds"):
+        load_model(tmp_path / "m")

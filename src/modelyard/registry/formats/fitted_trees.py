@@ -1,14 +1,16 @@
 """Bounds checks for the tree structures in a model loaded from an untrusted skops file.
 
-scikit-learn walks a fitted tree by the indices stored in its nodes (child, feature,
-category bitset) without bounds checks, so a file with out-of-range indices loads fine
-and then crashes the process, or reads outside its memory, at the first ``predict``.
-That is why skops leaves ``sklearn.tree._tree.Tree`` and HistGradientBoosting's
-``TreePredictor`` out of its trusted defaults. modelyard trusts them so that forests and
-gradient boosting load without hand listing, and checks here, once after loading, what
-scikit-learn assumes: every child comes after its parent (so walks end) and inside the
-tree, every split reads a column the input has, and every categorical split reads a
-bitset that exists. A fitted model always passes; the checks are vectorised (NumPy).
+scikit-learn walks a fitted tree by the indices stored in it (children, split columns,
+category bitsets, sample indices) without bounds checks, so a file with out-of-range
+indices loads fine and then crashes the process, or reads outside its memory, at the
+first ``predict``. That is why skops leaves ``sklearn.tree._tree.Tree`` and
+HistGradientBoosting's ``TreePredictor`` out of its trusted defaults; the KD and ball
+trees of nearest-neighbour models have the same weakness. modelyard trusts all of them so
+that forests, gradient boosting and KNN load without hand listing, and checks here, once
+after loading, what scikit-learn assumes: every child lies inside the tree (and, for
+decision trees, after its parent, so walks end), every split reads a column the input has,
+every categorical split reads a bitset that exists, every sample index points into the
+training data. A fitted model always passes; the checks are vectorised (NumPy).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ _BITSET_WORDS = 8  # 256 categories as 8 uint32 words (HistGradientBoosting)
 def check_fitted_trees(model: Any) -> None:
     """Raise ``PermissionDenied`` if any tree in ``model`` could be walked out of bounds."""
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.neighbors import BallTree, KDTree
     from sklearn.tree._tree import Tree
 
     checked: set[int] = set()
@@ -50,6 +53,8 @@ def check_fitted_trees(model: Any) -> None:
             _check_tree(obj, None)
         elif isinstance(obj, TreePredictor) and id(obj) not in checked:
             _refuse("a TreePredictor outside a HistGradientBoosting model")
+        elif isinstance(obj, (KDTree, BallTree)):
+            _check_neighbors_tree(obj, 2 if isinstance(obj, KDTree) else 1)
 
 
 def _objects(root: Any) -> Iterator[Any]:
@@ -139,6 +144,34 @@ def _check_predictor(predictor: Any, width: int, categorical: Any) -> None:
     known = np.asarray(categorical if categorical is not None else np.zeros(width, bool))
     if known.shape != (width,) or not known[feature[cat]].all():
         _refuse("a TreePredictor splits a column as categorical that is not categorical")
+
+
+def _check_neighbors_tree(tree: Any, bounds_rows: int) -> None:
+    """A KD or ball tree: node ``i``'s children are ``2i+1`` and ``2i+2``; a node holds
+    the samples ``idx_array[idx_start:idx_end]`` of ``data``."""
+    data, idx, nodes, bounds, _, levels, count, *_, weight = tree.__getstate__()
+    if not all(isinstance(a, np.ndarray) for a in (data, idx, nodes, bounds)) or data.ndim != 2:
+        _refuse("a neighbour tree's arrays have an unexpected layout")
+    n_samples, n_features = data.shape
+    n = nodes.shape[0]
+    if (
+        nodes.ndim != 1
+        or not {"idx_start", "idx_end", "is_leaf"} <= set(nodes.dtype.names or ())
+        or count != n
+        or n != 2 ** int(levels) - 1
+        or bounds.shape != (bounds_rows, n, n_features)
+        or idx.shape != (n_samples,)
+        or (weight is not None and np.shape(weight) != (n_samples,))
+    ):
+        _refuse("a neighbour tree's arrays do not match its node count or its data")
+    if n_samples and (idx.min() < 0 or idx.max() >= n_samples):
+        _refuse("a neighbour tree points at a sample it does not hold")
+    start, end = nodes["idx_start"], nodes["idx_end"]
+    if np.any(start < 0) or np.any(start > end) or np.any(end > n_samples):
+        _refuse("a neighbour tree node holds samples outside the data")
+    inner = np.flatnonzero(nodes["is_leaf"] == 0)
+    if inner.size and 2 * int(inner.max()) + 2 >= n:
+        _refuse("a neighbour tree node points outside the tree")
 
 
 def _refuse(why: str) -> None:

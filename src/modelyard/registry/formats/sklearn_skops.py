@@ -16,8 +16,9 @@ Never by module prefix: numpy, scipy and scikit-learn also hold functions that r
 model folder says about itself widens the list: ``untrusted_types`` in its manifest is
 written by whoever uploaded it, so it is recorded at save for information only. A refused
 file raises ``PermissionDenied`` naming every refused type, before any of them is
-imported. The tree structures skops leaves out of its defaults are checked after loading
-(``fitted_trees``), because scikit-learn indexes their nodes without bounds checks.
+imported. The tree structures skops leaves out of its defaults, and the KD and ball trees
+of nearest-neighbour models, are bounds-checked after loading (``fitted_trees``), because
+scikit-learn indexes their nodes without bounds checks.
 
 ``trusted=True`` (``modelyard serve --trusted``) loads whatever the file needs, and is
 the only way to load models saved with pickle or cloudpickle (MLflow's older default).

@@ -11,10 +11,10 @@ The list was drawn from what ``skops.io.get_untrusted_types`` reports for every
 estimator of ``sklearn.utils.all_estimators()`` and for common fitted pipelines
 (scikit-learn 1.9, skops 0.16), then reviewed by hand. Left out on purpose: anything
 from a testing module; functions that evaluate, import or touch files or the OS;
-``PyFuncDistance64`` (calls a Python function); ``MahalanobisDistance64`` and
-``SEuclideanDistance64`` (their matrix or vector sizes come from the file and are not
-checked against the data); types only exotic estimators need (``BisectingKMeans``'
-tree, sparse random projections). A model that needs one of those loads with
+``PyFuncDistance64`` (calls a Python function); ``MahalanobisDistance64`` (only one side
+of its matrix is checked against the data) and ``SEuclideanDistance64`` (both need a
+matrix or vector the user fitted elsewhere); types only exotic estimators need
+(``BisectingKMeans``' tree, sparse random projections). A model that needs one of those loads with
 ``trusted_types=[...]`` naming it.
 
 Functions are listed only when a fitted estimator keeps them as a parameter (a score
@@ -39,8 +39,9 @@ ALLOWED_TYPES: frozenset[str] = frozenset(
         "sklearn._loss.loss.HalfTweedieLoss",
         "sklearn._loss.loss.HalfTweedieLossIdentity",
         # Neighbour search structures of KNeighbors*, RadiusNeighbors*, NearestNeighbors,
-        # LocalOutlierFactor, KernelDensity, and their parameter-free metrics
-        # (Minkowski only holds p, and an optional weight vector).
+        # LocalOutlierFactor, KernelDensity (bounds-checked after loading, like the trees
+        # above), and their metrics: parameter-free, or Minkowski's p and optional weight
+        # vector, whose length scikit-learn checks against the data.
         "sklearn.neighbors._ball_tree.BallTree",
         "sklearn.neighbors._kd_tree.KDTree",
         "sklearn.metrics._dist_metrics.BrayCurtisDistance64",
