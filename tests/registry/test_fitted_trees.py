@@ -175,3 +175,17 @@ def test_a_nearest_neighbour_tree_walking_out_of_bounds_is_refused(edit, algorit
 
     with pytest.raises(PermissionDenied, match="out of bounds"):
         load_model(tmp_path / "m")
+
+
+def test_members_that_check_their_own_input_may_be_wider(xy, tmp_path):
+    """A chain's members read the input plus earlier predictions: genuinely wider."""
+    from sklearn.ensemble import AdaBoostRegressor
+    from sklearn.multioutput import RegressorChain
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = xy
+    chain = RegressorChain(AdaBoostRegressor(DecisionTreeRegressor(max_depth=2), n_estimators=2))
+    chain.fit(X, np.column_stack([y, 2 * y, -y]))
+    save_model(chain, tmp_path / "m")
+
+    np.testing.assert_allclose(load_model(tmp_path / "m").predict(X), chain.predict(X))

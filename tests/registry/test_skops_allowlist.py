@@ -291,3 +291,22 @@ def test_common_estimators_save_and_load_untrusted_with_nothing_listed(name, sal
 
     np.testing.assert_allclose(loaded.predict(X), model.predict(X))
     assert refused_types(read_manifest(tmp_path / "m")["untrusted_types"]) == []
+
+
+def test_multi_horizon_forecasters_load_untrusted(sales, tmp_path):
+    """One model per horizon (next day, next week): MultiOutputRegressor and chains."""
+    from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
+    from sklearn.multioutput import MultiOutputRegressor, RegressorChain
+
+    X, units = sales
+    X = pd.DataFrame(X[NUMERIC].fillna(0.0))
+    horizons = np.column_stack([units, np.roll(units, -7)])
+    for i, model in enumerate(
+        [
+            MultiOutputRegressor(HistGradientBoostingRegressor(max_iter=5)),
+            RegressorChain(RandomForestRegressor(n_estimators=3, random_state=0)),
+        ]
+    ):
+        model.fit(X, horizons)
+        save_model(model, tmp_path / str(i))
+        np.testing.assert_allclose(load_model(tmp_path / str(i)).predict(X), model.predict(X))

@@ -28,10 +28,16 @@ _BITSET_WORDS = 8  # 256 categories as 8 uint32 words (HistGradientBoosting)
 
 def check_fitted_trees(model: Any) -> None:
     """Raise ``PermissionDenied`` if any tree in ``model`` could be walked out of bounds."""
+    from sklearn.ensemble._bagging import BaseBagging
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.ensemble._gb import BaseGradientBoosting
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
     from sklearn.neighbors import BallTree, KDTree
     from sklearn.tree._tree import Tree
 
+    # Ensembles that pass their own (checked) input to members' trees unchecked. Others
+    # (AdaBoost, voting, stacking, chains) call members' predict, which checks its input.
+    ensembles = (BaseForest, BaseGradientBoosting, BaseBagging)
     checked: set[int] = set()
     for obj in _objects(model):
         width = getattr(obj, "n_features_in_", None)
@@ -39,7 +45,7 @@ def check_fitted_trees(model: Any) -> None:
         if isinstance(tree, Tree):
             _check_tree(tree, int(width) if width is not None else None)
             checked.add(id(tree))
-        if width is not None and "estimators_" in getattr(obj, "__dict__", {}):
+        if width is not None and isinstance(obj, ensembles):
             _check_members(obj, int(width))
         predictors = getattr(obj, "__dict__", {}).get("_predictors")
         if width is not None and predictors is not None:
@@ -80,7 +86,8 @@ def _objects(root: Any) -> Iterator[Any]:
 
 
 def _check_members(ensemble: Any, width: int) -> None:
-    """Members of an ensemble see the ensemble's columns (or the subset it records)."""
+    """Members of a forest, gradient boosting or bagging model see its columns (or the
+    subset it records for each)."""
     members = np.asarray(ensemble.estimators_, dtype=object).ravel().tolist()
     subsets = getattr(ensemble, "estimators_features_", None)
     for i, member in enumerate(members):

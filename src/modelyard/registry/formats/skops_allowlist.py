@@ -17,8 +17,11 @@ matrix or vector the user fitted elsewhere); types only exotic estimators need
 (``BisectingKMeans``' tree, sparse random projections). A model that needs one of those loads with
 ``trusted_types=[...]`` naming it.
 
-Functions are listed only when a fitted estimator keeps them as a parameter (a score
-function, a pooling function); a function is called only where the estimator calls it.
+The rule for an addition: skops may call any listed name with arguments taken from the
+file (a reduce node, or a list node of that "type"), so a name is listed only if calling
+it with any arguments just computes and returns, touching no file, module or process
+state. Functions are listed only when a fitted estimator keeps them as a parameter (a
+score function, a pooling function).
 """
 
 from __future__ import annotations
