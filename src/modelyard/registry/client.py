@@ -71,6 +71,10 @@ from modelyard.tracking import validation
 from modelyard.tracking.entities import Page, Run
 from modelyard.tracking.sql_store import SqlTrackingStore
 
+#: Set by modelyard on a version whose files hold no saved model (accepted through the
+#: MLflow API only); its value says how to fix it, and serving refuses the version at once.
+UNLOADABLE_TAG = "modelyard.unloadable"
+
 #: Where the registry keeps its frozen copies of versions' files.
 REGISTRY_PREFIX = namespaces.REGISTRY
 _ARTIFACT_SCHEME = "mlflow-artifacts:"
@@ -272,9 +276,30 @@ class RegistryClient:
         if not path or not self.artifacts.exists(path):
             raise NotFound(f"no model files at {source!r} (artifact path {path!r})", field="source")
         manifest = self._manifest(path)
+        problem = None if manifest.get("flavor") else self._no_saved_model(source, path)
         # A manifest may name a run that is gone: the provenance is then unknown, not wrong.
         run = self._run(run_id) if run_id else self._run_if_exists(manifest.get("run_id"))
-        return {"path": path, "run": run, "manifest": manifest, "model_id": model_id}
+        return {
+            "path": path,
+            "run": run,
+            "manifest": manifest,
+            "model_id": model_id,
+            "problem": problem,
+        }
+
+    def _no_saved_model(self, source: str, path: str) -> str:
+        """A version must hold a loadable model. modelyard's own callers are refused; a
+        request through the server (the MLflow API, which stores versions of any files)
+        is accepted, and the version is flagged at once with how to fix it
+        (``UNLOADABLE_TAG``), so ``modelyard serve`` fails fast on it."""
+        message = (
+            f"{source!r} holds no saved model (no MLmodel.json or MLmodel manifest naming a "
+            f"flavor at artifact path {path!r}); save it with modelyard.log_model(model, "
+            "'model') or mlflow.<flavor>.log_model, then register that"
+        )
+        if self.system:
+            raise InvalidParameter(message, field="source")
+        return message
 
     def _run_if_exists(self, run_id: str | None) -> Run | None:
         if not run_id:
@@ -316,6 +341,8 @@ class RegistryClient:
         storage = self._freeze(resolved["path"])
         files_digest = tree_digest(self.artifacts.digests_under(storage))
         manifest, run = resolved["manifest"], resolved["run"]
+        if resolved["problem"]:  # written by modelyard: clients cannot remove the flag
+            tags = {**tags, UNLOADABLE_TAG: resolved["problem"][:8000]}
         flavor, signature = manifest.get("flavor"), manifest.get("signature")
         card = cards.card_for_version(
             name, 0, run=run, flavor=flavor, signature=signature, created_by=self.actor.name
