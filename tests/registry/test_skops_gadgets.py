@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from tests.registry.conftest import log_sklearn_model
 
-from modelyard.errors import PermissionDenied
+from modelyard.errors import InvalidParameter, PermissionDenied
 from modelyard.registry.formats import sklearn_skops
-from modelyard.registry.formats.flavors import MANIFEST_FILE, load_model
+from modelyard.registry.formats.flavors import MANIFEST_FILE, load_model, save_model
 
 Node = dict[str, Any]
 
@@ -282,3 +282,15 @@ def test_a_gadget_is_refused_through_the_registry(local_yard, tmp_path, sandbox)
     with pytest.raises(PermissionDenied, match=refused.replace(".", r"\.")):
         local_yard.registry.load_model("models:/gadget/1")
     assert list(sandbox.iterdir()) == []
+
+
+def test_a_manifest_cannot_point_at_a_model_file_elsewhere(tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    save_model(LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), tmp_path / "other")
+    manifest = forged_model(tmp_path / "m", json_node(1))
+    manifest["model_file"] = "../other/model.skops"
+    (tmp_path / "m" / MANIFEST_FILE).write_text(json.dumps(manifest))
+
+    with pytest.raises(InvalidParameter, match="outside the model folder"):
+        load_model(tmp_path / "m")
