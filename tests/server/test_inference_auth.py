@@ -74,6 +74,7 @@ def test_no_token_is_401_on_every_endpoint_but_the_probes(served, method, path, 
     assert response.status_code == 401, response.text
     assert response.json()["error_code"] == "UNAUTHENTICATED"
     assert "Bearer" in response.json()["message"]
+    assert response.json()["error"] == response.json()["message"]  # what tritonclient reads
     assert 'Bearer realm="modelyard"' in response.headers.get_list("www-authenticate")
 
 
@@ -145,3 +146,23 @@ async def test_repeated_failures_are_429_with_retry_after_and_other_addresses_st
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def test_tritonclient_shows_why_it_was_refused_and_predicts_with_a_token(served):
+    import numpy as np
+    import tritonclient.http as triton
+    from tritonclient.utils import InferenceServerException
+
+    url = str(served.http.base_url).removeprefix("http://").rstrip("/")
+    client = triton.InferenceServerClient(url=url)
+    inputs = []
+    for name in FEATURES:
+        tensor = triton.InferInput(name, [1], "FP64")
+        tensor.set_data_from_numpy(np.array([ROW[name]]), binary_data=False)
+        inputs.append(tensor)
+    assert client.is_server_ready()  # the probe stays open
+    with pytest.raises(InferenceServerException, match="API token"):
+        client.infer("web", inputs)
+    headers = {"Authorization": f"Bearer {served.tokens['viewer']}"}
+    result = client.infer("web", inputs, headers=headers)
+    assert result.as_numpy(result.get_response()["outputs"][0]["name"]).shape == (1,)

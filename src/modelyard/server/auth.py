@@ -63,7 +63,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelyard.auth.lockout import FailureLockout
@@ -176,8 +176,11 @@ class AuthMiddleware:
         open_paths: Iterable[str] = OPEN_PATHS,
         role: Role | None = None,
         lockout: FailureLockout | None = None,
+        render: Callable[[ModelyardError], Response] | None = None,
     ) -> None:
         self.app = app
+        #: How a refusal is rendered (the data plane adds the Open Inference Protocol's key).
+        self.render = render or error_response
         self.service = service
         self.rules = dict(rules)
         self.open_paths = frozenset(open_paths)
@@ -204,7 +207,7 @@ class AuthMiddleware:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": exc.code})
                 return
-            await error_response(exc)(scope, receive, send)
+            await self.render(exc)(scope, receive, send)
             return
         scope[SCOPE_KEY] = principal
         reset = _current.set(principal)

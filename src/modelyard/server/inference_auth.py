@@ -23,12 +23,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import json
+
 from starlette.middleware import Middleware
+from starlette.responses import Response
 
 from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.roles import Role
 from modelyard.auth.service import AuthService
-from modelyard.server.auth import DEFAULT_CACHE_TTL_S, AuthMiddleware
+from modelyard.errors import ModelyardError
+from modelyard.server.auth import DEFAULT_CACHE_TTL_S, AuthMiddleware, error_response
 
 if TYPE_CHECKING:
     from modelyard.config import Settings
@@ -36,6 +40,16 @@ if TYPE_CHECKING:
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health", "/metrics"})
 #: The role a caller needs for everything else.
 REQUIRED_ROLE = Role.VIEWER
+
+
+def data_plane_error(exc: ModelyardError) -> Response:
+    """A refusal both kinds of client read: the Open Inference Protocol's ``error`` (what
+    tritonclient shows) beside MLflow's ``error_code`` and ``message`` (what MLflow scoring
+    clients read), with the same status and headers (``Retry-After``, ``WWW-Authenticate``)."""
+    response = error_response(exc)
+    response.body = json.dumps({"error": exc.message, **exc.to_dict()}).encode()
+    response.headers["content-length"] = str(len(response.body))
+    return response
 
 
 def inference_auth(
@@ -55,4 +69,5 @@ def inference_auth(
         open_paths=OPEN_PATHS,
         role=REQUIRED_ROLE,
         lockout=lockout,
+        render=data_plane_error,
     )
