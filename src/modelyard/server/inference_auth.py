@@ -21,9 +21,8 @@ Open without a token, because what probes and scrapers call carries no credentia
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
+from typing import TYPE_CHECKING
 
 from starlette.middleware import Middleware
 from starlette.responses import Response
