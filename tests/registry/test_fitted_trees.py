@@ -189,3 +189,19 @@ def test_members_that_check_their_own_input_may_be_wider(xy, tmp_path):
     save_model(chain, tmp_path / "m")
 
     np.testing.assert_allclose(load_model(tmp_path / "m").predict(X), chain.predict(X))
+
+
+def test_bagging_members_must_read_the_columns_recorded_for_them(xy):
+    from sklearn.ensemble import BaggingRegressor, IsolationForest
+
+    X, y = xy
+    bagging = BaggingRegressor(n_estimators=2, max_features=2).fit(X, y)
+    check_fitted_trees(bagging)
+    check_fitted_trees(IsolationForest(n_estimators=2).fit(X))
+
+    bagging.estimators_features_[0] = bagging.estimators_features_[0][:1]
+    with pytest.raises(PermissionDenied, match="member 0 of BaggingRegressor reads 2 columns"):
+        check_fitted_trees(bagging)
+    bagging.estimators_features_ = bagging.estimators_features_[:1]
+    with pytest.raises(PermissionDenied, match="columns for 1 members"):
+        check_fitted_trees(bagging)

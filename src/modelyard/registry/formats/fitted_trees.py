@@ -88,8 +88,12 @@ def _objects(root: Any) -> Iterator[Any]:
 def _check_members(ensemble: Any, width: int) -> None:
     """Members of a forest, gradient boosting or bagging model see its columns (or the
     subset it records for each)."""
-    members = np.asarray(ensemble.estimators_, dtype=object).ravel().tolist()
+    members = getattr(ensemble, "estimators_", None)
+    # gradient boosting: an array (iterations x classes); the others: a list
+    members = members.ravel().tolist() if isinstance(members, np.ndarray) else list(members or ())
     subsets = getattr(ensemble, "estimators_features_", None)
+    if subsets is not None and len(subsets) != len(members):
+        _refuse(f"{type(ensemble).__name__} records columns for {len(subsets)} members")
     for i, member in enumerate(members):
         expected = width if subsets is None else len(subsets[i])
         got = getattr(member, "n_features_in_", expected)
