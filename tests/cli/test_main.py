@@ -28,4 +28,6 @@ def test_a_command_imports_only_its_own_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('modelyard.cli.')))"
     )
     loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert loaded.stdout.strip().splitlines()[-1] == "['modelyard.cli.gc', 'modelyard.cli.main']"
+    assert loaded.stdout.strip().splitlines()[-1] == (
+        "['modelyard.cli.gc', 'modelyard.cli.help_format', 'modelyard.cli.main']"
+    )

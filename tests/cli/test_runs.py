@@ -181,7 +181,7 @@ class TestDeleteRestore:
         deleted = cli("runs", "delete", *two_runs)
         assert deleted.exit_code == 0
         assert deleted.stdout.splitlines() == [f"deleted run {r}" for r in two_runs]
-        assert "0 runs" in cli("runs", "list").stdout
+        assert "no runs — log one" in cli("runs", "list").stdout
         assert cli("runs", "restore", two_runs[0]).exit_code == 0
         listed = cli("runs", "list").stdout
         assert two_runs[0] in listed and two_runs[1] not in listed

@@ -47,6 +47,13 @@ def log(
         for event in events:
             typer.echo(json.dumps(dataclasses.asdict(event), sort_keys=True))
         return
+    if not events:
+        about = f" about {model!r}" if model else ""
+        typer.echo(
+            f"no audit events{about} yet — registry and deployment changes are recorded "
+            "as they happen (`modelyard models register …`, `modelyard deploy create …`)"
+        )
+        return
     table = Table(title=f"{len(events)} audit event{'s' if len(events) != 1 else ''}")
     for column in ("#", "time", "actor", "action", "entity", "before", "after"):
         table.add_column(column, no_wrap=column in ("#", "time", "action"))

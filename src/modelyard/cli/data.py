@@ -119,6 +119,11 @@ def list_versions(
     from rich.table import Table
 
     versions = _client(ctx).list_versions(name)
+    if not versions:
+        typer.echo(
+            "no dataset versions yet — record one with `modelyard data snapshot PATH --name NAME`"
+        )
+        return
     table = Table(title=f"{len(versions)} dataset version{'s' if len(versions) != 1 else ''}")
     for column in ("version", "rows", "columns", "size", "digest", "created", "source"):
         table.add_column(column, no_wrap=column in ("version", "digest"))

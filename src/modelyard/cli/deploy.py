@@ -28,6 +28,7 @@ app = typer.Typer(
     help="Deploy model versions: blue-green, canary, shadow, A/B.", no_args_is_help=True
 )
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+REASON_HELP = "Why: kept with the revision and its audit event."
 
 
 def service(ctx: typer.Context) -> DeploymentService:
@@ -119,16 +120,21 @@ def create(
     name: str = typer.Argument(..., help="Deployment name (lower-case, digits, '-')."),
     model_uri: str = typer.Argument(..., help="models:/NAME/VERSION or models:/NAME@ALIAS."),
     env: str = typer.Option("staging", "--env", help="Environment: staging, production, …"),
-    description: str | None = typer.Option(None, "--description"),
+    description: str | None = typer.Option(None, "--description", help="What it serves, for whom."),
 ) -> None:
-    """Create a deployment serving one version."""
+    """Create a deployment serving one version.
+
+    Example:
+    $ modelyard deploy create web models:/churn/3 --env production
+    $ modelyard serve web
+    """
     _show(ctx, service(ctx).create(name, model_uri, environment=env, description=description))
 
 
 @app.command("status")
 def status(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     history: int = typer.Option(10, "--history", help="Revisions to list."),
 ) -> None:
     """The traffic policy in force and the recent revisions."""
@@ -147,7 +153,11 @@ def status(
 @app.command("list")
 def list_deployments(ctx: typer.Context) -> None:
     """Every deployment, its environment and revision."""
-    for d in service(ctx).list():
+    deployments = service(ctx).list()
+    if not deployments:
+        typer.echo("no deployments yet — create one with `modelyard deploy create NAME MODEL_URI`")
+        return
+    for d in deployments:
         main = max(d.policy.variants, key=lambda v: v.weight)
         typer.echo(f"{d.name}\t{d.environment}\tr{d.current_revision}\t{d.policy.kind}\t{main.uri}")
 
@@ -155,11 +165,11 @@ def list_deployments(ctx: typer.Context) -> None:
 @app.command("switch")
 def switch(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     model_uri: str | None = typer.Argument(
         None, help="The version to switch to (default: standby)."
     ),
-    reason: str | None = typer.Option(None, "--reason"),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
     """Blue-green: all traffic to MODEL_URI at once (or back to the standby)."""
     _show(ctx, service(ctx).switch(name, model_uri, reason=reason))
@@ -168,19 +178,44 @@ def switch(
 @app.command("canary")
 def canary(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    model_uri: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
+    model_uri: str = typer.Argument(..., help="The candidate: models:/NAME/VERSION or @ALIAS."),
     steps: str = typer.Option("5,25,50,100", "--steps", help="Percentages, in order."),
     every: str = typer.Option("10m", "--every", help="Time per step: 90s, 10m, 1h."),
-    max_error_rate_increase: float = typer.Option(0.02, "--max-error-rate-increase"),
-    max_p95_ratio: float = typer.Option(1.5, "--max-p95-ratio"),
-    min_requests: int = typer.Option(50, "--min-requests"),
-    feedback_metric: str | None = typer.Option(None, "--feedback-metric", help="accuracy|mean"),
-    max_feedback_drop: float = typer.Option(0.05, "--max-feedback-drop"),
+    max_error_rate_increase: float = typer.Option(
+        0.02,
+        "--max-error-rate-increase",
+        help="Roll back when the canary's error rate is this much above the primary's "
+        "(0.02: two percentage points).",
+    ),
+    max_p95_ratio: float = typer.Option(
+        1.5, "--max-p95-ratio", help="Roll back when its p95 latency exceeds this × the primary's."
+    ),
+    min_requests: int = typer.Option(
+        50, "--min-requests", help="Requests each side needs before the rules are judged."
+    ),
+    feedback_metric: str | None = typer.Option(
+        None,
+        "--feedback-metric",
+        help="Also judge live feedback: accuracy (label = prediction) or mean (outcome value).",
+    ),
+    max_feedback_drop: float = typer.Option(
+        0.05, "--max-feedback-drop", help="Roll back when that metric falls this much below."
+    ),
     auto_promote: bool = typer.Option(False, "--auto-promote", help="Promote at the last step."),
-    reason: str | None = typer.Option(None, "--reason"),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
-    """Start a canary with a stepped schedule and automatic rollback rules."""
+    """Start a canary with a stepped schedule and automatic rollback rules.
+
+    The canary's share of traffic climbs through --steps, one step per --every; it is rolled
+    back at once when a rule fails (over the last 5 minutes, once both sides have
+    --min-requests requests).
+
+    Example:
+    $ modelyard deploy canary web models:/churn/4 --steps 5,25,50,100 --every 10m
+    $ modelyard deploy status web      # where the schedule is
+    $ modelyard deploy promote web     # or --auto-promote at the last step
+    """
     rules = {
         "max_error_rate_increase": max_error_rate_increase,
         "max_p95_ratio": max_p95_ratio,
@@ -205,35 +240,47 @@ def canary(
 @app.command("shadow")
 def shadow(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     model_uris: list[str] = typer.Argument(None, help="Versions to mirror to (none: stop)."),
     percent: float = typer.Option(100.0, "--percent", help="Share of requests mirrored."),
-    reason: str | None = typer.Option(None, "--reason"),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
-    """Mirror requests to versions whose answers are logged, never returned."""
+    """Mirror requests to versions whose answers are logged, never returned.
+
+    Example:
+    $ modelyard deploy shadow web models:/churn/5 --percent 20
+    $ modelyard deploy shadow web      # stop mirroring
+    """
     _show(ctx, service(ctx).shadow(name, model_uris or [], percent=percent, reason=reason))
 
 
 @app.command("ab")
 def ab(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    model_uri: str = typer.Argument(..., help="Variant b."),
+    name: str = typer.Argument(..., help="Deployment name."),
+    model_uri: str = typer.Argument(..., help="Variant b (a is what serves now)."),
     split: float = typer.Option(50.0, "--split", help="Percent of keys that get variant b."),
     key: str = typer.Option("request_id", "--key", help="Request field to stick by."),
-    reason: str | None = typer.Option(None, "--reason"),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
-    """Start an A/B test: a sticky split by a hash of a request field."""
+    """Start an A/B test: a sticky split by a hash of a request field.
+
+    Example:
+    $ modelyard deploy ab web models:/churn/4 --split 50 --key customer_id
+    $ modelyard deploy ab-report web --slice category
+    """
     _show(ctx, service(ctx).ab(name, model_uri, split=split, key=key, reason=reason))
 
 
 @app.command("ab-report")
 def ab_report(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     metric: str = typer.Option("value", "--metric", help="value (mean outcome) or accuracy."),
     slice_by: str | None = typer.Option(None, "--slice", help="Input column to slice by."),
-    alpha: float = typer.Option(0.05, "--alpha"),
+    alpha: float = typer.Option(
+        0.05, "--alpha", help="Significance level of the tests (Holm-adjusted across slices)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
 ) -> None:
     """Significance test and confidence intervals for an A/B test, overall and per slice."""
@@ -255,9 +302,9 @@ def ab_report(
 @app.command("promote")
 def promote(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     variant: str | None = typer.Option(None, "--variant", help="Default: the canary, or b."),
-    reason: str | None = typer.Option(None, "--reason"),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
     """Make the canary (or an A/B variant) the primary at 100 %."""
     _show(ctx, service(ctx).promote(name, variant, reason=reason))
@@ -266,9 +313,9 @@ def promote(
 @app.command("rollback")
 def rollback(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     to: int | None = typer.Option(None, "--to", help="Revision to restore (default: undo)."),
-    reason: str | None = typer.Option(None, "--reason"),
+    reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
     """Undo the last change (or restore a revision) at once."""
     _show(ctx, service(ctx).rollback(name, to, reason=reason))
@@ -277,7 +324,7 @@ def rollback(
 @app.command("contract")
 def contract(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     path: str | None = typer.Argument(None, help="Contract YAML (none: remove)."),
     mode: str = typer.Option("reject", "--mode", help="reject (400) or flag (serve and log)."),
 ) -> None:
@@ -288,7 +335,7 @@ def contract(
 @app.command("env")
 def env(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Deployment name."),
     requires: str | None = typer.Option(None, "--requires", help="Environment to pass first."),
     protected: bool = typer.Option(False, "--protected", help="Apply the promotion policy."),
 ) -> None:

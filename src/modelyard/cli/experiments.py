@@ -69,6 +69,13 @@ def list_experiments(
         token = page.next_page_token
         if not token:
             break
+    if not found:
+        typer.echo(
+            "no deleted experiments"
+            if deleted
+            else "no experiments — create one with `modelyard experiments create NAME`"
+        )
+        return
     table = Table(title=f"{len(found)} experiment{'s' if len(found) != 1 else ''}")
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("name", no_wrap=True)
@@ -93,7 +100,12 @@ def create(ctx: typer.Context, name: str = typer.Argument(..., help="A unique na
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, experiment: str = typer.Argument(..., metavar="ID_OR_NAME")) -> None:
+def delete(
+    ctx: typer.Context,
+    experiment: str = typer.Argument(
+        ..., metavar="ID_OR_NAME", help="The experiment's id or name."
+    ),
+) -> None:
     """Delete an experiment (and hide its runs); `restore` brings it back."""
     client = ctx.obj.client()
     found = resolve_experiment(client, experiment)
@@ -103,7 +115,10 @@ def delete(ctx: typer.Context, experiment: str = typer.Argument(..., metavar="ID
 
 @app.command("restore")
 def restore(
-    ctx: typer.Context, experiment: str = typer.Argument(..., metavar="ID_OR_NAME")
+    ctx: typer.Context,
+    experiment: str = typer.Argument(
+        ..., metavar="ID_OR_NAME", help="A deleted experiment's id or name."
+    ),
 ) -> None:
     """Restore a deleted experiment and its runs."""
     client = ctx.obj.client()
@@ -115,8 +130,10 @@ def restore(
 @app.command("rename")
 def rename(
     ctx: typer.Context,
-    experiment: str = typer.Argument(..., metavar="ID_OR_NAME"),
-    new_name: str = typer.Argument(..., metavar="NEW"),
+    experiment: str = typer.Argument(
+        ..., metavar="ID_OR_NAME", help="The experiment's id or name."
+    ),
+    new_name: str = typer.Argument(..., metavar="NEW", help="Its new name (unique)."),
 ) -> None:
     """Give an experiment a new name."""
     client = ctx.obj.client()

@@ -78,6 +78,10 @@ def list_definitions(
     from modelyard.cli.experiments import format_time
 
     records = _store(ctx).registry.list(kind)
+    if not records:
+        what = f"{kind} definitions" if kind else "feature definitions"
+        typer.echo(f"no {what} yet — register them with `modelyard features apply features.py`")
+        return
     table = Table(title=f"{len(records)} definition{'s' if len(records) != 1 else ''}")
     for column in ("kind", "name", "version", "digest", "applied", "by"):
         table.add_column(column, no_wrap=True)
@@ -241,13 +245,21 @@ def training_set(
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the set (.parquet/.csv)."),
     service: str | None = typer.Option(None, "--service", "-s", help="A feature service."),
     feature: list[str] = typer.Option([], "--feature", "-f", help="view:feature (repeatable)."),
-    timestamp_column: str = typer.Option("event_timestamp", "--timestamp-column"),
+    timestamp_column: str = typer.Option(
+        "event_timestamp", "--timestamp-column", help="The entity rows' time column."
+    ),
     exclude_created_after: bool = typer.Option(
         False, "--exclude-created-after", help="Ignore values created after each row's time."
     ),
     name: str = typer.Option("training_set", "--name", help="A name for the recorded set."),
 ) -> None:
-    """Build a point-in-time-correct training set for the entity rows in a file."""
+    """Build a point-in-time-correct training set for the entity rows in a file.
+
+    Each row gets the feature values as they were at its time, never later ones.
+
+    Example:
+    $ modelyard features training-set orders.parquet -s demand_model -o train.parquet
+    """
     import pandas as pd
 
     from modelyard.errors import InvalidParameter

@@ -46,7 +46,13 @@ def gate(
         False, "--trusted", help="Allow pickle-based models (only from sources you trust)."
     ),
 ) -> None:
-    """Gate a candidate model: rules, champion comparison, slices, contract, latency."""
+    r"""Gate a candidate model: rules, champion comparison, slices, contract, latency.
+
+    Examples:
+    $ modelyard gate --candidate models:/demand/4 --data eval.parquet --policy gate.yaml
+    $ modelyard gate --candidate models:/demand/4 --champion models:/demand@champion \
+        --data sales@3 --policy gate.yaml --report gate.md --junit gate.xml
+    """
     from modelyard.cli.main import print_error
     from modelyard.errors import ModelyardError
 

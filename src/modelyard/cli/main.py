@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from typer.core import TyperGroup
 
+from modelyard.cli.help_format import PlainHelpCommand, PlainHelpGroup, use_plain_help
 from modelyard.errors import InvalidParameter, ModelyardError
 
 if TYPE_CHECKING:  # typer 0.29 vendors its own click: importing click would cost 17 ms
@@ -129,7 +129,7 @@ class CliState:
         return self._client
 
 
-class ModelyardGroup(TyperGroup):
+class ModelyardGroup(PlainHelpGroup):
     """The root group: lifts global options written after the command, renders errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -156,18 +156,19 @@ class ModelyardGroup(TyperGroup):
 
 
 def _load_command(name: str) -> click.Command:
-    """Import the module behind ``name`` and turn its typer app or function into a command."""
+    """Import the module behind ``name`` and turn its typer app or function into a command
+    (with the plain-help classes: ``NAME``, not ``{name}``; ``--json``, not ``--json <bool>``)."""
     from importlib import import_module
 
     if name in LAZY_GROUPS:
         module = import_module(f"modelyard.cli.{LAZY_GROUPS[name]}")
-        group = typer.main.get_group(module.app)
+        group = typer.main.get_group(use_plain_help(module.app))
         group.name = name
         return group
     module_name, function = LAZY_COMMANDS[name]
     module = import_module(f"modelyard.cli.{module_name}")
     holder = typer.Typer()
-    holder.command(name)(getattr(module, function))
+    holder.command(name, cls=PlainHelpCommand)(getattr(module, function))
     holder.callback()(lambda: None)  # keep a group, so the command keeps its name
     return typer.main.get_group(holder).commands[name]
 

@@ -52,6 +52,14 @@ def list_models(
     from rich.table import Table
 
     models = registry(ctx).list_registered_models(name_like)
+    if not models:
+        typer.echo(
+            f"no registered model matches {name_like!r}"
+            if name_like
+            else "no registered models yet — register one with "
+            "`modelyard models register runs:/RUN_ID/PATH NAME`"
+        )
+        return
     table = Table(title=f"{len(models)} registered model{'s' if len(models) != 1 else ''}")
     for column in ("name", "latest", "production", "aliases", "updated"):
         table.add_column(column, no_wrap=column != "aliases")
@@ -91,7 +99,9 @@ def show(
 
 
 @app.command("versions")
-def versions(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+def versions(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Registered model name.")
+) -> None:
     """Every version of a model, newest first."""
     _versions_table(ctx, registry(ctx), name)
 
@@ -101,6 +111,12 @@ def _versions_table(ctx: typer.Context, client: RegistryClient, name: str) -> No
     from rich.text import Text
 
     found = client.list_model_versions(name)
+    if not found:
+        typer.echo(
+            f"{name} has no versions yet — register one with "
+            f"`modelyard models register runs:/RUN_ID/PATH {name}`"
+        )
+        return
     table = Table(title=f"{name}: {len(found)} version{'s' if len(found) != 1 else ''}")
     for column in ("version", "stage", "aliases", "flavor", "run", "created by", "created"):
         table.add_column(column, no_wrap=True)
@@ -122,9 +138,15 @@ def register(
     ctx: typer.Context,
     source: str = typer.Argument(..., help="runs:/RUN_ID/PATH, models:/…, or an artifact path."),
     name: str = typer.Argument(..., help="Registered model name (created if needed)."),
-    description: str | None = typer.Option(None, "--description", "-d"),
+    description: str | None = typer.Option(
+        None, "--description", "-d", help="What this version is (shown by `models show`)."
+    ),
 ) -> None:
-    """Register the model at SOURCE as the next version of NAME."""
+    """Register the model at SOURCE as the next version of NAME.
+
+    Example:
+    $ modelyard models register runs:/RUN_ID/model demand -d "gbm on 2024 sales"
+    """
     version = registry(ctx).register_model(source, name, description)
     typer.echo(f"registered {name} version {version.version} ({version.flavor or 'no flavor'})")
 
@@ -132,8 +154,8 @@ def register(
 @app.command("alias")
 def alias(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    alias_name: str = typer.Argument(..., metavar="ALIAS"),
+    name: str = typer.Argument(..., help="Registered model name."),
+    alias_name: str = typer.Argument(..., metavar="ALIAS", help="The alias, e.g. champion."),
     version: str | None = typer.Argument(None, help="Version to point at (omit with --delete)."),
     delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
 ) -> None:
@@ -152,8 +174,8 @@ def alias(
 @app.command("stage")
 def stage(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    version: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="Version number."),
     to: str = typer.Argument(..., metavar="STAGE", help="None, Staging, Production, Archived."),
     archive_existing: bool = typer.Option(
         False, "--archive-existing", help="Archive the other versions in STAGE."
@@ -167,9 +189,11 @@ def stage(
 @app.command("approve")
 def approve(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    version: str = typer.Argument(...),
-    comment: str | None = typer.Option(None, "--comment", "-m"),
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="Version number."),
+    comment: str | None = typer.Option(
+        None, "--comment", "-m", help="Why, kept with the approval."
+    ),
 ) -> None:
     """Approve a version for Production (you must not be its creator)."""
     decision = registry(ctx).approve(name, version, comment)
@@ -179,8 +203,8 @@ def approve(
 @app.command("reject")
 def reject(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    version: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="Version number."),
     reason: str = typer.Option(..., "--reason", "-m", help="What must change."),
 ) -> None:
     """Reject a version; it cannot enter Production until you approve it."""
@@ -191,8 +215,8 @@ def reject(
 @app.command("card")
 def card(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    version: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="Registered model name."),
+    version: str = typer.Argument(..., help="Version number."),
     set_: list[str] = typer.Option(
         [], "--set", help="FIELD=VALUE to edit (owners: comma-separated); repeatable."
     ),
@@ -234,9 +258,9 @@ def card(
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
-    left: str = typer.Argument(..., metavar="V1"),
-    right: str = typer.Argument(..., metavar="V2"),
+    name: str = typer.Argument(..., help="Registered model name."),
+    left: str = typer.Argument(..., metavar="V1", help="A version number."),
+    right: str = typer.Argument(..., metavar="V2", help="The version to compare it with."),
     only_changes: bool = typer.Option(False, "--changes", help="Only rows that differ."),
 ) -> None:
     """Compare two versions: params, metrics, training data and signature (≠ marks changes)."""

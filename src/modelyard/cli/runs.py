@@ -164,6 +164,10 @@ def list_runs(
     client = ctx.obj.client()
     ids = _experiment_ids(client, [experiment] if experiment else [])
     runs = _search(client, ids, None, None, _check_max(max_results))
+    if not runs:
+        where = f" in experiment {experiment!r}" if experiment else ""
+        typer.echo(f"no runs{where} — log one from Python with `modelyard.start_run()`")
+        return
     names = None
     if not experiment:
         names = {e: client.get_experiment(e).name for e in {r.info.experiment_id for r in runs}}
@@ -189,12 +193,24 @@ def search(
     max_results: int = typer.Option(100, "--max", "-n", metavar="N", help="Return at most N runs."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (one array) instead."),
 ) -> None:
-    """Search runs with MLflow's filter and order-by grammar."""
+    """Search runs with MLflow's filter and order-by grammar.
+
+    Examples:
+    $ modelyard runs search -e retail-demand -f "metrics.rmse < 0.5 and params.model = 'gbm'"
+    $ modelyard runs search -o "metrics.rmse ASC" -n 5 --json
+    """
     client = ctx.obj.client()
     ids = _experiment_ids(client, experiment)
     runs = _search(client, ids, filter_string, order_by, _check_max(max_results))
     if as_json:
         typer.echo(json.dumps([_run_dict(r) for r in runs], indent=2, default=str))
+        return
+    if not runs:
+        typer.echo(
+            "no runs match — loosen --filter, or list the newest with `modelyard runs list`"
+            if filter_string
+            else "no runs — log one from Python with `modelyard.start_run()`"
+        )
         return
 
     names = {e: client.get_experiment(e).name for e in {r.info.experiment_id for r in runs}}
@@ -222,7 +238,7 @@ def _run_dict(run: Run) -> dict[str, Any]:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    run_id: str = typer.Argument(..., metavar="RUN_ID"),
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The run's id."),
     all_tags: bool = typer.Option(False, "--all-tags", help="Also show system tags (dimmed)."),
 ) -> None:
     """Everything about one run: info, params, metrics, tags, inputs and artifacts."""
@@ -384,7 +400,10 @@ def comparison_table(runs: Sequence[Run]) -> Table:
 
 
 @app.command("delete")
-def delete(ctx: typer.Context, run_ids: list[str] = typer.Argument(..., metavar="RUN_ID…")) -> None:
+def delete(
+    ctx: typer.Context,
+    run_ids: list[str] = typer.Argument(..., metavar="RUN_ID…", help="One or more run ids."),
+) -> None:
     """Delete runs (recoverable until `modelyard gc` purges them)."""
     client = ctx.obj.client()
     for run_id in run_ids:  # check every id first, so a typo changes nothing
@@ -396,7 +415,8 @@ def delete(ctx: typer.Context, run_ids: list[str] = typer.Argument(..., metavar=
 
 @app.command("restore")
 def restore(
-    ctx: typer.Context, run_ids: list[str] = typer.Argument(..., metavar="RUN_ID…")
+    ctx: typer.Context,
+    run_ids: list[str] = typer.Argument(..., metavar="RUN_ID…", help="One or more deleted runs."),
 ) -> None:
     """Restore deleted runs."""
     client = ctx.obj.client()

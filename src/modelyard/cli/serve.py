@@ -58,7 +58,13 @@ def serve(
         False, "--auth", help="Require an API token (a viewer or above) to predict."
     ),
 ) -> None:
-    """Serve predictions for a deployment (following its revisions) or one model."""
+    """Serve predictions for a deployment (following its revisions) or one model.
+
+    Examples:
+    $ modelyard serve web                         # a deployment: follows its revisions
+    $ modelyard serve models:/churn@champion --port 9000 --workers 4
+    $ modelyard serve web --host 0.0.0.0 --auth   # beyond this machine: require tokens
+    """
     import uvicorn
 
     from modelyard.serving.settings import ServingSettings

@@ -69,6 +69,10 @@ def list_tokens(
     from modelyard.ids import now_ms
 
     tokens = auth_service(ctx).list_tokens(user, include_revoked=all_)
+    if not tokens:
+        whose = f" for {user!r}" if user else ""
+        typer.echo(f"no tokens{whose} — create one with `modelyard tokens create --user NAME`")
+        return
     table = Table(title=f"{len(tokens)} token{'s' if len(tokens) != 1 else ''}")
     for column in ("id", "user", "label", "created", "last used", "expires", "status"):
         table.add_column(column, no_wrap=column != "label")

@@ -86,6 +86,9 @@ def list_users(
                 json.dumps({**row, "created_at": u.created_at, "tokens": live.get(u.name, 0)})
             )
         return
+    if not users:
+        typer.echo("no users yet — create one with `modelyard users create NAME --role admin`")
+        return
     table = Table(title=f"{len(users)} user{'s' if len(users) != 1 else ''}")
     for column in ("name", "role", "status", "created", "tokens"):
         table.add_column(column, no_wrap=True, justify="right" if column == "tokens" else "left")
@@ -100,7 +103,7 @@ def list_users(
 @app.command("set-role")
 def set_role(
     ctx: typer.Context,
-    name: str = typer.Argument(...),
+    name: str = typer.Argument(..., help="The user's name."),
     role: Role = typer.Argument(
         ..., case_sensitive=False, help="viewer, editor, approver or admin."
     ),
@@ -111,14 +114,14 @@ def set_role(
 
 
 @app.command("disable")
-def disable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+def disable(ctx: typer.Context, name: str = typer.Argument(..., help="The user's name.")) -> None:
     """Stop a user's tokens from working, without revoking them."""
     user = auth_service(ctx).set_disabled(name, True)
     typer.echo(f"disabled user {user.name!r}; `modelyard users enable {user.name}` undoes it")
 
 
 @app.command("enable")
-def enable(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+def enable(ctx: typer.Context, name: str = typer.Argument(..., help="The user's name.")) -> None:
     """Let a disabled user's unrevoked tokens work again."""
     user = auth_service(ctx).set_disabled(name, False)
     typer.echo(f"enabled user {user.name!r}")
