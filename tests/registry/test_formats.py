@@ -250,3 +250,28 @@ def test_models_saved_by_mlflow_load_with_the_same_safety(data, tmp_path):
 
     np.testing.assert_array_equal(loaded.predict(X.to_numpy()), model.predict(X.to_numpy()))
     assert loaded.signature.inputs[0]["tensor-spec"]["shape"] == [-1, 3]
+
+
+@pytest.mark.parametrize("flavor", ["sklearn", "lightgbm", "xgboost", "onnx", "python"])
+@pytest.mark.parametrize("name", ["../secret.bin", "/etc/hostname"])
+def test_a_manifest_cannot_point_a_loader_outside_the_model_folder(tmp_path, flavor, name):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (tmp_path / "secret.bin").write_bytes(b"not yours")
+    manifest = {"flavor": flavor, "model_file": name, "serialization_format": "skops"}
+    (folder / "MLmodel.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidParameter, match="outside the model folder") as caught:
+        load_model(folder, trusted=True)
+    assert caught.value.field == "model_file"
+
+
+def test_an_input_example_outside_the_model_folder_is_refused(data, tmp_path):
+    from sklearn.linear_model import LinearRegression
+
+    X, y = data
+    save_model(LinearRegression().fit(X, y), tmp_path / "m", input_example=X.head(2))
+    manifest = json.loads((tmp_path / "m" / "MLmodel.json").read_text())
+    manifest["input_example"] = "../../../../etc/passwd"
+    (tmp_path / "m" / "MLmodel.json").write_text(json.dumps(manifest))
+    with pytest.raises(InvalidParameter, match="input_example"):
+        load_model(tmp_path / "m")

@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from modelyard.errors import InvalidParameter, NotFound
+from modelyard.registry.formats.paths import inside
 from modelyard.registry.formats.signature import (
     Signature,
     check_input,
@@ -225,8 +226,8 @@ def _read_example(folder: Path, name: object) -> Any:
     uploader's: ``../../etc/passwd`` is refused, not read)."""
     if not name:
         return None
-    path = (folder / str(name)).resolve()
-    if not path.is_relative_to(folder.resolve()) or not path.is_file():
+    path = inside(folder, name, "input_example")
+    if not path.is_file():
         raise InvalidParameter(
             f"the manifest's input_example {name!r} is not a file inside the model folder",
             field="input_example",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import MissingExtra
+from modelyard.registry.formats.paths import inside
 
 FLAVOR = "lightgbm"
 MODEL_FILE = "model.lgb"
@@ -40,7 +41,9 @@ def save(model: Any, folder: Path, trusted: bool = False) -> dict[str, Any]:
 
 
 def load(folder: Path, manifest: dict[str, Any], trusted: bool = False, **_: Any) -> Any:
-    return _lightgbm().Booster(model_file=str(folder / manifest.get("model_file", MODEL_FILE)))
+    return _lightgbm().Booster(
+        model_file=str(inside(folder, manifest.get("model_file", MODEL_FILE), "model_file"))
+    )
 
 
 def predict(native: Any, data: Any, manifest: dict[str, Any]) -> Any:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import InvalidParameter, MissingExtra
+from modelyard.registry.formats.paths import inside
 
 FLAVOR = "onnx"
 MODEL_FILE = "model.onnx"
@@ -39,7 +40,7 @@ def load(folder: Path, manifest: dict[str, Any], trusted: bool = False, **_: Any
         import onnxruntime
     except ImportError as exc:
         raise MissingExtra("onnxruntime", "onnx", "Running ONNX models") from exc
-    path = folder / manifest.get("model_file", MODEL_FILE)
+    path = inside(folder, manifest.get("model_file", MODEL_FILE), "model_file")
     return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import MissingExtra, PermissionDenied
+from modelyard.registry.formats.paths import inside
 
 FLAVOR = "python"
 MODEL_FILE = "python_model.pkl"
@@ -74,7 +75,7 @@ def save(model: Any, folder: Path, trusted: bool = False) -> dict[str, Any]:
 def load(folder: Path, manifest: dict[str, Any], trusted: bool = False, **_: Any) -> Any:
     if not trusted:
         raise _refuse("stored")
-    with (folder / manifest.get("model_file", MODEL_FILE)).open("rb") as fh:
+    with inside(folder, manifest.get("model_file", MODEL_FILE), "model_file").open("rb") as fh:
         model = _cloudpickle().load(fh)
     model.load_context()
     return model

@@ -31,8 +31,9 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from modelyard.errors import InvalidParameter, MissingExtra, PermissionDenied
+from modelyard.errors import MissingExtra, PermissionDenied
 from modelyard.registry.formats.fitted_trees import check_fitted_trees
+from modelyard.registry.formats.paths import inside
 from modelyard.registry.formats.skops_allowlist import ALLOWED_TYPES
 
 FLAVOR = "sklearn"
@@ -72,12 +73,7 @@ def load(
     trusted: bool = False,
     trusted_types: Collection[str] = (),
 ) -> Any:
-    path = (folder / str(manifest.get("model_file") or MODEL_FILE)).resolve()
-    if not path.is_relative_to(folder.resolve()):  # the manifest is the uploader's
-        raise InvalidParameter(
-            f"model_file {manifest.get('model_file')!r} is outside the model folder",
-            field="model_file",
-        )
+    path = inside(folder, manifest.get("model_file") or MODEL_FILE, "model_file")
     fmt = manifest.get("serialization_format") or "skops"
     if fmt in PICKLE_FORMATS:
         if not trusted:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import InvalidParameter, MissingExtra
+from modelyard.registry.formats.paths import inside
 
 FLAVOR = "xgboost"
 MODEL_FILE = "model.ubj"
@@ -53,7 +54,7 @@ def load(folder: Path, manifest: dict[str, Any], trusted: bool = False, **_: Any
     if name not in MODEL_CLASSES:
         raise InvalidParameter(f"unknown XGBoost model class {name!r}", field="model_class")
     model = getattr(xgb, name)()
-    model.load_model(str(folder / manifest.get("model_file", MODEL_FILE)))
+    model.load_model(str(inside(folder, manifest.get("model_file", MODEL_FILE), "model_file")))
     return model
 
 
