@@ -29,7 +29,7 @@ JSON_VALUES = st.recursive(
         b'{"a": 1, "b": [1.5, "x", null, true]}',
         b'{"value": NaN, "up": Infinity, "down": -Infinity}',  # json reads these literals
         b'{"big": 123456789012345678901234567890}',  # past 64 bits
-        b'{"lone": "\\ud800"}',  # a lone surrogate escape
+        b'{"pair": "\\ud83d\\ude00"}',  # a surrogate pair escape: one character
         b'\xef\xbb\xbf{"bom": 1}',  # a UTF-8 byte-order mark
         '{"utf16": 1}'.encode("utf-16"),
         b'{"k": 1, "k": 2}',  # the last duplicate wins
@@ -68,6 +68,39 @@ def test_a_database_document_reads_as_json_reads_it_text_or_bytes(value):
 def test_what_json_refuses_raises_a_decode_error(raw):
     with pytest.raises(json_codec.DecodeError):
         json_codec.loads(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "needle"),
+    [
+        (b'{"lone": "\\ud800"}', "lone", "surrogate"),  # an escape
+        (b'{"low": "a\\uDFFF"}', "low", "surrogate"),
+        ('{"raw": "\ud800"}'.encode("utf-8", "surrogatepass"), "raw", "surrogate"),  # bytes
+        ('{"utf16": ["\ud800"]}'.encode("utf-16", "surrogatepass"), "utf16[0]", "surrogate"),
+        (b'{"tags": [{"k\\ud800": 1}]}', "tags[0].k\\ud800", "surrogate"),  # a key
+        (b'"\\udc00"', "body", "surrogate"),
+        (b'{"a": [1, {"b": ' + b"9" * 5000 + b"}]}", "a[1].b", "5000 digits"),
+        (b'{"n": -' + b"1" * 4301 + b"}", "n", "4301 digits"),
+    ],
+)
+def test_what_nothing_can_take_is_refused_naming_the_field(raw, field, needle):
+    """A lone surrogate cannot be encoded as UTF-8 (nor stored); an integer past Python's
+    4,300-digit limit cannot be read by ``int``: both are the caller's mistake."""
+    with pytest.raises(json_codec.UnusableValue, match=needle) as refused:
+        json_codec.loads(raw)
+    assert refused.value.field == field
+    assert isinstance(refused.value, ValueError)
+    found = json_codec.find_unusable(raw)
+    assert found is not None and found.field == field
+
+
+def test_a_number_past_a_double_is_unusable_only_when_asked():
+    raw = b'{"data": [1, 1e400, ' + b"9" * 400 + b"]}"
+    assert json_codec.loads(raw)["data"][1] == math.inf  # as json reads it
+    assert json_codec.find_unusable(raw) is None
+    found = json_codec.find_unusable(raw, floats=True)
+    assert found is not None and found.field == "data[1]" and "1e400" in str(found)
+    assert json_codec.find_unusable(b"{not json", floats=True) is None
 
 
 @pytest.mark.parametrize(

@@ -313,7 +313,6 @@ def test_wrong_input_in_a_batch_names_the_field_and_changes_nothing(http, run, b
         (b"[1, 2]", "BAD_REQUEST", "JSON object"),
         (b'"text"', "BAD_REQUEST", "JSON object"),
         (b"\xff\xfe\x00", "BAD_REQUEST", "not valid JSON"),
-        (b'{"name": "\\ud800"}', "BAD_REQUEST", "not valid JSON"),
     ],
 )
 def test_malformed_bodies_are_bad_requests(http, content, code, needle):
@@ -321,6 +320,20 @@ def test_malformed_bodies_are_bad_requests(http, content, code, needle):
         f"{V1}/experiments", content=content, headers={"Content-Type": "application/json"}
     )
     assert needle in assert_error(response, 400, code, "body")["message"]
+
+
+@pytest.mark.parametrize(
+    ("content", "field", "needle"),
+    [
+        (b'{"name": "\\ud800"}', "name", "surrogate"),
+        (b'{"name": "n", "tags": {"t": ' + b"9" * 5000 + b"}}", "tags.t", "5000 digits"),
+    ],
+)
+def test_values_nothing_can_take_are_invalid_naming_the_field(http, content, field, needle):
+    response = http.post(
+        f"{V1}/experiments", content=content, headers={"Content-Type": "application/json"}
+    )
+    assert needle in assert_error(response, 400, "INVALID_PARAMETER_VALUE", field)["message"]
 
 
 def test_an_oversized_body_is_refused_naming_the_limit(http, run):

@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from modelyard import json_codec
 from modelyard.errors import BadRequest, InvalidParameter
 from modelyard.server import native_models as m
 from modelyard.server.context import ServerContext
@@ -351,7 +352,16 @@ async def parse_body(request: Request, model: type[BaseModel], limit: int) -> Ba
     try:
         return model.model_validate_json(raw if raw.strip() else b"{}")
     except ValidationError as exc:
+        # pydantic refuses a lone surrogate or a too-long integer as invalid JSON at a
+        # column; the shared JSON codec names the field, as on the MLflow API.
+        found = json_codec.find_unusable(raw) if _is_json_error(exc) else None
+        if found is not None:
+            raise InvalidParameter(str(found), field=found.field) from None
         raise invalid(exc, "request body") from None
+
+
+def _is_json_error(exc: ValidationError) -> bool:
+    return exc.errors(include_url=False)[0]["type"] == "json_invalid"
 
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:

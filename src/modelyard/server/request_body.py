@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.types import Receive, Scope
 
 from modelyard import json_codec
-from modelyard.errors import BadRequest, PayloadTooLarge
+from modelyard.errors import BadRequest, InvalidParameter, PayloadTooLarge
 from modelyard.tracking.mlflow_wire import Fields
 
 
@@ -113,6 +113,8 @@ def json_object(raw: bytes) -> dict[str, Any]:
         return {}
     try:
         data = json_codec.loads(raw)
+    except json_codec.UnusableValue as exc:
+        raise InvalidParameter(str(exc), field=exc.field) from None
     except json_codec.DecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}", field="body") from None
     if not isinstance(data, dict):
