@@ -75,6 +75,8 @@ def _answer_headers(result: InferenceResult) -> dict[str, str]:
 def _loads(body: bytes) -> Any:
     try:
         return json_codec.loads(body)
+    except json_codec.UnusableValue as exc:
+        raise InvalidParameter(str(exc), field=exc.field) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameter(f"the request is not valid JSON: {exc}", field="body") from None
 
@@ -89,8 +91,10 @@ class InferenceApi:
         self._in_flight = metrics.in_flight_for(self.deployment)
 
     async def _body(self, request: Request) -> bytes:
-        """The request body, refused (413, naming the limit) past ``max_body_bytes``."""
-        return await read_body(request, self.runtime.options.max_body_bytes, hint=_BODY_HINT)
+        """The request body, refused (413, naming the limit) past ``max_body_bytes``; a
+        gzip or deflate body is inflated within that limit (``request_body.inflate``)."""
+        limit = self.runtime.options.max_body_bytes
+        return await read_body(request, limit, hint=_BODY_HINT, decode=True)
 
     # -- shared machinery ---------------------------------------------------------------
 

@@ -8,13 +8,20 @@ the JSON ends, and each binary input says its byte size in
 little-endian length followed by the bytes. Outputs come back binary when the request
 asks (``parameters.binary_data_output``, or ``binary_data`` on a requested output).
 
-Every malformed request is an ``InvalidParameter`` naming the input and the problem.
+Every malformed request is an ``InvalidParameter`` naming the input, the field
+(``inputs[0].shape``) and the problem. A shape is checked before anything is built from
+it: its sizes are integers >= 0 and no more elements than the request has bytes (no
+element takes less than one byte, in JSON or binary), so a shape like ``[2**32, 2**32]``
+is refused, never multiplied in 64 bits or reshaped into. Numbers must fit the datatype:
+``300`` is not silently wrapped into an INT8, nor ``1e39`` rounded to infinity in FP32.
+
+The body arrives decompressed (``request_body.read_body(..., decode=True)`` inflates gzip
+and deflate within the body limit).
 """
 
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +33,8 @@ from modelyard.serving import json_codec
 from modelyard.serving.inputs import OIP_TO_NUMPY, Batch, InputSpec, numpy_to_oip
 
 HEADER_LENGTH = "inference-header-content-length"
+#: Most dimensions a tensor may have (NumPy's own limit is 32 or 64, by version).
+MAX_DIMS = 32
 DATATYPES = frozenset({*OIP_TO_NUMPY, "BYTES", "BF16"})
 #: Which OIP datatypes may feed a column of each signature type (numeric widening only).
 ACCEPTED: dict[str, frozenset[str]] = {
@@ -97,22 +106,9 @@ class OipRequest:
         return spec.from_columns(arrays)
 
 
-def _decompress(body: bytes, encoding: str | None) -> bytes:
-    if not encoding or encoding == "identity":
-        return body
-    try:
-        if encoding == "gzip":
-            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
-        if encoding == "deflate":
-            return zlib.decompress(body)
-    except zlib.error as exc:
-        raise bad(f"the body is not valid {encoding}: {exc}", "body") from None
-    raise bad(f"Content-Encoding {encoding!r} is not supported; use gzip or deflate", "body")
-
-
 def parse_request(body: bytes, headers: Mapping[str, str]) -> OipRequest:
     """Split and decode an inference request (JSON, or JSON + binary tensors)."""
-    body = _decompress(body, headers.get("content-encoding"))
+    max_elements = len(body)
     header_length = headers.get(HEADER_LENGTH)
     binary = b""
     if header_length is not None:
@@ -127,6 +123,8 @@ def parse_request(body: bytes, headers: Mapping[str, str]) -> OipRequest:
         body, binary = body[:n], body[n:]
     try:
         parsed = json_codec.loads(body)
+    except json_codec.UnusableValue as exc:
+        raise bad(str(exc), exc.field) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad(f"the request is not valid JSON: {exc}", "body") from None
     if not isinstance(parsed, dict):
@@ -137,7 +135,7 @@ def parse_request(body: bytes, headers: Mapping[str, str]) -> OipRequest:
     request = OipRequest(parsed)
     offset = 0
     for i, tensor in enumerate(inputs):
-        name, array, datatype, offset = _tensor(tensor, i, binary, offset)
+        name, array, datatype, offset = _tensor(tensor, i, binary, offset, max_elements)
         if name in request.arrays:
             raise bad(f"input {name!r} appears twice", name)
         request.arrays[name] = array
@@ -150,42 +148,77 @@ def parse_request(body: bytes, headers: Mapping[str, str]) -> OipRequest:
 
 
 def _tensor(
-    tensor: Any, index: int, binary: bytes, offset: int
+    tensor: Any, index: int, binary: bytes, offset: int, max_elements: int
 ) -> tuple[str, np.ndarray, str, int]:
+    where = f"inputs[{index}]"
     if not isinstance(tensor, dict):
-        raise bad(f"inputs[{index}] must be a JSON object", f"inputs[{index}]")
+        raise bad(f"{where} must be a JSON object", where)
     name = tensor.get("name")
     if not isinstance(name, str) or not name:
-        raise bad(f"inputs[{index}] needs a 'name'", f"inputs[{index}]")
+        raise bad(f"{where} needs a 'name'", f"{where}.name")
     datatype = tensor.get("datatype")
     if datatype not in DATATYPES:
         raise bad(
-            f"input {name!r} has datatype {datatype!r}; use one of {', '.join(sorted(DATATYPES))}",
-            name,
+            f"input {name!r} ({where}.datatype) has datatype {datatype!r}; use one of "
+            f"{', '.join(sorted(DATATYPES))}",
+            f"{where}.datatype",
         )
     shape = tensor.get("shape")
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-    ):
-        raise bad(f"input {name!r} needs a 'shape': a list of sizes >= 0, got {shape!r}", name)
-    count = int(np.prod(shape))
+    count = _element_count(shape, name, f"{where}.shape", max_elements)
     params = tensor.get("parameters") or {}
     size = params.get("binary_data_size") if isinstance(params, dict) else None
     if size is not None:
-        if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-            raise bad(f"input {name!r} declares {size!r} binary bytes that are not there", name)
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or size < 0
+            or offset + size > len(binary)
+        ):
+            raise bad(
+                f"input {name!r} ({where}.parameters.binary_data_size) declares {size!r} "
+                "binary bytes that are not there",
+                f"{where}.parameters.binary_data_size",
+            )
         raw = binary[offset : offset + size]
         offset += size
         array = _from_binary(raw, datatype, count, name)
     else:
         if "data" not in tensor:
-            raise bad(f"input {name!r} has neither 'data' nor binary data", name)
-        array = _from_json(tensor["data"], datatype, name)
+            raise bad(f"input {name!r} ({where}) has neither 'data' nor binary data", where)
+        array = _from_json(tensor["data"], datatype, name, f"{where}.data")
     if array.size != count:
-        raise bad(f"input {name!r} has {array.size} elements but shape {shape} needs {count}", name)
+        raise bad(
+            f"input {name!r} has {array.size} elements but {where}.shape {shape} needs {count}",
+            f"{where}.shape",
+        )
     return name, array.reshape(shape), datatype, offset
+
+
+def _element_count(shape: Any, name: str, field: str, max_elements: int) -> int:
+    """How many elements ``shape`` holds, checked before anything is allocated or
+    reshaped: a list of at most ``MAX_DIMS`` integers >= 0, each size and their product
+    at most ``max_elements``. The product is taken in Python integers (``[2**32, 2**32]``
+    cannot wrap to 0) and stops as soon as it passes the cap."""
+    if (
+        not isinstance(shape, list)
+        or not 0 < len(shape) <= MAX_DIMS
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise bad(
+            f"input {name!r} ({field}) needs a 'shape': a list of 1 to {MAX_DIMS} sizes >= 0, "
+            f"got {shape!r:.80}",
+            field,
+        )
+    count = 0 if 0 in shape else 1
+    for size in shape:
+        count *= size
+        if count > max_elements or size > max_elements:
+            raise bad(
+                f"input {name!r} ({field}) has shape {shape!r:.80}, more elements than the "
+                f"request's {max_elements} bytes can hold",
+                field,
+            )
+    return count
 
 
 def _from_binary(raw: bytes, datatype: str, count: int, name: str) -> np.ndarray:
@@ -203,22 +236,44 @@ def _from_binary(raw: bytes, datatype: str, count: int, name: str) -> np.ndarray
     return np.frombuffer(raw, dtype=dtype)
 
 
-def _from_json(data: Any, datatype: str, name: str) -> np.ndarray:
+def _from_json(data: Any, datatype: str, name: str, field: str) -> np.ndarray:
     if datatype == "BYTES":
         flat = np.asarray(data, dtype=object).reshape(-1)
         return flat
     try:
         array = np.asarray(data)
     except ValueError:
-        raise bad(f"input {name!r}: 'data' is ragged", name) from None
+        raise bad(f"input {name!r} ({field}) is ragged", field) from None
     kind = array.dtype.kind
     if datatype == "BOOL":
         if kind != "b":
-            raise bad(f"input {name!r} is BOOL but its data holds {_what(array)}", name)
+            raise bad(f"input {name!r} ({field}) is BOOL but holds {_what(array)}", field)
         return array.reshape(-1)
     if kind not in "iuf" or (kind == "f" and datatype[0] in "IU"):
-        raise bad(f"input {name!r} is {datatype} but its data holds {_what(array)}", name)
-    return array.reshape(-1).astype(OIP_TO_NUMPY[datatype])
+        raise bad(f"input {name!r} ({field}) is {datatype} but holds {_what(array)}", field)
+    flat = array.reshape(-1)
+    target = np.dtype(OIP_TO_NUMPY[datatype])
+    if target.kind in "iu" and flat.size and flat.dtype != target:
+        info = np.iinfo(target)
+        low, high = int(flat.min()), int(flat.max())
+        if low < info.min or high > info.max:
+            value = low if low < info.min else high
+            raise bad(
+                f"input {name!r} ({field}) holds {value}, out of range for {datatype} "
+                f"({info.min} to {info.max})",
+                field,
+            )
+    with np.errstate(over="ignore"):
+        out = flat.astype(target)
+    if target.kind == "f" and flat.dtype != target:
+        overflowed = np.flatnonzero(np.isinf(out) & np.isfinite(flat))
+        if len(overflowed):
+            i = int(overflowed[0])
+            value = flat[i].item()
+            raise bad(
+                f"input {name!r} ({field}[{i}]) holds {value!r}, too large for {datatype}", field
+            )
+    return out
 
 
 def _what(array: np.ndarray) -> str:

@@ -3,10 +3,18 @@
 ``receive_json_object`` and ``query_fields_of`` work on the raw ASGI scope and ``receive``
 (no ``Request`` object): the MLflow API's per-call logging path reads its small bodies
 that way.
+
+A compressed body (``Content-Encoding: gzip`` or ``deflate``) is inflated only where the
+caller asks (``read_body(..., decode=True)``: the inference server, whose scoring clients
+compress); elsewhere it is refused by name. Inflating is bounded, because a 1 MB gzip
+body can hold 1 GB: the inflated bytes count against the same limit as the body, the
+body may inflate at most ``MAX_INFLATION`` times, and it is inflated in chunks in a
+worker thread, so neither memory nor the event loop pays for a bomb (see ``inflate``).
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from starlette.datastructures import QueryParams
@@ -15,6 +23,7 @@ from starlette.types import Receive, Scope
 
 from modelyard import json_codec
 from modelyard.errors import BadRequest, InvalidParameter, PayloadTooLarge
+from modelyard.server.threads import in_thread
 from modelyard.tracking.mlflow_wire import Fields
 
 
@@ -48,7 +57,20 @@ def too_large(limit: int, size: int | None = None, hint: str = SPLIT_HINT) -> Pa
     )
 
 
-async def read_body(request: Request, limit: int, hint: str = SPLIT_HINT) -> bytes:
+async def read_body(
+    request: Request, limit: int, hint: str = SPLIT_HINT, *, decode: bool = False
+) -> bytes:
+    """The body, refused past ``limit`` bytes. ``decode``: a gzip or deflate body is
+    inflated (``inflate``: within ``limit`` and ``MAX_INFLATION``); without it, a
+    Content-Encoding other than ``identity`` is refused."""
+    encoding = content_coding(request.headers.get("content-encoding"), decode)
+    raw = await _read_body(request, limit, hint)
+    if encoding is None or not raw:
+        return raw
+    return await in_thread(inflate, raw, encoding, limit, hint)
+
+
+async def _read_body(request: Request, limit: int, hint: str) -> bytes:
     if (
         declared_length(request, limit, hint) is not None
         and "transfer-encoding" not in request.headers
@@ -63,6 +85,115 @@ async def read_body(request: Request, limit: int, hint: str = SPLIT_HINT) -> byt
             raise too_large(limit, hint=hint)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+#: ``wbits`` for each Content-Encoding ``inflate`` reads (HTTP's ``deflate`` is zlib's
+#: format; ``x-gzip`` is gzip's old name).
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+#: A compressed body may inflate at most this many times its size. JSON and CSV of real
+#: features compress 3-10:1 and repetitive JSON (one row repeated) ~50:1, while deflate
+#: reaches ~1000:1 on a run of one byte: at 100:1 an inflated body costs the client at
+#: least 1% of its size on the wire, so a bomb buys no amplification worth having.
+MAX_INFLATION = 100
+#: Bodies inflating to no more than this are never refused for their ratio (inflating
+#: them is cheap, and a small request of repeated rows may compress past 100:1).
+INFLATION_FLOOR = 1 << 20
+#: Bytes of compressed input fed to zlib at a time (the unread tail is copied on every
+#: call, so this bounds that copy) and bytes of output taken per call.
+_IN_CHUNK = 1 << 16
+_OUT_CHUNK = 1 << 18
+
+
+def content_coding(header: str | None, decode: bool) -> str | None:
+    """The Content-Encoding to inflate, None for none; a 400 naming it if it cannot be."""
+    if header is None:
+        return None
+    encoding = header.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if not decode:
+        raise BadRequest(
+            f"Content-Encoding {header!r} is not accepted by this server; send the body "
+            "uncompressed",
+            field="body",
+        )
+    if encoding not in _WBITS:
+        raise BadRequest(
+            f"Content-Encoding {header!r} is not supported; use gzip or deflate", field="body"
+        )
+    return encoding
+
+
+def inflate(raw: bytes, encoding: str, limit: int, hint: str = SPLIT_HINT) -> bytes:
+    """``raw`` decompressed, refused (``PayloadTooLarge``, naming the limit) as soon as the
+    output passes ``limit`` bytes or ``MAX_INFLATION`` times ``len(raw)`` (past
+    ``INFLATION_FLOOR``); a body that is not valid ``encoding`` is a 400. Blocking: call it
+    in a worker thread. Memory: the input, plus the output so far, plus its final join;
+    never more than ~2 * ``limit`` + ``len(raw)``, whatever the stream claims.
+
+    >>> inflate(zlib.compress(b'{"a": 1}'), "deflate", 100)
+    b'{"a": 1}'
+    """
+    budget = min(limit, max(INFLATION_FLOOR, MAX_INFLATION * len(raw)))
+    wbits = _WBITS[encoding]
+    view = memoryview(raw)
+    position = 0  # where the next piece of input starts
+    decompressor = zlib.decompressobj(wbits)
+    data: bytes | memoryview = b""
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while True:
+            if data:
+                chunk = decompressor.decompress(data, _OUT_CHUNK)
+                data = decompressor.unconsumed_tail
+            elif position < len(raw):
+                data = view[position : position + _IN_CHUNK]
+                position += len(data)
+                continue
+            else:  # all input given: what zlib still holds, else the stream is cut short
+                chunk = decompressor.decompress(b"", _OUT_CHUNK)
+                if not chunk and not decompressor.eof:
+                    raise BadRequest(
+                        f"the {encoding} body is truncated: it ends before the stream does",
+                        field="body",
+                    )
+            total += len(chunk)
+            if total > budget:
+                raise _inflates_too_much(len(raw), encoding, limit, budget, hint)
+            chunks.append(chunk)
+            if decompressor.eof:
+                data = decompressor.unused_data
+                if not data and position >= len(raw):
+                    break
+                # Another gzip member follows (gzip allows several); deflate allows one.
+                if wbits != _WBITS["gzip"]:
+                    raise BadRequest(
+                        f"the {encoding} body has data after the end of its stream",
+                        field="body",
+                    )
+                decompressor = zlib.decompressobj(wbits)
+    except zlib.error as exc:
+        raise BadRequest(f"the body is not valid {encoding}: {exc}", field="body") from None
+    return b"".join(chunks)
+
+
+def _inflates_too_much(
+    size: int, encoding: str, limit: int, budget: int, hint: str
+) -> PayloadTooLarge:
+    if budget >= limit:
+        return PayloadTooLarge(
+            f"request body inflates from {size} {encoding} bytes to more than {limit} bytes; "
+            f"the limit is {limit} bytes, counted after decompression ({hint})",
+            field="body",
+        )
+    return PayloadTooLarge(
+        f"request body inflates from {size} {encoding} bytes to more than {budget} bytes, "
+        f"over {MAX_INFLATION} times its size: refused as a decompression bomb (the limit "
+        f"is {limit} bytes and {MAX_INFLATION}:1 after decompression; send it uncompressed, "
+        f"or {hint})",
+        field="body",
+    )
 
 
 async def read_json(request: Request, limit: int) -> Fields:
@@ -82,7 +213,8 @@ async def receive_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = value.decode("latin-1")
-            break
+        elif name == b"content-encoding":
+            content_coding(value.decode("latin-1"), decode=False)
     _checked_length(length, limit)
     chunks: list[bytes] = []
     total = 0

@@ -419,21 +419,34 @@ def _coerce(spec: ColumnSpec, values: Any) -> np.ndarray:
                 ),
             )
             if found is None:
-                return np.array([np.nan if v is None else v for v in array], dtype=np.float64)
-            raise _type_error(spec, *found)
+                try:
+                    return np.array([np.nan if v is None else v for v in array], dtype=np.float64)
+                except OverflowError:  # an integer past a double (~1.8e308)
+                    found = _first_bad(array, lambda v: v is None or _fits_double(v))
+            raise _type_error(spec, *(found or (0, array[0])))
         raise _type_error(spec, 0, array[0] if len(array) else None)
     if t in ("long", "integer"):
         if kind in "iu":
+            if kind == "u" and len(array) and int(array.max()) > _INT64_MAX:
+                i = int(np.argmax(array))
+                raise _type_error(spec, i, int(array[i]))  # past int64: never wrapped
             return array.astype(np.int64, copy=False)
         if kind == "O":
             found = _first_bad(
-                array, lambda v: isinstance(v, int | np.integer) and not isinstance(v, bool)
+                array,
+                lambda v: (
+                    isinstance(v, int | np.integer)
+                    and not isinstance(v, bool)
+                    and -_INT64_MAX - 1 <= v <= _INT64_MAX
+                ),
             )
             if found is None:
                 return array.astype(np.int64)
             raise _type_error(spec, *found)
         if kind == "f":
-            fractional = np.flatnonzero(~np.isfinite(array) | (array != np.round(array)))
+            fractional = np.flatnonzero(
+                ~np.isfinite(array) | (array != np.round(array)) | (np.abs(array) >= 2.0**63)
+            )
             if len(fractional) == 0:
                 return array.astype(np.int64)
             i = int(fractional[0])
@@ -466,6 +479,17 @@ def _coerce(spec: ColumnSpec, values: Any) -> np.ndarray:
             return array
         raise _type_error(spec, *found)
     return array
+
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _fits_double(value: Any) -> bool:
+    try:
+        float(value)
+    except OverflowError:  # an integer past ~1.8e308
+        return False
+    return True
 
 
 def _parses_as_time(value: Any) -> bool:

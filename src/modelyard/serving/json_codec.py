@@ -5,6 +5,10 @@ orjson parses and writes several times faster than ``json`` and encodes NumPy ar
 without ``tolist()``; on a one-row request JSON is a large share of the time, on a
 100-row request most of it, and the prediction log encodes every request's rows again.
 Non-finite floats become ``null`` in both (strict JSON has no NaN).
+
+A body holding a value nothing can take (a lone surrogate, an integer past Python's digit
+limit, a number past a double's range such as ``1e400``) raises ``UnusableValue`` naming
+the field (``inputs[0].data[3]``), from either parser.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+
+from modelyard import json_codec as _base
+from modelyard.json_codec import UnusableValue
+
+__all__ = ["UnusableValue", "dumps", "loads"]
 
 try:
     import orjson
@@ -22,10 +31,17 @@ _OPTIONS = 0 if orjson is None else orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_
 
 
 def loads(data: bytes | str) -> Any:
-    """Parse JSON; ``ValueError`` (with the position) for anything that is not JSON."""
+    """Parse JSON; ``ValueError`` (with the position) for anything that is not JSON, and
+    its subclass ``UnusableValue`` (with the field) for a value nothing can take."""
     if orjson is not None:
-        return orjson.loads(data)
-    return json.loads(data)
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:  # orjson refuses those values too: find which field
+            found = _base.find_unusable(data, floats=True)
+            if found is not None:
+                raise found from None
+            raise
+    return _base.loads(data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass"))
 
 
 def _default(value: Any) -> Any:
