@@ -83,7 +83,7 @@ def test_no_tracked_file_names_a_document_outside_the_repository() -> None:
     problems = []
     for path in tracked():
         text = text_of(path)
-        if text is None:
+        if text is None or path == Path(__file__).resolve():  # its examples are on purpose
             continue
         for target in UPWARD_DOCUMENT.findall(text):
             if escapes(path.parent, target) or not (path.parent / target).exists():
