@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from tests.registry.conftest import log_sklearn_model
 
 from modelyard.digests import tree_digest
 from modelyard.errors import IntegrityViolation, InvalidState, PermissionDenied
 from modelyard.registry.entities import GateVerdict, Stage
 from modelyard.registry.logged_models import PENDING, READY
 from modelyard.registry.policy import PromotionPolicy, recorded_gate
-from tests.registry.conftest import log_sklearn_model
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def test_a_requests_client_may_not_touch_modelyard_tags_on_any_path(local_yard, 
         lambda: remote.record_gate_verdict("churn", 1, passed=True, policy="p", summary="s"),
     ]
     for attempt in attempts:
-        with pytest.raises(PermissionDenied, match="reserved|written by `modelyard gate`"):
+        with pytest.raises(PermissionDenied, match=r"reserved|written by `modelyard gate`"):
             attempt()
     after = local_yard.registry.get_model_version("churn", 1)
     assert after.tags == version.tags

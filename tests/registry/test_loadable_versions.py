@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.errors import InvalidParameter
-from modelyard.registry.client import UNLOADABLE_TAG
+from modelyard.registry.reserved_tags import UNLOADABLE_TAG
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def bare_run(local_yard, tmp_path):
 def test_registering_files_without_a_saved_model_is_refused_and_creates_nothing(
     local_yard, bare_run
 ):
-    with pytest.raises(InvalidParameter, match="holds no saved model .*modelyard.log_model"):
+    with pytest.raises(InvalidParameter, match=r"holds no saved model .*modelyard\.log_model"):
         local_yard.registry.register_model(f"runs:/{bare_run}/model", "bare")
     assert local_yard.registry.list_registered_models() == []
 

@@ -9,7 +9,6 @@ import uuid
 
 import numpy as np
 import pytest
-
 from tests.server.conftest import assert_error
 
 mlflow = pytest.importorskip("mlflow")
@@ -73,7 +72,9 @@ def test_a_registered_versions_files_cannot_be_overwritten_or_deleted(client, re
     assert_error(http.delete(f"{ARTIFACTS}/{location}/{target}"), 403, "PERMISSION_DENIED")
     assert_error(http.delete(f"{ARTIFACTS}/{location}"), 403, "PERMISSION_DENIED")
     assert_error(http.delete(f"{ARTIFACTS}/registry"), 403, "PERMISSION_DENIED")
-    assert_error(http.put(f"{ARTIFACTS}/{location}/new.bin", content=b"x"), 403, "PERMISSION_DENIED")
+    assert_error(
+        http.put(f"{ARTIFACTS}/{location}/new.bin", content=b"x"), 403, "PERMISSION_DENIED"
+    )
 
     assert version_files(http, location) == before
     loaded = mlflow.pyfunc.load_model(f"models:/{name}/1")
@@ -87,7 +88,7 @@ def test_the_mlflow_clients_own_artifact_upload_is_refused_there(client, registe
     repo = get_artifact_repository(client.get_model_version_download_uri(name, "1"))
     forged = tmp_path / "MLmodel"
     forged.write_text("flavors: {}\n")
-    with pytest.raises(Exception, match="403|PERMISSION_DENIED|immutable|modelyard writes"):
+    with pytest.raises(Exception, match=r"403|PERMISSION_DENIED|immutable|modelyard writes"):
         repo.log_artifact(str(forged))
 
 
@@ -101,7 +102,9 @@ def test_a_finalized_logged_models_files_are_written_once(client, registered, ht
     _, info, _ = registered
     model = client.get_logged_model(info.model_id)
     location = model.artifact_location.removeprefix("mlflow-artifacts:/")
-    assert_error(http.put(f"{ARTIFACTS}/{location}/MLmodel", content=b"x"), 403, "PERMISSION_DENIED")
+    assert_error(
+        http.put(f"{ARTIFACTS}/{location}/MLmodel", content=b"x"), 403, "PERMISSION_DENIED"
+    )
     experiment = location.split("/", 1)[0]
     assert_error(http.delete(f"{ARTIFACTS}/{experiment}"), 403, "PERMISSION_DENIED")
     reopen = http.patch(

@@ -55,7 +55,7 @@ from modelyard.registry.formats.flavors import (
 )
 from modelyard.registry.logged_models import LoggedModelStore
 from modelyard.registry.policy import PromotionPolicy
-from modelyard.registry.reserved_tags import refuse_system_tags
+from modelyard.registry.reserved_tags import UNLOADABLE_TAG, refuse_system_tags
 from modelyard.registry.sql_store import SqlRegistryStore
 from modelyard.registry.store import RegistryStore
 from modelyard.registry.uris import (
@@ -70,10 +70,6 @@ from modelyard.store.engine import Database
 from modelyard.tracking import validation
 from modelyard.tracking.entities import Page, Run
 from modelyard.tracking.sql_store import SqlTrackingStore
-
-#: Set by modelyard on a version whose files hold no saved model (accepted through the
-#: MLflow API only); its value says how to fix it, and serving refuses the version at once.
-UNLOADABLE_TAG = "modelyard.unloadable"
 
 #: Where the registry keeps its frozen copies of versions' files.
 REGISTRY_PREFIX = namespaces.REGISTRY

@@ -19,6 +19,10 @@ from modelyard.errors import PermissionDenied
 
 SYSTEM_TAG_PREFIX = "modelyard."
 
+#: Set by modelyard on a version whose files hold no saved model (accepted through the
+#: MLflow API only); its value says how to fix it, and serving refuses the version at once.
+UNLOADABLE_TAG = "modelyard.unloadable"
+
 
 def is_system_tag(key: object) -> bool:
     return isinstance(key, str) and key.strip().casefold().startswith(SYSTEM_TAG_PREFIX)

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from modelyard.errors import InvalidState
 from modelyard.registry.entities import ModelVersion
 from modelyard.registry.formats.flavors import flavor_module
+from modelyard.registry.reserved_tags import UNLOADABLE_TAG
 from modelyard.serving.batching import MicroBatcher
 from modelyard.serving.compiled import DEFAULT_ATOL, DEFAULT_RTOL, checked_here, load_compiled
 from modelyard.serving.inputs import COLUMN_TYPES, Batch, InputSpec, numpy_to_oip
@@ -137,6 +139,25 @@ def _numpy_path(loaded: Any, spec: InputSpec, example: Any) -> Any | None:
     return predict if _same(candidate, reference) else None
 
 
+def check_loadable(version: ModelVersion) -> None:
+    """Raise InvalidState (field ``saved_model``) when the registry flagged ``version`` as
+    holding no saved model: loading it could only fail, at every retry."""
+    problem = version.tags.get(UNLOADABLE_TAG)
+    if problem:
+        raise InvalidState(
+            f"{version.name} version {version.version} cannot be served: {problem}",
+            field="saved_model",
+        )
+
+
+def check_servable(registry: Any, target: Any) -> None:
+    """Fail fast, before serving starts, when the target's current revision names a
+    version flagged as holding no saved model (``check_loadable``)."""
+    policy = target.policy(target.revision())
+    for member in [*policy.variants, *policy.shadows]:
+        check_loadable(registry.get_model_version(member.model, member.version))
+
+
 def load_version(
     registry: Any,
     name: str,
@@ -153,6 +174,7 @@ def load_version(
     started = time.perf_counter()
     batching = batching or BatchingOptions()
     version = registry.get_model_version(name, number)
+    check_loadable(version)
     notes: list[str] = []
     onnx = None
     if compiled:

@@ -33,7 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from modelyard.errors import InvalidParameter, ModelyardError, NotFound, PermissionDenied
+from modelyard.errors import (
+    IntegrityViolation,
+    InvalidParameter,
+    InvalidState,
+    ModelyardError,
+    NotFound,
+    PermissionDenied,
+)
 from modelyard.ids import now_ms
 from modelyard.serving.feedback import FeedbackItem, FeedbackStore, RecentPredictions, Served
 from modelyard.serving.inputs import Batch, InputSpec
@@ -45,6 +52,9 @@ from modelyard.serving.routing import CanaryJudge, Router
 log = logging.getLogger("modelyard.serving")
 _REMEMBERED_ROWS = 1000
 _SETTLE_AFTER_S = 0.5
+#: Longest wait between two tries to load a revision after consecutive failures (the
+#: store unreachable, a download failing): the wait doubles from the poll interval.
+MAX_RETRY_WAIT_S = 30.0
 
 
 class NotReady(ModelyardError):
@@ -209,7 +219,7 @@ class ServingRuntime:
         # Versions whose model file was refused (an untrusted type, a malformed tree). A
         # version's files never change (download checks their digest), nor does this
         # process's trust: it is refused again without fetching and auditing it each poll.
-        self._refused: dict[tuple[str, int], PermissionDenied] = {}
+        self._refused: dict[tuple[str, int], ModelyardError] = {}
         self._in_flight: dict[int, int] = {}
         self._shadows_running = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -246,6 +256,17 @@ class ServingRuntime:
     def ready(self) -> bool:
         return self.table is not None
 
+    @property
+    def not_ready_reason(self) -> str | None:
+        """Why no revision is served yet (None once one is): for the readiness probes."""
+        if self.table is not None:
+            return None
+        if self._refusal is not None:
+            return f"the model was refused: {self._refusal}"
+        if self.last_error is not None:
+            return f"loading failed, retrying with back-off: {self.last_error}"
+        return "loading"
+
     async def stop(self) -> None:
         """Stop following, wait for shadows, write the prediction log, release models."""
         for task in self._tasks:
@@ -262,21 +283,27 @@ class ServingRuntime:
             await asyncio.to_thread(loaded.close)
 
     async def _follow(self) -> None:
+        failures = 0  # consecutive: the wait before the next try doubles, up to a bound
         while True:
             try:
                 revision = await asyncio.to_thread(self.target.revision)
                 if self.table is None or revision != self.table.revision:
                     await self._install(revision)
                 self.last_error = self._refusal = None
+                failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep serving the table we have; retry next poll
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self._refusal = exc.message if _refused_model(exc) else None
+                failures = 0 if self._refusal is not None else failures + 1
                 if self._refusal is None:  # a refusal is logged once, by _load
                     log.warning("deployment %s: cannot follow revisions: %s", self.deployment, exc)
+            wait = self.options.poll_interval_s
+            if failures:
+                wait = max(wait, min(wait * 2 ** (failures - 1), MAX_RETRY_WAIT_S))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poll_now.wait(), self.options.poll_interval_s)
+                await asyncio.wait_for(self._poll_now.wait(), wait)
             self._poll_now.clear()
 
     async def _install(self, revision: int) -> None:
@@ -324,7 +351,7 @@ class ServingRuntime:
             return cached
         refused = self._refused.get(key)
         if refused is not None:
-            raise PermissionDenied(refused.message, field=refused.field)
+            raise type(refused)(refused.message, field=refused.field)
 
         def on_batch(size: int) -> None:
             self.observer.batch(self.deployment, model, version, size)
@@ -341,7 +368,7 @@ class ServingRuntime:
                 on_batch=on_batch,
                 trusted=self.options.trusted,
             )
-        except PermissionDenied as exc:
+        except (PermissionDenied, InvalidState, IntegrityViolation) as exc:
             if not _refused_model(exc):
                 raise
             self._refused[key] = exc
@@ -626,9 +653,14 @@ _ID_COUNTER = itertools.count(1)
 
 
 def _refused_model(exc: BaseException) -> bool:
-    """Whether ``exc`` refuses a model file for what it holds (not for who asks): the
-    loaders name ``trusted`` or ``trusted_types`` as the way past the refusal."""
-    return isinstance(exc, PermissionDenied) and exc.field in ("trusted", "trusted_types")
+    """Whether ``exc`` refuses a version for what its files hold — for good, so it is not
+    fetched again: a type the loaders refuse (they name ``trusted``/``trusted_types`` as
+    the way past), files that no longer match their digest, or no saved model at all."""
+    if isinstance(exc, PermissionDenied):
+        return exc.field in ("trusted", "trusted_types")
+    if isinstance(exc, InvalidState):
+        return exc.field == "saved_model"
+    return isinstance(exc, IntegrityViolation)
 
 
 def new_request_id() -> str:
