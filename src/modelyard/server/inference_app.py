@@ -139,7 +139,15 @@ class InferenceApi:
         return Response(status_code=200)
 
     async def ready(self, request: Request) -> Response:
-        return Response(status_code=200 if self.runtime.ready else 400)
+        return self._readiness()
+
+    def _readiness(self) -> Response:
+        """200 ``{"ready": true}``, or 400 with why not (loading, retrying after a failure,
+        or the model refused), so a probe's log says what an operator must fix."""
+        reason = self.runtime.not_ready_reason
+        if reason is None:
+            return _json({"ready": True}, 200)
+        return _json({"ready": False, "error": reason}, 400)
 
     async def server_metadata(self, request: Request) -> Response:
         return _json(
@@ -149,10 +157,12 @@ class InferenceApi:
     async def model_ready(self, request: Request) -> Response:
         try:
             self._known(request.path_params["name"])
+            if not self.runtime.ready:
+                return self._readiness()
             self._versioned(request)
         except ModelyardError as exc:
             return _json({"error": exc.message}, http_status_for(exc))
-        return Response(status_code=200 if self.runtime.ready else 400)
+        return self._readiness()
 
     def _versioned(self, request: Request) -> Any:
         table = self.runtime.current()
@@ -476,21 +486,18 @@ def tune_process() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
-def build_runtime(
-    settings: Any, target: str, *, metrics: InferenceMetrics, freeze_gc: bool = False
-) -> ServingRuntime:
-    """Open the stores ``settings`` name and the runtime for ``target`` (a deployment name
-    or a ``models:/`` URI). Raises NotFound for an unknown deployment. ``freeze_gc``: the
-    runtime owns its process (see ``ServingOptions.freeze_gc``)."""
+def preflight(settings: Any, target: str) -> tuple[Any, Any]:
+    """Open the registry and the serving target for ``target`` (a deployment name, a
+    ``models:/`` URI or a saved model folder), failing fast — before any port is bound —
+    on an unknown deployment (NotFound) or a version that holds no saved model
+    (InvalidState): retrying could never help."""
     from pathlib import Path
 
     from modelyard.registry.client import RegistryClient
     from modelyard.serving.deployments import DeploymentService
-    from modelyard.serving.feedback import FeedbackStore
-    from modelyard.serving.loading import BatchingOptions
+    from modelyard.serving.loading import check_servable
     from modelyard.serving.packaging import FolderRegistry
-    from modelyard.serving.prediction_log import PredictionLog
-    from modelyard.serving.runtime import DeploymentTarget, ModelTarget, ServingOptions
+    from modelyard.serving.runtime import DeploymentTarget, ModelTarget
 
     registry: Any
     if (Path(target) / "MLmodel.json").is_file():  # a saved model folder (a built image)
@@ -504,6 +511,22 @@ def build_runtime(
         service = DeploymentService(registry.db, registry)
         service.get(target)
         serving_target = DeploymentTarget(service, target)
+    check_servable(registry, serving_target)
+    return registry, serving_target
+
+
+def build_runtime(
+    settings: Any, target: str, *, metrics: InferenceMetrics, freeze_gc: bool = False
+) -> ServingRuntime:
+    """Open the stores ``settings`` name and the runtime for ``target`` (a deployment name
+    or a ``models:/`` URI). Raises NotFound for an unknown deployment. ``freeze_gc``: the
+    runtime owns its process (see ``ServingOptions.freeze_gc``)."""
+    from modelyard.serving.feedback import FeedbackStore
+    from modelyard.serving.loading import BatchingOptions
+    from modelyard.serving.prediction_log import PredictionLog
+    from modelyard.serving.runtime import ServingOptions
+
+    registry, serving_target = preflight(settings, target)
     name = serving_target.name
     prediction_log = None
     if settings.serve_log_predictions and registry.artifacts is not None:
