@@ -55,7 +55,12 @@ def snapshot(
         False, "--no-gitignore", help="Do not add PATH to the .gitignore beside the pointer."
     ),
 ) -> None:
-    """Record PATH as the next version of a dataset (or find the identical one)."""
+    """Record PATH as the next version of a dataset (or find the identical one).
+
+    Example:
+    $ modelyard data snapshot data/sales.parquet --name sales -m "through March"
+    $ git add data/sales.parquet.dataset.yaml     # the pointer; the data stays out of git
+    """
     from modelyard.data.pointer import pointer_path_for
 
     client = _client(ctx)

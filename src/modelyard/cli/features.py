@@ -156,7 +156,12 @@ def materialize(
         None, "--chunk-rows", help="Rows per write (default: ~4M values a chunk)."
     ),
 ) -> None:
-    """Copy the latest feature values into the online store (incremental by default)."""
+    """Copy the latest feature values into the online store (incremental by default).
+
+    Examples:
+    $ modelyard features materialize                  # each view from its watermark to now
+    $ modelyard features materialize --start 2024-01-01 --end 2024-02-01 --view sales_daily
+    """
     from rich.table import Table
 
     store = _store(ctx)

@@ -54,7 +54,13 @@ def server(
         "`modelyard tokens`).",
     ),
 ) -> None:
-    """Serve the MLflow-compatible tracking API and artifact proxy over HTTP."""
+    r"""Serve the MLflow-compatible tracking API and artifact proxy over HTTP.
+
+    Examples:
+    $ modelyard server                               # 127.0.0.1:5000, the stores under --home
+    $ modelyard server --host 0.0.0.0 --workers 4 --auth \
+        --store-uri postgresql+psycopg://modelyard@db/modelyard --artifacts-uri s3://ml/yard
+    """
     import uvicorn
     from sqlalchemy.engine import make_url
 

@@ -31,7 +31,11 @@ def create(
         help="Refuse the token after this long, e.g. 90d, 12h, 2w (default: never).",
     ),
 ) -> None:
-    """Create a token and print it, once: only its digest is stored."""
+    """Create a token and print it, once: only its digest is stored.
+
+    Example:
+    $ export MODELYARD_TRACKING_TOKEN=$(modelyard tokens create --user ci --label ci --expires 90d)
+    """
     from modelyard.cli.experiments import format_time
     from modelyard.cli.gc import parse_duration
 
