@@ -269,6 +269,14 @@ def test_huge_numbers_and_lone_surrogates_are_400_naming_the_field(served, path,
     assert field in error_of(response)
 
 
+@pytest.mark.parametrize("version", ["9" * 5000, "%C2%B2", "%D9%A3", "99999999999999999999"])
+def test_a_version_in_the_path_that_is_no_version_number_is_404(served, version):
+    _, http = served
+    response = http.post(f"/v2/models/web/versions/{version}/infer", json=oip_body())
+    assert response.status_code == 404, response.text
+    assert "not a version number" in error_of(response)
+
+
 def test_numbers_past_int64_in_a_long_column_are_400():
     from modelyard.errors import InvalidParameter
     from modelyard.serving.inputs import ColumnSpec, InputSpec

@@ -197,8 +197,8 @@ class InferenceApi:
             self._known(name)
             version = None
             if raw_version is not None:
-                if not raw_version.isdigit():
-                    raise _UnknownModel(f"version {raw_version!r} is not a version number")
+                if not (raw_version.isascii() and raw_version.isdigit() and len(raw_version) < 19):
+                    raise _UnknownModel(f"version {raw_version[:40]!r} is not a version number")
                 version = int(raw_version)
             parsed = oip.parse_request(await self._body(request), request.headers)
             box["parsed"] = parsed
