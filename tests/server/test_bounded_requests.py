@@ -562,3 +562,47 @@ def test_no_fuzzed_body_or_query_makes_any_route_fail(control):
         assert not fails(response), (method, path, render(body)[:300], response.text)
 
     never_5xx()
+
+
+# -- the inference server: a fuzz test over every route -----------------------------------
+
+INFERENCE_KEYS = (
+    "inputs", "name", "shape", "datatype", "data", "parameters", "binary_data_size",
+    "dataframe_split", "dataframe_records", "instances", "columns", "records", "key",
+    "version", "request_id", "value", "id", "outputs", *FEATURES,
+)  # fmt: skip
+INFERENCE_VALUES = st.recursive(
+    NASTY | st.sampled_from(["FP64", "INT64", "INT8", "FP16", "BYTES", "BOOL", [1], [2, 2]]),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(INFERENCE_KEYS), inner, max_size=5)
+    ),
+    max_leaves=10,
+)
+INFERENCE_BODIES = st.dictionaries(
+    st.sampled_from(INFERENCE_KEYS), INFERENCE_VALUES, min_size=1, max_size=5
+) | st.lists(INFERENCE_VALUES, max_size=3)
+
+
+def test_no_fuzzed_body_makes_any_inference_route_fail(served):
+    _, http = served
+    paths = ["/invocations", "/predict", "/feedback", INFER, "/v2/models/web/versions/1/infer"]
+
+    @given(path=st.sampled_from(paths), body=INFERENCE_BODIES, raw_bytes=st.booleans())
+    @settings(
+        max_examples=FUZZ_EXAMPLES // 2,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    def never_5xx(path: str, body: Any, raw_bytes: bool) -> None:
+        text = render(body, ascii=not raw_bytes)
+        response = http.post(
+            path,
+            content=text.encode("utf-8", "surrogatepass"),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code < 500, (path, text[:300], response.text)
+
+    never_5xx()
