@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 from tests.data.conftest import sales_frame
@@ -107,5 +108,22 @@ def test_bad_input_is_a_usage_error_naming_it(run, sales, tmp_path):
     assert "columns.units.maxx: unknown rule 'maxx'; did you mean 'max'" in result.stderr
     missing = run("check", str(sales), "--contract", str(tmp_path / "nope.yaml"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr
-    assert run("snapshot", "missing.csv", "--name", "x").exit_code == 1
-    assert run("show", "nope@3").exit_code == 1
+    assert run("snapshot", "missing.csv", "--name", "x").exit_code == 2
+    assert run("show", "nope@3").exit_code == 2
+
+
+@pytest.mark.parametrize("data", ["sales.csv", "sales@1"])
+def test_a_missing_package_is_an_environment_error_not_a_failed_check(
+    run, sales, tmp_path, monkeypatch, data
+):
+    sales_frame(50).to_csv(tmp_path / "sales.csv", index=False)
+    run("snapshot", str(sales), "--name", "sales")
+    contract = tmp_path / "sales.yaml"
+    contract.write_text(CONTRACT)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` now fails
+    result = run("check", data, "--contract", str(contract))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: Dataset snapshots and profiles needs the 'pyarrow' package: "
+        "pip install 'modelyard[data]'"
+    ]

@@ -72,10 +72,10 @@ def test_rename(cli):
 
 
 @pytest.mark.parametrize("command", ["delete", "restore", "rename"])
-def test_an_unknown_experiment_exits_1_naming_it(cli, command):
+def test_an_unknown_experiment_exits_2_naming_it(cli, command):
     args = ["experiments", command, "ghost"] + (["other"] if command == "rename" else [])
     result = cli(*args)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == [
         "error: no experiment named or numbered 'ghost'; "
         "`modelyard experiments list --all` shows them"
@@ -83,10 +83,10 @@ def test_an_unknown_experiment_exits_1_naming_it(cli, command):
     assert "Traceback" not in result.output
 
 
-def test_a_taken_name_exits_1_with_the_store_message(cli):
+def test_a_taken_name_exits_2_with_the_store_message(cli):
     cli("experiments", "create", "demand")
     result = cli("experiments", "create", "demand")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: an experiment named 'demand' already exists")
 
 
@@ -118,11 +118,11 @@ def test_hoisting_moves_only_global_options_and_stops_at_double_dash():
     assert hoist_global_options(["runs", "search", "--home"]) == ["runs", "search", "--home"]
 
 
-def test_invalid_settings_exit_1_naming_the_setting(tmp_path):
+def test_invalid_settings_exit_2_naming_the_setting(tmp_path):
     result = CliRunner().invoke(
         app, ["--home", str(tmp_path), "--store-uri", "nosuchdb://x", "experiments", "list"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.output
 

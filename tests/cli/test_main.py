@@ -7,9 +7,13 @@ import subprocess
 import sys
 
 import click
+import pytest
+import typer
 from typer.main import get_command
+from typer.testing import CliRunner
 
 from modelyard.cli.main import COMMAND_ORDER, LAZY_COMMANDS, LAZY_GROUPS, app
+from modelyard.errors import MissingExtra, NotFound
 
 
 def test_every_command_in_the_help_order_is_loadable() -> None:
@@ -31,3 +35,48 @@ def test_a_command_imports_only_its_own_module() -> None:
     assert loaded.stdout.strip().splitlines()[-1] == (
         "['modelyard.cli.gc', 'modelyard.cli.help_format', 'modelyard.cli.main']"
     )
+
+
+def failing_app(error: BaseException) -> typer.Typer:
+    """A root group like the real one, with one command ``fail`` that raises ``error``."""
+    from modelyard.cli.main import ModelyardGroup, root
+
+    failing = typer.Typer(cls=ModelyardGroup)
+    failing.callback()(root)
+
+    @failing.command("fail")
+    def fail() -> None:
+        raise error
+
+    return failing
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            ModuleNotFoundError("No module named 'duckdb'", name="duckdb"),
+            "error: modelyard fail needs the 'duckdb' package: pip install 'modelyard[features]'",
+        ),
+        (
+            MissingExtra("pyarrow", "data", "Dataset snapshots"),
+            "error: Dataset snapshots needs the 'pyarrow' package: pip install 'modelyard[data]'",
+        ),
+        (NotFound("no run with id 'x'"), "error: no run with id 'x'"),
+        (
+            FileNotFoundError(2, "No such file or directory", "eval.csv"),
+            "error: No such file or directory: eval.csv",
+        ),
+    ],
+)
+def test_errors_of_usage_or_environment_are_one_line_and_exit_2(error, line) -> None:
+    result = CliRunner().invoke(failing_app(error), ["fail"])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [line]
+    assert "Traceback" not in result.output
+
+
+def test_an_import_error_that_is_no_missing_extra_is_a_bug_shown_in_full() -> None:
+    bug = ModuleNotFoundError("No module named 'modelyard.gone'", name="modelyard.gone")
+    result = CliRunner().invoke(failing_app(bug), ["fail"])
+    assert result.exception is bug

@@ -96,7 +96,7 @@ def test_stage_alias_and_the_promotion_path(cli, two_versions):
 
 def test_approvals_follow_four_eyes(cli, two_versions):
     refused = cli("models", "approve", "churn", "1")
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert "four-eyes" in refused.output
 
     approved = cli("models", "approve", "churn", "1", "-m", "looks good", user="bo")
@@ -107,7 +107,7 @@ def test_approvals_follow_four_eyes(cli, two_versions):
 
 def test_an_invalid_transition_is_one_clear_error_line(cli, two_versions):
     result = cli("models", "stage", "churn", "1", "Production")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "cannot move from None to Production" in result.output
     assert "Traceback" not in result.output
 
@@ -131,7 +131,7 @@ def test_card_edit_and_render(cli, two_versions, tmp_path):
     assert cli("models", "card", "churn", "1", "--format", "html", "-o", str(out)).exit_code == 0
     assert "<h2>Training data</h2>" in out.read_text()
     bad = cli("models", "card", "churn", "1", "--set", "accuracy=great")
-    assert bad.exit_code == 1 and "cannot be edited" in bad.output
+    assert bad.exit_code == 2 and "cannot be edited" in bad.output
 
 
 def test_diff_shows_params_metrics_training_data_and_signature(cli, two_versions):

@@ -81,9 +81,9 @@ class TestList:
     def test_experiment_by_id(self, cli, two_runs):
         assert two_runs[0] in cli("runs", "list", "-e", "1").stdout
 
-    def test_an_unknown_experiment_exits_1_naming_it(self, cli, two_runs):
+    def test_an_unknown_experiment_exits_2_naming_it(self, cli, two_runs):
         result = cli("runs", "list", "--experiment", "ghost")
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert "error: no experiment named or numbered 'ghost'" in result.stderr
 
     def test_max_below_one_is_a_usage_error(self, cli):
@@ -114,9 +114,9 @@ class TestShow:
         assert "system tags hidden: --all-tags shows them" in plain
         assert "modelyard.user" in cli("runs", "show", two_runs[0], "--all-tags").stdout
 
-    def test_an_unknown_run_exits_1_naming_it(self, cli, two_runs):
+    def test_an_unknown_run_exits_2_naming_it(self, cli, two_runs):
         result = cli("runs", "show", "0123456789abcdef")
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.stderr.strip() == "error: no run with id '0123456789abcdef'"
 
 
@@ -136,9 +136,9 @@ class TestSearch:
         result = cli("runs", "search", "--filter", "metrics.rmse < 2.8", "--max", "5")
         assert two_runs[1] in result.stdout and two_runs[0] not in result.stdout
 
-    def test_a_bad_filter_exits_1_and_says_where(self, cli, two_runs):
+    def test_a_bad_filter_exits_2_and_says_where(self, cli, two_runs):
         result = cli("runs", "search", "--filter", "metrics.rmse <<< 3")
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert result.stderr.startswith("error: invalid filter at position")
 
 
@@ -170,9 +170,9 @@ class TestCompare:
         assert result.exit_code == 2
         assert "at least two" in result.stderr
 
-    def test_an_unknown_run_exits_1_naming_it(self, cli, two_runs):
+    def test_an_unknown_run_exits_2_naming_it(self, cli, two_runs):
         result = cli("runs", "compare", two_runs[0], "nosuchrun")
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert "'nosuchrun'" in result.stderr
 
 
@@ -188,7 +188,7 @@ class TestDeleteRestore:
 
     def test_one_unknown_id_changes_nothing(self, cli, client, two_runs):
         result = cli("runs", "delete", two_runs[0], "nosuchrun")
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert "no run with id 'nosuchrun'" in result.stderr
         assert client.get_run(two_runs[0]).info.lifecycle_stage == "active"
 

@@ -4,6 +4,7 @@ process and in every worker), and a non-loopback host without it is warned about
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 import typer
@@ -70,3 +71,23 @@ def test_auth_workers_build_their_apps_with_the_token_check(run):
 
     worker_app = import_from_string(serve.APP_FACTORY)()  # what each worker process runs
     assert middleware_of(worker_app) == [AuthMiddleware]
+
+
+def test_an_unknown_target_exits_2_before_listening(run):
+    result, calls = run("nosuchdeployment")
+    assert result.exit_code == 2 and calls == []
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+
+
+@pytest.mark.parametrize("module", ["uvicorn", "starlette"])
+def test_without_the_serving_extra_it_says_so_in_one_line_and_exits_2(run, monkeypatch, module):
+    for loaded in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
+        monkeypatch.delitem(sys.modules, loaded)
+    for loaded in ("modelyard.server.inference_app", "modelyard.server.inference_metrics"):
+        monkeypatch.delitem(sys.modules, loaded, raising=False)
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+    result, calls = run("web")
+    assert result.exit_code == 2 and calls == []
+    assert result.stderr.strip().splitlines() == [
+        f"error: modelyard serve needs the '{module}' package: pip install 'modelyard[serving]'"
+    ]

@@ -56,17 +56,17 @@ def test_users_are_created_listed_and_given_roles(tmp_path):
     assert '"name": "alice"' in as_json[0] and '"role": "editor"' in as_json[0]
 
 
-def test_bad_input_is_one_red_line_or_a_usage_error(tmp_path):
+def test_bad_input_is_one_red_line_and_a_usage_error(tmp_path):
     cli = make_cli(tmp_path / "yard")
     cli("users", "create", "alice")
     duplicate = cli("users", "create", "alice")
-    assert duplicate.exit_code == 1 and "'alice' already exists" in duplicate.stderr
+    assert duplicate.exit_code == 2 and "'alice' already exists" in duplicate.stderr
     bad_name = cli("users", "create", "a:b")
-    assert bad_name.exit_code == 1 and "invalid user name" in bad_name.stderr
+    assert bad_name.exit_code == 2 and "invalid user name" in bad_name.stderr
     bad_role = cli("users", "create", "bo", "--role", "owner")
     assert bad_role.exit_code == 2 and "viewer" in bad_role.stderr  # the choices are listed
     missing = cli("users", "set-role", "nobody", "viewer")
-    assert missing.exit_code == 1 and "no user named 'nobody'" in missing.stderr
+    assert missing.exit_code == 2 and "no user named 'nobody'" in missing.stderr
 
 
 def test_a_token_is_printed_once_alone_on_stdout_and_works(tmp_path):
@@ -139,7 +139,7 @@ def test_revoking_by_a_prefix_hides_the_token_unless_all_are_asked_for(tmp_path)
     assert rows(cli("tokens", "list")) == []
     assert rows(cli("tokens", "list", "--all", "--user", "alice"))[0][-1] == "revoked"
     unknown = cli("tokens", "revoke", "ffffffff")
-    assert unknown.exit_code == 1 and "no token with id" in unknown.stderr
+    assert unknown.exit_code == 2 and "no token with id" in unknown.stderr
 
 
 def test_a_disabled_user_gets_no_new_tokens_until_enabled(tmp_path):
@@ -148,7 +148,7 @@ def test_a_disabled_user_gets_no_new_tokens_until_enabled(tmp_path):
     assert "disabled user 'alice'" in cli("users", "disable", "alice").stdout
     assert rows(cli("users", "list"))[0][2] == "disabled"
     refused = cli("tokens", "create", "--user", "alice")
-    assert refused.exit_code == 1 and "users enable alice" in refused.stderr
+    assert refused.exit_code == 2 and "users enable alice" in refused.stderr
     assert cli("users", "enable", "alice").exit_code == 0
     assert cli("tokens", "create", "--user", "alice").exit_code == 0
 
@@ -156,4 +156,4 @@ def test_a_disabled_user_gets_no_new_tokens_until_enabled(tmp_path):
 def test_they_refuse_a_tracking_uri(tmp_path, monkeypatch):
     monkeypatch.setenv("MODELYARD_TRACKING_URI", "http://127.0.0.1:5000")
     result = make_cli(tmp_path / "yard")("users", "list")
-    assert result.exit_code == 1 and "server's own metadata store" in result.stderr
+    assert result.exit_code == 2 and "server's own metadata store" in result.stderr

@@ -91,15 +91,36 @@ def test_materialize_get_training_set_and_skew(cli, defs, tmp_path):
     assert skew.exit_code == 0, skew.output
 
 
-def test_errors_are_one_line_and_exit_1(cli, defs):
+def test_skew_exits_1_when_online_values_differ_from_offline(cli, defs, sales_file):
+    cli("apply", str(defs))
+    assert cli("materialize", "--start", "2024-01-01", "--end", "2024-01-02").exit_code == 0
+    frame = pd.read_parquet(sales_file)
+    frame["units"] = frame["units"] + 100  # the offline source moves on; online is stale
+    frame.to_parquet(sales_file, index=False)
+    skew = cli("skew", "--service", "demand", "--sample", "10")
+    assert skew.exit_code == 1, skew.output
+    assert "≠ online" in skew.stdout
+
+
+def test_without_duckdb_it_says_which_extra_and_exits_2(cli, defs, monkeypatch):
+    cli("apply", str(defs))
+    monkeypatch.setitem(sys.modules, "duckdb", None)  # as if it were not installed
+    result = cli("materialize", "--start", "2024-01-01", "--end", "2024-01-02")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "error: The feature store needs the 'duckdb' package: pip install 'modelyard[features]'"
+    ]
+
+
+def test_errors_are_one_line_and_exit_2(cli, defs):
     cli("apply", str(defs))
     result = cli("get", "--feature", "sales:nope", "--entity", "store_id=1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown feature 'sales:nope'" in result.stderr
     bad = cli("get", "--service", "demand", "--entity", "store_id=abc")
     assert bad.exit_code == 2 and "integer" in bad.stderr
     missing = cli("apply", "nope.py")
-    assert missing.exit_code == 1 and "does not exist" in missing.stderr
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
 
 
 def test_apply_loads_only_what_registering_needs(defs, tmp_path):

@@ -89,7 +89,7 @@ def test_init_ci_command(tmp_path):
     assert "models:/churn/latest" in (tmp_path / ".github/workflows/modelyard.yml").read_text()
     assert runner.invoke(app, ["init", "ci", "--root", str(tmp_path)]).exit_code == 2
     again = runner.invoke(app, ["init", "ci", "--github", "--root", str(tmp_path)])
-    assert again.exit_code == 1 and "--force" in again.stderr
+    assert again.exit_code == 2 and "--force" in again.stderr
 
 
 @pytest.mark.slow

@@ -3,7 +3,8 @@
 ``snapshot PATH --name sales`` records a version and writes ``PATH.dataset.yaml`` (commit
 it; the data goes to ``.gitignore``); ``pull POINTER`` restores exactly those bytes;
 ``check PATH --contract C.yaml`` prints one row per expectation and exits 1 when a
-blocking check fails (2 for a malformed contract or a missing file).
+blocking check fails (2 when it cannot check: a malformed contract, a missing file or
+package).
 """
 
 from __future__ import annotations
@@ -28,8 +29,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+EXIT_FAILED = 1  # the contract does not hold; everything else that fails exits 2
 
 
 def _client(ctx: typer.Context) -> DataClient:
@@ -243,25 +243,21 @@ def check(
     sample: int = typer.Option(3, "--sample", min=0, help="Offending rows shown per check."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Validate data against a contract: exit 0 when it holds, 1 when it does not."""
-    from modelyard.cli.main import print_error
+    """Validate data against a contract: exit 0 when it holds, 1 when it does not, 2 when it
+    cannot be checked (a malformed contract, a missing file, a missing extra)."""
     from modelyard.data.client import looks_like_path
     from modelyard.data.contracts.spec import Contract
-    from modelyard.errors import InvalidParameter, NotFound
 
-    try:
-        spec = Contract.from_yaml(contract)
-        # A file checked against a contract without reference versions needs no store.
-        needs_store = not looks_like_path(data) or any(
-            column.distribution is not None for column in spec.columns.values()
-        )
-        if needs_store:
-            result = _client(ctx).check(data, spec, sample=sample)
-        else:
-            result = spec.validate(data, sample=sample)
-    except (InvalidParameter, NotFound) as exc:  # a bad contract or path: a usage error
-        print_error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
+    # A bad contract, a missing file or package raises: the root command prints it, exit 2.
+    spec = Contract.from_yaml(contract)
+    # A file checked against a contract without reference versions needs no store.
+    needs_store = not looks_like_path(data) or any(
+        column.distribution is not None for column in spec.columns.values()
+    )
+    if needs_store:
+        result = _client(ctx).check(data, spec, sample=sample)
+    else:
+        result = spec.validate(data, sample=sample)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))
     else:

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 
 def gate(
@@ -53,14 +52,8 @@ def gate(
     $ modelyard gate --candidate models:/demand/4 --champion models:/demand@champion \
         --data sales@3 --policy gate.yaml --report gate.md --junit gate.xml
     """
-    from modelyard.cli.main import print_error
-    from modelyard.errors import ModelyardError
-
-    try:
-        result = _run(ctx, candidate, champion, data, policy, trusted, not no_record)
-    except ModelyardError as exc:
-        print_error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
+    # A bad policy, model or data path raises: the root command prints it and exits 2.
+    result = _run(ctx, candidate, champion, data, policy, trusted, not no_record)
     console = ctx.obj.console()
     print_report(result, console)
     _write(report, result.to_markdown())

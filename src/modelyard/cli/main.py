@@ -3,8 +3,13 @@
 The global options (``--home``, ``--store-uri``, ``--artifacts-uri``) build one
 ``Settings`` object, handed to every command through ``ctx.obj``; they may be given
 before or after the command (``modelyard --home y runs list`` = ``modelyard runs list
---home y``). A ``ModelyardError`` from any command is printed as one red line on stderr
-and exits with status 1; usage errors exit with 2, as in every click program.
+--home y``).
+
+Exit codes mean one thing each: 0 done, 1 the check failed (the verdict of ``data
+check``, ``gate``, ``audit verify``, ``features skew``), 2 usage or environment (bad
+arguments, unknown names, missing files, a missing extra, a refused request, a store out
+of reach). A ``ModelyardError``, a missing file or a missing optional package is printed
+as one red line on stderr and exits with 2, never as a traceback.
 
 Only typer is imported here: settings, stores and pandas load inside the commands, so
 ``modelyard --help`` answers instantly.
@@ -78,6 +83,11 @@ LAZY_COMMANDS = {
 }
 #: Line width when stdout is a pipe or a file: wide enough that tables never cut run ids.
 PIPE_WIDTH = 240
+#: The exit codes (README, "Exit codes"): a script tells "the data is bad" (1) from "the
+#: command could not run" (2).
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
 
 
 class CliState:
@@ -152,7 +162,18 @@ class ModelyardGroup(PlainHelpGroup):
             return super().invoke(ctx)
         except ModelyardError as exc:
             print_error(str(exc))
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_USAGE) from None
+        except ImportError as exc:
+            from modelyard.cli.extras import missing_extra
+
+            found = missing_extra(exc, f"modelyard {ctx.invoked_subcommand or ''}".strip())
+            if found is None:  # not an optional package: a bug, shown in full
+                raise
+            print_error(str(found))
+            raise typer.Exit(EXIT_USAGE) from None
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            print_error(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
+            raise typer.Exit(EXIT_USAGE) from None
 
 
 def _load_command(name: str) -> click.Command:

@@ -65,9 +65,18 @@ def serve(
     $ modelyard serve models:/churn@champion --port 9000 --workers 4
     $ modelyard serve web --host 0.0.0.0 --auth   # beyond this machine: require tokens
     """
-    import uvicorn
+    from modelyard.cli.extras import needs_extra
 
-    from modelyard.serving.settings import ServingSettings
+    with needs_extra("serving", "modelyard serve"):
+        import uvicorn
+
+        from modelyard.server.inference_app import (
+            build_runtime,
+            create_inference_app,
+            tune_process,
+        )
+        from modelyard.server.inference_metrics import InferenceMetrics
+        from modelyard.serving.settings import ServingSettings
 
     overrides: dict[str, Any] = dict(getattr(ctx.obj, "overrides", None) or {})
     fields = {
@@ -99,13 +108,6 @@ def serve(
         "timeout_graceful_shutdown": 30,
     }
     if workers == 1:
-        from modelyard.server.inference_app import (
-            build_runtime,
-            create_inference_app,
-            tune_process,
-        )
-        from modelyard.server.inference_metrics import InferenceMetrics
-
         tune_process()
         metrics = InferenceMetrics()
         # Fails fast on a typo.

@@ -61,12 +61,16 @@ def server(
     $ modelyard server --host 0.0.0.0 --workers 4 --auth \
         --store-uri postgresql+psycopg://modelyard@db/modelyard --artifacts-uri s3://ml/yard
     """
-    import uvicorn
     from sqlalchemy.engine import make_url
 
+    from modelyard.cli.extras import needs_extra
     from modelyard.config import load_settings
-    from modelyard.server.app import create_app
     from modelyard.tracking.client import TrackingClient
+
+    with needs_extra("server", "modelyard server"):
+        import uvicorn
+
+        from modelyard.server.app import create_app
 
     overrides: dict[str, Any] = dict(getattr(ctx.obj, "overrides", None) or {})
     if store_uri:

@@ -1,0 +1,101 @@
+"""``cli/extras.py``: a missing optional package becomes one line naming the extra to install."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from modelyard.cli.extras import (
+    OPTIONAL_MODULES,
+    missing_extra,
+    needs_extra,
+    optional_module,
+    packages_of,
+)
+from modelyard.errors import MissingExtra
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def extra_packages() -> dict[str, set[str]]:
+    """Each extra of pyproject.toml → the packages it installs (``modelyard[a,b]`` expanded)."""
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+
+    def packages(extra: str) -> set[str]:
+        found: set[str] = set()
+        for requirement in extras[extra]:
+            name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower()
+            if name == "modelyard":
+                for inner in re.search(r"\[(.*)\]", requirement).group(1).split(","):
+                    found |= packages(inner.strip())
+            else:
+                found.add(name)
+        return found
+
+    return {extra: packages(extra) for extra in extras}
+
+
+@pytest.mark.parametrize("module", sorted(OPTIONAL_MODULES))
+def test_each_optional_module_names_an_extra_that_installs_its_package(module):
+    package, extra = OPTIONAL_MODULES[module]
+    assert package in extra_packages()[extra]
+
+
+def test_the_module_comes_from_the_error_or_from_the_message():
+    assert optional_module(ModuleNotFoundError("x", name="uvicorn")) == "uvicorn"
+    assert optional_module(ModuleNotFoundError("x", name="sklearn.linear_model")) == "sklearn"
+    pandas_says = ImportError(
+        "Unable to find a usable engine; tried using: 'pyarrow', 'fastparquet'."
+    )
+    assert optional_module(pandas_says) == "pyarrow"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ModuleNotFoundError("x", name="modelyard.nothing"),  # our own bug: shown in full
+        ModuleNotFoundError("x", name="yaml"),  # a required package: a broken install
+        ImportError("cannot import name 'thing' from 'somewhere'"),
+    ],
+)
+def test_anything_else_is_not_a_missing_extra(error):
+    assert missing_extra(error, "modelyard x") is None
+
+
+def test_the_message_says_what_to_install():
+    found = missing_extra(ModuleNotFoundError("x", name="sklearn"), "modelyard gate")
+    assert str(found) == (
+        "modelyard gate needs the 'scikit-learn' package: pip install 'modelyard[sklearn]'"
+    )
+    # a command may ask for the extra it needs as a whole
+    wider = missing_extra(ModuleNotFoundError("x", name="starlette"), "modelyard serve", "serving")
+    assert wider.extra == "serving" and "modelyard[serving]" in str(wider)
+
+
+def test_needs_extra_names_the_commands_extra_when_it_brings_the_package():
+    wanted = r"pip install 'modelyard\[serving\]'"
+    with pytest.raises(MissingExtra, match=wanted), needs_extra("serving", "modelyard serve"):
+        raise ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn")
+    # sklearn comes with serving: install serving, not sklearn and then skl2onnx
+    with pytest.raises(MissingExtra) as raised, needs_extra("serving", "modelyard deploy compile"):
+        raise MissingExtra("skops", "sklearn", "Saving scikit-learn models safely")
+    assert str(raised.value) == (
+        "modelyard deploy compile needs the 'skops' package: pip install 'modelyard[serving]'"
+    )
+
+
+def test_needs_extra_keeps_errors_the_extra_would_not_fix():
+    own = MissingExtra("lightgbm", "lightgbm", "Loading LightGBM models")
+    with pytest.raises(MissingExtra) as raised, needs_extra("serving", "modelyard serve"):
+        raise own
+    assert raised.value is own
+    with pytest.raises(ModuleNotFoundError), needs_extra("serving", "modelyard serve"):
+        raise ModuleNotFoundError("x", name="modelyard.nothing")
+
+
+@pytest.mark.parametrize("extra", ["server", "serving", "data", "features", "sklearn"])
+def test_the_installed_metadata_agrees_with_pyproject(extra):
+    assert packages_of(extra) == extra_packages()[extra]
