@@ -12,10 +12,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# What the README's commands need: the demo (sklearn, plots), `modelyard server` (server),
+# `modelyard serve` and `deploy compile` (serving), `data` (data), `features` (features).
+# The backends (postgres, redis, s3) and other model flavours stay extras of their own.
 # An editable install writes no bytecode when PYTHONDONTWRITEBYTECODE is set; compile it
 # once, as installing a wheel would, so every command does not recompile ~40 modules.
+RUNTIME_EXTRAS := sklearn,plots,server,serving,data,features
+
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[sklearn,plots]'
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[$(RUNTIME_EXTRAS)]'
 	$(BIN)/python -m compileall -q src
 
 install-dev: $(BIN)/python
