@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.cli.demo import CANDIDATES, EXPERIMENT, OBJECTIVE, make_retail_demand
+from modelyard.cli.demo import CANDIDATES, EXPERIMENT, OBJECTIVE, how_to_run, make_retail_demand
 from modelyard.cli.main import app
 from modelyard.config import Settings
 from modelyard.tracking.client import TrackingClient
@@ -116,6 +116,44 @@ def test_summary_names_the_best_run_and_where_to_look(demo):
     assert f"modelyard runs show {best.info.run_id} --home {home}" in out
     assert f"modelyard runs list --home {home}" in out
     assert str(home / "modelyard.db") in out
+
+
+class TestTheNextCommands:
+    """After ``make demo``, ``modelyard`` is in .venv/bin, not on the PATH: the commands the
+    demo prints must be ones the user's shell runs."""
+
+    def test_name_the_venv_script_and_how_to_activate_when_not_on_the_path(self, tmp_path):
+        script = tmp_path / ".venv" / "bin" / "modelyard"
+        command, hint = how_to_run(None, script, True, tmp_path)
+        assert command == ".venv/bin/modelyard"
+        assert hint == "or run `source .venv/bin/activate` once, then `modelyard …`"
+
+    def test_are_plain_when_the_shell_finds_this_installation(self, tmp_path):
+        script = tmp_path / ".venv" / "bin" / "modelyard"
+        script.parent.mkdir(parents=True)
+        script.write_text("#!/bin/sh\n")
+        assert how_to_run(str(script), script, True, tmp_path) == ("modelyard", None)
+
+    def test_name_this_installation_when_the_path_finds_another(self, tmp_path):
+        script, other = tmp_path / "venv" / "bin" / "modelyard", tmp_path / "other"
+        for path in (script, other):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("#!/bin/sh\n")
+        command, hint = how_to_run(str(other), script, True, tmp_path / "elsewhere")
+        assert command == str(script) and f"source {script.parent / 'activate'}" in hint
+
+    def test_outside_a_venv_give_the_full_path_without_activate(self, tmp_path):
+        script = tmp_path / "with space" / "bin" / "modelyard"
+        command, hint = how_to_run(None, script, False, tmp_path / "elsewhere")
+        assert command == f"'{script}'" and hint is None
+
+
+def test_the_printed_commands_run_as_shown(demo):
+    result, _, _, home = demo
+    command, hint = how_to_run()
+    assert f"{command} runs list --home {home} --experiment {EXPERIMENT}" in result.stdout
+    if hint:
+        assert hint in result.stdout
 
 
 def test_too_few_rows_is_a_usage_error(tmp_path):

@@ -379,12 +379,63 @@ def _summary(
         if value
     )
     ids = " ".join(run_id for _, run_id, _ in results)
+    command, hint = how_to_run()
     console.print("\n[bold]where to look[/]")
     for line in (
-        f"modelyard runs list {where} --experiment {EXPERIMENT}",
-        f"modelyard runs show {best_id} {where}",
-        f"modelyard runs compare {ids} {where}",
+        f"{command} runs list {where} --experiment {EXPERIMENT}",
+        f"{command} runs show {best_id} {where}",
+        f"{command} runs compare {ids} {where}",
     ):
         console.print(f"  [cyan]{escape(line)}[/]", soft_wrap=True)
+    if hint:
+        console.print(f"  [dim]{escape(hint)}[/]", soft_wrap=True)
     console.print(f"  metadata:  {escape(settings.resolved_store_uri())}", soft_wrap=True)
     console.print(f"  artifacts: {escape(settings.resolved_artifacts_uri())}", soft_wrap=True)
+
+
+def how_to_run(
+    on_path: str | None = None,
+    script: Path | None = None,
+    in_venv: bool | None = None,
+    cwd: Path | None = None,
+) -> tuple[str, str | None]:
+    """How the user can type ``modelyard`` in their shell, and a hint line (or None).
+
+    After ``make demo`` the command lives in ``.venv/bin``, which is not on the PATH: the
+    next commands must name that path (or the venv be activated first). The arguments
+    default to this process's view: ``shutil.which``, the running interpreter's scripts
+    folder, whether it runs in a virtual environment, the working directory.
+
+    >>> how_to_run(None, Path("/src/.venv/bin/modelyard"), True, Path("/src"))
+    ('.venv/bin/modelyard', 'or run `source .venv/bin/activate` once, then `modelyard …`')
+    """
+    import os
+    import shutil
+    import sys
+    import sysconfig
+
+    if on_path is None:
+        on_path = shutil.which("modelyard")
+    if script is None:
+        name = "modelyard.exe" if os.name == "nt" else "modelyard"
+        script = Path(sysconfig.get_path("scripts")) / name
+    if in_venv is None:
+        in_venv = sys.prefix != sys.base_prefix
+    cwd = cwd or Path.cwd()
+    if on_path and (not script.exists() or _same_file(Path(on_path), script)):
+        return "modelyard", None  # the shell finds this very installation
+    shown = script
+    if script.is_absolute() and script.is_relative_to(cwd):
+        shown = script.relative_to(cwd)
+    command = shlex.quote(str(shown))
+    if not in_venv:
+        return command, None
+    activate = shlex.quote(str(shown.parent / "activate"))
+    return command, f"or run `source {activate}` once, then `modelyard …`"
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
