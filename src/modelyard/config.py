@@ -139,7 +139,10 @@ class Settings(BaseModel):
         default=10.0, gt=0, description="A shadow slower than this counts as failed."
     )
     serve_max_body_mb: float = Field(
-        default=64.0, gt=0, description="Largest request body the data plane reads (413 above)."
+        default=64.0,
+        gt=0,
+        description="Largest request body the data plane reads, counted after gzip or deflate "
+        "decompression (413 above).",
     )
     serve_trusted: bool = Field(
         default=False, description="Load pickle-based models (only from sources you trust)."
