@@ -15,6 +15,7 @@ the OS user) with every role; a server passes the authenticated user instead
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -559,10 +560,15 @@ class RegistryClient:
         digest recorded at registration (IntegrityViolation, audited, if not)."""
         resolved = self.resolve(uri)
         target = Path(dst) if dst else Path(tempfile.mkdtemp(prefix="modelyard-model-"))
-        target.mkdir(parents=True, exist_ok=True)
-        local = Path(self.artifacts.download(resolved.artifact_path, target))
-        if resolved.version is not None:
-            self._verify(resolved.version, local)
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+            local = Path(self.artifacts.download(resolved.artifact_path, target))
+            if resolved.version is not None:
+                self._verify(resolved.version, local)
+        except BaseException:
+            if not dst:  # ours: a failed download leaves nothing behind
+                shutil.rmtree(target, ignore_errors=True)
+            raise
         return local
 
     def _verify(self, version: ModelVersion, local: Path) -> None:
