@@ -42,7 +42,9 @@ def gate(
         False, "--no-record", help="Do not record the verdict on the candidate version."
     ),
     trusted: bool = typer.Option(
-        False, "--trusted", help="Allow pickle-based models (only from sources you trust)."
+        False,
+        "--trusted",
+        help="Trust the model files: load any type, pickle included (only from sources you trust).",
     ),
 ) -> None:
     r"""Gate a candidate model: rules, champion comparison, slices, contract, latency.

@@ -52,7 +52,9 @@ def serve(
         2.0, "--poll-interval", min=0.05, help="Seconds between checks for a new revision."
     ),
     trusted: bool = typer.Option(
-        False, "--trusted", help="Allow pickle-based models (only from trusted sources)."
+        False,
+        "--trusted",
+        help="Trust the model files: load any type, pickle included (only from sources you trust).",
     ),
     auth: bool = typer.Option(
         False, "--auth", help="Require an API token (a viewer or above) to predict."
