@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Deploy model versions: blue-green, canary, shadow, A/B.", no_args_is_help=True
 )
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 REASON_HELP = "Why: kept with the revision and its audit event."
 
 
@@ -42,19 +41,15 @@ def service(ctx: typer.Context) -> DeploymentService:
     return found
 
 
-def _seconds(text: str) -> float:
+def _seconds(text: str, option: str) -> float:
+    """A positive duration in seconds (``modelyard.durations``: 90s, 10m, 1h, PT10M)."""
+    from modelyard.durations import parse_duration
     from modelyard.errors import InvalidParameter
 
-    text = text.strip().lower()
-    unit = text[-1] if text and text[-1] in _UNITS else "s"
-    number = text[:-1] if text and text[-1] in _UNITS else text
-    try:
-        value = float(number) * _UNITS[unit]
-    except ValueError:
-        raise InvalidParameter(f"{text!r} is not a duration such as 90s, 10m or 1h") from None
-    if value <= 0:
-        raise InvalidParameter(f"duration {text!r} must be positive")
-    return value
+    seconds = parse_duration(text, option).total_seconds()
+    if seconds <= 0:
+        raise InvalidParameter(f"{option} {text!r} must be longer than 0", field=option)
+    return seconds
 
 
 def _steps(text: str) -> list[float]:
@@ -229,7 +224,7 @@ def canary(
             name,
             model_uri,
             steps=_steps(steps),
-            interval_s=_seconds(every),
+            interval_s=_seconds(every, "--every"),
             rules=rules,
             auto_promote=auto_promote,
             reason=reason,

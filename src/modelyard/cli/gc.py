@@ -7,7 +7,6 @@ period (a blob younger than that may belong to a write still in progress).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import typer
@@ -16,19 +15,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from modelyard.tracking.client import TrackingClient
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_duration(text: str, option: str) -> float:
-    """Seconds in ``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` (a bare number is seconds)."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise typer.BadParameter(
-            f"{text!r} is not a duration; write e.g. 30s, 15m, 1h, 7d or 0", param_hint=option
-        )
-    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
 
 
 def _plural(n: int, word: str) -> str:
@@ -56,8 +42,10 @@ def gc(
     """Purge deleted runs and unreferenced artifact blobs; report the space freed."""
     from rich.filesize import decimal
 
-    older_than_ms = round(parse_duration(older_than, "--older-than") * 1000)
-    grace_s = parse_duration(grace, "--grace")
+    from modelyard.durations import parse_duration
+
+    older_than_ms = round(parse_duration(older_than, "--older-than").total_seconds() * 1000)
+    grace_s = parse_duration(grace, "--grace").total_seconds()
     client = ctx.obj.client()
     console = ctx.obj.console()
     if dry_run:

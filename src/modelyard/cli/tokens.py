@@ -37,11 +37,11 @@ def create(
     $ export MODELYARD_TRACKING_TOKEN=$(modelyard tokens create --user ci --label ci --expires 90d)
     """
     from modelyard.cli.experiments import format_time
-    from modelyard.cli.gc import parse_duration
+    from modelyard.durations import parse_duration
 
     lifetime = None
     if expires is not None:
-        lifetime = parse_duration(expires, "--expires")
+        lifetime = parse_duration(expires, "--expires").total_seconds()
         if lifetime <= 0:
             raise typer.BadParameter("a token must live longer than 0", param_hint="--expires")
     service = auth_service(ctx)

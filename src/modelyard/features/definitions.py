@@ -33,13 +33,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from modelyard.durations import format_duration
 from modelyard.errors import InvalidParameter
 from modelyard.features.fields import (
     DUCKDB_TYPES,
     KEY_DTYPES,
     Field,
     check_name,
-    format_ttl,
     normalize_dtype,
     parse_ttl,
 )
@@ -253,7 +253,7 @@ class FeatureView:
     def spec(self) -> dict[str, Any]:
         return {
             **self.data_spec(),
-            "ttl": format_ttl(self.ttl),
+            "ttl": format_duration(self.ttl),
             "online": self.online,
             "description": self.description,
             "tags": self.tags,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from modelyard.durations import parse_duration
 from modelyard.errors import InvalidParameter
 
 #: The feature types, and the DuckDB type each is stored as offline.
@@ -40,16 +41,6 @@ _DTYPE_ALIASES: dict[Any, str] = {
 }
 KEY_DTYPES = ("int64", "string")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_TTL_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|w|d|h|m|s)")
-_TTL_UNITS = {
-    "w": timedelta(weeks=1),
-    "d": timedelta(days=1),
-    "h": timedelta(hours=1),
-    "m": timedelta(minutes=1),
-    "s": timedelta(seconds=1),
-    "ms": timedelta(milliseconds=1),
-    "us": timedelta(microseconds=1),
-}
 
 
 def check_name(value: object, what: str) -> str:
@@ -80,51 +71,16 @@ def normalize_dtype(dtype: object, field: str = "dtype") -> str:
 
 
 def parse_ttl(value: object, field: str = "ttl") -> timedelta | None:
-    """A TTL as a ``timedelta``: ``"1d"``, ``"12h"``, ``"1d12h"``, ``"90s"``, a ``timedelta``
-    or seconds as a number. ``None`` or zero means no TTL (values never expire).
+    """A TTL as a ``timedelta``: any duration ``modelyard.durations`` reads (``"1d"``,
+    ``"12h"``, ``"1d12h"``, ``"PT90M"``, a ``timedelta``, seconds as a number). ``None`` or
+    zero means no TTL (values never expire).
 
     >>> parse_ttl("1d12h")
     datetime.timedelta(days=1, seconds=43200)
     """
     if value is None:
         return None
-    if isinstance(value, timedelta):
-        ttl = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        ttl = timedelta(seconds=value)
-    elif isinstance(value, str) and value.strip():
-        text = value.strip().replace(" ", "")
-        parts = _TTL_PART.findall(text)
-        if "".join(n + u for n, u in parts) != text:
-            raise InvalidParameter(
-                f"{field} {value!r} is not a duration; write it like '1d', '12h', '30m', "
-                "'1d12h' or pass a datetime.timedelta",
-                field=field,
-            )
-        ttl = sum((float(n) * _TTL_UNITS[u] for n, u in parts), timedelta())
-    else:
-        raise InvalidParameter(
-            f"{field} {value!r} is not a duration; write it like '1d', '12h', '30m' or pass a "
-            "datetime.timedelta",
-            field=field,
-        )
-    if ttl < timedelta(0):
-        raise InvalidParameter(f"{field} {value!r} is negative; a TTL is >= 0", field=field)
-    return ttl or None
-
-
-def format_ttl(ttl: timedelta | None) -> str:
-    """The inverse of ``parse_ttl`` for display and specs: ``timedelta(days=1)`` → ``"1d"``."""
-    if ttl is None:
-        return "0s"
-    us = ttl // timedelta(microseconds=1)
-    out = []
-    for unit in ("w", "d", "h", "m", "s", "ms", "us"):
-        size = _TTL_UNITS[unit] // timedelta(microseconds=1)
-        count, us = divmod(us, size)
-        if count:
-            out.append(f"{count}{unit}")
-    return "".join(out)
+    return parse_duration(value, field) or None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,14 +11,11 @@ the same side. ``window="expanding"`` trains on all the past; ``"sliding"`` on t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from modelyard.durations import parse_duration
 from modelyard.errors import InvalidParameter
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|min|m|h|d|w)\s*$")
-_UNITS = {"s": "s", "min": "min", "m": "min", "h": "h", "d": "D", "w": "W"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,20 +211,11 @@ def time_values(data: Any, column: str) -> Any:
 
 
 def to_timedelta(value: Any, name: str) -> Any:
-    """A ``pd.Timedelta`` from ``"7d"``, ``"12h"``, ``"90min"``, a timedelta, or 0."""
+    """A ``pd.Timedelta`` from any duration ``modelyard.durations`` reads (``"7d"``,
+    ``"12h"``, ``"90min"``, ``"P1DT2H"``, a timedelta, seconds as a number, 0)."""
     import pandas as pd
 
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
-        return pd.Timedelta(0)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return pd.Timedelta(float(match.group(1)), unit=_UNITS[match.group(2)])
-    elif hasattr(value, "total_seconds"):
-        return pd.Timedelta(value)
-    raise InvalidParameter(
-        f"{name} must be a duration such as '7d', '12h' or '30min', got {value!r}", field=name
-    )
+    return pd.Timedelta(parse_duration(value, name))
 
 
 def _ns(delta: Any) -> int:

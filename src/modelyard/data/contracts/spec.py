@@ -46,6 +46,8 @@ from typing import Any
 
 from modelyard.data.contracts import expressions
 from modelyard.data.contracts.result import ContractError
+from modelyard.durations import parse_duration
+from modelyard.errors import InvalidParameter
 
 TYPES = ("int", "float", "number", "string", "bool", "datetime", "date", "category")
 _TYPE_ALIASES = {
@@ -61,8 +63,6 @@ _TYPE_ALIASES = {
     "categorical": "category",
 }
 SEVERITIES = ("error", "warning")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
-_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,17 +475,11 @@ def _freshness(value: object) -> Freshness | None:
     _check_keys(value, ("column", "max_age"), "freshness.")
     column = _string(value.get("column"), "freshness.column")
     text = value.get("max_age")
-    return Freshness(column, parse_duration(text, "freshness.max_age"), str(text))
-
-
-def parse_duration(value: object, where: str) -> float:
-    """Seconds in ``90s``, ``15m``, ``6h``, ``2d``, ``1w`` (a bare number is seconds)."""
-    match = _DURATION.match(str(value)) if isinstance(value, (str, int, float)) else None
-    if match is None or isinstance(value, bool):
-        raise ContractError(
-            f"{where} must be a duration such as 30m, 6h or 2d, got {value!r}", field=where
-        )
-    return float(match.group(1)) * _SECONDS[match.group(2) or "s"]
+    try:
+        max_age = parse_duration(text, "freshness.max_age")
+    except InvalidParameter as exc:
+        raise ContractError(exc.message, field=exc.field) from None
+    return Freshness(column, max_age.total_seconds(), str(text))
 
 
 def _unique(value: object) -> tuple[tuple[str, ...], ...]:
