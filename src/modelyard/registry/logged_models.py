@@ -148,12 +148,14 @@ class LoggedModelStore:
     def finalized_overlapping(self, path: str) -> str | None:
         """The id of a finalized (READY) logged model whose files ``path`` names, lies
         inside or contains — what a write or delete at ``path`` would change — or None."""
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[1] != "models":
+            return None  # inside a run's folder (<exp>/<run>/artifacts/…): no query needed
         c = logged_models.c
         overlaps = or_(
             c.artifact_location == path,
             and_(c.artifact_location >= f"{path}/", c.artifact_location < f"{path}0"),
         )
-        parts = path.split("/")
         if len(parts) > 4 and parts[1] == "models" and parts[3] == "artifacts":
             overlaps = or_(overlaps, c.artifact_location == "/".join(parts[:4]))
         with self.db.read() as conn:
