@@ -1,25 +1,29 @@
 """The remote client's HTTP transport and batch splitting, against a scripted local HTTP
-server: retries with back-off, error classes rebuilt from codes, keep-alive connections
-(reopened when the server closed them), and requests within the server's limits."""
+server: retries with back-off and ``Retry-After``, error classes rebuilt from codes,
+keep-alive connections (reopened when the server closed them, closed when their thread
+ends or the transport is closed), and requests within the server's limits."""
 
 from __future__ import annotations
 
+import email.utils
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from modelyard.artifacts.remote import HttpTransport
 from modelyard.errors import (
     AlreadyExists,
     InvalidParameter,
     ModelyardError,
     NotFound,
+    RequestLimitExceeded,
     StoreUnavailable,
 )
+from modelyard.http_transport import HttpTransport, retry_after_s
 from modelyard.tracking.entities import Metric, Param, RunTag
 from modelyard.tracking.rest_store import MAX_BATCH_BYTES, split_batch
 
@@ -79,13 +83,30 @@ def scripted() -> Iterator[Callable[..., tuple[str, Seen]]]:
         return f"http://127.0.0.1:{server.server_address[1]}", seen
 
     yield start
+    _close_transports()  # first: a handler thread ends when its client hangs up
     for server in servers:
         server.shutdown()
         server.server_close()
 
 
+_opened: list[HttpTransport] = []
+
+
+def _close_transports() -> None:
+    while _opened:
+        _opened.pop().close()
+
+
+@pytest.fixture(autouse=True)
+def _closed_after_each_test() -> Iterator[None]:
+    yield
+    _close_transports()
+
+
 def transport(url: str, **kwargs) -> HttpTransport:
-    return HttpTransport(url, backoff_s=0.001, **kwargs)
+    opened = HttpTransport(url, backoff_s=0.001, **kwargs)
+    _opened.append(opened)
+    return opened
 
 
 def test_retries_502_503_504_then_succeeds(scripted):
@@ -99,6 +120,63 @@ def test_retries_502_503_504_then_succeeds(scripted):
     assert transport(url).call("POST", "/x", body={"a": 1}) == {}
     assert len(seen.requests) == 4
     assert all(json.loads(r["body"]) == {"a": 1} for r in seen.requests)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_sets_the_wait_in_seconds_or_as_a_date_within_the_bound(
+    scripted, monkeypatch, status
+):
+    in_5_s = email.utils.formatdate(time.time() + 5, usegmt=True)
+    answers = iter([("2", status), (in_5_s, status), ("3600", status), (None, 200)])
+
+    def answer(request):
+        retry_after, code = next(answers)
+        return code, {}, {"Retry-After": retry_after} if retry_after else {}
+
+    url, seen = scripted(answer)
+    waits: list[float] = []
+    monkeypatch.setattr("modelyard.http_transport.time.sleep", waits.append)
+    assert transport(url, max_backoff_s=7.0).call("POST", "/x", body={}) == {}
+    assert len(seen.requests) == 4
+    assert waits[0] == 2.0
+    assert 3.0 <= waits[1] <= 5.0  # the date has whole seconds
+    assert waits[2] == 7.0  # an hour, bounded by max_backoff_s
+
+
+def test_without_retry_after_the_wait_doubles_with_jitter(scripted, monkeypatch):
+    statuses = iter([502, 502, 502, 200])
+    url, _ = scripted(lambda r: (next(statuses), {}, {}))
+    waits: list[float] = []
+    monkeypatch.setattr("modelyard.http_transport.time.sleep", waits.append)
+    HttpTransport(url, backoff_s=1.0, max_backoff_s=3.0).call("GET", "/x")
+    assert 0.5 <= waits[0] <= 1.0 and 1.0 <= waits[1] <= 2.0 and 2.0 <= waits[2] <= 3.0
+
+
+def test_a_429_past_the_last_retry_says_when_to_come_back(scripted):
+    body = {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "locked out"}
+    url, seen = scripted(lambda r: (429, body, {"Retry-After": "30"}))
+    with pytest.raises(RequestLimitExceeded, match="locked out") as info:
+        transport(url, max_retries=0).call("GET", "/x")
+    assert info.value.retry_after_s == 30 and len(seen.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("0", 0.0),
+        (" 12 ", 12.0),
+        ("1.5", 1.5),
+        ("-4", 0.0),
+        ("Sun, 06 Dec 2026 05:00:10 GMT", 10.0),
+        ("Sun, 06 Dec 2026 04:59:00 GMT", 0.0),  # past: at once
+        ("tomorrow", None),
+        ("nan", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_retry_after_values(header, seconds):
+    assert retry_after_s(header, now=1796533200.0) == seconds
 
 
 def test_connection_errors_are_retried_then_reported_as_unavailable():
@@ -167,7 +245,47 @@ def test_calls_from_one_thread_share_one_kept_alive_connection(scripted):
     for t in threads:
         t.join()
     assert len(seen.connections) == 4  # one more per thread
-    http.close()
+
+
+def test_a_thread_s_connection_is_closed_when_the_thread_ends(scripted):
+    url, _ = scripted(lambda r: (200, {}, {}))
+    http = transport(url)
+    used: list = []
+
+    def work() -> None:
+        http.call("GET", "/x")
+        used.append(http._connection()[0])
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert used[0].sock is None
+
+
+def test_close_closes_every_thread_s_connection_and_a_later_call_reconnects(scripted):
+    url, seen = scripted(lambda r: (200, {}, {}))
+    called, closed = threading.Event(), threading.Event()
+    used: list = []
+
+    def work() -> None:
+        http.call("GET", "/x")
+        used.append(http._connection()[0])
+        called.set()
+        closed.wait(10)
+
+    with HttpTransport(url) as http:
+        http.call("GET", "/x")
+        used.append(http._connection()[0])
+        thread = threading.Thread(target=work)
+        thread.start()
+        called.wait(10)
+        http.close()
+        assert [conn.sock for conn in used] == [None, None]
+        closed.set()
+        thread.join()
+        assert http.call("GET", "/x") == {}
+        assert len(seen.connections) == 3
+    assert http._connection()[0].sock is None  # leaving the block closed it
 
 
 def test_a_connection_the_server_closed_is_reopened_without_waiting(scripted):

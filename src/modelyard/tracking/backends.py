@@ -47,7 +47,8 @@ def open_backends(settings: Settings) -> tuple[TrackingStore, Any]:
             "set MODELYARD_STORE_URI for a database instead"
         )
     if settings.is_remote:
-        from modelyard.artifacts.remote import HttpTransport, RemoteArtifactRepository
+        from modelyard.artifacts.remote import RemoteArtifactRepository
+        from modelyard.http_transport import HttpTransport
         from modelyard.tracking.rest_store import RestTrackingStore
 
         transport = HttpTransport(str(settings.tracking_uri), token=settings.tracking_token)

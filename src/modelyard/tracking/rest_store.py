@@ -10,10 +10,15 @@ Batches larger than one request allows (1000 metrics, 100 params, 100 tags, 1000
 any metric is written; only a batch that fits one request is all-or-nothing. Replaying a
 batch is harmless: a repeated metric point is stored once.
 
+Requests go through an ``HttpTransport`` (``modelyard.http_transport``): kept-alive
+connections, retries honouring ``Retry-After``, error answers rebuilt as exceptions.
+``close()`` closes its connections.
+
 Example::
 
     store = RestTrackingStore(HttpTransport("http://127.0.0.1:5000"))
     store.get_experiment("0").name  # 'Default'
+    store.close()
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from modelyard.artifacts.remote import HttpTransport
 from modelyard.errors import NotFound, NotImplementedFeature
+from modelyard.http_transport import HttpTransport
 from modelyard.tracking import mlflow_wire as wire
 from modelyard.tracking.entities import (
     DatasetInput,
@@ -53,6 +58,10 @@ class RestTrackingStore(TrackingStore):
 
     def __repr__(self) -> str:
         return f"RestTrackingStore({self.http.base_url!r})"
+
+    def close(self) -> None:
+        """Close the transport's kept-alive connections (a later call reconnects)."""
+        self.http.close()
 
     def _get(self, path: str, **params: Any) -> Fields:
         return Fields(self.http.call("GET", API + path, params=params))
@@ -86,17 +95,19 @@ class RestTrackingStore(TrackingStore):
         self,
         view_type: ViewType = ViewType.ACTIVE_ONLY,
         max_results: int = 1000,
-        name_like: str | None = None,
+        filter_string: str | None = None,
         page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[Experiment]:
         body: dict[str, Any] = {
             "view_type": str(ViewType(view_type)),
             "max_results": max_results,
             "page_token": page_token,
+            "filter": filter_string,
+            # MLflow's server orders by creation time when order_by is empty; this store's
+            # contract is id order, so say so.
+            "order_by": list(order_by or ["experiment_id ASC"]),
         }
-        if name_like:
-            quoted = name_like.replace("\\", "\\\\").replace("'", "\\'")
-            body["filter"] = f"name ILIKE '{quoted}'"
         answer = self._post("/experiments/search", body)
         return Page(
             [wire.experiment_from_json(e) for e in answer.objects("experiments")],

@@ -1,7 +1,8 @@
 """The tracking store interface: one contract test suite for all implementations.
 
 Every method is abstract except a few optional ones with a working default
-(``get_runs``) or a clear refusal (``search_run_revisions``, ``run_revisions``).
+(``get_runs``; ``close``, which has nothing to release) or a clear refusal
+(``search_run_revisions``, ``run_revisions``).
 
 Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
 ``MODELYARD_TRACKING_URI=http://…``, a REST store that speaks to ``modelyard server``,
@@ -45,9 +46,12 @@ class TrackingStore(ABC):
         self,
         view_type: ViewType = ViewType.ACTIVE_ONLY,
         max_results: int = 1000,
-        name_like: str | None = None,
+        filter_string: str | None = None,
         page_token: str | None = None,
-    ) -> Page[Experiment]: ...
+        order_by: Sequence[str] | None = None,
+    ) -> Page[Experiment]:
+        """MLflow's experiment search: ``filter_string`` and ``order_by`` in its grammar
+        (``search_filter.EXPERIMENTS``); id order when ``order_by`` is empty."""
 
     @abstractmethod
     def rename_experiment(self, experiment_id: str, new_name: str) -> None: ...
@@ -150,6 +154,11 @@ class TrackingStore(ABC):
             except NotFound:
                 continue
         return found
+
+    def close(self) -> None:  # noqa: B027 - optional, like get_runs: nothing to release
+        """Release what this store holds for itself (a remote store's kept-alive
+        connections). A SQL store holds nothing of its own: its ``Database`` is shared per
+        process (``tracking.backends.database_for``). A closed store stays usable."""
 
     @abstractmethod
     def list_deleted_runs(self, older_than_ms: int | None = None) -> list[RunInfo]:
