@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from tests.server.test_run_json_cache import cached_answer, experiment, fresh_answer, run_ids_of
 
-from modelyard.server.prerender import MAX_PENDING, Prerenderer, WriteWatchingStore
+from modelyard.server.app import observed_client
+from modelyard.server.prerender import MAX_PENDING, Prerenderer
 from modelyard.server.run_json_cache import RunJsonCache
-from modelyard.tracking.client import TrackingClient
+from modelyard.tracking.observed_store import StoreWrite
 
 __all__ = ["experiment"]  # the fixture, shared with the cache's tests
 
@@ -14,9 +15,7 @@ __all__ = ["experiment"]  # the fixture, shared with the cache's tests
 def test_the_prerenderer_renders_what_the_watched_store_wrote(client, experiment):
     cache = RunJsonCache()
     prerender = Prerenderer(cache, client)
-    watched = TrackingClient(
-        WriteWatchingStore(client.store, prerender.touched), client.artifacts, client.settings
-    )
+    watched = observed_client(client, prerender)
     run_id = watched.create_run(experiment).info.run_id
     watched.log_metric(run_id, "loss", 0.5)
     watched.set_tag(run_ids_of(client, experiment)[-1], "team", "z")
@@ -29,5 +28,5 @@ def test_the_prerenderer_renders_what_the_watched_store_wrote(client, experiment
 def test_pending_runs_are_bounded_when_nothing_renders_them(client):
     prerender = Prerenderer(RunJsonCache(), client)
     for i in range(MAX_PENDING + 5):
-        prerender.touched(f"{i:032x}")
+        prerender.on_write(StoreWrite("log_batch", (f"{i:032x}",)))
     assert len(prerender._pending) <= MAX_PENDING

@@ -33,10 +33,11 @@ from modelyard.server.context import ServerContext, ServerLimits
 from modelyard.server.errors import exception_handlers
 from modelyard.server.metrics import ServerMetrics
 from modelyard.server.mlflow_registry_api import registry_routes
-from modelyard.server.prerender import Prerenderer, WriteWatchingStore
+from modelyard.server.prerender import Prerenderer
 from modelyard.server.routing import indexed
 from modelyard.server.run_json_cache import RunJsonCache
 from modelyard.tracking.client import TrackingClient
+from modelyard.tracking.observed_store import ObservedStore, WriteObserver
 
 
 def system_routes(ctx: ServerContext) -> list[BaseRoute]:
@@ -79,6 +80,11 @@ def warm_up_search(client: TrackingClient) -> None:
         pass
 
 
+def observed_client(client: TrackingClient, *observers: WriteObserver) -> TrackingClient:
+    """``client`` over a store that tells ``observers`` about each successful write."""
+    return TrackingClient(ObservedStore(client.store, observers), client.artifacts, client.settings)
+
+
 def create_app(
     settings: Settings,
     client: TrackingClient,
@@ -101,13 +107,11 @@ def create_app(
         )
     registry = registry or RegistryClient.from_settings(settings)
     metrics = ServerMetrics()
-    client = metrics.instrument(client)  # counts runs created and points logged
-    # Runs this server writes are rendered for search answers in the background.
     run_json = RunJsonCache()
     prerender = Prerenderer(run_json, client)
-    client = TrackingClient(
-        WriteWatchingStore(client.store, prerender.touched), client.artifacts, client.settings
-    )
+    # Every write through the server is counted (runs created, points logged, writes by
+    # method), and the runs it changed are rendered for search answers in the background.
+    client = observed_client(client, metrics, prerender)
     inline_writes = client.settings.resolved_store_uri().startswith("sqlite")
     ctx = ServerContext(settings, client, limits or ServerLimits(), inline_writes, run_json)
 

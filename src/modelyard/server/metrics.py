@@ -10,7 +10,9 @@ What an operator needs to see the server is healthy and busy, in Prometheus' tex
   buckets from 0.5 ms (a ``log-metric`` call) to 60 s (a large artifact);
 * ``modelyard_http_requests_in_flight``;
 * ``modelyard_tracking_metric_points_total`` and ``modelyard_tracking_runs_created_total``:
-  what was ingested, through any API (counted at the tracking store);
+  what was ingested, through any API, and ``modelyard_tracking_writes_total{method}``:
+  successful writes by tracking store method (all three counted at the store, as a
+  ``WriteObserver`` of ``tracking.observed_store``);
 * ``process_*``: memory, CPU and open files of this process.
 
 Each app gets its own ``CollectorRegistry`` (never prometheus_client's global one), so
@@ -24,7 +26,6 @@ worker counts its own requests: a scrape through the shared port sees one worker
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -36,8 +37,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.server.route_templates import RouteResolver
-from modelyard.tracking.client import TrackingClient
-from modelyard.tracking.entities import Metric, Param, Run, RunTag
+from modelyard.tracking.observed_store import StoreWrite
 
 #: Seconds. The low end resolves the per-call logging path; the top, slow uploads.
 LATENCY_BUCKETS = (
@@ -50,8 +50,8 @@ METRICS_PATH = "/metrics"
 
 
 class ServerMetrics:
-    """The metric families of one app, and the middleware, route and store wrapper that
-    feed and expose them."""
+    """The metric families of one app, and the middleware, route and store observer
+    (``on_write``) that feed and expose them."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -81,6 +81,15 @@ class ServerMetrics:
         self.runs_created = Counter(
             "modelyard_tracking_runs_created", "Runs created.", registry=self.registry
         )
+        self.writes = Counter(
+            "modelyard_tracking_writes",
+            "Successful writes to the tracking store, by store method.",
+            ("method",),
+            registry=self.registry,
+        )
+        # method -> its child: ``labels()`` checks and locks on every call. Bounded by the
+        # store's write methods.
+        self._writes: dict[str, Any] = {}
         ProcessCollector(registry=self.registry)
 
     def middleware(self) -> Middleware:
@@ -94,10 +103,16 @@ class ServerMetrics:
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(self.registry), headers={"Content-Type": content_type})
 
-    def instrument(self, client: TrackingClient) -> TrackingClient:
-        """The same client over a store that counts runs created and points logged."""
-        store: Any = CountingStore(client.store, self)
-        return TrackingClient(store, client.artifacts, client.settings)
+    def on_write(self, write: StoreWrite) -> None:
+        """Count a successful tracking store write (a ``WriteObserver``)."""
+        child = self._writes.get(write.method)
+        if child is None:
+            child = self._writes[write.method] = self.writes.labels(write.method)
+        child.inc()
+        if write.metric_points:
+            self.metric_points.inc(write.metric_points)
+        if write.method == "create_run":
+            self.runs_created.inc()
 
 
 class MetricsMiddleware:
@@ -143,30 +158,3 @@ class MetricsMiddleware:
                 self._children[key] = children
             children[0].inc()
             children[1].observe(elapsed)
-
-
-class CountingStore:
-    """A tracking store that counts what it ingests; everything else passes through."""
-
-    def __init__(self, store: Any, metrics: ServerMetrics) -> None:
-        self._store = store
-        self._metrics = metrics
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def create_run(self, *args: Any, **kwargs: Any) -> Run:
-        run: Run = self._store.create_run(*args, **kwargs)
-        self._metrics.runs_created.inc()
-        return run
-
-    def log_batch(
-        self,
-        run_id: str,
-        metrics: Sequence[Metric] = (),
-        params: Sequence[Param] = (),
-        tags: Sequence[RunTag] = (),
-    ) -> None:
-        self._store.log_batch(run_id, metrics, params, tags)
-        if metrics:
-            self._metrics.metric_points.inc(len(metrics))

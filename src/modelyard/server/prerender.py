@@ -2,20 +2,22 @@
 
 Why: a search that meets runs never rendered loads and renders them (~20 µs a run), which
 made the first search after a sweep several times slower than the next. The server sees
-every write that goes through it, so it notes the run (``WriteWatchingStore``, a set
-insert on the request path) and a background thread renders the noted runs every
+every write that goes through it, so it notes the run (``on_write``, a
+``tracking.observed_store`` observer: a set insert on the writing thread) and a
+background thread renders the noted runs every
 ``INTERVAL_S`` into the ``RunJsonCache`` — a run logged to a thousand times in that time
-is rendered once. Only a head start: what it misses, a search renders.
+is rendered once. Only a head start: what it misses, a search renders (the runs of an
+experiment deleted or restored, say, whose write names only the experiment).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from modelyard.server.run_json_cache import RunJsonCache
 from modelyard.tracking.client import TrackingClient
+from modelyard.tracking.observed_store import StoreWrite
 
 INTERVAL_S = 0.2
 BATCH = 500
@@ -41,12 +43,13 @@ class Prerenderer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def touched(self, run_id: str) -> None:
-        """Note that ``run_id`` changed (called on the request path: a set insert)."""
+    def on_write(self, write: StoreWrite) -> None:
+        """Note the runs a successful store write changed (a ``WriteObserver``, called on
+        the writing thread: a set insert)."""
         with self._lock:
             if len(self._pending) >= MAX_PENDING:  # not running (no lifespan?)
                 self._pending.clear()  # searches render them anyway
-            self._pending.add(run_id)
+            self._pending.update(write.run_ids)
 
     def start(self) -> None:
         self._stop.clear()
@@ -77,40 +80,4 @@ class Prerenderer:
             self.render_pending()
 
 
-def _watching(name: str) -> Any:
-    """A ``WriteWatchingStore`` method: the store's ``name``, then ``on_write(run_id)``."""
-
-    def write(self: WriteWatchingStore, run_id: str, *args: Any, **kwargs: Any) -> Any:
-        result = getattr(self._store, name)(run_id, *args, **kwargs)
-        self._on_write(run_id)
-        return result
-
-    write.__name__ = name
-    return write
-
-
-class WriteWatchingStore:
-    """A tracking store that tells ``on_write`` which run each successful write changed;
-    everything else passes through."""
-
-    def __init__(self, store: Any, on_write: Any) -> None:
-        self._store = store
-        self._on_write = on_write
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-    def create_run(self, *args: Any, **kwargs: Any) -> Any:
-        run = self._store.create_run(*args, **kwargs)
-        self._on_write(run.info.run_id)
-        return run
-
-    log_batch = _watching("log_batch")
-    update_run_info = _watching("update_run_info")
-    delete_run = _watching("delete_run")
-    restore_run = _watching("restore_run")
-    delete_tag = _watching("delete_tag")
-    log_inputs = _watching("log_inputs")
-
-
-__all__ = ["Prerenderer", "WriteWatchingStore"]
+__all__ = ["Prerenderer"]
