@@ -13,11 +13,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # What the README's commands need: the demo (sklearn, plots), `modelyard server` (server),
-# `modelyard serve` and `deploy compile` (serving), `data` (data), `features` (features).
+# `modelyard serve` and `deploy compile` (serving), `data` (data), `features` (features),
+# `gate` (validation).
 # The backends (postgres, redis, s3) and other model flavours stay extras of their own.
 # An editable install writes no bytecode when PYTHONDONTWRITEBYTECODE is set; compile it
 # once, as installing a wheel would, so every command does not recompile ~40 modules.
-RUNTIME_EXTRAS := sklearn,plots,server,serving,data,features
+RUNTIME_EXTRAS := sklearn,plots,server,serving,data,features,validation
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[$(RUNTIME_EXTRAS)]'

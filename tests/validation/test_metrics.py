@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn import metrics as sk
 
+from modelyard.errors import MissingExtra
 from modelyard.validation import metrics as m
 
 
@@ -59,6 +63,32 @@ def test_intervals_from_folds_and_from_the_bootstrap():
     boot = m.bootstrap(("rmse",), m.Predictions(y, y + rng.normal(0, 1, 2_000)), 100)
     assert boot["rmse"].ci_low < boot["rmse"].value < boot["rmse"].ci_high
     assert boot["rmse"].ci_high - boot["rmse"].ci_low < 0.1
+
+
+@pytest.mark.parametrize("k", [2, 3, 5, 10, 31, 32, 50, 200])
+def test_the_fold_interval_is_scipys_student_t_interval_for_any_number_of_folds(k):
+    values = list(np.random.default_rng(k).normal(1.0, 0.2, k))
+    summary = m.fold_summary(values)
+    low, high = stats.t.interval(0.95, k - 1, loc=np.mean(values), scale=stats.sem(values))
+    # beyond 31 folds there was no table: 1.96 made the interval too narrow
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((low, high), rel=1e-12)
+
+
+def test_a_fold_that_is_nan_is_left_out_of_the_interval():
+    summary = m.fold_summary([1.0, float("nan"), 1.2, 0.9])
+    low, high = stats.t.interval(
+        0.95, 2, loc=np.mean([1.0, 1.2, 0.9]), scale=stats.sem([1.0, 1.2, 0.9])
+    )
+    assert (summary.ci_low, summary.ci_high) == pytest.approx((low, high), rel=1e-12)
+    single = m.fold_summary([1.0])
+    assert single.ci_low == single.ci_high == 1.0
+
+
+def test_without_scipy_a_fold_interval_names_the_extra_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'modelyard\[validation\]'") as caught:
+        m.fold_summary([1.0, 1.2, 0.9])
+    assert caught.value.package == "scipy" and caught.value.extra == "validation"
 
 
 def test_fairness_gaps():

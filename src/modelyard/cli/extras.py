@@ -42,6 +42,7 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "skl2onnx": ("skl2onnx", "serving"),
     "onnxmltools": ("onnxmltools", "serving"),
     "cloudpickle": ("cloudpickle", "python-models"),
+    "scipy": ("scipy", "validation"),
 }
 _QUOTED = re.compile(r"['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]")
 
