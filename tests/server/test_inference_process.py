@@ -35,13 +35,14 @@ class ServeProcess:
             "MODELYARD_USER": "ana",
             **(env or {}),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "modelyard.cli.serve", target, "--port", str(self.port),
-             "--poll-interval", "0.2", *extra],
-            env=environment,
-            stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with self.log_path.open("wb") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "modelyard.cli.serve", target, "--port", str(self.port),
+                 "--poll-interval", "0.2", *extra],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
 
     def wait_ready(self, timeout_s: float = 60.0) -> float:
         started = time.monotonic()

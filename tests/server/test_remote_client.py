@@ -3,6 +3,8 @@ behaviour and the same exception classes as local use."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from modelyard.errors import (
@@ -17,8 +19,9 @@ from modelyard.tracking.entities import Metric, Param, RunTag, ViewType
 
 
 @pytest.fixture
-def remote(live_server, tmp_path) -> TrackingClient:
-    return TrackingClient.from_settings(live_server.remote_settings(tmp_path))
+def remote(live_server, tmp_path) -> Iterator[TrackingClient]:
+    with TrackingClient.from_settings(live_server.remote_settings(tmp_path)) as client:
+        yield client
 
 
 @pytest.fixture
@@ -29,6 +32,23 @@ def experiment_id(remote, unique) -> str:
 def test_the_remote_backends_are_chosen_by_the_tracking_uri(remote):
     assert type(remote.store).__name__ == "RestTrackingStore"
     assert type(remote.artifacts).__name__ == "RemoteArtifactRepository"
+
+
+def test_closing_the_client_closes_its_connections_and_a_later_call_reconnects(remote):
+    remote.get_experiment("0")
+    conn, reused = remote.store.http._connection()
+    assert reused
+    remote.close()
+    assert conn.sock is None
+    assert remote.get_experiment("0").name == "Default"
+
+
+def test_the_fluent_client_that_configure_replaces_is_closed(live_server, tmp_path, fluent):
+    first = fluent.configure(live_server.remote_settings(tmp_path))
+    first.get_experiment("0")
+    conn, _ = first.store.http._connection()
+    fluent.configure(live_server.remote_settings(tmp_path))
+    assert conn.sock is None
 
 
 def test_experiments(remote, experiment_id, unique):

@@ -313,3 +313,13 @@ def test_latest_values_keep_full_double_precision(client):
 def test_experiment_ids_beyond_int64_are_refused(client):
     with pytest.raises(InvalidParameter, match="experiment id"):
         client.get_experiment(str(2**63))
+
+
+def test_close_writes_background_logging_and_the_client_stays_usable(client):
+    with client:
+        run_id = new_run(client).info.run_id
+        client.log_metric(run_id, "loss", 0.5, step=1, synchronous=False)
+    assert [m.value for m in client.get_metric_history(run_id, "loss")] == [0.5]
+    client.log_metric(run_id, "loss", 0.25, step=2, synchronous=False)
+    client.close()
+    assert len(client.get_metric_history(run_id, "loss")) == 2

@@ -65,24 +65,22 @@ def test_a_process_killed_mid_run_leaves_every_acknowledged_metric(tmp_path):
     home = tmp_path / "yard"
     client = TrackingClient.from_settings(Settings(home=home))
     run_id = client.create_run("0").info.run_id
-    proc = spawn(
-        f"""
+    code = f"""
         import sys
         step = 0
         while True:
             client.log_metric({run_id!r}, "loss", 1.0 / (step + 1), step=step)
             print(step, flush=True)   # acknowledged: the call returned
             step += 1
-        """,
-        home,
-    )
+    """
     acknowledged = []
-    for line in proc.stdout:  # type: ignore[union-attr]
-        acknowledged.append(int(line))
-        if len(acknowledged) == 400:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=30)
+    with spawn(code, home) as proc:  # leaving closes its pipes
+        for line in proc.stdout:  # type: ignore[union-attr]
+            acknowledged.append(int(line))
+            if len(acknowledged) == 400:
+                proc.send_signal(signal.SIGKILL)
+                break
+        proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     check = sqlite3.connect(home / "modelyard.db")
     assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -98,8 +96,7 @@ def test_an_artifact_upload_killed_midway_leaves_nothing_visible(tmp_path):
     client = TrackingClient.from_settings(Settings(home=home))
     run = client.create_run("0")
     root = run.info.artifact_root
-    proc = spawn(
-        f"""
+    code = f"""
         import time
         class Slow:
             sent = 0
@@ -110,12 +107,11 @@ def test_an_artifact_upload_killed_midway_leaves_nothing_visible(tmp_path):
                     time.sleep(60)
                 return b"x" * 65536
         client.artifacts.log_stream({root + "/big.bin"!r}, Slow())
-        """,
-        home,
-    )
-    assert proc.stdout.readline().strip() == "midway"  # type: ignore[union-attr]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
+    """
+    with spawn(code, home) as proc:  # leaving closes its pipes
+        assert proc.stdout.readline().strip() == "midway"  # type: ignore[union-attr]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     assert client.list_artifacts(run.info.run_id) == []
     blobs = home / "artifacts" / "blobs"
     assert not blobs.exists() or not any(p.is_file() for p in blobs.rglob("*"))

@@ -8,6 +8,9 @@ one of these.
 >>> client = TrackingClient.from_settings(Settings(home=tmp_home))  # doctest: +SKIP
 >>> run = client.create_run(client.create_experiment("demand"))      # doctest: +SKIP
 >>> client.log_metric(run.info.run_id, "rmse", 12.5, step=1)         # doctest: +SKIP
+
+``close()`` (or ``with TrackingClient.from_settings(...) as client:``) writes what
+background logging holds and closes the store's connections to a remote server.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from modelyard.tracking.entities import (
     ViewType,
 )
 from modelyard.tracking.run_context import system_tags
+from modelyard.tracking.search_filter import quote
 from modelyard.tracking.store import TrackingStore
 
 
@@ -66,6 +70,22 @@ class TrackingClient:
         settings = settings or load_settings()
         store, artifacts = open_backends(settings)
         return cls(store, artifacts, settings)
+
+    def __enter__(self) -> TrackingClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Write what background logging holds (raising what failed, like ``flush``) and
+        close the store's connections. The client stays usable: a later call reconnects."""
+        try:
+            if self._async is not None:
+                logger, self._async = self._async, None
+                logger.close()
+        finally:
+            self.store.close()
 
     # experiments ---------------------------------------------------------------
     def create_experiment(
@@ -97,9 +117,20 @@ class TrackingClient:
         max_results: int = 1000,
         name_like: str | None = None,
         page_token: str | None = None,
+        *,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[Experiment]:
+        """Experiments matching MLflow's ``filter_string`` (``name LIKE 'demand%' AND
+        tags.team = 'retail'``), in ``order_by`` order (id order by default).
+
+        ``name_like`` is a shorthand for the clause ``name ILIKE '<name_like>'``.
+        """
+        if name_like:
+            by_name = f"name ILIKE {quote(name_like, last=True)}"
+            filter_string = f"{filter_string} AND {by_name}" if filter_string else by_name
         return self.store.search_experiments(
-            _view_type(view_type), max_results, name_like, page_token
+            _view_type(view_type), max_results, filter_string, page_token, order_by
         )
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:

@@ -2,11 +2,15 @@
 
 Its only state is the active experiment and the stack of active runs, kept in
 ``contextvars`` so that threads and asyncio tasks each have their own; every call
-delegates to one ``TrackingClient`` built from the settings on first use.
+delegates to one ``TrackingClient`` built from the settings on first use. That client is
+closed (its background logging written, its connections closed) when ``configure``
+replaces it and when the interpreter exits.
 """
 
 from __future__ import annotations
 
+import atexit
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -72,7 +76,7 @@ def configure(settings: Settings | None = None, **overrides: Any) -> TrackingCli
     global _client
     with _client_lock:
         if _client is not None:
-            _client.flush()
+            _client.close()
         _client = TrackingClient.from_settings(settings or load_settings(**overrides))
         _active_experiment.set(None)
         return _client
@@ -92,6 +96,18 @@ def get_client() -> TrackingClient:
             if _client is None:
                 _client = TrackingClient.from_settings(load_settings())
     return _client
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    with _client_lock:
+        client = _client
+    if client is None:
+        return
+    try:
+        client.close()
+    except Exception as exc:  # the process is ending: report, don't raise
+        print(f"modelyard: closing the tracking client at exit failed: {exc}", file=sys.stderr)
 
 
 def set_experiment(
