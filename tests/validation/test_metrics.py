@@ -84,6 +84,36 @@ def test_a_fold_that_is_nan_is_left_out_of_the_interval():
     assert single.ci_low == single.ci_high == 1.0
 
 
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_the_bootstrap_intervals_are_scipys_percentile_bootstrap(task, binary):
+    rng = np.random.default_rng(4)
+    if task == "regression":
+        y = rng.normal(0, 1, 300)
+        p, names = m.Predictions(y, y + rng.normal(0, 1, 300)), m.REGRESSION
+    else:
+        p, names = binary, m.metric_names("classification", True, True)
+    ours = m.bootstrap(names, p, 120, seed=7)
+
+    def statistic(rows, axis=-1):
+        return np.array([[m.compute(names, p.take(r))[k] for r in rows] for k in names])
+
+    n = len(p.y_true)
+    theirs = stats.bootstrap(
+        (np.arange(n),),
+        statistic,
+        n_resamples=120,
+        batch=1,
+        vectorized=True,
+        method="percentile",
+        rng=np.random.default_rng(7),
+    )
+    for i, name in enumerate(names):
+        summary = ours[name]
+        low, high = theirs.confidence_interval.low[i], theirs.confidence_interval.high[i]
+        assert (summary.ci_low, summary.ci_high) == pytest.approx((low, high), rel=1e-12)
+        assert summary.std == pytest.approx(theirs.standard_error[i], rel=1e-12)
+
+
 def test_without_scipy_a_fold_interval_names_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy", None)
     with pytest.raises(MissingExtra, match=r"pip install 'modelyard\[validation\]'") as caught:

@@ -108,7 +108,13 @@ def fold_summary(values: list[float]) -> MetricSummary:
 def bootstrap(
     names: tuple[str, ...], p: Predictions, n_resamples: int = 200, seed: int = 0
 ) -> dict[str, MetricSummary]:
-    """Point values with 95% percentile-bootstrap intervals over rows."""
+    """Point values with 95% percentile-bootstrap intervals over rows.
+
+    The same intervals and standard errors as ``scipy.stats.bootstrap(method="percentile",
+    paired=True, batch=1, rng=numpy.random.default_rng(seed))`` (the tests hold it to them),
+    but a resample on which a metric is undefined (one class only, for ``roc_auc``) is left
+    out of that metric's interval, where SciPy's would turn NaN; and no scipy.stats import.
+    """
     import numpy as np
 
     point = compute(names, p)
