@@ -134,3 +134,15 @@ def test_help_runs_as_a_program_and_lists_the_commands():
     assert result.returncode == 0, result.stderr
     for name in ("experiments", "runs", "gc", "demo", "--home", "--store-uri"):
         assert name in result.stdout
+
+
+def test_the_client_a_command_opened_is_closed_when_it_ends(cli, monkeypatch):
+    from modelyard.tracking.client import TrackingClient
+
+    closed: list[TrackingClient] = []
+    original = TrackingClient.close
+    monkeypatch.setattr(TrackingClient, "close", lambda self: closed.append(self) or original(self))
+    assert cli("experiments", "list").exit_code == 0
+    assert len(closed) == 1
+    assert cli("experiments", "--help").exit_code == 0  # opened none, closes none
+    assert len(closed) == 1

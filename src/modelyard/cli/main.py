@@ -138,6 +138,11 @@ class CliState:
             self._client = TrackingClient.from_settings(self.settings())
         return self._client
 
+    def close(self) -> None:
+        """Close the client if a command opened one (its connections to a server)."""
+        if self._client is not None:
+            self._client.close()
+
 
 class ModelyardGroup(PlainHelpGroup):
     """The root group: lifts global options written after the command, renders errors."""
@@ -275,6 +280,7 @@ def root(
 ) -> None:
     """modelyard: take machine-learning models from experiment to reliable production."""
     ctx.obj = CliState({"home": home, "store_uri": store_uri, "artifacts_uri": artifacts_uri})
+    ctx.call_on_close(ctx.obj.close)
 
 
 def main() -> None:
