@@ -157,9 +157,9 @@ def test_search_pages_through_models_by_name(yard):
     for name in ("a-churn", "b-churn", "c-demand", "d-churn"):
         yard.registry.create_registered_model(name)
 
-    first = yard.registry.search_registered_models("%churn%", max_results=2)
+    first = yard.registry.search_registered_models("name LIKE '%churn%'", max_results=2)
     second = yard.registry.search_registered_models(
-        "%churn%", max_results=2, page_token=first.next_page_token
+        "name LIKE '%churn%'", max_results=2, page_token=first.next_page_token
     )
 
     assert [m.name for m in first] == ["a-churn", "b-churn"]

@@ -193,7 +193,7 @@ def test_modelyard_loads_what_the_mlflow_client_logged(registered, live_server, 
             {"filter": "name > 'a'"},
             400,
             "INVALID_PARAMETER_VALUE",
-            "cannot parse filter clause",
+            "invalid filter at position 5 near '>': comparator > is not allowed for name",
         ),
         (
             "POST",

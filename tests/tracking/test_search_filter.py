@@ -398,7 +398,11 @@ def test_render_writes_canonical_text() -> None:
 
 
 _keys = st.text(min_size=1, max_size=12)
-_strings = st.text(max_size=12)
+# A backslash before a quote does not end a string (MLflow's rule), so a value ending in a
+# backslash, or with one before each kind of quote, cannot be written (``quote`` refuses it).
+_strings = st.text(max_size=12).filter(
+    lambda s: not s.endswith("\\") and not ("\\'" in s and '\\"' in s)
+)
 _numbers = st.floats(allow_nan=False, allow_infinity=False)
 
 

@@ -70,6 +70,7 @@ from modelyard.registry.uris import (
 from modelyard.store.engine import Database
 from modelyard.tracking import validation
 from modelyard.tracking.entities import Page, Run
+from modelyard.tracking.search_filter import quote
 from modelyard.tracking.sql_store import SqlTrackingStore
 
 #: Where the registry keeps its frozen copies of versions' files.
@@ -174,16 +175,25 @@ class RegistryClient:
         return self.store.get_registered_model(name)
 
     def search_registered_models(
-        self, name_like: str | None = None, max_results: int = 100, page_token: str | None = None
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[RegisteredModel]:
-        return self.store.search_registered_models(name_like, max_results, page_token)
+        """Models matching MLflow's ``filter_string`` (``name LIKE 'churn%' AND tags.team =
+        'retail'``), by ``order_by`` (``name``, ``creation_timestamp``,
+        ``last_updated_timestamp``, each ``ASC`` or ``DESC``), then by name."""
+        return self.store.search_registered_models(filter_string, max_results, page_token, order_by)
 
     def list_registered_models(self, name_like: str | None = None) -> list[RegisteredModel]:
-        """Every registered model (all pages), by name."""
+        """Every registered model (all pages), by name; ``name_like`` is a LIKE pattern on
+        the name, in any case."""
         found: list[RegisteredModel] = []
         token: str | None = None
+        by_name = f"name ILIKE {quote(name_like, last=True)}" if name_like else None
         while True:
-            page = self.store.search_registered_models(name_like, 1000, token)
+            page = self.store.search_registered_models(by_name, 1000, token)
             found.extend(page.items)
             token = page.next_page_token
             if not token:
@@ -378,20 +388,24 @@ class RegistryClient:
 
     def search_model_versions(
         self,
-        name: str | None = None,
-        run_id: str | None = None,
+        filter_string: str | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[ModelVersion]:
-        return self.store.search_model_versions(name, run_id, max_results, page_token)
+        """Versions matching MLflow's ``filter_string`` (``name = 'churn' AND
+        version_number > 2``, ``run_id IN ('…')``), by ``order_by``, then models by name
+        and the newest version first."""
+        return self.store.search_model_versions(filter_string, max_results, page_token, order_by)
 
     def list_model_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, newest first (NotFound for an unknown model)."""
         self.store.get_registered_model(name)
         found: list[ModelVersion] = []
         token: str | None = None
+        by_name = f"name = {quote(name, last=True)}"
         while True:
-            page = self.store.search_model_versions(name, None, 1000, token)
+            page = self.store.search_model_versions(by_name, 1000, token)
             found.extend(page.items)
             token = page.next_page_token
             if not token:

@@ -13,11 +13,11 @@ unique index) and aliases that cascade with their version.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from modelyard.errors import AlreadyExists, InvalidParameter, InvalidState, NotFound
 from modelyard.ids import now_ms
@@ -36,10 +36,15 @@ from modelyard.registry.entities import (
     Stage,
 )
 from modelyard.registry.policy import PromotionPolicy
+from modelyard.registry.search import (
+    MODEL_VERSIONS,
+    REGISTERED_MODELS,
+    model_versions_statement,
+    registered_models_statement,
+)
 from modelyard.registry.sql_rows import (
     approvals_of,
     check_max_results,
-    decode_token,
     encode_token,
     latest_verdict,
     model_row,
@@ -54,6 +59,7 @@ from modelyard.registry.uris import check_alias, check_model_name
 from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
 from modelyard.tracking.entities import Page
+from modelyard.tracking.search_filter import parse_filter, parse_order_by
 
 #: Key of the PostgreSQL advisory lock that serialises registry writes.
 REGISTRY_LOCK = 7_310_425_992
@@ -153,20 +159,23 @@ class SqlRegistryStore(RegistryStore):
             return models_from_rows(conn, [model_row(conn, name)])[0]
 
     def search_registered_models(
-        self, name_like: str | None = None, max_results: int = 100, page_token: str | None = None
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[RegisteredModel]:
         check_max_results(max_results)
-        c = t.registered_models.c
-        query = select(t.registered_models).order_by(c.name).limit(max_results + 1)
-        if name_like:
-            query = query.where(func.lower(c.name).like(name_like.lower()))
-        if page_token:
-            query = query.where(c.name > decode_token(page_token))
+        query = registered_models_statement(
+            parse_filter(filter_string, REGISTERED_MODELS),
+            parse_order_by(list(order_by or []), REGISTERED_MODELS),
+        )
+        offset = offset_of(page_token)
         with self.db.read() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
             models = models_from_rows(conn, rows[:max_results])
-        token = encode_token(models[-1].name) if len(rows) > max_results else None
-        return Page(models, token)
+        more = len(rows) > max_results
+        return Page(models, encode_token(str(offset + max_results)) if more else None)
 
     def update_registered_model(
         self, name: str, description: str | None, actor: Actor
@@ -340,19 +349,17 @@ class SqlRegistryStore(RegistryStore):
 
     def search_model_versions(
         self,
-        name: str | None = None,
-        run_id: str | None = None,
+        filter_string: str | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[ModelVersion]:
         check_max_results(max_results)
-        c = t.model_versions.c
+        query = model_versions_statement(
+            parse_filter(filter_string, MODEL_VERSIONS),
+            parse_order_by(list(order_by or []), MODEL_VERSIONS),
+        )
         offset = offset_of(page_token)
-        query = select(t.model_versions).order_by(c.name, c.version.desc())
-        if name is not None:
-            query = query.where(c.name == name)
-        if run_id is not None:
-            query = query.where(c.run_id == run_id)
         with self.db.read() as conn:
             rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
             versions = versions_from_rows(conn, rows[:max_results])

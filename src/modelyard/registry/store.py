@@ -12,7 +12,7 @@ Implementation: ``SqlRegistryStore`` (SQLite, PostgreSQL). A remote store speaki
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelyard.registry.audit import Verification
@@ -46,9 +46,14 @@ class RegistryStore(ABC):
 
     @abstractmethod
     def search_registered_models(
-        self, name_like: str | None = None, max_results: int = 100, page_token: str | None = None
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[RegisteredModel]:
-        """Ordered by name; ``name_like`` is a case-insensitive SQL LIKE pattern."""
+        """MLflow's registered-model search (``registry.search.REGISTERED_MODELS``): by
+        ``order_by``, then by name."""
 
     @abstractmethod
     def update_registered_model(
@@ -96,12 +101,13 @@ class RegistryStore(ABC):
     @abstractmethod
     def search_model_versions(
         self,
-        name: str | None = None,
-        run_id: str | None = None,
+        filter_string: str | None = None,
         max_results: int = 1000,
         page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[ModelVersion]:
-        """Newest first within a model; models ordered by name."""
+        """MLflow's model-version search (``registry.search.MODEL_VERSIONS``): by
+        ``order_by``, then models by name and the newest version first."""
 
     @abstractmethod
     def update_model_version(

@@ -27,7 +27,6 @@ from modelyard.ids import now_ms
 from modelyard.server import threads
 from modelyard.server.auth import current_principal
 from modelyard.server.context import ServerContext
-from modelyard.server.experiment_search import search_experiments as _search_experiments
 from modelyard.server.request_body import query_fields_of, receive_json_object
 from modelyard.server.run_json_cache import search_answer
 from modelyard.server.threads import in_thread
@@ -69,14 +68,17 @@ def get_experiment_by_name(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     return {"experiment": wire.experiment_to_json(experiment)}
 
 
+#: MLflow's order when a search names none.
+EXPERIMENT_ORDER = ("creation_time DESC", "experiment_id ASC")
+
+
 def search_experiments(ctx: ServerContext, f: Fields) -> dict[str, Any]:
-    page = _search_experiments(
-        ctx.client,
-        view_type=f.text("view_type", default="ACTIVE_ONLY"),
-        max_results=f.integer("max_results", default=1000),
+    page = ctx.client.search_experiments(
+        f.text("view_type", default="ACTIVE_ONLY"),
+        f.integer("max_results", default=1000),
+        page_token=f.text("page_token") or None,
         filter_string=f.text("filter"),
-        order_by=f.texts("order_by"),
-        page_token=f.text("page_token"),
+        order_by=f.texts("order_by") or EXPERIMENT_ORDER,
     )
     return wire.prune(
         {

@@ -18,7 +18,6 @@ client fetches through the artifact proxy.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,7 +26,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from modelyard.errors import InvalidParameter, NotFound
 from modelyard.registry.client import RegistryClient
 from modelyard.registry.entities import Actor, LoggedModel, ModelVersion, RegisteredModel
 from modelyard.registry.uris import check_version
@@ -39,6 +37,8 @@ from modelyard.tracking.mlflow_wire import Fields
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 ARTIFACT_SCHEME = "mlflow-artifacts:/"
 DEFAULT_SEARCH_RESULTS = 100
+#: MLflow's order of a model-version search that names none.
+VERSION_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
 
 Handler = Callable[[RegistryClient, Fields], dict[str, Any]]
 ActorOf = Callable[[Request], Actor | None]
@@ -100,41 +100,6 @@ def logged_model_to_json(m: LoggedModel) -> dict[str, Any]:
     return {"info": info, "data": wire.prune({"params": wire.tags_to_json(m.params)})}
 
 
-# -- search filters ---------------------------------------------------------------------
-
-_CLAUSE = re.compile(
-    r"""^\s*(?P<key>[\w.`"]+(?:\.`[^`]+`)?)\s*(?P<op>=|!=|LIKE|ILIKE)\s*'(?P<value>[^']*)'\s*$""",
-    re.IGNORECASE,
-)
-
-
-def parse_registry_filter(text: str | None, allowed: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    """``name = 'x'``, ``name LIKE '%x%'``, ``run_id = '…'`` joined by AND → key: (op, value).
-
-    The clause the MLflow client always appends to hide prompts
-    (``tag.`mlflow.prompt.is_prompt` != 'true'``) matches every model (there are no
-    prompts here), so it is accepted and ignored.
-    """
-    found: dict[str, tuple[str, str]] = {}
-    if not text or not text.strip():
-        return found
-    for clause in re.split(r"\s+AND\s+", text.strip(), flags=re.IGNORECASE):
-        match = _CLAUSE.match(clause)
-        if match is None:
-            raise InvalidParameter(f"cannot parse filter clause {clause!r}", field="filter")
-        key, op, value = match["key"].strip('`"'), match["op"].upper(), match["value"]
-        if "mlflow.prompt.is_prompt" in key and op == "!=":
-            continue
-        if key not in allowed or op == "!=" or (key != "name" and op != "="):
-            raise InvalidParameter(
-                f"unsupported filter clause {clause!r}; use name = / LIKE / ILIKE "
-                f"{'or run_id = ' if 'run_id' in allowed else ''}with a quoted value",
-                field="filter",
-            )
-        found[key] = (op, value)
-    return found
-
-
 # -- registered models --------------------------------------------------------------------
 
 
@@ -167,17 +132,11 @@ def delete_registered_model(reg: RegistryClient, f: Fields) -> dict[str, Any]:
 
 
 def search_registered_models(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    op, value = parse_registry_filter(f.text("filter"), ("name",)).get("name", ("LIKE", ""))
-    if op == "=":
-        try:
-            models = [reg.get_registered_model(value)]
-        except NotFound:
-            models = []
-        return wire.prune({"registered_models": [registered_model_to_json(m) for m in models]})
     page = reg.search_registered_models(
-        value or None,
+        f.text("filter") or None,
         f.integer("max_results", default=DEFAULT_SEARCH_RESULTS),
         f.text("page_token") or None,
+        f.texts("order_by"),
     )
     return wire.prune(
         {
@@ -250,15 +209,11 @@ def delete_model_version(reg: RegistryClient, f: Fields) -> dict[str, Any]:
 
 
 def search_model_versions(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    terms = parse_registry_filter(f.text("filter"), ("name", "run_id"))
-    name_op, name = terms.get("name", ("=", None))
-    if name_op != "=":
-        raise InvalidParameter("model versions are searched by exact name", field="filter")
     page = reg.search_model_versions(
-        name,
-        terms.get("run_id", ("=", None))[1],
+        f.text("filter") or None,
         f.integer("max_results", default=1000),
         f.text("page_token") or None,
+        f.texts("order_by") or VERSION_ORDER,
     )
     return wire.prune(
         {

@@ -1,4 +1,4 @@
-"""MLflow's run search filter and order-by grammar: a hand-written tokenizer and parser.
+"""MLflow's search filter and order-by grammar: one hand-written tokenizer and parser.
 
 A filter is clauses joined by ``AND``; each clause compares an identifier
 (``metrics.rmse``, ``params.lr``, ``tags."mlflow.note"``, ``attributes.status``,
@@ -7,19 +7,34 @@ A filter is clauses joined by ``AND``; each clause compares an identifier
     >>> parse_filter("metrics.rmse < 0.5 and params.model.depth = '8'")[1]
     Clause(kind='param', key='model.depth', op='=', value='8')
 
+The same parser serves every MLflow search: a :class:`Grammar` says what one search may
+name (its entity prefixes, its attributes and which of them are numbers or take lists),
+and each room declares the grammar of its entities — :data:`RUNS` and :data:`EXPERIMENTS`
+here, registered models and model versions in ``registry/search.py``::
+
+    >>> parse_filter("name = 'salt AND pepper' AND tags.team != 'x'", EXPERIMENTS)[0]
+    Clause(kind='attribute', key='name', op='=', value='salt AND pepper')
+
 Every malformed input raises :class:`~modelyard.errors.InvalidFilter` naming the offending
 token and its 0-based character position, so a caller (or the UI) can point at it.
-LIKE patterns are kept as written: ``%`` any run of characters, ``_`` one character,
-a backslash escapes the next character (PostgreSQL's default, applied on every backend).
+
+Quoted text follows MLflow's tokenizer (sqlparse): ``'…'`` and ``"…"`` are values, a
+backslash before the quote does not end the string and, like every backslash, is kept in
+the value (``'it\\'s'`` is ``it\\'s``, which ``=`` compares as written and LIKE reads as
+``it's``). A doubled quote stands for one quote (``'it''s'`` is ``it's``, as in SQL and as
+MLflow's own client writes it; MLflow's server keeps both quotes). LIKE patterns are kept
+as written: ``%`` any run of characters, ``_`` one character, a backslash escapes the next
+character (PostgreSQL's default, applied on every backend).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
-from modelyard.errors import InvalidFilter
+from modelyard.errors import InvalidFilter, InvalidParameter
 
 Kind = Literal["metric", "param", "tag", "attribute", "dataset"]
 Value = float | str | tuple[str, ...] | None
@@ -40,10 +55,75 @@ LIST_ATTRIBUTES = ("run_id", "status")
 
 NUMERIC_OPS = ("=", "!=", "<", "<=", ">", ">=")
 STRING_OPS = ("=", "!=", "LIKE", "ILIKE")
+LIST_OPS = ("IN", "NOT IN")
+NULL_OPS = ("IS NULL", "IS NOT NULL")
 _PREFIX: dict[Kind, str] = {
     "metric": "metrics", "param": "params", "tag": "tags",
     "attribute": "attributes", "dataset": "datasets",
 }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """What one search may name; the parser and its error messages follow it.
+
+    Attribute names are the ones MLflow's clients send (``creation_timestamp``,
+    ``version_number``); the store that compiles the clauses maps them to its columns.
+    """
+
+    entity: str  # "run", "experiment", …: for messages
+    kinds: Mapping[str, Kind]  # prefix before the dot (lower case) → what it names
+    string_attributes: tuple[str, ...]
+    numeric_attributes: tuple[str, ...] = ()
+    list_attributes: tuple[str, ...] = ()  # string attributes that also take IN / NOT IN
+    attribute_aliases: Mapping[str, str] = field(default_factory=dict)  # lower case → name
+    order_attributes: tuple[str, ...] | None = None  # None: every attribute
+    order_kinds: tuple[Kind, ...] = ()  # keyed kinds a search may be ordered by
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return self.string_attributes + self.numeric_attributes
+
+    @property
+    def orderable(self) -> tuple[str, ...]:
+        return self.attributes if self.order_attributes is None else self.order_attributes
+
+    def ops(self, kind: Kind, key: str) -> tuple[str, ...]:
+        """The comparators a ``kind``/``key`` identifier takes."""
+        if kind == "metric" or (kind == "attribute" and key in self.numeric_attributes):
+            return NUMERIC_OPS
+        if kind == "dataset" or (kind == "attribute" and key in self.list_attributes):
+            return (*STRING_OPS, *LIST_OPS)
+        if kind in ("param", "tag"):
+            return (*STRING_OPS, *NULL_OPS)
+        return STRING_OPS
+
+    def prefixes(self) -> str:
+        names = sorted({_PREFIX[kind] for kind in self.kinds.values()})
+        return ", ".join(f"{name}." for name in names)
+
+
+RUNS = Grammar(
+    entity="run",
+    kinds=ENTITY_ALIASES,
+    string_attributes=STRING_ATTRIBUTES,
+    numeric_attributes=NUMERIC_ATTRIBUTES,
+    list_attributes=LIST_ATTRIBUTES,
+    attribute_aliases=ATTRIBUTE_ALIASES,
+    order_kinds=("metric", "param", "tag"),
+)
+#: Prefixes of the searches over attributes and tags only (experiments, the registry).
+ATTRIBUTE_AND_TAG_ALIASES: dict[str, Kind] = {
+    "attribute": "attribute", "attributes": "attribute", "attr": "attribute",
+    "tag": "tag", "tags": "tag",
+}  # fmt: skip
+EXPERIMENTS = Grammar(
+    entity="experiment",
+    kinds=ATTRIBUTE_AND_TAG_ALIASES,
+    string_attributes=("name", "experiment_id"),
+    numeric_attributes=("creation_time", "last_update_time"),
+    list_attributes=("name", "experiment_id"),
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +155,13 @@ class Token:
         return self.start + len(self.text)
 
 
+#: A quoted token, as sqlparse reads it: a doubled quote, or a backslash before a single or
+#: double quote, does not end the string (backticks know only doubling).
+_QUOTED = {
+    "'": re.compile(r"'(?:''|\\'|[^'])*'"),
+    '"': re.compile(r'"(?:""|\\"|[^"])*"'),
+    "`": re.compile(r"`(?:``|[^`])*`"),
+}
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _WORD = re.compile(r"[A-Za-z_][\w.\-/:]*")
 _OPERATOR = re.compile(r"<=|>=|!=|==|<>|[<>=]")
@@ -110,18 +197,12 @@ def tokenize(source: str, errors: _Errors | None = None) -> list[Token]:
         if char.isspace():
             i += 1
         elif char in "'\"`":
-            closing = i + 1
-            while True:
-                closing = source.find(char, closing)
-                if closing < 0:
-                    raise errors.raw(i, source[i:], f"unterminated {char} quote")
-                if source.startswith(char * 2, closing):  # a doubled quote stands for itself
-                    closing += 2
-                    continue
-                break
-            text = source[i : closing + 1]
+            quoted = _QUOTED[char].match(source, i)
+            if quoted is None:
+                raise errors.raw(i, source[i:], f"unterminated {char} quote")
+            text = quoted.group()
             tokens.append(Token("string", text, i, text[1:-1].replace(char * 2, char)))
-            i = closing + 1
+            i = quoted.end()
         elif match := _NUMBER.match(source, i) if char in "+-.0123456789" else None:
             end = match.end()
             if end < n and (source[end].isalnum() or source[end] in "._"):
@@ -146,10 +227,11 @@ def tokenize(source: str, errors: _Errors | None = None) -> list[Token]:
 
 
 class _Parser:
-    def __init__(self, source: str, what: str) -> None:
+    def __init__(self, source: str, what: str, grammar: Grammar) -> None:
         self.errors = _Errors(source, what)
         self.tokens = tokenize(source, self.errors)
         self.pos = 0
+        self.grammar = grammar
 
     @property
     def current(self) -> Token:
@@ -176,7 +258,8 @@ class _Parser:
     def identifier(self, *, for_order: bool = False) -> tuple[Kind, str, Token]:
         token = self.current
         if token.kind != "word":
-            raise self.errors.at(token, "expected an identifier such as metrics.rmse")
+            example = "metrics.rmse" if self.grammar is RUNS else "name"
+            raise self.errors.at(token, f"expected an identifier such as {example}")
         self.advance()
         entity, dot, key = token.text.partition(".")
         quoted = self.current
@@ -184,13 +267,13 @@ class _Parser:
         if not dot:
             if adjacent_quote:
                 raise self.errors.at(quoted, "a quoted key must follow '<type>.'")
-            return "attribute", self.attribute_name(token, token.text), token
-        kind = ENTITY_ALIASES.get(entity.lower())
+            return "attribute", self.attribute_name(token, token.text, for_order), token
+        kind = self.grammar.kinds.get(entity.lower())
         if kind is None:
             raise self.errors.at(
                 token,
-                f"unknown entity type {entity!r}; use metrics., params., tags., attributes. "
-                "or datasets.",
+                f"unknown entity type {entity!r}; {self.grammar.entity} searches use "
+                f"{self.grammar.prefixes()}",
             )
         if adjacent_quote:
             if key:
@@ -201,44 +284,49 @@ class _Parser:
         if not key:
             raise self.errors.at(token, f"missing key after {entity + '.'!r}")
         if kind == "attribute":
-            key = self.attribute_name(token, key)
-        elif kind == "dataset" and (for_order or key not in DATASET_FIELDS):
-            reason = (
-                "runs cannot be ordered by dataset fields"
-                if for_order
-                else f"unknown dataset field {key!r}; use one of {', '.join(DATASET_FIELDS)}"
-            )
+            key = self.attribute_name(token, key, for_order)
+        elif for_order and kind not in self.grammar.order_kinds:
+            reason = f"{self.grammar.entity}s cannot be ordered by {kind} fields"
+            raise self.errors.at(token, reason)
+        elif kind == "dataset" and key not in DATASET_FIELDS:
+            reason = f"unknown dataset field {key!r}; use one of {', '.join(DATASET_FIELDS)}"
             raise self.errors.at(token, reason)
         return kind, key, token
 
-    def attribute_name(self, token: Token, name: str) -> str:
-        name = ATTRIBUTE_ALIASES.get(name.lower(), name)
-        if name in STRING_ATTRIBUTES or name in NUMERIC_ATTRIBUTES:
+    def attribute_name(self, token: Token, name: str, for_order: bool) -> str:
+        grammar = self.grammar
+        name = grammar.attribute_aliases.get(name.lower(), name)
+        known = grammar.orderable if for_order else grammar.attributes
+        if name in known:
             return name
-        hint = " (metrics, params and tags need a key, e.g. metrics.rmse)"
+        hint = ""
+        if name.lower() in grammar.kinds:
+            hint = " (metrics, params and tags need a key, e.g. metrics.rmse)"
+            if grammar is not RUNS:
+                hint = " (tags need a key, e.g. tags.team)"
+        listed = ", ".join(known + tuple(grammar.attribute_aliases))
+        action = "order" if for_order else "search"
         raise self.errors.at(
             token,
-            f"unknown attribute {name!r}; use one of "
-            f"{', '.join(STRING_ATTRIBUTES + NUMERIC_ATTRIBUTES)}, created"
-            + (hint if name.lower() in ENTITY_ALIASES else ""),
+            f"unknown attribute {name!r}; {grammar.entity} {action}es use one of {listed}" + hint,
         )
 
     def clause(self) -> Clause:
         kind, key, ident = self.identifier()
-        numeric = kind == "metric" or (kind == "attribute" and key in NUMERIC_ATTRIBUTES)
+        allowed = self.grammar.ops(kind, key)
+        numeric = allowed is NUMERIC_OPS
         op_token = self.current
         op = self.comparator()
-        if op in ("IS NULL", "IS NOT NULL"):
-            if kind not in ("param", "tag"):
-                raise self.errors.at(op_token, f"{op} is only supported for params and tags")
-            return Clause(kind, key, op, None)
-        allowed = self.allowed_ops(kind, key, numeric)
+        if op in NULL_OPS and op not in allowed:
+            raise self.errors.at(op_token, f"{op} is only supported for params and tags")
         if op not in allowed:
             raise self.errors.at(
                 op_token,
                 f"comparator {op} is not allowed for {ident.text}; use one of {', '.join(allowed)}",
             )
-        if op in ("IN", "NOT IN"):
+        if op in NULL_OPS:
+            return Clause(kind, key, op, None)
+        if op in LIST_OPS:
             return Clause(kind, key, op, self.string_list())
         value = self.current
         if value.kind == "end":
@@ -254,16 +342,6 @@ class _Parser:
             )
         self.advance()
         return Clause(kind, key, op, value.value)
-
-    @staticmethod
-    def allowed_ops(kind: Kind, key: str, numeric: bool) -> tuple[str, ...]:
-        if numeric:
-            return NUMERIC_OPS
-        if kind == "dataset" or (kind == "attribute" and key in LIST_ATTRIBUTES):
-            return (*STRING_OPS, "IN", "NOT IN")
-        if kind in ("param", "tag"):
-            return (*STRING_OPS, "IS NULL", "IS NOT NULL")
-        return STRING_OPS
 
     def comparator(self) -> str:
         token = self.current
@@ -335,14 +413,15 @@ class _Parser:
         return OrderKey(kind, key, ascending)
 
 
-def parse_filter(filter_string: str | None) -> list[Clause]:
-    """Parse an MLflow run filter; ``None``, ``""`` or whitespace mean no clauses."""
+def parse_filter(filter_string: str | None, grammar: Grammar = RUNS) -> list[Clause]:
+    """Parse an MLflow filter for ``grammar``'s search (runs by default); ``None``, ``""``
+    or whitespace mean no clauses."""
     if filter_string is None:
         return []
-    return _Parser(filter_string, "filter").filter()
+    return _Parser(filter_string, "filter", grammar).filter()
 
 
-def parse_order_by(items: list[str] | None) -> list[OrderKey]:
+def parse_order_by(items: list[str] | None, grammar: Grammar = RUNS) -> list[OrderKey]:
     """Parse ``order_by`` items such as ``"metrics.rmse ASC"`` or ``"start_time"``.
 
     Positions in errors are within the offending item; an identifier given twice is refused
@@ -350,7 +429,7 @@ def parse_order_by(items: list[str] | None) -> list[OrderKey]:
     """
     keys: list[OrderKey] = []
     for item in items or []:
-        parser = _Parser(item, f"order_by item {item!r}")
+        parser = _Parser(item, f"order_by item {item!r}", grammar)
         if parser.at_end():
             raise parser.errors.at(parser.current, "empty order_by item")
         key = parser.order_key()
@@ -372,11 +451,31 @@ def _render_value(value: Value) -> str:
         return repr(value)
     if isinstance(value, tuple):
         return "(" + ", ".join(_render_value(v) for v in value) + ")"
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote(str(value))
+
+
+def quote(value: str, *, last: bool = False) -> str:
+    """``value`` as a quoted filter string that parses back to it.
+
+    A backslash before a quote does not end a string (MLflow's rule), so a value with a
+    backslash before a quote is written in the other quotes. One that ends in a backslash
+    can be written only as the ``last`` quoted text of a filter (the string then ends at
+    the final quote); elsewhere it cannot be written at all, in MLflow's grammar either.
+    """
+    for char in "'\"":
+        if "\\" + char not in value and (last or not value.endswith("\\")):
+            return char + value.replace(char, char * 2) + char
+    raise InvalidParameter(
+        f"the value {value!r} cannot be written in a filter: it ends in a backslash or holds "
+        "a backslash before both kinds of quote",
+        field="filter",
+    )
 
 
 def render_filter(clauses: list[Clause]) -> str:
-    """The canonical filter text for ``clauses``; ``parse_filter`` gives them back."""
+    """The canonical filter text for ``clauses``; ``parse_filter`` gives them back.
+
+    Raises InvalidParameter for a value :func:`quote` cannot write."""
     parts = []
     for clause in clauses:
         text = f"{render_key(clause.kind, clause.key)} {clause.op}"

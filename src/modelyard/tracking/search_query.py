@@ -1,4 +1,5 @@
-"""Turn parsed run-search clauses into one SQLAlchemy Core ``SELECT runs.run_id``.
+"""Turn parsed run-search clauses into one SQLAlchemy Core ``SELECT runs.run_id``; the
+comparisons (:func:`compare`, :func:`keyed_condition`) every MLflow search compiles to.
 
 Filters on metrics, params, tags and datasets are correlated ``EXISTS`` subqueries, each
 an index lookup on ``(run_id, key)``; sort keys on them are ``LEFT OUTER JOIN`` s of at
@@ -129,25 +130,35 @@ def _stages(view_type: str) -> tuple[str, ...] | None:
 
 def _condition(clause: Clause) -> ColumnElement[bool]:
     if clause.kind == "attribute":
-        return _compare(runs.c[clause.key], clause.op, clause.value)
+        return compare(runs.c[clause.key], clause.op, clause.value)
     if clause.kind == "dataset":
-        match = _compare(dataset_inputs.c[clause.key], clause.op, clause.value)
+        match = compare(dataset_inputs.c[clause.key], clause.op, clause.value)
         return exists().where(dataset_inputs.c.run_id == runs.c.run_id, match)
     if clause.kind not in _KEYED:
         raise InvalidParameter(f"unknown clause kind {clause.kind!r}", field="filter")
     table = _KEYED[clause.kind]
-    present = exists().where(table.c.run_id == runs.c.run_id, table.c.key == clause.key)
+    if clause.kind == "metric" and clause.op not in ("IS NULL", "IS NOT NULL"):
+        match = and_(table.c.is_nan == false(), compare(table.c.value, clause.op, clause.value))
+        return exists().where(table.c.run_id == runs.c.run_id, table.c.key == clause.key, match)
+    return keyed_condition(table, table.c.run_id == runs.c.run_id, clause)
+
+
+def keyed_condition(
+    table: Any, same_owner: ColumnElement[bool], clause: Clause
+) -> ColumnElement[bool]:
+    """A clause on a ``(owner…, key, value)`` table (tags, params): a correlated ``EXISTS``
+    of the row with the clause's key and a matching value (so ``!=`` needs the key to be
+    there, as in MLflow), or its absence for ``IS NULL``."""
+    present = exists().where(same_owner, table.c.key == clause.key)
     if clause.op == "IS NULL":
         return not_(present)
     if clause.op == "IS NOT NULL":
         return present
-    match = _compare(table.c.value, clause.op, clause.value)
-    if clause.kind == "metric":
-        match = and_(table.c.is_nan == false(), match)
-    return present.where(match)
+    return present.where(compare(table.c.value, clause.op, clause.value))
 
 
-def _compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+def compare(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    """``column op value`` with the grammar's semantics on every backend (see above)."""
     if op in ("IN", "NOT IN"):
         if not isinstance(value, tuple):
             raise InvalidParameter(f"{op} needs a tuple of values, got {value!r}", field="filter")
@@ -249,4 +260,4 @@ def _order(stmt: Select[Any], order_by: list[OrderKey], base: Any) -> tuple[Sele
     return stmt, terms
 
 
-__all__ = ["VIEW_TYPES", "CaseSensitiveLike", "run_search_statement"]
+__all__ = ["VIEW_TYPES", "CaseSensitiveLike", "compare", "keyed_condition", "run_search_statement"]

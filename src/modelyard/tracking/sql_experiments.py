@@ -2,14 +2,18 @@
 
 ``SqlTrackingStore`` mixes this in; it lives apart because experiments change rarely and
 through SQLAlchemy Core, while runs and their values take the hot raw-cursor paths.
+Experiment search parses MLflow's filter with the one grammar (``search_filter``) and
+filters, orders and pages in SQL.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Select, String, cast, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
@@ -18,6 +22,14 @@ from modelyard.store.engine import Database
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import Experiment, LifecycleStage, Page, ViewType
+from modelyard.tracking.search_filter import (
+    EXPERIMENTS,
+    Clause,
+    OrderKey,
+    parse_filter,
+    parse_order_by,
+)
+from modelyard.tracking.search_query import compare, keyed_condition
 from modelyard.tracking.validation import check_experiment_name
 
 DEFAULT_EXPERIMENT_ID = "0"
@@ -137,24 +149,24 @@ class SqlExperiments:
         self,
         view_type: ViewType = ViewType.ACTIVE_ONLY,
         max_results: int = 1000,
-        name_like: str | None = None,
+        filter_string: str | None = None,
         page_token: str | None = None,
+        order_by: Sequence[str] | None = None,
     ) -> Page[Experiment]:
         check_max_results(max_results)
         offset = decode_page_token(page_token)
-        c = t.experiments.c
-        stmt = select(c.experiment_id)
-        stages = stages_for(ViewType(view_type))
-        stmt = stmt.where(c.lifecycle_stage.in_(stages))
-        if name_like:
-            stmt = stmt.where(func.lower(c.name).like(name_like.lower()))
-        stmt = stmt.order_by(c.experiment_id).offset(offset).limit(max_results + 1)
+        stmt = experiment_search_statement(
+            parse_filter(filter_string, EXPERIMENTS),
+            stages_for(ViewType(view_type)),
+            parse_order_by(list(order_by or []), EXPERIMENTS),
+        )
         with self.db.read() as conn:
-            ids = list(conn.execute(stmt).scalars())
+            ids = list(conn.execute(stmt.offset(offset).limit(max_results + 1)).scalars())
             more = len(ids) > max_results
             ids = ids[:max_results]
-            found = self._experiments(conn, c.experiment_id.in_(ids)) if ids else []
-        found.sort(key=lambda e: int(e.experiment_id))
+            found = self._experiments(conn, t.experiments.c.experiment_id.in_(ids)) if ids else []
+        rank = {str(key): index for index, key in enumerate(ids)}
+        found.sort(key=lambda e: rank[e.experiment_id])
         return Page(found, encode_page_token(offset + max_results) if more else None)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
@@ -228,6 +240,48 @@ def stages_for(view_type: ViewType) -> list[str]:
     if view_type == ViewType.DELETED_ONLY:
         return [LifecycleStage.DELETED]
     return [LifecycleStage.ACTIVE, LifecycleStage.DELETED]
+
+
+def experiment_search_statement(
+    clauses: list[Clause], stages: list[str], order_by: list[OrderKey]
+) -> Select[Any]:
+    """``SELECT experiment_id`` of the experiments in ``stages`` matching every clause.
+
+    Without ``order_by`` they come in id order; with it, ties are broken by id, newest
+    first (MLflow's tie-breaker).
+    """
+    c = t.experiments.c
+    stmt = select(c.experiment_id).where(c.lifecycle_stage.in_(stages))
+    for clause in clauses:
+        stmt = stmt.where(_experiment_condition(clause))
+    terms = [c[k.key].asc() if k.ascending else c[k.key].desc() for k in order_by]
+    if not any(k.key == "experiment_id" for k in order_by):
+        terms.append(c.experiment_id.desc() if order_by else c.experiment_id.asc())
+    return stmt.order_by(*terms)
+
+
+def _experiment_condition(clause: Clause) -> Any:
+    c = t.experiments.c
+    if clause.kind == "tag":
+        tags = t.experiment_tags
+        return keyed_condition(tags, tags.c.experiment_id == c.experiment_id, clause)
+    if clause.key != "experiment_id":
+        return compare(c[clause.key], clause.op, clause.value)
+    if clause.op in ("LIKE", "ILIKE"):
+        return compare(cast(c.experiment_id, String), clause.op, clause.value)
+    if isinstance(clause.value, tuple):  # ids are integers: compare them as such
+        return compare(c.experiment_id, clause.op, tuple(_filter_id(v) for v in clause.value))
+    return compare(c.experiment_id, clause.op, _filter_id(str(clause.value)))
+
+
+def _filter_id(value: str) -> int:
+    try:
+        return experiment_pk(value)
+    except InvalidParameter:
+        raise InvalidParameter(
+            f"experiment_id is compared with a non-negative integer in quotes, got {value!r:.80}",
+            field="filter",
+        ) from None
 
 
 def experiment_pk(experiment_id: str) -> int:

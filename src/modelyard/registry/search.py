@@ -1,0 +1,137 @@
+"""Registered-model and model-version search: their grammars, and the SQL they compile to.
+
+The filter and ``order_by`` text is MLflow's, parsed by the one parser
+(``tracking/search_filter.py``) with the grammars below; the clauses become one
+SQLAlchemy Core ``SELECT`` with the comparisons run search uses (``=``, ``!=`` and ``IN``
+case-sensitive, ``LIKE`` too, ``ILIKE`` not; a tag clause needs the tag to be there)::
+
+    >>> from modelyard.tracking.search_filter import parse_filter
+    >>> [c.key for c in parse_filter("name LIKE 'churn%' AND tags.team = 'x'", MODEL_VERSIONS)]
+    ['name', 'team']
+
+As MLflow's server does, searches hide prompts (models tagged ``mlflow.prompt.is_prompt =
+'true'``) unless the filter asks for them (``tags.`mlflow.prompt.is_prompt` = 'true'``),
+so the clause MLflow's client appends to every model search
+(``tags.`mlflow.prompt.is_prompt` != 'true'``) also matches models without that tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, exists, not_, select
+
+from modelyard.registry import tables as t
+from modelyard.tracking.search_filter import (
+    ATTRIBUTE_AND_TAG_ALIASES,
+    Clause,
+    Grammar,
+    OrderKey,
+)
+from modelyard.tracking.search_query import compare, keyed_condition
+
+REGISTERED_MODELS = Grammar(
+    entity="registered model",
+    kinds=ATTRIBUTE_AND_TAG_ALIASES,
+    string_attributes=("name",),
+    list_attributes=("name",),
+    attribute_aliases={"timestamp": "last_updated_timestamp"},
+    order_attributes=("name", "creation_timestamp", "last_updated_timestamp"),
+)
+MODEL_VERSIONS = Grammar(
+    entity="model version",
+    kinds=ATTRIBUTE_AND_TAG_ALIASES,
+    string_attributes=("name", "run_id", "source_path"),
+    numeric_attributes=("version_number",),
+    list_attributes=("name", "run_id"),
+    order_attributes=("name", "version_number", "creation_timestamp", "last_updated_timestamp"),
+)
+
+#: The tag MLflow marks prompts with (prompts are registered models to its registry).
+IS_PROMPT_TAG = "mlflow.prompt.is_prompt"
+#: Attribute names on the wire → columns.
+_COLUMNS = {
+    "name": "name",
+    "run_id": "run_id",
+    "source_path": "source",
+    "version_number": "version",
+    "creation_timestamp": "creation_time",
+    "last_updated_timestamp": "last_updated_time",
+}
+
+
+def registered_models_statement(clauses: list[Clause], order_by: list[OrderKey]) -> Select[Any]:
+    """``SELECT registered_models.*`` matching every clause, in ``order_by`` order, then
+    by name."""
+    models, tags = t.registered_models, t.registered_model_tags
+    same_model = tags.c.name == models.c.name
+    where = _where(models, clauses, tags, same_model, same_model)
+    return select(models).where(*where).order_by(*_ordering(models, order_by, [("name", True)]))
+
+
+def model_versions_statement(clauses: list[Clause], order_by: list[OrderKey]) -> Select[Any]:
+    """``SELECT model_versions.*`` matching every clause, in ``order_by`` order, then by
+    name and newest version first."""
+    versions, tags = t.model_versions, t.model_version_tags
+    same_model = tags.c.name == versions.c.name
+    same_version = and_(same_model, tags.c.version == versions.c.version)
+    where = _where(versions, clauses, tags, same_version, same_model)
+    order = _ordering(versions, order_by, [("name", True), ("version", False)])
+    return select(versions).where(*where).order_by(*order)
+
+
+def _where(
+    entity: Any,
+    clauses: list[Clause],
+    tags: Any,
+    same_owner: ColumnElement[bool],
+    same_model: ColumnElement[bool],
+) -> list[ColumnElement[bool]]:
+    """The WHERE terms for ``clauses`` on ``entity``, whose tags are rows of ``tags``
+    correlated by ``same_owner``; with MLflow's rule for prompts: unless the filter asks
+    for them, its prompt-tag clauses are dropped and every row of a model with a tag row
+    (``same_model``) saying it is a prompt is left out."""
+    asking = _asks_for_prompts(clauses)
+    terms: list[ColumnElement[bool]] = []
+    for clause in clauses:
+        if clause.kind != "tag":
+            terms.append(compare(entity.c[_COLUMNS[clause.key]], clause.op, clause.value))
+        elif asking or clause.key != IS_PROMPT_TAG:
+            terms.append(keyed_condition(tags, same_owner, clause))
+    if not asking:
+        prompt = exists().where(same_model, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
+        terms.append(not_(prompt))
+    return terms
+
+
+def _asks_for_prompts(clauses: list[Clause]) -> bool:
+    """MLflow's test: the first clause on the prompt tag says whether to search prompts."""
+    for clause in clauses:
+        if clause.kind == "tag" and clause.key == IS_PROMPT_TAG:
+            value = str(clause.value).lower()
+            return (clause.op, value) in (("=", "true"), ("!=", "false"))
+    return False
+
+
+def _ordering(
+    table: Any, order_by: list[OrderKey], tie_breakers: list[tuple[str, bool]]
+) -> list[Any]:
+    terms = []
+    named = set()
+    for key in order_by:
+        column = table.c[_COLUMNS[key.key]]
+        named.add(column.name)
+        terms.append(column.asc() if key.ascending else column.desc())
+    for name, ascending in tie_breakers:
+        if name not in named:
+            terms.append(table.c[name].asc() if ascending else table.c[name].desc())
+    return terms
+
+
+__all__ = [
+    "IS_PROMPT_TAG",
+    "MODEL_VERSIONS",
+    "REGISTERED_MODELS",
+    "model_versions_statement",
+    "registered_models_statement",
+]
