@@ -13,12 +13,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # What the README's commands need: the demo (sklearn, plots), `modelyard server` (server),
-# `modelyard serve` and `deploy compile` (serving), `data` (data), `features` (features),
+# `modelyard serve` (serving), `deploy compile` (compile), `data` (data), `features` (features),
 # `gate` (validation).
 # The backends (postgres, redis, s3) and other model flavours stay extras of their own.
 # An editable install writes no bytecode when PYTHONDONTWRITEBYTECODE is set; compile it
 # once, as installing a wheel would, so every command does not recompile ~40 modules.
-RUNTIME_EXTRAS := sklearn,plots,server,serving,data,features,validation
+RUNTIME_EXTRAS := sklearn,plots,server,serving,compile,data,features,validation
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[$(RUNTIME_EXTRAS)]'
@@ -60,7 +60,11 @@ bench: install-dev bench-venvs
 clean:
 	rm -rf $(VENV) .modelyard .pytest_cache .ruff_cache
 
+# xgboost-cpu has no macOS wheel: there the xgboost extra installs xgboost, pinned to the
+# same version (awk).
 constraints: install-dev
 	(echo "# Pinned versions for reproducible installs: pip install -c constraints.txt -e '.[dev]'"; \
 	 echo "# Regenerate after changing dependencies: make constraints"; \
-	 $(BIN)/pip freeze --exclude-editable | grep -v '^modelyard' | sort -f) > $(CONSTRAINTS)
+	 $(BIN)/pip freeze --exclude-editable | grep -v '^modelyard' \
+	   | awk '{ print } /^xgboost-cpu==/ { sub(/^xgboost-cpu/, "xgboost"); print }' \
+	   | sort -f) > $(CONSTRAINTS)

@@ -190,7 +190,7 @@ NEEDS_AN_EXTRA = [
     (("features", "materialize"), "features"),
     (("features", "training-set", "eval.csv", "--service", "demand", "--out", "t.csv"), None),
     (("features", "skew", "--service", "demand"), "features"),
-    (("deploy", "compile", "models:/demand/1"), "serving"),
+    (("deploy", "compile", "models:/demand/1"), "compile"),
     (
         ("gate", "--candidate", "models:/demand/1", "--data", "eval.csv", "--policy", "gate.yaml"),
         None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -79,11 +80,11 @@ def test_needs_extra_names_the_commands_extra_when_it_brings_the_package():
     wanted = r"pip install 'modelyard\[serving\]'"
     with pytest.raises(MissingExtra, match=wanted), needs_extra("serving", "modelyard serve"):
         raise ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn")
-    # sklearn comes with serving: install serving, not sklearn and then skl2onnx
-    with pytest.raises(MissingExtra) as raised, needs_extra("serving", "modelyard deploy compile"):
+    # sklearn comes with compile: install compile, not sklearn and then skl2onnx
+    with pytest.raises(MissingExtra) as raised, needs_extra("compile", "modelyard deploy compile"):
         raise MissingExtra("skops", "sklearn", "Saving scikit-learn models safely")
     assert str(raised.value) == (
-        "modelyard deploy compile needs the 'skops' package: pip install 'modelyard[serving]'"
+        "modelyard deploy compile needs the 'skops' package: pip install 'modelyard[compile]'"
     )
 
 
@@ -96,6 +97,58 @@ def test_needs_extra_keeps_errors_the_extra_would_not_fix():
         raise ModuleNotFoundError("x", name="modelyard.nothing")
 
 
-@pytest.mark.parametrize("extra", ["server", "serving", "data", "features", "sklearn"])
-def test_the_installed_metadata_agrees_with_pyproject(extra):
+@pytest.mark.parametrize("extra", ["server", "serving", "compile", "data", "features", "sklearn"])
+def test_packages_of_an_extra_agree_with_pyproject(extra):
     assert packages_of(extra) == extra_packages()[extra]
+
+
+def named_extras(path: Path) -> set[str]:
+    """The extras ``MissingExtra(package, extra, …)`` and ``needs_extra(extra, …)`` calls
+    in ``path`` name as string literals, directly or through a local variable."""
+    tree = ast.parse(path.read_text())
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            continue
+        position = {"MissingExtra": 1, "needs_extra": 0}.get(node.func.id)
+        if position is None or len(node.args) <= position:
+            continue
+        argument = node.args[position]
+        values = assigned.get(argument.id, []) if isinstance(argument, ast.Name) else [argument]
+        for value in values:
+            found |= literals(value)
+    return found
+
+
+def literals(node: ast.expr) -> set[str]:
+    """The strings an expression can take: ``"a"``, ``"a" if x == "b" else "c"`` → a, c."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return {node.value}
+    if isinstance(node, ast.IfExp):
+        return literals(node.body) | literals(node.orelse)
+    return set()
+
+
+def test_every_extra_an_error_names_exists_in_pyproject():
+    sources = sorted((PYPROJECT.parent / "src" / "modelyard").rglob("*.py"))
+    named = {extra: str(path) for path in sources for extra in named_extras(path)}
+    named |= {extra: "cli/extras.py: OPTIONAL_MODULES" for _, extra in OPTIONAL_MODULES.values()}
+    assert {"compile", "onnx", "serving", "plots", "sklearn", "data"} <= set(named)
+    unknown = {extra: where for extra, where in named.items() if extra not in extra_packages()}
+    assert unknown == {}
+
+
+def test_make_install_brings_the_extras_the_documented_commands_name():
+    """``make install`` (and so ``make demo``) installs what the README's commands need."""
+    from tests.cli.test_base_install import NEEDS_AN_EXTRA
+
+    makefile = (PYPROJECT.parent / "Makefile").read_text()
+    runtime = set(re.search(r"^RUNTIME_EXTRAS := (.+)$", makefile, re.M).group(1).split(","))
+    needed = {extra for _, extra in NEEDS_AN_EXTRA if extra} | {"sklearn", "plots"}  # demo
+    assert needed <= runtime

@@ -69,11 +69,11 @@ def test_unknown_names_are_one_line_and_exit_2(tmp_path, args):
     assert len(out.stderr.strip().splitlines()) == 1 and "nosuch" in out.stderr
 
 
-def test_compile_without_the_serving_extra_says_which_to_install(yard, monkeypatch):
+def test_compile_without_the_compile_extra_says_which_to_install(yard, monkeypatch):
     yard.regressor()
     monkeypatch.setitem(sys.modules, "skl2onnx", None)  # as if it were not installed
     out = CliRunner().invoke(
         cli(), ["deploy", "compile", "models:/demand/1", "--home", str(yard.settings.home)]
     )
     assert out.exit_code == 2, out.output
-    assert out.stderr.strip().endswith("pip install 'modelyard[serving]'")
+    assert out.stderr.strip().endswith("pip install 'modelyard[compile]'")

@@ -4,6 +4,7 @@ tolerance; the decision is recorded on the version and used by the data plane.""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -35,6 +36,17 @@ def test_tree_ensemble_compiles_and_serves_from_the_recorded_graph(yard):
     assert np.allclose(fast, slow, rtol=1e-4, atol=1e-4)
     loaded.close()
     native.close()
+
+
+def test_serving_without_onnxruntime_keeps_the_native_path_and_names_the_extra(yard, monkeypatch):
+    """The serving extra leaves the compiled path out: a compiled version still serves."""
+    yard.regressor(trees=20)
+    assert compile_version(yard.registry, "demand", 1).enabled
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    loaded = load_version(yard.registry, "demand", 1)
+    assert loaded.path == "numpy"
+    assert any("pip install 'modelyard[onnx]'" in note for note in loaded.notes), loaded.notes
+    loaded.close()
 
 
 def test_a_mismatch_beyond_the_tolerance_keeps_the_native_path(yard):

@@ -3,13 +3,30 @@ folder; Kubernetes manifests valid against the Kubernetes OpenAPI schema."""
 
 from __future__ import annotations
 
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
 import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from tests.cli.test_extras import extra_packages
 
+from modelyard.distribution import normal_name
 from modelyard.errors import InvalidParameter
-from modelyard.serving.packaging import FolderRegistry, build_bundle, k8s_manifests, to_yaml
+from modelyard.serving import packaging
+from modelyard.serving.compiled import compile_version
+from modelyard.serving.packaging import (
+    FolderRegistry,
+    build_bundle,
+    k8s_manifests,
+    requirements_for,
+    to_yaml,
+)
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 #: The parts of the Prometheus Operator's ServiceMonitor CRD schema the manifest uses (a
 #: CRD is not in the Kubernetes OpenAPI schema that kubernetes-validate bundles).
@@ -134,3 +151,43 @@ def test_the_grafana_dashboard_queries_metrics_the_data_plane_exports():
     exported = set(re.findall(r"^(modelyard_inference_\w+?)(?:\{| )",
                               generate_latest(metrics.registry).decode(), re.M))  # fmt: skip
     assert queried and queried <= exported, queried - exported
+
+
+def pins(text: str) -> dict[str, str]:
+    """requirements.txt → package → its line."""
+    return {normal_name(re.match(r"[\w.-]+", line).group(0)): line for line in text.splitlines()}
+
+
+def test_the_bundle_pins_what_the_serving_extra_and_modelyard_require_as_installed_here():
+    declared = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    required = {normal_name(re.match(r"[\w.-]+", line).group(0)) for line in declared}
+    lines = pins(requirements_for({}))
+    assert set(lines) == {"modelyard"} | required | extra_packages()["serving"]
+    for name, line in lines.items():
+        if name != "modelyard":
+            assert line.split(";")[0] == f"{name}=={metadata.version(name)}"
+    assert lines["uvloop"].endswith("; sys_platform != 'win32'")  # markers are kept
+    assert not {"skl2onnx", "onnxmltools", "onnxruntime", "plotly"} & set(lines)
+
+
+def test_the_models_own_requirements_win_and_a_package_not_installed_here_keeps_its_range(
+    monkeypatch,
+):
+    monkeypatch.setattr(
+        packaging, "_installed", lambda name: None if name == "uvloop" else metadata.version(name)
+    )
+    lines = pins(requirements_for({"requirements": {"scikit-learn": "1.4.2", "lightgbm": "4.5"}}))
+    assert lines["scikit-learn"] == "scikit-learn==1.4.2"
+    assert lines["lightgbm"] == "lightgbm==4.5"
+    assert lines["uvloop"] == "uvloop>=0.19; sys_platform != 'win32'"
+
+
+def test_a_compiled_version_brings_onnxruntime_into_its_image(yard, tmp_path):
+    yard.regressor(trees=10)
+    plain = build_bundle(yard.registry, "models:/demand/1", tmp_path / "plain")
+    assert "onnxruntime" not in pins((plain.folder / "requirements.txt").read_text())
+    assert compile_version(yard.registry, "demand", 1).enabled
+    compiled = build_bundle(yard.registry, "models:/demand/1", tmp_path / "compiled")
+    lines = pins((compiled.folder / "requirements.txt").read_text())
+    assert lines["onnxruntime"] == f"onnxruntime=={metadata.version('onnxruntime')}"
+    assert "skl2onnx" not in lines  # converting happened here, at deploy time

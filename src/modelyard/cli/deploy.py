@@ -361,7 +361,7 @@ def compile_model(
         rows = pd.read_parquet(holdout) if holdout.endswith(".parquet") else pd.read_csv(holdout)
     from modelyard.cli.extras import needs_extra
 
-    with needs_extra("serving", "modelyard deploy compile"):
+    with needs_extra("compile", "modelyard deploy compile"):
         check = compile_version(svc.registry, version.name, version.version, holdout=rows)
     state = "on" if check.enabled else "off"
     typer.echo(f"{version.uri}: compiled path {state} — {check.reason} ({check.rows_checked} rows)")

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from modelyard.distribution import normal_name, requirements_of
 from modelyard.errors import MissingExtra
 
 #: Top-level module → (the package that provides it, the extra of pyproject.toml that
@@ -28,7 +29,6 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "sklearn": ("scikit-learn", "sklearn"),
     "skops": ("skops", "sklearn"),
     "matplotlib": ("matplotlib", "plots"),
-    "plotly": ("plotly", "plots"),
     "pyarrow": ("pyarrow", "data"),
     "pandera": ("pandera", "data"),
     "duckdb": ("duckdb", "features"),
@@ -36,11 +36,11 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "redis": ("redis", "redis"),
     "s3fs": ("s3fs", "s3"),
     "lightgbm": ("lightgbm", "lightgbm"),
-    "xgboost": ("xgboost-cpu", "xgboost"),
+    "xgboost": ("xgboost", "xgboost"),  # xgboost-cpu where that wheel exists: same module
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
-    "skl2onnx": ("skl2onnx", "serving"),
-    "onnxmltools": ("onnxmltools", "serving"),
+    "skl2onnx": ("skl2onnx", "compile"),
+    "onnxmltools": ("onnxmltools", "compile"),
     "cloudpickle": ("cloudpickle", "python-models"),
     "scipy": ("scipy", "validation"),
 }
@@ -73,7 +73,7 @@ def missing_extra(exc: ImportError, purpose: str, extra: str | None = None) -> M
         if module is None:
             return None
         package, own_extra = OPTIONAL_MODULES[module]
-    if extra is None or _normal(package) not in packages_of(extra):
+    if extra is None or normal_name(package) not in packages_of(extra):
         extra = own_extra
     if isinstance(exc, MissingExtra) and extra == own_extra:
         return exc
@@ -94,29 +94,6 @@ def needs_extra(extra: str, purpose: str) -> Iterator[None]:
 
 
 def packages_of(extra: str) -> set[str]:
-    """The packages ``pip install 'modelyard[extra]'`` brings (extras within it expanded),
-    read from the installed metadata; empty when modelyard is not installed."""
-    from importlib.metadata import PackageNotFoundError, requires
-
-    try:
-        lines = requires("modelyard") or []
-    except PackageNotFoundError:
-        return set()
-    found: set[str] = set()
-    for line in lines:
-        marker = re.search(r"""extra\s*==\s*['"]([^'"]+)['"]""", line)
-        if marker is None or marker.group(1) != extra:
-            continue
-        name = re.match(r"[A-Za-z0-9_.-]+", line).group(0)  # type: ignore[union-attr]
-        if _normal(name) == "modelyard":
-            inner = re.search(r"\[([^\]]*)\]", line)
-            for each in inner.group(1).split(",") if inner else []:
-                found |= packages_of(each.strip())
-        else:
-            found.add(_normal(name))
-    return found
-
-
-def _normal(name: str) -> str:
-    """A package name as pip compares them: ``Prometheus_Client`` = ``prometheus-client``."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    """The packages ``pip install 'modelyard[extra]'`` brings (extras within it expanded);
+    empty when modelyard is neither installed nor a source checkout."""
+    return {requirement.name for requirement in requirements_of(extra)}

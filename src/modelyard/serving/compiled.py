@@ -92,7 +92,7 @@ def convert(native: Any, n_features: int) -> Any:
         if module == "xgboost":
             return onnxmltools.convert_xgboost(native, initial_types=initial)
     except ImportError as exc:
-        raise MissingExtra(exc.name or "skl2onnx", "serving", "Compiling models to ONNX") from exc
+        raise MissingExtra(exc.name or "skl2onnx", "compile", "Compiling models to ONNX") from exc
     raise ValueError(f"no ONNX converter for {type(native).__name__}")
 
 
@@ -103,7 +103,7 @@ class OnnxPredictor:
         try:
             import onnxruntime
         except ImportError as exc:
-            raise MissingExtra("onnxruntime", "serving", "Running compiled models") from exc
+            raise MissingExtra("onnxruntime", "onnx", "Running compiled models") from exc
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one request's rows are few; threads cost more
         options.inter_op_num_threads = 1

@@ -3,8 +3,9 @@ for a deployment.
 
 ``build_bundle`` writes a self-contained build context: the model's files, a Dockerfile,
 ``requirements.txt`` pinned to exact versions (the model's own, recorded when it was
-saved, plus the serving runtime's as installed here) and ``entrypoint.sh``. The image
-serves that one version from its folder — no metadata store needed — on port 8080.
+saved, plus what the ``serving`` extra brings — and ``onnx`` for a compiled version — as
+declared in pyproject.toml and installed here) and ``entrypoint.sh``. The image serves
+that one version from its folder — no metadata store needed — on port 8080.
 
 ``k8s_manifests`` describes a deployment that follows its revisions from the metadata
 store (``modelyard serve DEPLOYMENT``): a Deployment whose readiness probe is the OIP
@@ -21,22 +22,23 @@ Secret, never from the manifest.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from modelyard import __version__
+from modelyard.distribution import normal_name, requirements_of
 from modelyard.errors import InvalidParameter
 from modelyard.registry.formats.flavors import MANIFEST_FILE, read_manifest
+from modelyard.serving.compiled import TAG as COMPILED_TAG
 
 PORT = 8080
-#: What the data plane needs at run time (the ``serving`` extra), pinned as installed here.
-RUNTIME_PACKAGES = (
-    "starlette", "uvicorn", "httptools", "uvloop", "prometheus-client", "pyarrow",
-    "sqlalchemy", "alembic", "pydantic", "pydantic-settings", "fsspec", "typer", "rich",
-    "numpy", "pandas", "httpx", "pyyaml", "onnxruntime",
-)  # fmt: skip
+#: The extras the data plane needs at run time (modelyard's own requirements come too).
+RUNTIME_EXTRAS = ("serving",)
+#: What a version with a verified ONNX graph (``serving.compiled``) adds, to run it.
+COMPILED_EXTRAS = ("onnx",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,23 +48,26 @@ class Bundle:
     image_hint: str
 
 
-def _pinned(names: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for name in names:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
+def _installed(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
-def requirements_for(manifest: dict[str, Any]) -> str:
-    """Exact pins: the model's recorded requirements win over the runtime's."""
-    model_reqs = dict(manifest.get("requirements") or {})
-    runtime = _pinned([n for n in RUNTIME_PACKAGES if n not in model_reqs])
-    lines = [f"modelyard=={__version__}"]
-    lines += [f"{name}=={version}" for name, version in sorted({**runtime, **model_reqs}.items())]
-    return "\n".join(lines) + "\n"
+def requirements_for(manifest: dict[str, Any], extras: Sequence[str] = RUNTIME_EXTRAS) -> str:
+    """``requirements.txt`` for the image: modelyard, its requirements and those of
+    ``extras``, each pinned to the version installed here (with its environment marker),
+    or as declared when it is not installed here (a package for another platform); the
+    model's recorded requirements win over the runtime's."""
+    model_reqs = {normal_name(k): str(v) for k, v in (manifest.get("requirements") or {}).items()}
+    lines = {
+        r.name: r.line(_installed(r.name))
+        for r in requirements_of(*extras, base=True)
+        if r.name not in model_reqs
+    }
+    lines.update({name: f"{name}=={version}" for name, version in model_reqs.items()})
+    return "\n".join([f"modelyard=={__version__}", *(lines[n] for n in sorted(lines))]) + "\n"
 
 
 def dockerfile(python_version: str) -> str:
@@ -116,7 +121,9 @@ def build_bundle(registry: Any, model_uri: str, out_dir: str | Path) -> Bundle:
     import json
 
     (out / "model" / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, default=str))
-    (out / "requirements.txt").write_text(requirements_for(manifest))
+    compiled = version.tags.get(COMPILED_TAG) == "onnx"
+    extras = RUNTIME_EXTRAS + (COMPILED_EXTRAS if compiled else ())
+    (out / "requirements.txt").write_text(requirements_for(manifest, extras))
     (out / "Dockerfile").write_text(dockerfile(str(manifest.get("python_version") or "3.11")))
     (out / "entrypoint.sh").write_text(ENTRYPOINT)
     (out / "wheels").mkdir(exist_ok=True)
