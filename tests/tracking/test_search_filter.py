@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from modelyard.errors import InvalidFilter, InvalidParameter
 from modelyard.tracking.search_filter import (
     DATASET_FIELDS,
+    EXPERIMENTS,
     NUMERIC_ATTRIBUTES,
     NUMERIC_OPS,
     STRING_ATTRIBUTES,
@@ -17,6 +18,7 @@ from modelyard.tracking.search_filter import (
     OrderKey,
     parse_filter,
     parse_order_by,
+    quote,
     render_filter,
     tokenize,
 )
@@ -474,3 +476,123 @@ def test_any_text_parses_or_fails_with_a_position_inside_it(text: str) -> None:
         assert text.startswith(error.token, error.position)
     else:
         assert parse_filter(render_filter(clauses)) == clauses
+
+
+# --- quoted text, as MLflow's tokenizer reads it ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("literal", "value"),
+    [
+        ("'salt AND pepper'", "salt AND pepper"),
+        ("'a'' AND name = ''b'", "a' AND name = 'b"),
+        ("'it\\'s'", "it\\'s"),  # the backslash is kept: = compares it, LIKE reads it as '
+        ('"say \\"hi\\""', 'say \\"hi\\"'),
+        ("'back\\slash'", "back\\slash"),
+        ("'ends in \\'", "ends in \\"),  # no closing quote after \' : the string ends here
+    ],
+)
+def test_quoted_values_hold_and_doubled_and_backslashed_quotes(literal: str, value: str) -> None:
+    assert parse_filter(f"params.p = {literal}") == [Clause("param", "p", "=", value)]
+
+
+def test_a_backslashed_quote_runs_on_to_the_next_quote() -> None:
+    # as in MLflow: the first string is 'x\' AND tags.b = ', so the last quote is unmatched
+    with pytest.raises(InvalidFilter, match="position 29 near \"'\": unterminated ' quote"):
+        parse_filter("tags.a = 'x\\' AND tags.b = 'y'")
+
+
+@pytest.mark.parametrize(
+    "value", ["plain", "it's", 'say "hi"', "both ' and \"", "a\\'b", 'a\\"b', "50\\%", ""]
+)
+def test_quote_writes_any_value_that_can_be_written(value: str) -> None:
+    text = f"tags.a = {quote(value)} AND tags.b = {quote(value)}"
+    assert parse_filter(text) == [Clause("tag", "a", "=", value), Clause("tag", "b", "=", value)]
+
+
+def test_a_value_ending_in_a_backslash_can_only_be_the_last_quoted_text() -> None:
+    drive = quote("c:\\", last=True)
+    assert parse_filter(f"tags.a = 'x' AND tags.b = {drive}") == [
+        Clause("tag", "a", "=", "x"),
+        Clause("tag", "b", "=", "c:\\"),
+    ]
+    with pytest.raises(InvalidParameter, match="ends in a backslash"):
+        quote("c:\\")
+    with pytest.raises(InvalidParameter, match="before both kinds of quote"):
+        quote("a\\'b\\\"c")
+
+
+# --- one parser, a grammar per search ------------------------------------------------------
+
+
+def test_experiment_filters_name_attributes_and_tags() -> None:
+    assert parse_filter(
+        "name = 'salt AND pepper' AND attribute.experiment_id IN ('1', \"2\") "
+        "AND tags.`team.name` != 'x' AND tag.owner IS NULL AND creation_time >= 5",
+        EXPERIMENTS,
+    ) == [
+        Clause("attribute", "name", "=", "salt AND pepper"),
+        Clause("attribute", "experiment_id", "IN", ("1", "2")),
+        Clause("tag", "team.name", "!=", "x"),
+        Clause("tag", "owner", "IS NULL", None),
+        Clause("attribute", "creation_time", ">=", 5.0),
+    ]
+
+
+@pytest.mark.parametrize("name", ["name", "experiment_id"])
+@pytest.mark.parametrize("op", (*STRING_OPS, "IN", "NOT IN"))
+def test_experiment_strings_take_every_string_comparator(name: str, op: str) -> None:
+    value = "('1')" if "IN" in op else "'1'"
+    expected = ("1",) if "IN" in op else "1"
+    assert parse_filter(f"{name} {op} {value}", EXPERIMENTS) == [
+        Clause("attribute", name, op, expected)
+    ]
+
+
+@pytest.mark.parametrize("name", ["creation_time", "last_update_time"])
+@pytest.mark.parametrize("op", NUMERIC_OPS)
+def test_experiment_times_take_every_numeric_comparator(name: str, op: str) -> None:
+    assert parse_filter(f"attributes.{name} {op} 17", EXPERIMENTS) == [
+        Clause("attribute", name, op, 17.0)
+    ]
+
+
+@pytest.mark.parametrize("op", (*STRING_OPS, "IS NULL", "IS NOT NULL"))
+def test_experiment_tags_take_string_and_null_comparators(op: str) -> None:
+    value = None if "NULL" in op else "v"
+    text = f"tags.k {op}" + ("" if value is None else " 'v'")
+    assert parse_filter(text, EXPERIMENTS) == [Clause("tag", "k", op, value)]
+
+
+def test_experiment_order_by_names_attributes() -> None:
+    assert parse_order_by(["name DESC", "attributes.creation_time"], EXPERIMENTS) == [
+        OrderKey("attribute", "name", False),
+        OrderKey("attribute", "creation_time", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "position", "token", "reason"),
+    [
+        ("metrics.a > 1", 0, "metrics.a", "experiment searches use attributes., tags."),
+        ("run_id = 'x'", 0, "run_id", "unknown attribute 'run_id'; experiment searches use"),
+        ("tags = 'x'", 0, "tags", "tags need a key"),
+        ("name > 'a'", 5, ">", "comparator > is not allowed for name"),
+        ("name IS NULL", 5, "IS", "only supported for params and tags"),
+        ("creation_time > '1'", 16, "'1'", "expected a number"),
+        ("name = 'a' OR name = 'b'", 11, "OR", "only AND is supported"),
+        ("name = 'unterminated", 7, "'unterminated", "unterminated ' quote"),
+    ],
+)
+def test_bad_experiment_filters_name_the_token_and_its_position(
+    text: str, position: int, token: str, reason: str
+) -> None:
+    with pytest.raises(InvalidFilter) as caught:
+        parse_filter(text, EXPERIMENTS)
+    assert (caught.value.position, caught.value.token) == (position, token)
+    assert reason in str(caught.value)
+
+
+def test_experiments_cannot_be_ordered_by_tags() -> None:
+    with pytest.raises(InvalidFilter, match="experiments cannot be ordered by tag fields"):
+        parse_order_by(["tags.team"], EXPERIMENTS)

@@ -1,0 +1,140 @@
+"""Experiment search in the SQL store: MLflow's filter and order_by, filtered in SQL, on
+SQLite and PostgreSQL (``client`` runs each test on both)."""
+
+from __future__ import annotations
+
+import operator
+
+import pytest
+
+from modelyard.errors import InvalidFilter, InvalidParameter
+from modelyard.tracking.entities import ViewType
+
+NAMES = {
+    "salt AND pepper": {"team": "kitchen"},
+    "it's": {"team": "it's ours"},
+    "back\\slash": {"team": "Kitchen"},
+    "Plain": {},
+    "plain": {"owner": "ana"},
+    "a_b": {"team": "a%b"},
+}
+
+
+COMPARISONS = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+@pytest.fixture
+def ids(client) -> dict[str, str]:
+    return {name: client.create_experiment(name, tags=tags) for name, tags in NAMES.items()}
+
+
+def found(client, filter_string: str | None = None, **kwargs) -> list[str]:
+    page = client.search_experiments(ViewType.ALL, filter_string=filter_string, **kwargs)
+    return sorted(e.name for e in page if e.name != "Default")
+
+
+#: (filter, the experiments it finds): one store is filled once and asked each of them.
+FILTERS = [
+    ("name = 'salt AND pepper'", ["salt AND pepper"]),
+    ("name = 'it''s'", ["it's"]),
+    ('name = "it\'s"', ["it's"]),
+    ("name = 'back\\slash'", ["back\\slash"]),
+    ("name != 'Plain'", ["a_b", "back\\slash", "it's", "plain", "salt AND pepper"]),
+    ("name LIKE 'p%'", ["plain"]),
+    ("name ILIKE 'p%'", ["Plain", "plain"]),
+    ("name LIKE '%AND%'", ["salt AND pepper"]),
+    ("name LIKE 'a\\_b'", ["a_b"]),
+    ("name LIKE 'it\\'s'", ["it's"]),  # a backslash escapes the next character
+    ("name IN ('Plain', 'it''s')", ["Plain", "it's"]),
+    ("name NOT IN ('Plain', 'plain')", ["a_b", "back\\slash", "it's", "salt AND pepper"]),
+    ("tags.team = 'kitchen'", ["salt AND pepper"]),
+    ("tags.team ILIKE 'kitchen'", ["back\\slash", "salt AND pepper"]),
+    ("tags.team LIKE 'K%'", ["back\\slash"]),
+    ("tags.team != 'kitchen'", ["a_b", "back\\slash", "it's"]),  # the tag must be there
+    ("tags.team = 'it''s ours'", ["it's"]),
+    ("tags.team LIKE 'a\\%b'", ["a_b"]),
+    ("tags.team IS NULL", ["Plain", "plain"]),
+    (
+        "tags.team IS NOT NULL AND tags.owner IS NULL",
+        ["a_b", "back\\slash", "it's", "salt AND pepper"],
+    ),
+    ("tags.owner = 'ana' AND name LIKE 'p%'", ["plain"]),
+    ("creation_time > 0 AND name ILIKE 'PLAIN'", ["Plain", "plain"]),
+    ("creation_time < 0", []),
+    ("last_update_time >= 0 AND name = 'a_b'", ["a_b"]),
+]
+
+
+def test_filters_are_applied_in_sql(client, ids):
+    answers = {text: found(client, text) for text, _ in FILTERS}
+    assert answers == dict(FILTERS)
+
+
+def test_times_take_every_numeric_comparator(client, ids):
+    created = client.get_experiment(ids["it's"]).creation_time
+    times = {name: client.get_experiment(i).creation_time for name, i in ids.items()}
+    for op, holds in COMPARISONS.items():
+        expected = sorted(name for name, t in times.items() if holds(t, created))
+        assert found(client, f"creation_time {op} {created}") == expected, op
+
+
+def test_experiment_ids_are_compared_as_numbers(client, ids):
+    first, second = ids["Plain"], ids["plain"]
+    assert found(client, f"experiment_id = '{first}'") == ["Plain"]
+    assert found(client, f"experiment_id IN ('{first}', '{second}')") == ["Plain", "plain"]
+    assert "Plain" not in found(client, f"experiment_id != '{first}'")
+    assert "plain" not in found(client, f"experiment_id NOT IN ('{second}')")
+    with pytest.raises(InvalidParameter, match="non-negative integer in quotes, got 'x'"):
+        found(client, "experiment_id = 'x'")
+
+
+def test_order_by_and_pages(client, ids):
+    ordered = client.search_experiments(
+        filter_string="name != 'salt AND pepper'", order_by=["name DESC"], max_results=2
+    )
+    rest = client.search_experiments(
+        filter_string="name != 'salt AND pepper'",
+        order_by=["name DESC"],
+        max_results=10,
+        page_token=ordered.next_page_token,
+    )
+    names = [e.name for e in ordered] + [e.name for e in rest]
+    assert sorted(names) == sorted({*NAMES, "Default"} - {"salt AND pepper"})
+    assert len(names) == len(set(names))
+    newest_first = client.search_experiments(order_by=["creation_time DESC", "experiment_id DESC"])
+    assert [e.experiment_id for e in newest_first][:2] == [ids["a_b"], ids["plain"]]
+
+
+def test_name_like_is_a_case_insensitive_pattern_joined_to_the_filter(client, ids):
+    assert found(client, name_like="P%") == ["Plain", "plain"]
+    assert found(client, "tags.owner = 'ana'", name_like="P%") == ["plain"]
+    assert found(client, name_like="back\\\\slash") == ["back\\slash"]
+
+
+def test_deleted_experiments_are_searched_by_view_type(client, ids):
+    client.delete_experiment(ids["Plain"])
+    active = client.search_experiments(filter_string="name ILIKE 'plain'")
+    deleted = client.search_experiments(ViewType.DELETED_ONLY, filter_string="name ILIKE 'plain'")
+    assert [e.name for e in active] == ["plain"]
+    assert [e.name for e in deleted] == ["Plain"]
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "position", "token"),
+    [
+        ("name = 'a' OR name = 'b'", 11, "OR"),
+        ("params.x = 'a'", 0, "params.x"),
+        ("name LIKE 'unterminated", 10, "'unterminated"),
+    ],
+)
+def test_bad_filters_name_the_token_and_its_position(client, filter_string, position, token):
+    with pytest.raises(InvalidFilter) as caught:
+        client.search_experiments(filter_string=filter_string)
+    assert (caught.value.position, caught.value.token) == (position, token)
