@@ -30,6 +30,7 @@ feedback items as independent, which understates uncertainty when a few keys dom
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -113,6 +114,7 @@ def _special() -> Any:
     return special
 
 
+@functools.cache
 def _z(q: float = 0.975) -> float:
     """The standard normal quantile (``scipy.stats.norm.ppf``)."""
     return float(_special().ndtri(q))
