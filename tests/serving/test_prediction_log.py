@@ -94,11 +94,28 @@ def test_a_failing_store_drops_and_counts_after_one_retry():
     assert log.stats.dropped == {"store_error": 5} and log.stats.written == 0
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout_s: float = 30.0, log=None) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
-        assert time.monotonic() < deadline, "the writer thread did not get there"
+        assert time.monotonic() < deadline, (
+            f"the writer thread did not get there: {log and (log.stats, log.pending)}"
+        )
         time.sleep(0.01)
+
+
+def test_records_arriving_while_the_writer_writes_wait_for_a_whole_file():
+    """Appends interleaved with the writer's rounds (the writer wakes at 100 records, the
+    rest arrive while it writes): every file is whole, and none is stranded."""
+    for _ in range(20):
+        log = PredictionLog(SlowStore(), flush_rows=100, flush_interval_s=3600)
+        for i in range(250):
+            log.append(record(i))
+            if i % 37 == 0:
+                time.sleep(0.0005)  # let the writer in mid-stream
+        wait_for(lambda log=log: log.stats.written >= 200, timeout_s=10, log=log)
+        assert (log.stats.written, log.stats.files, log.pending) == (200, 2, 50)
+        log.close()
+        assert log.stats.written == 250 and log.stats.files == 3
 
 
 def test_steady_traffic_gets_whole_files_not_one_per_handful_of_records():
@@ -106,7 +123,7 @@ def test_steady_traffic_gets_whole_files_not_one_per_handful_of_records():
     log = PredictionLog(store, flush_rows=100, flush_interval_s=3600)
     for i in range(250):
         log.append(record(i))
-    wait_for(lambda: log.stats.written >= 200)
+    wait_for(lambda: log.stats.written >= 200, log=log)
     assert log.stats.files == 2 and log.pending == 50  # the rest waits for its round
     log.close()
     assert log.stats.written == 250 and log.stats.files == 3

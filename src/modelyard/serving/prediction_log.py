@@ -171,10 +171,11 @@ class PredictionLog:
         """Write what is queued now, from the caller's thread (tests, shutdown)."""
         self._flush()
 
+    def _queued_rows(self) -> int:
+        return self._rows_in - self._rows_out
+
     def _full_file_queued(self) -> bool:
-        return (
-            len(self._queue) >= self.flush_rows or self._rows_in - self._rows_out >= FILE_DATA_ROWS
-        )
+        return len(self._queue) >= self.flush_rows or self._queued_rows() >= FILE_DATA_ROWS
 
     def _flush(self, limit: int | None = None, *, full_only: bool = False) -> None:
         """Write queued records (at most ``limit``; None: until the queue is empty; with
@@ -183,6 +184,11 @@ class PredictionLog:
             left = len(self._queue) if limit is None else limit
             while self._queue and left > 0:
                 if full_only and not self._full_file_queued():
+                    break
+                # What was queued when this round began may end in part of a file; the rest
+                # of that file has arrived since (or will), so it waits for the next round:
+                # writing it now would leave a partial file and strand what follows.
+                if full_only and left < self.flush_rows and self._queued_rows() < FILE_DATA_ROWS:
                     break
                 # A file holds at most flush_rows records and FILE_DATA_ROWS data rows:
                 # encoding holds a file's JSON in memory (measured with 100-row requests
