@@ -2,14 +2,21 @@
 
 Backend tests skip with a stated reason when a server is unreachable on a laptop, and
 fail instead when ``CI`` is set (CI starts the servers, so a skip there would hide a bug).
+
+The whole session, and every server process it starts, uses a temporary directory of its
+own (``TMPDIR``): when the session ends, any ``modelyard-*`` entry left there is a leak
+(a model folder nobody removed) and fails the run, naming the entries.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +24,32 @@ from modelyard.config import Settings
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+_SESSION_TMP = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    private = Path(tempfile.mkdtemp(prefix="pytest-session-tmp-"))
+    os.environ["TMPDIR"] = str(private)
+    tempfile.tempdir = None  # re-read TMPDIR: this process and its children use it
+    config.stash[_SESSION_TMP] = private
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    private = session.config.stash.get(_SESSION_TMP, None)
+    if private is None or not private.exists():
+        return
+    left = sorted(p.name for p in private.iterdir() if p.name.startswith("modelyard-"))
+    if left:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"LEAK: the tests left {len(left)} modelyard-* entries in the temporary "
+                f"directory {private}: {', '.join(left[:10])}",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif exitstatus == 0:
+        shutil.rmtree(private, ignore_errors=True)
 
 
 def _reachable(host: str, port: int) -> bool:
