@@ -201,3 +201,27 @@ def test_dataset_inputs(remote, experiment_id):
 def test_garbage_collection_is_a_server_side_job(remote):
     with pytest.raises(NotImplementedFeature, match="modelyard gc"):
         remote.gc()
+
+
+def test_modelyard_tags_are_refused_from_clients_but_the_clients_own_report(
+    remote, experiment_id
+):
+    from modelyard.errors import PermissionDenied
+
+    run = remote.create_run(experiment_id)  # sends modelyard.host, .packages, … : allowed
+    run_id = run.info.run_id
+    attempts = [
+        lambda: remote.set_tag(run_id, "modelyard.pipeline.step", "forged"),
+        lambda: remote.set_tag(run_id, "MODELYARD.anything", "forged"),
+        lambda: remote.log_batch(run_id, tags=[RunTag("modelyard.lineage.x", "forged")]),
+        lambda: remote.create_run(experiment_id, tags={"modelyard.gate.status": "passed"}),
+        lambda: remote.delete_tag(run_id, "modelyard.pipeline.step"),
+        lambda: remote.set_experiment_tag(experiment_id, "modelyard.owner", "x"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(PermissionDenied, match="reserved"):
+            attempt()
+    tags = remote.get_run(run_id).data.tags
+    assert not any(key.casefold().startswith("modelyard.pipeline") for key in tags)
+    assert tags["modelyard.host"]  # the client's report stays
+    remote.set_tag(run_id, "team.modelyard.note", "fine")  # only the prefix is reserved

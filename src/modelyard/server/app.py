@@ -82,7 +82,12 @@ def warm_up_search(client: TrackingClient) -> None:
 
 def observed_client(client: TrackingClient, *observers: WriteObserver) -> TrackingClient:
     """``client`` over a store that tells ``observers`` about each successful write."""
-    return TrackingClient(ObservedStore(client.store, observers), client.artifacts, client.settings)
+    return TrackingClient(
+        ObservedStore(client.store, observers),
+        client.artifacts,
+        client.settings,
+        system=client.system,
+    )
 
 
 def create_app(
@@ -111,7 +116,12 @@ def create_app(
     prerender = Prerenderer(run_json, client)
     # Every write through the server is counted (runs created, points logged, writes by
     # method), and the runs it changed are rendered for search answers in the background.
-    client = observed_client(client, metrics, prerender)
+    # Every write through the server is a client's request: modelyard.* tags are refused.
+    client = observed_client(
+        TrackingClient(client.store, client.artifacts, client.settings, system=False),
+        metrics,
+        prerender,
+    )
     inline_writes = client.settings.resolved_store_uri().startswith("sqlite")
     ctx = ServerContext(settings, client, limits or ServerLimits(), inline_writes, run_json)
 

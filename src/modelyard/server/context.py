@@ -52,4 +52,4 @@ class ServerContext:
         if not user or user == self.client.settings.user:
             return self.client
         settings = self.client.settings.model_copy(update={"user": user})
-        return TrackingClient(self.client.store, self.client.artifacts, settings)
+        return TrackingClient(self.client.store, self.client.artifacts, settings, system=False)

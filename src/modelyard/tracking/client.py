@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import posixpath
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from modelyard.tracking.entities import (
 from modelyard.tracking.run_context import system_tags
 from modelyard.tracking.search_filter import quote
 from modelyard.tracking.store import TrackingStore
+from modelyard.tracking.system_tags import CLIENT_REPORTED_RUN_TAGS, refuse_system_tags
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,19 @@ class GcReport:
 
 class TrackingClient:
     def __init__(
-        self, store: TrackingStore, artifacts: Any, settings: Settings | None = None
+        self,
+        store: TrackingStore,
+        artifacts: Any,
+        settings: Settings | None = None,
+        *,
+        system: bool = True,
     ) -> None:
         self.store = store
         self.artifacts = artifacts
         self.settings = settings or load_settings()
+        #: False for a server answering requests: ``modelyard.*`` tags are refused
+        #: (``system_tags``), but for those a client reports about where a run ran.
+        self.system = system
         self._async: AsyncLogger | None = None
 
     @classmethod
@@ -93,6 +102,7 @@ class TrackingClient:
     ) -> str:
         validation.check_experiment_name(name)
         conventions.check_experiment_name(self.settings, name)
+        self._check_client_tags(tags or {}, "experiment")
         clean = {
             validation.check_key(k, "tag"): validation.check_tag_value(k, v)
             for k, v in (tags or {}).items()
@@ -145,6 +155,7 @@ class TrackingClient:
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         validation.check_key(key, "tag")
+        self._check_client_tags([key], "experiment")
         self.store.set_experiment_tag(
             str(experiment_id), key, validation.check_tag_value(key, value)
         )
@@ -160,6 +171,7 @@ class TrackingClient:
         record_system_tags: bool = True,
     ) -> Run:
         """Start a run; it records git commit, entry point, versions, host and user."""
+        self._check_client_tags(tags or {}, "run")
         user_tags = {
             validation.check_key(k, "tag"): validation.check_tag_value(k, v)
             for k, v in (tags or {}).items()
@@ -230,11 +242,17 @@ class TrackingClient:
         return param.value
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool = True) -> None:
+        self._check_client_tags([key], "run")
         tag = RunTag(validation.check_key(key, "tag"), validation.check_tag_value(key, value))
         self._write(run_id, synchronous, tags=(tag,))
 
     def delete_tag(self, run_id: str, key: str) -> None:
+        self._check_client_tags([key], "run")
         self.store.delete_tag(run_id, key)
+
+    def _check_client_tags(self, keys: Iterable[object], entity: str) -> None:
+        if not self.system:
+            refuse_system_tags(keys, entity, allowed=CLIENT_REPORTED_RUN_TAGS)
 
     def log_batch(
         self,
@@ -246,6 +264,7 @@ class TrackingClient:
     ) -> None:
         """Log many values in one transaction: all are written or none is."""
         validation.check_metrics(metrics)
+        self._check_client_tags([t.key for t in tags], "run")
         params = [
             Param(
                 validation.check_key(p.key, "param"), validation.check_param_value(p.key, p.value)
