@@ -219,8 +219,8 @@ class _Held:
         self.conn = conn
         self.pid = os.getpid()
 
-    def __del__(self) -> None:
-        if self.pid == os.getpid():
+    def __del__(self, _getpid: Callable[[], int] = os.getpid) -> None:  # bound: safe at exit
+        if self.pid == _getpid():
             self.conn.close()
 
 
