@@ -65,7 +65,9 @@ def registered_models_statement(clauses: list[Clause], order_by: list[OrderKey])
     by name."""
     models, tags = t.registered_models, t.registered_model_tags
     same_model = tags.c.name == models.c.name
-    where = _where(models, clauses, tags, same_model, same_model)
+    # a primary-key lookup per model
+    prompt = exists().where(same_model, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
+    where = _where(models, clauses, tags, same_model, not_(prompt))
     return select(models).where(*where).order_by(*_ordering(models, order_by, [("name", True)]))
 
 
@@ -73,9 +75,11 @@ def model_versions_statement(clauses: list[Clause], order_by: list[OrderKey]) ->
     """``SELECT model_versions.*`` matching every clause, in ``order_by`` order, then by
     name and newest version first."""
     versions, tags = t.model_versions, t.model_version_tags
-    same_model = tags.c.name == versions.c.name
-    same_version = and_(same_model, tags.c.version == versions.c.version)
-    where = _where(versions, clauses, tags, same_version, same_model)
+    same_version = and_(tags.c.name == versions.c.name, tags.c.version == versions.c.version)
+    # MLflow hides every version of a model one of whose versions is a prompt: the names
+    # are read once per search, not once per version (tags are keyed by version first)
+    prompts = select(tags.c.name).where(tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
+    where = _where(versions, clauses, tags, same_version, versions.c.name.not_in(prompts))
     order = _ordering(versions, order_by, [("name", True), ("version", False)])
     return select(versions).where(*where).order_by(*order)
 
@@ -85,12 +89,11 @@ def _where(
     clauses: list[Clause],
     tags: Any,
     same_owner: ColumnElement[bool],
-    same_model: ColumnElement[bool],
+    not_a_prompt: ColumnElement[bool],
 ) -> list[ColumnElement[bool]]:
     """The WHERE terms for ``clauses`` on ``entity``, whose tags are rows of ``tags``
     correlated by ``same_owner``; with MLflow's rule for prompts: unless the filter asks
-    for them, its prompt-tag clauses are dropped and every row of a model with a tag row
-    (``same_model``) saying it is a prompt is left out."""
+    for them, its prompt-tag clauses are dropped and ``not_a_prompt`` is added."""
     asking = _asks_for_prompts(clauses)
     terms: list[ColumnElement[bool]] = []
     for clause in clauses:
@@ -99,8 +102,7 @@ def _where(
         elif asking or clause.key != IS_PROMPT_TAG:
             terms.append(keyed_condition(tags, same_owner, clause))
     if not asking:
-        prompt = exists().where(same_model, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
-        terms.append(not_(prompt))
+        terms.append(not_a_prompt)
     return terms
 
 
