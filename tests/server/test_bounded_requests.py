@@ -269,6 +269,24 @@ def test_huge_numbers_and_lone_surrogates_are_400_naming_the_field(served, path,
     assert field in error_of(response)
 
 
+@pytest.mark.parametrize(
+    ("path", "raw"),
+    [
+        (INFER, tensor(data="NaN")),
+        (INFER, tensor(data="-Infinity")),
+        ("/invocations", '{"dataframe_records": [{"x0": Infinity}]}'),
+        ("/predict", '[{"x0": NaN}]'),
+    ],
+)
+def test_non_finite_literals_are_400_on_the_data_plane_which_reads_strict_json(served, path, raw):
+    """The control plane reads ``NaN`` as MLflow does (a metric may be NaN); a model's input
+    may not, so the data plane refuses it with or without orjson (``loads_strict``)."""
+    _, http = served
+    response = http.post(path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "is not a JSON number" in error_of(response)
+
+
 @pytest.mark.parametrize("version", ["9" * 5000, "%C2%B2", "%D9%A3", "99999999999999999999"])
 def test_a_version_in_the_path_that_is_no_version_number_is_404(served, version):
     _, http = served

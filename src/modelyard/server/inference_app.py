@@ -34,12 +34,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from modelyard import __version__
+from modelyard import __version__, json_codec
 from modelyard.errors import InvalidParameter, ModelyardError, PayloadTooLarge, http_status_for
 from modelyard.server import inference_oip as oip
 from modelyard.server.inference_metrics import InferenceMetrics
 from modelyard.server.request_body import read_body
-from modelyard.serving import json_codec
 from modelyard.serving.feedback import parse_feedback
 from modelyard.serving.runtime import InferenceRequest, InferenceResult, ServingRuntime
 from modelyard.serving.runtime import new_request_id as _new_id
@@ -74,7 +73,7 @@ def _answer_headers(result: InferenceResult) -> dict[str, str]:
 
 def _loads(body: bytes) -> Any:
     try:
-        return json_codec.loads(body)
+        return json_codec.loads_strict(body)
     except json_codec.UnusableValue as exc:
         raise InvalidParameter(str(exc), field=exc.field) from None
     except (ValueError, UnicodeDecodeError) as exc:

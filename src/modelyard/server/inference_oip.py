@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from modelyard import json_codec
 from modelyard.errors import InvalidParameter
-from modelyard.serving import json_codec
 from modelyard.serving.inputs import OIP_TO_NUMPY, Batch, InputSpec, numpy_to_oip
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -122,7 +122,7 @@ def parse_request(body: bytes, headers: Mapping[str, str]) -> OipRequest:
             raise bad(f"{HEADER_LENGTH} {n} exceeds the body's {len(body)} bytes", "body")
         body, binary = body[:n], body[n:]
     try:
-        parsed = json_codec.loads(body)
+        parsed = json_codec.loads_strict(body)
     except json_codec.UnusableValue as exc:
         raise bad(str(exc), exc.field) from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -244,7 +244,7 @@ def json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         return {}
     try:
-        data = json_codec.loads(raw)
+        data = json_codec.loads_lenient(raw)
     except json_codec.UnusableValue as exc:
         raise InvalidParameter(str(exc), field=exc.field) from None
     except json_codec.DecodeError as exc:

@@ -38,9 +38,9 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from modelyard import json_codec
 from modelyard.artifacts import namespaces
 from modelyard.ids import now_ms
-from modelyard.serving import json_codec
 
 PREFIX = namespaces.PREDICTIONS
 DEFAULT_MAX_QUEUE = 100_000
