@@ -285,6 +285,7 @@ def test_tokens_carry_their_positions() -> None:
         ("metrics.a > 1.2.3", 12, "1.2.3", "malformed number"),
         ("metrics.a > 12abc", 12, "12abc", "malformed number"),
         ("metrics.a > 1 ; drop", 14, ";", "unexpected character"),
+        ("params.a = 'x\x00y'", 13, "\x00", "a NUL character is not allowed"),
         # missing pieces
         ("metrics.a", 9, "", "missing comparator"),
         ("metrics.a >", 11, "", "missing value after >"),
@@ -399,10 +400,11 @@ def test_render_writes_canonical_text() -> None:
     )
 
 
-_keys = st.text(min_size=1, max_size=12)
+# NUL characters are refused (no stored text can hold one).
+_keys = st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12)
 # A backslash before a quote does not end a string (MLflow's rule), so a value ending in a
 # backslash, or with one before each kind of quote, cannot be written (``quote`` refuses it).
-_strings = st.text(max_size=12).filter(
+_strings = st.text(st.characters(exclude_characters="\x00"), max_size=12).filter(
     lambda s: not s.endswith("\\") and not ("\\'" in s and '\\"' in s)
 )
 _numbers = st.floats(allow_nan=False, allow_infinity=False)

@@ -190,6 +190,8 @@ class _Errors:
 def tokenize(source: str, errors: _Errors | None = None) -> list[Token]:
     """Split ``source`` into tokens, ending with an ``end`` token at ``len(source)``."""
     errors = errors or _Errors(source, "filter")
+    if "\x00" in source:  # no stored text holds one (PostgreSQL refuses it outright)
+        raise errors.raw(source.index("\x00"), "\x00", "a NUL character is not allowed")
     tokens: list[Token] = []
     i, n = 0, len(source)
     while i < n:
