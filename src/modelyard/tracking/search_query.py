@@ -93,6 +93,7 @@ def run_search_statement(
             f"offset {offset} and limit {limit} must not be negative", field="max_results"
         )
     base: Any = runs
+    stmt: Select[Any]
     if with_revision:
         revisions = run_revisions.c
         stmt = select(runs.c.run_id, func.coalesce(revisions.revision, 0))
