@@ -170,7 +170,8 @@ class Settings(BaseModel):
 
     @property
     def is_remote(self) -> bool:
-        return bool(self.tracking_uri) and self.tracking_uri.startswith(("http://", "https://"))
+        uri = self.tracking_uri
+        return uri is not None and uri.startswith(("http://", "https://"))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import os
@@ -144,7 +145,7 @@ class RemoteArtifactRepository:
         self._fetch_tree(base, children, target)
         return target
 
-    def _fetch_tree(self, base: str, children: list[FileInfo], target: str) -> None:
+    def _fetch_tree(self, base: str, children: builtins.list[FileInfo], target: str) -> None:
         os.makedirs(target, exist_ok=True)
         for child in children:
             name = child.path[len(base) + 1 :] if base else child.path

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import builtins
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -240,7 +241,7 @@ class ArtifactRepository:
 
     def list_recursive(
         self, prefix: str | None = "", *, relative_to: str | None = None
-    ) -> list[FileInfo]:
+    ) -> builtins.list[FileInfo]:
         """Every file below ``prefix`` at any depth, ordered by path (no directory items)."""
         base = _prefix(prefix)
         strip = self._strip_len(base, relative_to)
@@ -249,7 +250,7 @@ class ArtifactRepository:
             rows = conn.execute(query.order_by(self._path)).all()
         return [FileInfo(path[strip:], False, int(size)) for path, size in rows]
 
-    def digests_under(self, prefix: str) -> list[tuple[str, str]]:
+    def digests_under(self, prefix: str) -> builtins.list[tuple[str, str]]:
         """``(path relative to prefix, sha256)`` of every file below ``prefix``, from the
         index alone (no bytes read): what ``modelyard.digests.tree_digest`` takes."""
         base = _prefix(prefix)
@@ -280,8 +281,8 @@ class ArtifactRepository:
         dst = os.path.abspath(os.fspath(dst_dir))
         query = select(artifact_entries.c.path, artifact_entries.c.digest)
         with self.db.read() as conn:  # one snapshot: the file, or else the subtree below it
-            file_row: Row[Any] | None = None
-            rows: list[Row[Any]] = []
+            file_row: Row[str, str] | None = None
+            rows: builtins.list[Row[str, str]] = []
             if base:
                 file_row = conn.execute(query.where(artifact_entries.c.path == base)).first()
             if file_row is None:
@@ -328,7 +329,7 @@ class ArtifactRepository:
 
     # -- internals -------------------------------------------------------------------
 
-    def _commit(self, items: Sequence[tuple[str, BlobRef]]) -> list[ArtifactEntry]:
+    def _commit(self, items: Sequence[tuple[str, BlobRef]]) -> builtins.list[ArtifactEntry]:
         """Record paths whose blobs are already stored, in one write transaction."""
         created = now_ms()
         entries = [ArtifactEntry(p, ref.digest, ref.size, created) for p, ref in items]
@@ -369,7 +370,7 @@ class ArtifactRepository:
                     field="path",
                 )
 
-    def _upsert(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    def _upsert(self, conn: Connection, rows: builtins.list[dict[str, Any]]) -> None:
         """Insert rows, re-pointing paths that exist (overwrite = new digest)."""
         # The dialect module loads on first use: importing PostgreSQL's costs ~20 ms.
         dialect = import_module(f"sqlalchemy.dialects.{self.db.dialect}")

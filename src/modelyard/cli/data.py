@@ -169,8 +169,8 @@ def show(
     if version.description:
         console.print(f"  {version.description}")
     table = Table()
-    for column in ("column", "type", "nulls", "distinct", "min", "max", "mean", "std", "top"):
-        table.add_column(column, overflow="fold")
+    for heading in ("column", "type", "nulls", "distinct", "min", "max", "mean", "std", "top"):
+        table.add_column(heading, overflow="fold")
     for column in version.schema:
         stats = version.profile.get("columns", {}).get(column["name"], {})
         top = ", ".join(f"{v}({c:,})" for v, c in (stats.get("top") or [])[:3])

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 if TYPE_CHECKING:
-    import click
     import typer
+    from typer import _click as click
 
 #: The ways a metavar already says "one or more".
 _REPEATED = ("...", "…")

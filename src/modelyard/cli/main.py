@@ -30,8 +30,8 @@ from modelyard.cli.help_format import PlainHelpCommand, PlainHelpGroup, use_plai
 from modelyard.errors import InvalidParameter, ModelyardError
 
 if TYPE_CHECKING:  # typer 0.29 vendors its own click: importing click would cost 17 ms
-    import click
     from rich.console import Console
+    from typer import _click as click
 
     from modelyard.config import Settings
     from modelyard.tracking.client import TrackingClient

@@ -391,10 +391,13 @@ def comparison_table(runs: Sequence[Run]) -> Table:
     if metric_keys:
         table.add_section()
     for key in metric_keys:
-        values = [run.data.metrics.get(key) for run in runs]
-        present = [v for v in values if v is not None and not math.isnan(v)]
+        numbers = [run.data.metrics.get(key) for run in runs]
+        present = [v for v in numbers if v is not None and not math.isnan(v)]
         add(
-            f"metrics.{key}", values, [format_metric(v) for v in values], min(present, default=None)
+            f"metrics.{key}",
+            numbers,
+            [format_metric(v) for v in numbers],
+            min(present, default=None),
         )
     return table
 

@@ -161,9 +161,10 @@ class DataClient:
                     latest = conn.execute(
                         select(func.max(c.version)).where(c.name == name)
                     ).scalar()
-                    record["version"] = (latest or 0) + 1
+                    number = (latest or 0) + 1
+                    record["version"] = number
                     conn.execute(dataset_versions.insert().values(**record))
-                return self.get_version(name, record["version"])
+                return self.get_version(name, number)
             except IntegrityError:  # a concurrent snapshot took the number, or the same files
                 existing = self._existing(name, staged)
                 if existing is not None:
@@ -191,7 +192,7 @@ class DataClient:
         if source.table is None:
             assert source.root is not None
             data_path = source.root
-            target = None if pointer is True else Path(pointer)
+            target = None if isinstance(pointer, bool) else Path(pointer)
             return pointers.write_pointer(
                 version, data_path, is_folder=source.is_folder, pointer=target, gitignore=gitignore
             )

@@ -11,9 +11,15 @@ Everything is vectorised over Arrow buffers with NumPy: strings are hashed with 
 polynomial over their bytes computed by prefix sums, so no Python object is created per
 value.
 
->>> hasher = TableHasher(table.schema)       # doctest: +SKIP
->>> for batch in table.to_batches(): hasher.update(batch)
->>> hasher.hexdigest()
+>>> import pyarrow as pa
+>>> table = pa.table({"store": [1, 2, 3], "units": [3.0, 4.5, None]})
+>>> def digest(batches):
+...     hasher = TableHasher(table.schema)
+...     for batch in batches:
+...         hasher.update(batch)
+...     return hasher.hexdigest()
+>>> digest(table.to_batches()) == digest(table.to_batches(max_chunksize=1))
+True
 """
 
 from __future__ import annotations

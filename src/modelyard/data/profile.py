@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from modelyard.data import sketches
 from modelyard.data.digest import column_hashes, logical_type
@@ -321,7 +321,7 @@ class NumericAccumulator(ColumnAccumulator):
         pa = require_pyarrow()
         if isinstance(value, float) and not math.isfinite(value):
             return None
-        unit = "D" if pa.types.is_date(self.dtype) else "ns"
+        unit: Literal["D", "ns"] = "D" if pa.types.is_date(self.dtype) else "ns"
         stamp = np.datetime64(round(float(value)), unit)
         return str(stamp) if unit == "D" else np.datetime_as_string(stamp, unit="auto")
 

@@ -135,7 +135,7 @@ class Catalog:
         Cached per argument tuple, so repeated requests never resolve again.
         """
         if (features is None) == (service is None):
-            raise InvalidParameter("give exactly one of features= or service=", "features")
+            raise InvalidParameter("give exactly one of features= or service=", field="features")
         if service is not None:
             name = service.name if isinstance(service, FeatureService) else service
             cache_key: Any = ("service", name, full_names)

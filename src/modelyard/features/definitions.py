@@ -199,7 +199,9 @@ class FeatureView:
                 f"feature view {name} takes sql= or transform=, not both", field="transform"
             )
         if transform is not None and not callable(transform):
-            raise InvalidParameter(f"feature view {name} transform is not callable", "transform")
+            raise InvalidParameter(
+                f"feature view {name} transform is not callable", field="transform"
+            )
         self.entities = tuple(entities)
         self.source = source
         self.schema = tuple(schema)
@@ -300,7 +302,9 @@ class OnDemandFeatureView:
     ) -> None:
         self.name = check_name(name, "on-demand feature view name")
         if not callable(transform):
-            raise InvalidParameter(f"on-demand view {name} transform is not callable", "transform")
+            raise InvalidParameter(
+                f"on-demand view {name} transform is not callable", field="transform"
+            )
         if mode not in ("pandas", "python"):
             raise InvalidParameter(f"mode {mode!r} is not 'pandas' or 'python'", field="mode")
         self.mode = mode
@@ -419,7 +423,12 @@ class FeatureService:
 
 
 Definition = Entity | FeatureView | OnDemandFeatureView | FeatureService
-DEFINITION_TYPES = (Entity, FeatureView, OnDemandFeatureView, FeatureService)
+DEFINITION_TYPES: tuple[type[Definition], ...] = (
+    Entity,
+    FeatureView,
+    OnDemandFeatureView,
+    FeatureService,
+)
 #: The time column of an entity DataFrame (the "as of" of each training row) by default.
 DEFAULT_TIMESTAMP_COLUMN = "event_timestamp"
 
@@ -443,7 +452,7 @@ def collect(objects: Iterable[Any]) -> list[Definition]:
                 add(e)
         elif isinstance(obj, OnDemandFeatureView):
             for p in obj.inputs:
-                add(p.view)  # type: ignore[arg-type]
+                add(p.view)
         elif isinstance(obj, FeatureService):
             for p in obj.projections:
                 add(p.view)

@@ -12,6 +12,7 @@ field by field and as a unified diff of the code.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import json
 from collections.abc import Iterable, Sequence
@@ -173,7 +174,7 @@ class Registry:
 
     def list(self, kind: str | None = None) -> list[DefinitionRecord]:
         if kind is not None and kind not in KINDS:
-            raise InvalidParameter(f"kind {kind!r} is not one of {', '.join(KINDS)}", "kind")
+            raise InvalidParameter(f"kind {kind!r} is not one of {', '.join(KINDS)}", field="kind")
         records = self.latest().values()
         return sorted(
             (r for r in records if kind is None or r.kind == kind),
@@ -204,7 +205,7 @@ class Registry:
             )
         return _record(rows[0])
 
-    def versions(self, name: str, kind: str) -> list[DefinitionRecord]:
+    def versions(self, name: str, kind: str) -> builtins.list[DefinitionRecord]:
         c = feature_definitions.c
         with self.db.read() as conn:
             rows = conn.execute(
@@ -215,7 +216,7 @@ class Registry:
         return [_record(r) for r in rows]
 
     # ------------------------------------------------------------------ diffs
-    def diff(self, objects: Iterable[Any]) -> list[DefinitionDiff]:
+    def diff(self, objects: Iterable[Any]) -> builtins.list[DefinitionDiff]:
         """What ``apply(objects)`` would change, without changing anything."""
         definitions = collect(objects)
         latest = self.latest()
@@ -249,7 +250,7 @@ class Registry:
             old = newest.version - 1
         if old < 1:
             raise InvalidParameter(
-                f"{name!r} has only version {newest.version}; nothing to compare", "version"
+                f"{name!r} has only version {newest.version}; nothing to compare", field="version"
             )
         older = self.get(name, kind=newest.kind, version=old)
         return DefinitionDiff(

@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from modelyard.errors import InvalidParameter
 from modelyard.features.catalog import Catalog, Selection
 from modelyard.features.definitions import FeatureView, OnDemandFeatureView
 from modelyard.features.materialize import online_table
-from modelyard.features.online.base import KEY_SEPARATOR, OnlineStore, OnlineTable
+from modelyard.features.online.base import KEY_SEPARATOR, OnlineStore, OnlineTable, Record
 from modelyard.features.online.codec import RowCodec, arrow_type
 
 
@@ -378,13 +378,14 @@ class FeatureServer:
         """Many entities: one store round trip, then a column-wise NumPy decode."""
         n = len(keys)
         records = self.store.read(vp.table, keys)
-        if None not in records and (not ttl_us or now_us - min(map(_EVENT_TS, records)) <= ttl_us):
+        whole = cast("list[Record]", records)  # when None is not in it
+        if None not in records and (not ttl_us or now_us - min(map(_EVENT_TS, whole)) <= ttl_us):
             # The usual case, every value present: no per-row Python.
-            decoded = vp.decode_columns(list(map(_BLOB, records)))
-            status = [PRESENT] * n
+            decoded = vp.decode_columns(list(map(_BLOB, whole)))
+            all_present = [PRESENT] * n
             for index, name in vp.picks:
                 columns[name] = decoded[index]
-                statuses[name] = status
+                statuses[name] = all_present
             return
         status: list[FeatureStatus] = []
         positions: list[int] = []

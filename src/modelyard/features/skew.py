@@ -8,8 +8,8 @@ disagree: late data added to the source after materialisation, a transformation 
 without re-materialising, or a bug. On-demand features (without request fields) are
 recomputed both ways from the same inputs.
 
->>> report = check_skew(...)  # doctest: +SKIP
->>> report.ok, report.by_feature
+>>> report = store.check_skew("demand")  # doctest: +SKIP
+>>> report.ok, report.by_feature  # doctest: +SKIP
 (True, {'sales:units': 0})
 """
 
@@ -107,7 +107,7 @@ def check_skew(
     """Compare ``sample`` entities' online values of ``service`` with offline values."""
 
     if not isinstance(sample, int) or isinstance(sample, bool) or sample < 1:
-        raise InvalidParameter(f"sample must be a positive integer, got {sample!r}", "sample")
+        raise InvalidParameter(f"sample must be a positive integer, got {sample!r}", field="sample")
     selection = catalog.select(service=service)
     report = SkewReport(service)
     marks: dict[str, int] = {}
@@ -127,9 +127,9 @@ def check_skew(
         if odfv.request_fields:
             continue  # needs request data, which a sample does not have
         inputs = [p.view for p in odfv.inputs]
-        if any(v.name not in marks for v in inputs):
-            continue
         first = inputs[0]
+        if not isinstance(first, FeatureView) or any(v.name not in marks for v in inputs):
+            continue  # marks holds materialised views only
         keys = store.sample_keys(online_table(first), sample)
         if not keys:
             continue

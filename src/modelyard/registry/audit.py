@@ -116,7 +116,7 @@ def append(
     return AuditEvent(seq, ts, actor, action, entity, model_name, before_v, after_v, prev, digest)
 
 
-def _lock_head(conn: Connection) -> Row[Any]:
+def _lock_head(conn: Connection) -> Row[int, str]:
     """The head row, created on first use and locked until the transaction ends."""
     dialect = import_module(f"sqlalchemy.dialects.{conn.dialect.name}")  # loaded on first use
     conn.execute(

@@ -275,8 +275,8 @@ class RegistryClient:
                 path, model_id = logged.artifact_location, logged.model_id
                 run_id = run_id or logged.source_run_id
             else:
-                run = self._run(ref.run_id)
-                path = "/".join(p for p in (run.info.artifact_root, ref.path) if p)
+                source_run = self._run(ref.run_id)
+                path = "/".join(p for p in (source_run.info.artifact_root, ref.path) if p)
                 run_id = run_id or ref.run_id
         else:
             path = source.removeprefix(_ARTIFACT_SCHEME).strip("/")

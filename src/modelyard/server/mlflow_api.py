@@ -239,7 +239,8 @@ def plain_metrics(items: Any, default_timestamp: int) -> list[Metric] | None:
     for item in items:
         if type(item) is not dict:
             return None
-        key, value = item.get("key"), item.get("value")
+        key: Any = item.get("key")  # JSON: checked by type below
+        value: Any = item.get("value")
         timestamp, step = item.get("timestamp"), item.get("step")
         if timestamp is None:
             timestamp = default_timestamp
@@ -286,7 +287,7 @@ def search_runs(ctx: ServerContext, f: Fields) -> dict[str, Any] | json_codec.En
     # Runs rendered for an earlier search are reused while their revision holds (the
     # server always stands on a local SQL store, which keeps revisions).
     found = ctx.client.search_run_revisions(experiment_ids, **search)
-    return search_answer(ctx.run_json.render(ctx.client, found), found.next_page_token)
+    return search_answer(ctx.run_json.render(ctx.client, found.items), found.next_page_token)
 
 
 def get_metric_history(ctx: ServerContext, f: Fields) -> dict[str, Any]:

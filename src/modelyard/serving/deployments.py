@@ -28,6 +28,7 @@ missing condition. Shadows are exempt: they never answer users.
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -182,7 +183,7 @@ class DeploymentService:
             raise NotFound(f"no deployment {name!r}", field="deployment")
         return int(value)
 
-    def history(self, name: str, limit: int | None = None) -> list[Revision]:
+    def history(self, name: str, limit: int | None = None) -> builtins.list[Revision]:
         """Revisions, newest first."""
         c = deployment_revisions.c
         query = select(deployment_revisions).where(c.deployment == name).order_by(c.revision.desc())

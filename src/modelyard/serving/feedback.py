@@ -127,7 +127,8 @@ class RecentPredictions:
         if isinstance(predictions, np.ndarray):
             count = int(predictions.size)
             if predictions.ndim == 1 and predictions.dtype.kind in "biuf":
-                predictions, dtype = predictions.tobytes(), predictions.dtype
+                dtype = predictions.dtype
+                predictions = predictions.tobytes()
             else:
                 predictions = predictions.copy()  # never a view of a whole batch's output
         else:

@@ -16,7 +16,7 @@ the hot path); anything else becomes a DataFrame.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -378,7 +378,7 @@ def _castable(have: np.dtype, want: np.dtype) -> bool:
     return have.kind == want.kind or want.kind == "O"
 
 
-def _first_bad(values: Sequence[Any], ok: Any) -> tuple[int, Any] | None:
+def _first_bad(values: Iterable[Any], ok: Any) -> tuple[int, Any] | None:
     for i, value in enumerate(values):
         if not ok(value):
             return i, value

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +184,7 @@ def load_version(
         except Exception as exc:  # a broken artifact must not stop serving the native model
             notes.append(f"compiled graph unusable: {exc}")
     spec = InputSpec.from_signature(version.signature)
+    predict: Callable[[Any], Any] | None
     if onnx is not None and spec.numeric and checked_here(version.tags):
         # Checked against the original when it was compiled, on this onnxruntime: the
         # original model is not even loaded (start-up without scikit-learn).

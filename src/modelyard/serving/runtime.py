@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -652,7 +652,7 @@ _ID_PREFIX = uuid.uuid4().hex[:16]
 _ID_COUNTER = itertools.count(1)
 
 
-def _refused_model(exc: BaseException) -> bool:
+def _refused_model(exc: BaseException) -> TypeGuard[ModelyardError]:
     """Whether ``exc`` refuses a version for what its files hold — for good, so it is not
     fetched again: a type the loaders refuse (they name ``trusted``/``trusted_types`` as
     the way past), files that no longer match their digest, or no saved model at all."""

@@ -107,4 +107,7 @@ def head_revision() -> str:
 
     config = Config()
     config.set_main_option("script_location", str(ALEMBIC_DIR))
-    return ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no Alembic revisions in {ALEMBIC_DIR}")
+    return head

@@ -260,12 +260,15 @@ def _log_fit(
     if bad:
         _warn(f"skipped params whose names cannot be logged: {', '.join(bad)}")
     ts = now_ms()
-    batch = {
-        "metrics": [Metric(k, v, ts, 0) for k, v in metrics.items()],
-        "params": [Param(k, v) for k, v in params.items() if k not in bad],
-        "tags": [RunTag(k, v) for k, v in tags.items()],
-    }
-    _safely("log params, metrics and tags", lambda: client.log_batch(run_id, **batch))
+    logged_metrics = [Metric(k, v, ts, 0) for k, v in metrics.items()]
+    logged_params = [Param(k, v) for k, v in params.items() if k not in bad]
+    logged_tags = [RunTag(k, v) for k, v in tags.items()]
+    _safely(
+        "log params, metrics and tags",
+        lambda: client.log_batch(
+            run_id, metrics=logged_metrics, params=logged_params, tags=logged_tags
+        ),
+    )
     if config.log_models:
         _safely("log the model", lambda: _log_model(client, run_id, estimator))
 

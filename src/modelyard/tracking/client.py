@@ -451,10 +451,12 @@ class TrackingClient:
         source = self._artifact_path(run_id, path)
         dst = Path(dst_path) if dst_path else Path(tempfile.mkdtemp(prefix="modelyard-"))
         dst.mkdir(parents=True, exist_ok=True)
-        return self.artifacts.download(source, dst)
+        target: str = self.artifacts.download(source, dst)
+        return target
 
     def read_artifact(self, run_id: str, path: str) -> bytes:
-        return self.artifacts.read_bytes(self._artifact_path(run_id, path))
+        data: bytes = self.artifacts.read_bytes(self._artifact_path(run_id, path))
+        return data
 
     # housekeeping --------------------------------------------------------------
     def gc(self, older_than_ms: int | None = None, grace_s: float = 3600.0) -> GcReport:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from modelyard.errors import InvalidParameter
 from modelyard.tracking.entities import (
@@ -234,7 +234,7 @@ def prune(body: Mapping[str, Any]) -> dict[str, Any]:
 # -- values -----------------------------------------------------------------------------
 
 
-def metric_value_to_json(value: float) -> float | str:
+def metric_value_to_json(value: float) -> float | Literal["NaN", "Infinity", "-Infinity"]:
     if value - value == 0:  # finite (inf - inf and nan - nan are nan): the common case
         return value
     if math.isnan(value):

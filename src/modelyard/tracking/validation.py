@@ -58,16 +58,16 @@ def check_text(value: object, field: str, max_length: int) -> str:
 def check_key(key: object, kind: str) -> str:
     """A metric, param or tag name: 1–250 characters of letters, digits, ``_-. /:``."""
     field = f"{kind} key"
-    check_text(key, field, MAX_KEY_LENGTH)
-    if not _KEY.match(key):  # type: ignore[arg-type]
+    key = check_text(key, field, MAX_KEY_LENGTH)
+    if not _KEY.match(key):
         raise InvalidParameter(
             f"invalid {field} {key!r}: names may only contain letters, digits, "
             "underscores, dashes, periods, spaces, colons and slashes",
             field=field,
         )
-    if key.startswith("/") or ".." in key.split("/"):  # type: ignore[union-attr]
+    if key.startswith("/") or ".." in key.split("/"):
         raise InvalidParameter(f"invalid {field} {key!r}: not a relative path", field=field)
-    return key  # type: ignore[return-value]
+    return key
 
 
 def check_param_value(key: str, value: object) -> str:
@@ -145,10 +145,10 @@ def check_run_id(run_id: object) -> str:
 
 
 def check_experiment_name(name: object) -> str:
-    check_text(name, "experiment name", MAX_EXPERIMENT_NAME_LENGTH)
-    if not name.strip():  # type: ignore[union-attr]
+    name = check_text(name, "experiment name", MAX_EXPERIMENT_NAME_LENGTH)
+    if not name.strip():
         raise InvalidParameter("experiment name must not be empty", field="name")
-    return name  # type: ignore[return-value]
+    return name
 
 
 def check_batch_sizes(n_metrics: int, n_params: int, n_tags: int) -> None:

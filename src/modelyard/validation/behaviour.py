@@ -11,7 +11,13 @@ A change is ``{add: x}``, ``{multiply: x}``, ``{set: value}``, ``{replace: {old:
 or a function ``DataFrame -> DataFrame``. The same tests can be declared in a gate policy
 (``from_spec``). Tests run on at most ``max_rows`` sampled rows.
 
->>> Directional("price_up", "price", {"multiply": 1.1}, expect="not_increase")
+>>> import pandas as pd
+>>> X = pd.DataFrame({"price": [1.0, 2.0, 3.0]})
+>>> def demand(X):  # falls as the price rises
+...     return 10 - X["price"]
+>>> test = Directional("price_up", "price", {"multiply": 1.1}, expect="not_increase")
+>>> [(result.name, result.passed) for result in run_tests([test], demand, X, "regression")]
+[('price_up', True)]
 """
 
 from __future__ import annotations

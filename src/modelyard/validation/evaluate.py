@@ -309,10 +309,8 @@ def predict_all(
                 if len(classes) <= 2 and positive in model_classes:
                     scores = proba[:, model_classes.index(positive)]
                 elif len(model_classes) == proba.shape[1]:
-                    order = [
-                        model_classes.index(c) if c in model_classes else None for c in classes
-                    ]
-                    if None not in order:
+                    order = [model_classes.index(c) for c in classes if c in model_classes]
+                    if len(order) == len(classes):
                         scores = proba[:, order]
             except Exception:  # a model whose predict_proba needs other input
                 scores = None

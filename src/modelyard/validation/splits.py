@@ -6,7 +6,12 @@ it on random timestamps, gaps and windows). Rows with the same timestamp always 
 the same side. ``window="expanding"`` trains on all the past; ``"sliding"`` on the last
 ``train_size`` of it.
 
->>> TimeSeriesSplit("day", n_splits=4, gap="7d", window="sliding", train_size="90d")
+>>> import pandas as pd
+>>> days = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=10, freq="D")})
+>>> for fold in TimeSeriesSplit("day", n_splits=2, gap="1d").split(days, None):
+...     print(fold.train.tolist(), fold.test.tolist())
+[0, 1, 2] [4, 5, 6]
+[0, 1, 2, 3, 4, 5] [7, 8, 9]
 """
 
 from __future__ import annotations

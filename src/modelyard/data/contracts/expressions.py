@@ -159,7 +159,7 @@ def _eval(node: ast.AST, cols: Mapping[str, Any], text: str) -> Any:
         return _BINARY[type(node.op)](_eval(node.left, cols, text), _eval(node.right, cols, text))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, cols, text)
-        out = None
+        chained: np.ndarray | None = None  # a < b < c: each comparison, and-ed
         for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = _eval(right_node, cols, text)
             if isinstance(op, (ast.In, ast.NotIn)):
@@ -168,9 +168,9 @@ def _eval(node: ast.AST, cols: Mapping[str, Any], text: str) -> Any:
                     result = ~result
             else:
                 result = np.asarray(_COMPARE[type(op)](left, right), dtype=bool)
-            out = result if out is None else np.logical_and(out, result)
+            chained = result if chained is None else np.logical_and(chained, result)
             left = right
-        return out
+        return chained
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         arg = _eval(node.args[0], cols, text)

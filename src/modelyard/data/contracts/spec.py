@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.data.contracts import expressions
-from modelyard.data.contracts.result import ContractError
+from modelyard.data.contracts.result import ContractError, ValidationResult
 from modelyard.durations import parse_duration
 from modelyard.errors import InvalidParameter
 
@@ -236,7 +236,7 @@ class Contract:
         reference: Any = None,
         sample: int = 5,
         now: Any = None,
-    ) -> Any:
+    ) -> ValidationResult:
         """Check ``data`` (pandas, polars, Arrow, or a CSV/Parquet path) against the contract.
 
         ``reference`` serves distribution checks: a profile dict, a table, or a callable

@@ -191,7 +191,7 @@ class RowCodec:
         if nulls is not None:  # else the bitmaps stay zero
             record["mask"] = np.packbits(nulls, axis=1, bitorder="little")
         if not self.strings:
-            return PackedBlobs(record.view(np.uint8), record.dtype.itemsize)
+            return PackedBlobs(record.view(np.uint8).data, record.dtype.itemsize)
         # One bytes object per row, sliced by NumPy (unstructured void items convert to bytes).
         blobs: list[bytes] = record.view(np.dtype((np.void, record.dtype.itemsize))).tolist()
         texts = zip(*(columns[i].to_pylist() for i in self.strings), strict=True)

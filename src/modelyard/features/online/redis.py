@@ -11,7 +11,7 @@ atomic per chunk. The prefix isolates applications (and tests) sharing one serve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from modelyard.errors import MissingExtra, StoreUnavailable
 from modelyard.features.online.base import OnlineStore, OnlineTable, Record, plain
@@ -39,6 +39,8 @@ return written
 """
 _WRITE_BATCH = 2_000
 _SCAN_COUNT = 1_000
+#: What MGET answers: the client decodes nothing (no ``decode_responses``), so bytes.
+_Values = list[bytes | None]
 
 
 class RedisOnlineStore(OnlineStore):
@@ -85,7 +87,7 @@ class RedisOnlineStore(OnlineStore):
     def read(self, table: OnlineTable, keys: Sequence[Any]) -> list[Record | None]:
         head = self._key_prefix(table)
         try:
-            raw = self.client.mget([f"{head}{k}" for k in keys])
+            raw = cast(_Values, self.client.mget([f"{head}{k}" for k in keys]))
         except self._redis_errors as exc:
             raise StoreUnavailable(f"Redis online store {self.uri} is unreachable: {exc}") from exc
         return [None if v is None else (int(v[:16], 16) - _OFFSET, v[16:]) for v in raw]
@@ -96,7 +98,7 @@ class RedisOnlineStore(OnlineStore):
         """Several tables' keys in one ``MGET`` round trip (a service spanning views)."""
         names = [f"{self._key_prefix(t)}{k}" for t, keys in requests for k in keys]
         try:
-            raw = self.client.mget(names) if names else []
+            raw = cast(_Values, self.client.mget(names)) if names else []
         except self._redis_errors as exc:
             raise StoreUnavailable(f"Redis online store {self.uri} is unreachable: {exc}") from exc
         out, pos = [], 0
@@ -108,7 +110,7 @@ class RedisOnlineStore(OnlineStore):
 
     def read_one(self, table: OnlineTable, key: Any) -> Record | None:
         try:
-            v = self.client.get(f"{self._key_prefix(table)}{key}")
+            v = cast("bytes | None", self.client.get(f"{self._key_prefix(table)}{key}"))
         except self._redis_errors as exc:
             raise StoreUnavailable(f"Redis online store {self.uri} is unreachable: {exc}") from exc
         return None if v is None else (int(v[:16], 16) - _OFFSET, v[16:])

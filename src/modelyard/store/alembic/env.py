@@ -14,7 +14,7 @@ def _run() -> None:
     if connection is None:  # `alembic revision --autogenerate` from a developer's shell
         from sqlalchemy import create_engine
 
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+        engine = create_engine(context.config.get_main_option("sqlalchemy.url", ""))
         with engine.connect() as connection:
             _configure_and_run(connection)
         return
