@@ -59,6 +59,8 @@ from modelyard.tracking.tables import (
     tags,
 )
 
+#: A SELECT of any columns (``Select[Any]`` means one column to the type checker).
+_Statement = Select[*tuple[Any, ...]]
 VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": None}
 _KEYED = {"metric": latest_metrics, "param": params, "tag": tags}
 _WILDCARDS = {"%": "*", "_": "?"}
@@ -93,7 +95,7 @@ def run_search_statement(
             f"offset {offset} and limit {limit} must not be negative", field="max_results"
         )
     base: Any = runs
-    stmt: Select[Any]
+    stmt: _Statement
     if with_revision:
         revisions = run_revisions.c
         stmt = select(runs.c.run_id, func.coalesce(revisions.revision, 0))
@@ -229,7 +231,7 @@ def _like_sqlite(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -
 # --- ordering --------------------------------------------------------------------------
 
 
-def _order(stmt: Select[Any], order_by: list[OrderKey], base: Any) -> tuple[Select[Any], list[Any]]:
+def _order(stmt: _Statement, order_by: list[OrderKey], base: Any) -> tuple[_Statement, list[Any]]:
     """Outer-join each sort key's table to ``base`` (``runs`` or a join of it) and return
     the ORDER BY terms, tiebreakers last."""
     terms: list[Any] = []
