@@ -1,6 +1,6 @@
 """JSON, read and written in one place for both servers and the remote client: orjson when
 it is installed (the ``server`` and ``serving`` extras), else the standard library, with
-the same answers either way.
+the same answers either way (but for one case, said below).
 
 Two rules for reading, named for what they accept:
 
