@@ -580,7 +580,7 @@ def test_experiment_order_by_names_attributes() -> None:
         ("run_id = 'x'", 0, "run_id", "unknown attribute 'run_id'; experiment searches use"),
         ("tags = 'x'", 0, "tags", "tags need a key"),
         ("name > 'a'", 5, ">", "comparator > is not allowed for name"),
-        ("name IS NULL", 5, "IS", "only supported for params and tags"),
+        ("name IS NULL", 5, "IS", "IS NULL is only supported for tags"),
         ("creation_time > '1'", 16, "'1'", "expected a number"),
         ("name = 'a' OR name = 'b'", 11, "OR", "only AND is supported"),
         ("name = 'unterminated", 7, "'unterminated", "unterminated ' quote"),

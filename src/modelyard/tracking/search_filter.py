@@ -320,7 +320,8 @@ class _Parser:
         op_token = self.current
         op = self.comparator()
         if op in NULL_OPS and op not in allowed:
-            raise self.errors.at(op_token, f"{op} is only supported for params and tags")
+            keyed = "params and tags" if "param" in self.grammar.kinds.values() else "tags"
+            raise self.errors.at(op_token, f"{op} is only supported for {keyed}")
         if op not in allowed:
             raise self.errors.at(
                 op_token,
