@@ -345,7 +345,9 @@ def _mlflow_request(rid: str, body: Any, fast: bool = True) -> InferenceRequest:
         )
     kind = present[0]
     payload = body[kind]
-    params = body.get("params") if isinstance(body.get("params"), dict) else {}
+    params = body.get("params")
+    if not isinstance(params, dict):
+        params = {}
 
     def key_of(field: str) -> str | None:
         if field in params:
