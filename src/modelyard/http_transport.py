@@ -102,8 +102,12 @@ class HttpResponse:
         return self.content.decode("utf-8", "replace")
 
     def json(self) -> Any:
-        """The body as JSON; raises ``ValueError`` when it is not JSON."""
-        return json_codec.loads(self.content)
+        """The body as JSON, read as MLflow's server writes it (``NaN`` literals are floats:
+        ``json_codec.loads_lenient``); raises ``ValueError`` when it is not JSON."""
+        try:
+            return json_codec.loads_lenient(self.content)
+        except RecursionError as exc:  # nested past what a reader can follow
+            raise ValueError(f"{self.method} {self.url}: the answer nests too deeply") from exc
 
     def iter_bytes(self, chunk_size: int = CHUNK) -> Iterator[bytes]:
         while chunk := self.raw.read(chunk_size):
@@ -155,6 +159,11 @@ class _Route:
     proxy_headers: dict[str, str] | None = None
 
 
+#: Whether NO_PROXY names a host, as urllib reads it (typeshed lacks this function).
+_bypass_proxy: Callable[[str, dict[str, str]], bool]
+_bypass_proxy = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+
+
 def _route_for(base_url: str) -> _Route:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -165,7 +174,7 @@ def _route_for(base_url: str) -> _Route:
     route = _Route(parts.scheme, parts.hostname, port, parts.path.rstrip("/"))
     proxies = urllib.request.getproxies_environment()
     proxy_url = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy_url or urllib.request.proxy_bypass_environment(parts.hostname, proxies):
+    if not proxy_url or _bypass_proxy(parts.hostname, proxies):
         return route
     proxy = urlsplit(proxy_url if "://" in proxy_url else f"http://{proxy_url}")
     if proxy.scheme != "http":
