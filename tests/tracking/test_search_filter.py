@@ -1,4 +1,5 @@
-"""The run search filter and order-by grammar (MLflow's), and how bad input is reported."""
+"""The MLflow search filter and order-by grammar (for runs, and for experiments), and how
+bad input is reported."""
 
 from __future__ import annotations
 
