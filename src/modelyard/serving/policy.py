@@ -30,6 +30,7 @@ from itertools import pairwise
 from typing import Any
 
 from modelyard.errors import InvalidParameter
+from modelyard.specs import check_keys
 
 DEFAULT_CANARY_STEPS = (5.0, 25.0, 50.0, 100.0)
 DEFAULT_CANARY_INTERVAL_S = 600.0
@@ -113,12 +114,13 @@ class RollbackRules:
     @classmethod
     def from_dict(cls, body: Mapping[str, Any] | None) -> RollbackRules:
         body = dict(body or {})
-        unknown = sorted(set(body) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise InvalidParameter(
-                f"unknown rollback rule {unknown[0]!r}; use {', '.join(cls.__dataclass_fields__)}",
-                field="rules",
-            )
+        check_keys(
+            body,
+            tuple(cls.__dataclass_fields__),
+            label="rules",
+            prefix="rules.",
+            noun="rollback rule",
+        )
         metric = body.get("feedback_metric")
         if metric is not None and metric not in FEEDBACK_METRICS:
             raise InvalidParameter(

@@ -38,7 +38,6 @@ the files it holds.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
@@ -48,9 +47,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import field_validator
+
 from modelyard.artifacts import namespaces
 from modelyard.errors import InvalidParameter, NotFound
 from modelyard.registry.policy import GATE_STATUS_TAG, recorded_gate
+from modelyard.specs import Spec, parse_spec
 from modelyard.validation import metrics as m
 from modelyard.validation.behaviour import BehaviouralTest, from_spec
 from modelyard.validation.evaluate import TASKS, EvaluationResult, evaluate
@@ -64,11 +66,74 @@ TAG_DATA = "modelyard.gate.data"
 TAG_CHAMPION = "modelyard.gate.champion"
 TAG_REPORT = "modelyard.gate.report"
 TAG_TIME = "modelyard.gate.time"
-_KEYS = (
-    "gate", "name", "description", "task", "target", "features", "positive", "slices",
-    "sensitive", "contract", "behaviour", "behavior", "rules", "on_missing_champion",
-    "min_slice_rows", "latency_rows", "bootstrap",
-)  # fmt: skip
+
+
+class PolicySpec(Spec):
+    """A gate policy file's keys, each checked as it is read; the policy needs ``target``
+    and ``rules`` (checked after, so an unknown key is named first)."""
+
+    gate: str | None = None
+    name: str | None = None
+    description: str | None = None
+    task: str = "regression"
+    target: Any = None
+    features: tuple[str, ...] | None = None
+    positive: Any = None
+    slices: tuple[str, ...] = ()
+    sensitive: tuple[str, ...] = ()
+    contract: str | None = None
+    behaviour: tuple[BehaviouralTest, ...] | None = None
+    behavior: tuple[BehaviouralTest, ...] | None = None  # the American spelling, also read
+    rules: tuple[Rule, ...] | None = None
+    on_missing_champion: str = "pass"
+    min_slice_rows: int = 30
+    latency_rows: int = 200
+    bootstrap: int = 200
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _task(cls, task: Any) -> Any:
+        if task not in TASKS:
+            raise InvalidParameter(
+                f"task must be 'regression' or 'classification', got {task!r}", field="task"
+            )
+        return task
+
+    @field_validator("features", "slices", "sensitive", mode="before")
+    @classmethod
+    def _columns(cls, value: Any, info: Any) -> tuple[str, ...] | None:
+        names = _names(value, info.field_name)
+        return (names or None) if info.field_name == "features" else names
+
+    @field_validator("behaviour", "behavior", mode="before")
+    @classmethod
+    def _behaviour(cls, specs: Any) -> tuple[BehaviouralTest, ...]:
+        if specs is None:
+            return ()
+        if not isinstance(specs, list):
+            raise InvalidParameter("behaviour must be a list of tests", field="behaviour")
+        return tuple(from_spec(s, f"behaviour[{i}]") for i, s in enumerate(specs))
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules(cls, rules: Any) -> tuple[Rule, ...]:
+        if not isinstance(rules, list) or not rules:
+            raise InvalidParameter("the gate policy needs rules: a list of rules", field="rules")
+        return tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules))
+
+    @field_validator("on_missing_champion", mode="before")
+    @classmethod
+    def _on_missing(cls, value: Any) -> Any:
+        if value not in ("pass", "fail"):
+            raise InvalidParameter(
+                "on_missing_champion must be 'pass' or 'fail'", field="on_missing_champion"
+            )
+        return value
+
+    @field_validator("min_slice_rows", "latency_rows", "bootstrap", mode="before")
+    @classmethod
+    def _counts(cls, value: Any, info: Any) -> int:
+        return _count(value, info.field_name)
 
 
 @dataclass(frozen=True)
@@ -114,51 +179,32 @@ class GatePolicy:
     ) -> GatePolicy:
         if not isinstance(body, Mapping):
             raise InvalidParameter("a gate policy must be a mapping of keys", field="policy")
-        for key in body:
-            if key not in _KEYS:
-                hint = difflib.get_close_matches(str(key), _KEYS, n=1)
-                also = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise InvalidParameter(f"gate policy: unknown key {key!r}{also}", field=str(key))
-        task = body.get("task", "regression")
-        if task not in TASKS:
-            raise InvalidParameter(
-                f"task must be 'regression' or 'classification', got {task!r}", field="task"
-            )
-        target = body.get("target")
+        spec = parse_spec(PolicySpec, body, label="gate policy")
+        target = spec.target
         if not isinstance(target, str) or not target:
             raise InvalidParameter("the gate policy needs target: the label column", field="target")
-        rules = body.get("rules")
-        if not isinstance(rules, list) or not rules:
+        if spec.rules is None:
             raise InvalidParameter("the gate policy needs rules: a list of rules", field="rules")
-        contract = body.get("contract")
         contract_path = None
-        if contract is not None:
-            contract_path = Path(contract)
+        if spec.contract is not None:
+            contract_path = Path(spec.contract)
             if base_dir is not None and not contract_path.is_absolute():
                 contract_path = base_dir / contract_path
-        specs = body.get("behaviour", body.get("behavior")) or []
-        if not isinstance(specs, list):
-            raise InvalidParameter("behaviour must be a list of tests", field="behaviour")
-        on_missing = body.get("on_missing_champion", "pass")
-        if on_missing not in ("pass", "fail"):
-            raise InvalidParameter(
-                "on_missing_champion must be 'pass' or 'fail'", field="on_missing_champion"
-            )
         return cls(
-            name=str(body.get("gate", body.get("name", "gate"))),
-            task=task,
+            name=spec.gate or spec.name or "gate",
+            task=spec.task,
             target=target,
-            rules=tuple(parse_rule(r, f"rules[{i}]") for i, r in enumerate(rules)),
-            features=_names(body.get("features"), "features") if body.get("features") else None,
-            positive=body.get("positive"),
-            slices=_names(body.get("slices"), "slices"),
-            sensitive=_names(body.get("sensitive"), "sensitive"),
+            rules=spec.rules,
+            features=spec.features,
+            positive=spec.positive,
+            slices=spec.slices,
+            sensitive=spec.sensitive,
             contract=contract_path,
-            behaviour=tuple(from_spec(s, f"behaviour[{i}]") for i, s in enumerate(specs)),
-            on_missing_champion=on_missing,
-            min_slice_rows=_count(body.get("min_slice_rows", 30), "min_slice_rows"),
-            latency_rows=_count(body.get("latency_rows", 200), "latency_rows"),
-            bootstrap=_count(body.get("bootstrap", 200), "bootstrap"),
+            behaviour=spec.behaviour or spec.behavior or (),
+            on_missing_champion=spec.on_missing_champion,
+            min_slice_rows=spec.min_slice_rows,
+            latency_rows=spec.latency_rows,
+            bootstrap=spec.bootstrap,
             source=source,
         )
 

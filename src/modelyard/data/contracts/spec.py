@@ -44,10 +44,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationInfo, field_validator
+
 from modelyard.data.contracts import expressions
 from modelyard.data.contracts.result import ContractError, ValidationResult
 from modelyard.durations import parse_duration
 from modelyard.errors import InvalidParameter
+from modelyard.specs import Spec, parse_spec, unknown_key
 
 TYPES = ("int", "float", "number", "string", "bool", "datetime", "date", "category")
 _TYPE_ALIASES = {
@@ -158,24 +161,17 @@ class Contract:
             raise ContractError(
                 f"{where} must be a mapping of contract keys, got {type(body).__name__}"
             )
-        _check_keys(body, _TABLE_KEYS, "")
-        name = body.get("contract", body.get("name", "contract"))
-        columns_body = body.get("columns") or {}
-        if not isinstance(columns_body, Mapping):
-            raise ContractError(
-                "columns must be a mapping of column name to rules", field="columns"
-            )
-        columns = {str(col): _column(col, rules) for col, rules in columns_body.items()}
+        spec = parse_spec(ContractSpec, body, label=None, noun="rule", error=ContractError)
         return cls(
-            name=_string(name, "contract"),
-            columns=columns,
-            rows=_rows(body.get("rows")),
-            freshness=_freshness(body.get("freshness")),
-            unique=_unique(body.get("unique")),
-            rules=_rules(body.get("rules")),
-            strict=_bool(body.get("strict", False), "strict"),
-            reference=_optional_string(body.get("reference"), "reference"),
-            description=_optional_string(body.get("description"), "description"),
+            name=spec.contract or spec.name or "contract",
+            columns=spec.columns,
+            rows=spec.rows,
+            freshness=spec.freshness,
+            unique=spec.unique,
+            rules=spec.rules,
+            strict=spec.strict,
+            reference=spec.reference,
+            description=spec.description,
         )
 
     # -- writing -----------------------------------------------------------------------
@@ -254,18 +250,68 @@ class Contract:
         return to_pandera(self)
 
 
-_TABLE_KEYS = (
-    "contract",
-    "name",
-    "description",
-    "rows",
-    "freshness",
-    "strict",
-    "reference",
-    "columns",
-    "unique",
-    "rules",
-)
+class ContractSpec(Spec):
+    """A contract file's keys. Each section is read by its parser below, which names the
+    path of a bad key or value (``columns.price.max``, ``rules[2].severity``)."""
+
+    contract: str | None = None
+    name: str | None = None
+    columns: dict[str, Column] = {}
+    rows: RowCount | None = None
+    freshness: Freshness | None = None
+    unique: tuple[tuple[str, ...], ...] = ()
+    rules: tuple[Rule, ...] = ()
+    strict: bool = False
+    reference: str | None = None
+    description: str | None = None
+
+    @field_validator("contract", "name", mode="before")
+    @classmethod
+    def _name(cls, value: object) -> str:
+        return _string(value, "contract")
+
+    @field_validator("columns", mode="before")
+    @classmethod
+    def _columns_section(cls, value: object) -> dict[str, Column]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise ContractError(
+                "columns must be a mapping of column name to rules", field="columns"
+            )
+        return {str(col): _column(col, rules) for col, rules in value.items()}
+
+    @field_validator("rows", mode="before")
+    @classmethod
+    def _rows_section(cls, value: object) -> RowCount | None:
+        return _rows(value)
+
+    @field_validator("freshness", mode="before")
+    @classmethod
+    def _freshness_section(cls, value: object) -> Freshness | None:
+        return _freshness(value)
+
+    @field_validator("unique", mode="before")
+    @classmethod
+    def _unique_section(cls, value: object) -> tuple[tuple[str, ...], ...]:
+        return _unique(value)
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules_section(cls, value: object) -> tuple[Rule, ...]:
+        return _rules(value)
+
+    @field_validator("strict", mode="before")
+    @classmethod
+    def _strict(cls, value: object) -> bool:
+        return _bool(value, "strict")
+
+    @field_validator("reference", "description", mode="before")
+    @classmethod
+    def _text(cls, value: object, info: ValidationInfo) -> str | None:
+        return _optional_string(value, str(info.field_name))
+
+
 _COLUMN_KEYS = tuple(f.name for f in fields(Column))
 
 
@@ -286,9 +332,9 @@ def _check_keys(body: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) 
     for key in body:
         if key not in allowed:
             path = f"{prefix}{key}"
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            also = f"; did you mean {hint[0]!r}?" if hint else f"; use one of {', '.join(allowed)}"
-            raise ContractError(f"{path}: unknown rule {key!r}{also}", field=path)
+            raise unknown_key(
+                key, allowed, label=path, field=path, noun="rule", error=ContractError
+            )
 
 
 def _column(name: object, rules: object) -> Column:
