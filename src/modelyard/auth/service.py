@@ -14,11 +14,17 @@ therefore takes effect within ``cache_ttl_s``; made through this object, at once
 token created with an expiry (``expires_in_s``) is refused from that moment on, cached or
 not, with a 401 that says when it expired.
 
->>> auth = AuthService(db)                                  # doctest: +SKIP
->>> auth.create_user("alice", "editor")                     # doctest: +SKIP
->>> issued = auth.create_token("alice")                     # doctest: +SKIP
->>> auth.authenticate(issued.token)                         # doctest: +SKIP
-Principal(user='alice', role=<Role.EDITOR: 'editor'>, token_id='…')
+>>> from modelyard.store.engine import open_database
+>>> from modelyard.store.migrations import ensure_schema
+>>> db = open_database(f"sqlite:///{tmp_home / 'modelyard.db'}")
+>>> ensure_schema(db)
+>>> auth = AuthService(db)
+>>> auth.create_user("alice", "editor").role
+<Role.EDITOR: 'editor'>
+>>> issued = auth.create_token("alice")
+>>> principal = auth.authenticate(issued.token)
+>>> principal.user, principal.role, principal.token_id == issued.info.token_id
+('alice', <Role.EDITOR: 'editor'>, True)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Only typer is imported here: settings, stores and pandas load inside the command
 ``modelyard --help`` answers instantly.
 
 >>> from typer.testing import CliRunner
->>> CliRunner().invoke(app, ["--home", "/tmp/yard", "experiments", "list"])  # doctest: +SKIP
+>>> CliRunner().invoke(app, ["--home", str(tmp_home), "experiments", "list"])
 <Result okay>
 """
 

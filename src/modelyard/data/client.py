@@ -1,11 +1,15 @@
 """``DataClient``: dataset versions (snapshot, list, show, diff, pull, load), contract checks
 against stored versions, and the link from runs to the versions they read.
 
->>> data = DataClient.from_settings(Settings(home=tmp_home))        # doctest: +SKIP
->>> v = data.snapshot("data/sales.parquet", name="sales")           # doctest: +SKIP
->>> v.ref, v.num_rows                                               # doctest: +SKIP
-('sales@1', 120000)
->>> data.check("data/new.parquet", "contracts/sales.yaml").passed   # doctest: +SKIP
+>>> import pandas as pd
+>>> pd.DataFrame({"store": [1, 2, 3], "units": [5, 0, 7]}).to_parquet("sales.parquet")
+>>> data = DataClient.from_settings(Settings(home=tmp_home))
+>>> v = data.snapshot("sales.parquet", name="sales")
+>>> v.ref, v.num_rows
+('sales@1', 3)
+>>> _ = Path("sales.yaml").write_text("{contract: sales, columns: {units: {min: 0}}}")
+>>> data.check("sales@1", "sales.yaml").passed
+True
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ than memory streams through; CSV files are read one file at a time (a CSV has no
 groups to stream by, and type inference needs the whole file), with every file of a
 folder read against the first file's schema so that a folder is one table.
 
->>> src = open_source("data/sales")          # doctest: +SKIP
->>> for batch in src.batches(): ...          # doctest: +SKIP
+>>> import pandas as pd
+>>> pd.DataFrame({"store": [1, 2, 3], "units": [5, 0, 7]}).to_parquet("sales.parquet")
+>>> src = open_source("sales.parquet")
+>>> src.schema.names, [batch.num_rows for batch in src.batches()]
+(['store', 'units'], [3])
 """
 
 from __future__ import annotations

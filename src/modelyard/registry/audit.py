@@ -18,11 +18,15 @@ history up to that point is unchanged.
 
 Other rooms (deployments, rollbacks) record their events with ``append`` too.
 
->>> with db.write() as conn:                                         # doctest: +SKIP
-...     append(conn, actor="ana", action="deployment.create", entity="deployment:web",
-...            after={"model": "models:/churn/3"})
->>> verify(db).ok                                                    # doctest: +SKIP
-True
+>>> from modelyard.store.engine import open_database
+>>> from modelyard.store.migrations import ensure_schema
+>>> db = open_database(f"sqlite:///{tmp_home / 'modelyard.db'}")
+>>> ensure_schema(db)
+>>> with db.write() as conn:
+...     event = append(conn, actor="ana", action="deployment.create", entity="deployment:web",
+...                    after={"model": "models:/churn/3"})
+>>> event.seq, verify(db).ok
+(1, True)
 """
 
 from __future__ import annotations

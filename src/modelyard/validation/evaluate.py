@@ -7,9 +7,17 @@ estimator (or a factory) that is cloned and fitted per fold, and the metrics of
 out-of-fold predictions feed slices and fairness. Then it is refitted on all rows for the
 behavioural tests (``result.model``).
 
->>> result = evaluate(Ridge(), frame, target="units", cv={"kind": "time", "column": "day",
-...                   "n_splits": 4, "gap": "7d"}, slices=["region"])   # doctest: +SKIP
->>> result.metrics["rmse"].value, result.worst_slices["region"].value  # doctest: +SKIP
+>>> import numpy as np
+>>> import pandas as pd
+>>> from sklearn.linear_model import Ridge
+>>> rng = np.random.default_rng(0)
+>>> frame = pd.DataFrame({"day": pd.date_range("2024-01-01", periods=120),
+...                       "price": rng.uniform(1, 5, 120), "region": ["north", "south"] * 60})
+>>> frame["units"] = 20 - 3 * frame["price"] + rng.normal(0, 0.5, 120)
+>>> result = evaluate(Ridge(), frame, target="units", features=["price"], cv={"kind": "time",
+...                   "column": "day", "n_splits": 4, "gap": "7d"}, slices=["region"])
+>>> round(result.metrics["rmse"].value, 1), result.worst_slices["region"].value
+(0.5, 'south')
 """
 
 from __future__ import annotations

@@ -3,7 +3,14 @@ against it with exact counts of offending rows, reuse it at inference and in pip
 
 >>> from modelyard.data.contracts import Contract, Column
 >>> contract = Contract("sales", columns={"price": Column("float", min=0, nullable=False)})
->>> contract.validate(frame).raise_for_failures()        # doctest: +SKIP
+>>> import pandas as pd
+>>> contract.validate(pd.DataFrame({"price": [2.5, 4.0]})).passed
+True
+>>> try:
+...     contract.validate(pd.DataFrame({"price": [2.5, -1.0]})).raise_for_failures()
+... except ValueError as exc:  # ContractViolation
+...     print(exc)
+data breaks contract 'sales': price.range expected in [0, ∞] on 1 rows
 
 Importing this package loads neither pandas nor NumPy; validation does, when it runs.
 """

@@ -31,8 +31,12 @@ Every key is checked when the contract is loaded: an unknown rule or a value of 
 type is an error naming its path (``columns.price.maxx``) and, for a typo, the rule meant.
 Nothing here imports pandas: loading a contract is cheap.
 
->>> contract = Contract.from_yaml("contracts/sales.yaml")   # doctest: +SKIP
->>> contract.validate(frame).passed                          # doctest: +SKIP
+>>> contract = Contract.from_yaml("columns: {price: {type: float, min: 0}}")
+>>> try:
+...     Contract.from_yaml("columns: {price: {type: float, maxx: 0}}")
+... except ContractError as exc:
+...     print(exc)
+columns.price.maxx: unknown rule 'maxx'; did you mean 'max'?
 """
 
 from __future__ import annotations

@@ -11,8 +11,14 @@ A saved model is a folder::
 loader reads both. Folders written by MLflow (an ``MLmodel`` YAML file) load too, for the
 scikit-learn flavor.
 
->>> save_model(fitted_forest, "out", input_example=X[:5])          # doctest: +SKIP
->>> load_model("out").predict(X)                                   # doctest: +SKIP
+>>> import numpy as np
+>>> from sklearn.ensemble import RandomForestRegressor
+>>> X = np.arange(20.0).reshape(10, 2)
+>>> fitted_forest = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, X.sum(axis=1))
+>>> save_model(fitted_forest, "out", input_example=X[:5])["flavor"]
+'sklearn'
+>>> bool((load_model("out").predict(X) == fitted_forest.predict(X)).all())
+True
 """
 
 from __future__ import annotations
