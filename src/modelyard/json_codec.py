@@ -109,11 +109,6 @@ def loads_strict(raw: bytes | str) -> Any:
     )
 
 
-#: ``loads_lenient`` under its old name, which the HTTP transport still calls while it moves
-#: to a module of its own (issue 17, item 3); new code names the rule it reads by.
-loads = loads_lenient
-
-
 def _json_loads(raw: bytes, *, strict: bool) -> Any:
     """``raw`` read by the standard library; ``strict``: as ``loads_strict`` reads it."""
     try:
