@@ -6,8 +6,10 @@ with "database is locked" when another process writes (it never waits on the bus
 timeout), which is the classic MLflow complaint. Taking the write lock up front makes
 concurrent writers queue instead.
 
-The hot logging path skips SQLAlchemy's statement machinery and uses the DB-API cursor
-(``raw_write``); everything else uses SQLAlchemy Core (``read`` / ``write``).
+The hot paths (logging, run creation, SQLite's search) skip SQLAlchemy's execution
+machinery and run on a DB-API cursor (``raw_write`` / ``raw_read``), with Core statements
+compiled once for it (``store/statements.py``); everything else runs through SQLAlchemy
+(``read`` / ``write``).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Database:
 
         Each thread keeps one dedicated connection for this (a pool checkout and reset
         costs more than the insert itself); it is replaced if the database drops it.
-        SQL passed to it uses ``?`` placeholders; ``sql()`` converts them for the backend.
+        Run statements on it through ``store.statements.Compiled``.
 
         ``references_checked``: the caller verifies, inside this transaction, that the
         parent row every written row points to exists (e.g. the run of 1,000 metric
@@ -175,10 +177,6 @@ class Database:
                 conn.close()
             except Exception:
                 pass
-
-    def sql(self, statement: str) -> str:
-        """Convert a ``?``-placeholder statement to the driver's parameter style."""
-        return statement if self.is_sqlite else statement.replace("?", "%s")
 
     def dispose(self) -> None:
         with self._hot_lock:

@@ -98,7 +98,7 @@ def run_search_statement(
     stmt: _Statement
     if with_revision:
         revisions = run_revisions.c
-        stmt = select(runs.c.run_id, func.coalesce(revisions.revision, 0))
+        stmt = select(runs.c.run_id, func.coalesce(revisions.revision, 0).label("revision"))
         base = runs.outerjoin(run_revisions, revisions.run_id == runs.c.run_id)
     else:
         stmt = select(runs.c.run_id)

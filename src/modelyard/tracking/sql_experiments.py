@@ -190,7 +190,10 @@ class SqlExperiments:
             self._update_experiment(experiment_id, conn=conn, lifecycle_stage=stage)
             # Runs follow their experiment, as in MLflow: deleting hides them, restoring shows.
             source = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else stage.DELETED
-            conn.exec_driver_sql(self.db.sql(revisions.BUMP_EXPERIMENT_RUNS), (key, source.value))
+            conn.execute(
+                revisions.bump_experiment_runs(self.db.dialect),
+                {"experiment_id": key, "lifecycle_stage": source.value},
+            )
             conn.execute(
                 update(t.runs)
                 .where(t.runs.c.experiment_id == key, t.runs.c.lifecycle_stage == source)

@@ -5,8 +5,9 @@ Listings and search load a page of runs with one query per 500 runs: params, tag
 latest metrics and dataset inputs arrive aggregated per run by the database, so Python
 never iterates per value row. On SQLite (the embedded default, where a search over a few
 thousand runs should take single-digit milliseconds) both the search and the load run on
-a plain DB-API cursor and the compiled search SQL is cached per filter: SQLAlchemy's
-statement building and result wrapping would otherwise cost as much as the query.
+a plain DB-API cursor, their Core statements compiled once (``store/statements.py``;
+the search's once per filter): SQLAlchemy's statement building and result wrapping would
+otherwise cost as much as the query. Rows are read by column name either way.
 """
 
 from __future__ import annotations
@@ -16,36 +17,30 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, func, select
 from sqlalchemy.engine import Dialect
 
 from modelyard import json_codec
+from modelyard.store.statements import Compiled, ExpandingStatement
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import DatasetInput, Metric, Run, RunData, RunInfo
 from modelyard.tracking.search_filter import parse_filter, parse_order_by
 from modelyard.tracking.search_query import run_search_statement
+from modelyard.tracking.sql_statements import RUN_INFO_FIELDS
 
 IN_CHUNK = 500
 _COMPILED_CACHE_SIZE = 256
 
-#: SQLite: a run's params, tags, latest metrics and inputs as one JSON document. Values are
-#: rendered with printf('%!.20g'): SQLite's JSON keeps only 15 significant digits.
-_SQLITE_LOAD = """
-SELECT r.run_id, r.experiment_id, r.run_name, r.user_id, r.status, r.start_time, r.end_time,
-       r.lifecycle_stage, r.artifact_uri, r.parent_run_id,
-       json_array(
-         (SELECT json_group_object(key, value) FROM params p WHERE p.run_id = r.run_id),
-         (SELECT json_group_object(key, value) FROM tags t WHERE t.run_id = r.run_id),
-         (SELECT json_group_array(json_array(key, step, timestamp, printf('%!.20g', value),
-                                             is_nan))
-            FROM latest_metrics m WHERE m.run_id = r.run_id),
-         (SELECT json_group_array(json_array(name, digest, context, source_type, source, schema,
-                                             profile))
-            FROM dataset_inputs d WHERE d.run_id = r.run_id))
-FROM runs r WHERE r.run_id IN ({marks})
-"""
+#: A run's latest metric as the loading statements aggregate it: these columns of
+#: ``latest_metrics``, in this order.
+_POINT = ("key", "step", "timestamp", "value", "is_nan")
+#: A dataset input likewise: the columns of ``dataset_inputs`` named as ``DatasetInput``'s
+#: fields, in the entity's order.
+_INPUT_FIELDS = tuple(f.name for f in fields(DatasetInput))
 
 
 def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -54,14 +49,39 @@ def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[start : start + IN_CHUNK]
 
 
-def load_runs_sqlite(cursor: Any, run_ids: Sequence[str]) -> list[Run]:
-    """Whole runs in the order of ``run_ids`` (missing ids are skipped), on a raw cursor."""
-    loaded: dict[str, Run] = {}
-    for chunk in chunks(run_ids):
-        cursor.execute(_SQLITE_LOAD.format(marks=", ".join("?" * len(chunk))), chunk)
-        for row in cursor.fetchall():
-            loaded[row[0]] = _run_from_sqlite_row(row)
-    return [loaded[r] for r in run_ids if r in loaded]
+def _info_columns() -> list[Any]:
+    """The ``runs`` columns a ``RunInfo`` is made of, in the entity's field order."""
+    return [t.runs.c[name] for name in RUN_INFO_FIELDS]
+
+
+def _aggregate(table: Any, expression: Any) -> Any:
+    """``expression`` aggregated over ``table``'s rows of the run in the outer query."""
+    return (
+        select(expression)
+        .where(table.c.run_id == t.runs.c.run_id)
+        .correlate(t.runs)
+        .scalar_subquery()
+    )
+
+
+def _sqlite_load_statement() -> Select[Any]:
+    """SQLite: each run's columns, and its params, tags, latest metrics and inputs as one
+    JSON document (``data``). Values are rendered with printf('%!.20g'): SQLite's JSON
+    keeps only 15 significant digits."""
+    p, tg, lm, di = t.params.c, t.tags.c, t.latest_metrics.c, t.dataset_inputs.c
+    point = [func.printf("%!.20g", lm.value) if name == "value" else lm[name] for name in _POINT]
+    data = func.json_array(
+        _aggregate(t.params, func.json_group_object(p.key, p.value)),
+        _aggregate(t.tags, func.json_group_object(tg.key, tg.value)),
+        _aggregate(t.latest_metrics, func.json_group_array(func.json_array(*point))),
+        _aggregate(
+            t.dataset_inputs,
+            func.json_group_array(func.json_array(*(di[name] for name in _INPUT_FIELDS))),
+        ),
+    )
+    return select(*_info_columns(), data.label("data")).where(
+        t.runs.c.run_id.in_(bindparam("ids", expanding=True))
+    )
 
 
 class SearchStatements:
@@ -73,7 +93,7 @@ class SearchStatements:
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: OrderedDict[tuple[Any, ...], tuple[str, list[Any]]] = OrderedDict()
+        self._compiled: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
         self._lock = threading.Lock()
 
     def compiled(
@@ -85,8 +105,9 @@ class SearchStatements:
         offset: int,
         limit: int,
         with_revision: bool = False,
-    ) -> tuple[str, list[Any]]:
-        """The search as ``(sql, positional parameters)`` for a raw cursor."""
+    ) -> Compiled:
+        """The search compiled for a raw cursor, its values bound (columns ``run_id``,
+        and ``revision`` when asked)."""
         key = (
             tuple(experiment_pks),
             filter_string,
@@ -110,14 +131,7 @@ class SearchStatements:
             limit,
             with_revision,
         )
-        compiled = stmt.compile(dialect=self._dialect, compile_kwargs={"render_postcompile": True})
-        values = compiled.construct_params()
-        processors = compiled._bind_processors  # e.g. booleans to 0/1
-        params = [
-            processors[name](values[name]) if name in processors else values[name]
-            for name in compiled.positiontup or ()
-        ]
-        entry = (str(compiled), params)
+        entry = Compiled(stmt, self._dialect)
         with self._lock:
             self._compiled[key] = entry
             while len(self._compiled) > _COMPILED_CACHE_SIZE:
@@ -125,37 +139,58 @@ class SearchStatements:
         return entry
 
 
-def _run_from_sqlite_row(row: tuple[Any, ...]) -> Run:
-    params, tags, metric_rows, input_rows = json_codec.loads_int64(row[10])
+_info_values = attrgetter(*RUN_INFO_FIELDS)
+
+
+def _make_run(info: RunInfo, data: Any) -> Run:
+    """A run from its info and its ``data`` document (params, tags, latest metrics,
+    inputs, as ``_sqlite_load_statement`` aggregates them)."""
+    params, tags, metric_rows, input_rows = data
     metrics: dict[str, float] = {}
     points: dict[str, Metric] = {}
-    for key, step, timestamp, value, nan in metric_rows or ():
+    for key, step, timestamp, value, nan in metric_rows or ():  # the order of _POINT
         value = math.nan if nan else float(value)
         metrics[key] = value
         points[key] = Metric(key, value, timestamp, step)
-    info = RunInfo(
-        row[0], str(row[1]), row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9]
-    )
+    info.experiment_id = str(info.experiment_id)
     inputs = tuple(DatasetInput(*item) for item in input_rows) if input_rows else ()
     return Run(info, RunData(metrics, params or {}, tags or {}, points), inputs)
 
 
-# --- any backend, through SQLAlchemy ---------------------------------------------------
+# --- loading runs ------------------------------------------------------------------------
 
 
 class RunLoader:
-    """Loads whole runs through SQLAlchemy Core (PostgreSQL, and SQLite outside search)."""
+    """Loads whole runs: on SQLite on a raw cursor (``load_raw``), on PostgreSQL through
+    SQLAlchemy Core (``load``)."""
 
-    def __init__(self, is_sqlite: bool) -> None:
-        self._is_sqlite = is_sqlite
+    def __init__(self, dialect: Dialect) -> None:
+        self._raw = (
+            ExpandingStatement(_sqlite_load_statement(), dialect, "ids")
+            if dialect.name == "sqlite"
+            else None
+        )
         self._stmt: Select[Any] | None = None
+
+    def load_raw(self, cursor: Any, run_ids: Sequence[str]) -> list[Run]:
+        """Whole runs in the order of ``run_ids`` (missing ids are skipped), on a raw
+        SQLite cursor."""
+        assert self._raw is not None, "load_raw is SQLite's path"
+        loaded: dict[str, Run] = {}
+        for chunk in chunks(run_ids):
+            compiled = self._raw.execute(cursor, {"ids": chunk})
+            info, data = compiled.getter(*RUN_INFO_FIELDS), compiled.getter("data")
+            for row in cursor.fetchall():
+                run = _make_run(RunInfo(*info(row)), json_codec.loads_int64(data(row)))
+                loaded[run.info.run_id] = run
+        return [loaded[r] for r in run_ids if r in loaded]
 
     def load(self, conn: Connection, run_ids: Sequence[str]) -> list[Run]:
         if not run_ids:
             return []
-        if self._is_sqlite:
+        if self._raw is not None:
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-            return load_runs_sqlite(cursor, run_ids)
+            return self.load_raw(cursor, run_ids)
         loaded: dict[str, Run] = {}
         stmt = self._statement()
         for chunk in chunks(run_ids):
@@ -164,59 +199,31 @@ class RunLoader:
         return [loaded[r] for r in run_ids if r in loaded]
 
     def _statement(self) -> Select[Any]:
+        """PostgreSQL: each run's columns, and its params, tags, latest metrics and
+        inputs as four JSON columns."""
         if self._stmt is not None:
             return self._stmt
-        r = t.runs.c
         obj, arr, tup = func.json_object_agg, func.json_agg, func.json_build_array
-
-        def agg(table: Any, expression: Any) -> Any:
-            return (
-                select(expression)
-                .where(table.c.run_id == r.run_id)
-                .correlate(t.runs)
-                .scalar_subquery()
-            )
-
-        lm, di = t.latest_metrics.c, t.dataset_inputs.c
+        p, tg, lm, di = t.params.c, t.tags.c, t.latest_metrics.c, t.dataset_inputs.c
         self._stmt = select(
-            t.runs,
-            agg(t.params, obj(t.params.c.key, t.params.c.value)).label("params_json"),
-            agg(t.tags, obj(t.tags.c.key, t.tags.c.value)).label("tags_json"),
-            agg(
-                t.latest_metrics, arr(tup(lm.key, lm.step, lm.timestamp, lm.value, lm.is_nan))
-            ).label("metrics_json"),
-            agg(
-                t.dataset_inputs,
-                arr(
-                    tup(
-                        di.name,
-                        di.digest,
-                        di.context,
-                        di.source_type,
-                        di.source,
-                        di.schema,
-                        di.profile,
-                    )
-                ),
-            ).label("inputs_json"),
-        ).where(r.run_id.in_(bindparam("ids", expanding=True)))
+            *_info_columns(),
+            _aggregate(t.params, obj(p.key, p.value)).label("params_json"),
+            _aggregate(t.tags, obj(tg.key, tg.value)).label("tags_json"),
+            _aggregate(t.latest_metrics, arr(tup(*(lm[name] for name in _POINT)))).label(
+                "metrics_json"
+            ),
+            _aggregate(t.dataset_inputs, arr(tup(*(di[name] for name in _INPUT_FIELDS)))).label(
+                "inputs_json"
+            ),
+        ).where(t.runs.c.run_id.in_(bindparam("ids", expanding=True)))
         return self._stmt
 
 
 def run_info(row: object) -> RunInfo:
-    """A ``RunInfo`` from a row of the ``runs`` table."""
-    return RunInfo(
-        run_id=row.run_id,  # type: ignore[attr-defined]
-        experiment_id=str(row.experiment_id),  # type: ignore[attr-defined]
-        run_name=row.run_name,  # type: ignore[attr-defined]
-        user_id=row.user_id,  # type: ignore[attr-defined]
-        status=row.status,  # type: ignore[attr-defined]
-        start_time=row.start_time,  # type: ignore[attr-defined]
-        end_time=row.end_time,  # type: ignore[attr-defined]
-        lifecycle_stage=row.lifecycle_stage,  # type: ignore[attr-defined]
-        artifact_uri=row.artifact_uri,  # type: ignore[attr-defined]
-        parent_run_id=row.parent_run_id,  # type: ignore[attr-defined]
-    )
+    """A ``RunInfo`` from a SQLAlchemy row holding the ``runs`` columns, read by name."""
+    info = RunInfo(*_info_values(row))
+    info.experiment_id = str(info.experiment_id)
+    return info
 
 
 def _json(value: Any) -> Any:
@@ -228,7 +235,7 @@ def _json(value: Any) -> Any:
 def _run_from_row(row: Any) -> Run:
     metrics: dict[str, float] = {}
     points: dict[str, Metric] = {}
-    for key, step, timestamp, value, nan in _json(row.metrics_json) or ():
+    for key, step, timestamp, value, nan in _json(row.metrics_json) or ():  # the order of _POINT
         value = math.nan if nan else float(value)  # PostgreSQL renders ±inf as strings
         metrics[key] = value
         points[key] = Metric(key, value, int(timestamp), int(step))
@@ -240,4 +247,4 @@ def _run_from_row(row: Any) -> Run:
     )
 
 
-__all__ = ["IN_CHUNK", "RunLoader", "SearchStatements", "chunks", "load_runs_sqlite", "run_info"]
+__all__ = ["IN_CHUNK", "RunLoader", "SearchStatements", "chunks", "run_info"]

@@ -1,9 +1,10 @@
 """The tracking store on a SQL database (SQLite by default, PostgreSQL to scale out).
 
 Writes of metrics, params and tags go through one DB-API ``executemany`` per table inside
-one transaction (``log_batch``); a single ``log_metric`` is a batch of one. Reads use
-SQLAlchemy Core. Run listings load params, latest metrics and tags for a whole page with
-one query per table, never one per run.
+one transaction (``log_batch``); a single ``log_metric`` is a batch of one. Their
+statements, like every other, are SQLAlchemy Core built from ``tables.py``; the hot ones
+are compiled once for a raw cursor (``sql_statements.py``). Run listings load params,
+latest metrics and tags for a whole page with one query per table, never one per run.
 """
 
 from __future__ import annotations
@@ -43,35 +44,14 @@ from modelyard.tracking.sql_experiments import (
     experiment_pk,
 )
 from modelyard.tracking.sql_run_loading import (
-    IN_CHUNK,
     RunLoader,
     SearchStatements,
     chunks,
-    load_runs_sqlite,
     run_info,
 )
+from modelyard.tracking.sql_statements import HotStatements, run_row
 from modelyard.tracking.store import TrackingStore
 from modelyard.tracking.validation import check_run_id
-
-_INSERT_CHUNK = "INSERT INTO metric_chunks (run_id, key, chunk_id, points) VALUES (?, ?, ?, ?)"
-_UPSERT_LATEST = (
-    "INSERT INTO latest_metrics (run_id, key, step, timestamp, value, is_nan) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, key) DO UPDATE SET "
-    "step = excluded.step, timestamp = excluded.timestamp, value = excluded.value, "
-    "is_nan = excluded.is_nan WHERE excluded.step > latest_metrics.step OR "
-    "(excluded.step = latest_metrics.step AND (excluded.timestamp > latest_metrics.timestamp "
-    "OR (excluded.timestamp = latest_metrics.timestamp AND excluded.value > latest_metrics.value)))"
-)
-_INSERT_RUN = (
-    "INSERT INTO runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, "
-    "lifecycle_stage, artifact_uri, parent_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_INSERT_TAG = "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"
-_INSERT_PARAM = "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
-_UPSERT_TAG = (
-    "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?) "
-    "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value"
-)
 
 
 def artifact_uri_for(experiment_id: str, run_id: str) -> str:
@@ -81,7 +61,8 @@ def artifact_uri_for(experiment_id: str, run_id: str) -> str:
 class SqlTrackingStore(SqlExperiments, TrackingStore):
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._loader = RunLoader(db.is_sqlite)
+        self._loader = RunLoader(db.engine.dialect)
+        self._hot = HotStatements(db.engine.dialect)
         self._searches = SearchStatements(db.engine.dialect) if db.is_sqlite else None
         self._ensure_default_experiment()
 
@@ -108,43 +89,29 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             experiment_id=str(key),
             run_name=run_name,
             user_id=user_id,
-            status=RunStatus.RUNNING,
+            status=RunStatus.RUNNING.value,  # plain text, as a loaded run holds it
             start_time=start_time,
             end_time=None,
-            lifecycle_stage=LifecycleStage.ACTIVE,
+            lifecycle_stage=LifecycleStage.ACTIVE.value,
             artifact_uri=artifact_uri_for(str(key), run_id),
             parent_run_id=parent_run_id,
         )
-        row = (
-            run_id,
-            key,
-            run_name,
-            user_id,
-            RunStatus.RUNNING.value,
-            start_time,
-            None,
-            LifecycleStage.ACTIVE.value,
-            info.artifact_uri,
-            parent_run_id,
-        )
-        sql = self.db.sql
+        hot = self._hot
         # One raw transaction that checks the experiment and writes the run: creating runs
         # is a hot path too (sweeps, the mlflow client's run per trial).
         with self.db.raw_write(references_checked=True) as cur:
-            cur.execute(
-                sql("SELECT name, lifecycle_stage FROM experiments WHERE experiment_id = ?"),
-                (key,),
-            )
-            found = cur.fetchone()
+            found = hot.experiment_state.first(cur, {"experiment_id": key})
             if found is None:
                 raise NotFound(f"no experiment with id {experiment_id!r}", field="experiment_id")
-            if found[1] != LifecycleStage.ACTIVE:
+            if found.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidState(
-                    f"experiment {found[0]!r} is deleted; restore it before starting runs",
+                    f"experiment {found.name!r} is deleted; restore it before starting runs",
                     field="experiment_id",
                 )
-            cur.execute(sql(_INSERT_RUN), row)
-            cur.executemany(sql(_INSERT_TAG), [(run_id, k, v) for k, v in tag_map.items()])
+            hot.insert_run.execute(cur, run_row(info, key))
+            hot.insert_tag.executemany(
+                cur, [{"run_id": run_id, "key": k, "value": v} for k, v in tag_map.items()]
+            )
         return Run(info=info, data=RunData(tags=tag_map))
 
     def get_run(self, run_id: str) -> Run:
@@ -202,7 +169,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
     def _touch_run(self, conn: Connection, run_id: str, active: bool = False) -> object:
         """``_require_run`` for a write: the same checks, and the run's revision bumped."""
         row = self._require_run(conn, run_id, active=active)
-        conn.exec_driver_sql(self.db.sql(revisions.BUMP_RUN), (run_id,))
+        conn.execute(revisions.bump_run(self.db.dialect), {"run_id": run_id})
         return row
 
     def delete_run(self, run_id: str) -> None:
@@ -231,32 +198,34 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         check_run_id(run_id)
-        sql = self.db.sql
+        hot = self._hot
         with self.db.raw_write(references_checked=True) as cur:  # the run is checked below
-            cur.execute(sql(revisions.BUMP_ACTIVE_RUN), (run_id,))
+            hot.bump_active_run.execute(cur, {"run_id": run_id})
             if cur.rowcount != 1:  # the run is missing or deleted: say which
-                cur.execute(sql("SELECT lifecycle_stage FROM runs WHERE run_id = ?"), (run_id,))
-                if cur.fetchone() is None:
+                if hot.run_stage.first(cur, {"run_id": run_id}) is None:
                     raise NotFound(f"no run with id {run_id!r}", field="run_id")
                 raise InvalidState(f"run {run_id} is deleted; restore it first", field="run_id")
             if params:
                 self._write_params(cur, run_id, params)
             if tags:
-                cur.executemany(sql(_UPSERT_TAG), [(run_id, tg.key, tg.value) for tg in tags])
+                hot.upsert_tag.executemany(
+                    cur, [{"run_id": run_id, "key": tg.key, "value": tg.value} for tg in tags]
+                )
             if len(metrics) == 1:  # the per-call path: execute() is cheaper than executemany()
                 m = metrics[0]
-                cur.execute(
-                    sql(_INSERT_CHUNK),
-                    (run_id, m.key, next_chunk_id(), pack_point(m.step, m.timestamp, m.value)),
+                chunk = pack_point(m.step, m.timestamp, m.value)
+                hot.insert_chunk.execute(
+                    cur,
+                    {"run_id": run_id, "key": m.key, "chunk_id": next_chunk_id(), "points": chunk},
                 )
-                cur.execute(sql(_UPSERT_LATEST), _latest_row(run_id, m))
+                hot.upsert_latest.execute(cur, _latest_row(run_id, m))
             elif metrics:
-                cur.executemany(sql(_INSERT_CHUNK), _chunk_rows(run_id, metrics))
-                cur.executemany(
-                    sql(_UPSERT_LATEST), [_latest_row(run_id, m) for m in _latest(metrics)]
+                hot.insert_chunk.executemany(cur, _chunk_rows(run_id, metrics))
+                hot.upsert_latest.executemany(
+                    cur, [_latest_row(run_id, m) for m in _latest(metrics)]
                 )
 
-    def _write_params(self, cur: object, run_id: str, params: Sequence[Param]) -> None:
+    def _write_params(self, cur: Any, run_id: str, params: Sequence[Param]) -> None:
         wanted: dict[str, str] = {}
         for p in params:
             if wanted.setdefault(p.key, p.value) != p.value:
@@ -265,20 +234,16 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                     f"({wanted[p.key]!r} and {p.value!r})",
                     field=f"params.{p.key}",
                 )
-        sql = self.db.sql
-        cur.executemany(sql(_INSERT_PARAM), [(run_id, k, v) for k, v in wanted.items()])  # type: ignore[attr-defined]
-        keys = list(wanted)
-        for start in range(0, len(keys), IN_CHUNK):
-            chunk = keys[start : start + IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            cur.execute(  # type: ignore[attr-defined]
-                sql(f"SELECT key, value FROM params WHERE run_id = ? AND key IN ({marks})"),
-                (run_id, *chunk),
-            )
-            for key, stored in cur.fetchall():  # type: ignore[attr-defined]
-                if stored != wanted[key]:
+        hot = self._hot
+        hot.insert_param.executemany(
+            cur, [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items()]
+        )
+        for chunk in chunks(list(wanted)):
+            stored = hot.stored_params.execute(cur, {"run_id": run_id, "keys": chunk})
+            for key, value in map(stored.getter("key", "value"), cur.fetchall()):
+                if value != wanted[key]:
                     raise InvalidParameter(
-                        f"param {key!r} of run {run_id} is already {stored!r}; params are "
+                        f"param {key!r} of run {run_id} is already {value!r}; params are "
                         f"immutable, so it cannot become {wanted[key]!r} (log a new run, or "
                         "use a metric or tag for values that change)",
                         field=f"params.{key}",
@@ -351,11 +316,11 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         search = (experiment_ids, filter_string, view_type, order_by, offset, max_results + 1)
         if self._searches is not None:  # SQLite: cached SQL on a raw cursor
             with self.db.raw_read() as cur:
-                run_ids = [row[0] for row in self._found_sqlite(cur, *search)]
-                found = load_runs_sqlite(cur, run_ids[:max_results])
+                run_ids = self._found_sqlite(cur, *search)
+                found = self._loader.load_raw(cur, run_ids[:max_results])
         else:
             with self.db.read() as conn:
-                run_ids = [row[0] for row in conn.execute(self._search_statement(*search))]
+                run_ids = [row.run_id for row in conn.execute(self._search_statement(*search))]
                 found = self._loader.load(conn, run_ids[:max_results])
         more = len(run_ids) > max_results
         return Page(found, encode_page_token(offset + max_results) if more else None)
@@ -378,7 +343,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         else:
             with self.db.read() as conn:
                 stmt = self._search_statement(*search, with_revision=True)
-                rows = [(row[0], row[1]) for row in conn.execute(stmt)]
+                rows = [(row.run_id, row.revision) for row in conn.execute(stmt)]
         more = len(rows) > max_results
         return Page(rows[:max_results], encode_page_token(offset + max_results) if more else None)
 
@@ -393,8 +358,9 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         limit: int,
         with_revision: bool = False,
     ) -> list[Any]:
+        """The search's run ids on SQLite, or ``(run id, revision)`` pairs."""
         assert self._searches is not None
-        query, values = self._searches.compiled(
+        compiled = self._searches.compiled(
             [experiment_pk(e) for e in experiment_ids],
             filter_string,
             ViewType(view_type).value,
@@ -403,7 +369,10 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             limit,
             with_revision,
         )
-        return cur.execute(query, values).fetchall()  # type: ignore[no-any-return]
+        found = (
+            compiled.getter("run_id", "revision") if with_revision else compiled.getter("run_id")
+        )
+        return list(map(found, compiled.execute(cur).fetchall()))
 
     def _search_statement(
         self,
@@ -431,11 +400,11 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         with self.db.read() as conn:
             for chunk in chunks(run_ids):
                 stmt = (
-                    select(r.run_id, func.coalesce(v.revision, 0))
+                    select(r.run_id, func.coalesce(v.revision, 0).label("revision"))
                     .select_from(t.runs.outerjoin(t.run_revisions, v.run_id == r.run_id))
                     .where(r.run_id.in_(list(chunk)))
                 )
-                found.update({row[0]: row[1] for row in conn.execute(stmt)})
+                found.update({row.run_id: row.revision for row in conn.execute(stmt)})
         return found
 
     def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
@@ -443,7 +412,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             check_run_id(run_id)
         if self.db.is_sqlite:
             with self.db.raw_read() as cur:
-                return load_runs_sqlite(cur, run_ids)
+                return self._loader.load_raw(cur, run_ids)
         with self.db.read() as conn:
             return self._loader.load(conn, run_ids)
 
@@ -476,7 +445,7 @@ def dataset_node(name: str, digest: str) -> str:
     return node("dataset", f"{name}@{digest}")
 
 
-def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[str, str, int, bytes]]:
+def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[dict[str, Any]]:
     """One packed chunk per key of the batch, points in the order given."""
     columns: dict[str, tuple[list[int], list[int], list[float]]] = {}
     get = columns.get
@@ -488,14 +457,24 @@ def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[tuple[str, str, 
         column[1].append(m.timestamp)
         column[2].append(m.value)
     chunk_id = next_chunk_id()  # one id serves the whole batch: each key is its own series
-    return [(run_id, key, chunk_id, pack_points(*column)) for key, column in columns.items()]
+    return [
+        {"run_id": run_id, "key": key, "chunk_id": chunk_id, "points": pack_points(*column)}
+        for key, column in columns.items()
+    ]
 
 
-def _latest_row(run_id: str, m: Metric) -> tuple[object, ...]:
+def _latest_row(run_id: str, m: Metric) -> dict[str, Any]:
     # NaN is stored as 0.0 with is_nan set: SQLite turns NaN into NULL.
     value = float(m.value)
     nan = value != value
-    return (run_id, m.key, m.step, m.timestamp, 0.0 if nan else value, nan)
+    return {
+        "run_id": run_id,
+        "key": m.key,
+        "step": m.step,
+        "timestamp": m.timestamp,
+        "value": 0.0 if nan else value,
+        "is_nan": nan,
+    }
 
 
 def _latest(metrics: Sequence[Metric]) -> list[Metric]:
