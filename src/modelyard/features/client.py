@@ -3,11 +3,29 @@
 It owns the parts (registry, offline engine, online store, server) and wires them; the
 rules live in ``registry``, ``offline``, ``materialize``, ``serving`` and ``skew``.
 
->>> fs = FeatureStore.from_settings(Settings(home="/tmp/yard"))          # doctest: +SKIP
->>> fs.apply([store, sales, demand_service])                             # doctest: +SKIP
->>> train = fs.get_training_set(orders, service="demand").to_df()        # doctest: +SKIP
->>> fs.materialize_incremental()                                         # doctest: +SKIP
->>> fs.get_online_features([{"store_id": 7}], service="demand").to_dict()  # doctest: +SKIP
+>>> import pandas as pd
+>>> from modelyard.config import Settings
+>>> from modelyard.features.definitions import (
+...     DataFrameSource, Entity, FeatureService, FeatureView, Field)
+>>> frame = pd.DataFrame({"store_id": [7, 7, 8], "units": [3, 5, 2],
+...     "day": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-01"], utc=True)})
+>>> store = Entity("store", join_keys=["store_id"])
+>>> sales = FeatureView("sales", entities=[store], schema=[Field("units", "int64")],
+...                     source=DataFrameSource(frame, timestamp_field="day"))
+>>> fs = FeatureStore.from_settings(Settings(home=tmp_home))
+>>> [c.action for c in fs.apply([store, sales, FeatureService("demand", features=[sales])])]
+['created', 'created', 'created']
+>>> orders = pd.DataFrame({"store_id": [7, 7], "event_timestamp": pd.to_datetime(
+...     ["2024-01-01 12:00", "2024-01-03 00:00"], utc=True)})
+>>> fs.get_training_set(orders, service="demand").to_df()["units"].tolist()  # as of each
+[3, 5]
+>>> [report.rows for report in fs.materialize_incremental()]
+[2]
+>>> fs.get_online_features([{"store_id": 7}], service="demand").to_dict()
+{'store_id': [7], 'units': [5]}
+>>> fs.check_skew("demand").ok  # online values agree with offline ones
+True
+>>> fs.close()
 """
 
 from __future__ import annotations

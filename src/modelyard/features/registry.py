@@ -5,9 +5,19 @@ registered version and adds a version only when it changed, so applying the same
 twice is a no-op and changed code always gets a new version. ``diff`` shows what changed,
 field by field and as a unified diff of the code.
 
->>> registry = Registry(db)                                  # doctest: +SKIP
->>> [c.action for c in registry.apply([store, sales])]      # doctest: +SKIP
+>>> from modelyard.features.definitions import Entity, FeatureView, Field, FileSource
+>>> from modelyard.store.engine import open_database
+>>> from modelyard.store.migrations import ensure_schema
+>>> db = open_database(f"sqlite:///{tmp_home / 'modelyard.db'}")
+>>> ensure_schema(db)
+>>> store = Entity("store", join_keys=["store_id"])
+>>> sales = FeatureView("sales", entities=[store], schema=[Field("units", "int64")],
+...                     source=FileSource("sales.parquet", timestamp_field="day"))
+>>> registry = Registry(db)
+>>> [c.action for c in registry.apply([store, sales])]
 ['created', 'created']
+>>> [c.action for c in registry.apply([store, sales])]
+['unchanged', 'unchanged']
 """
 
 from __future__ import annotations
