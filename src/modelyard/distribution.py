@@ -7,7 +7,7 @@ From a source checkout (an editable install) it reads ``pyproject.toml`` itself,
 is the truth even before the next ``pip install``; from an installed wheel, the wheel's
 metadata (``importlib.metadata``).
 
->>> [r.name for r in requirements_of("server")]                  # doctest: +SKIP
+>>> [r.name for r in requirements_of("server")]
 ['starlette', 'uvicorn', 'prometheus-client', 'httptools', 'uvloop', 'orjson']
 """
 

@@ -5,9 +5,12 @@ and moves artifacts; the store it is given (local SQL or a remote server) persis
 fluent functions in ``modelyard`` (``start_run``, ``log_metric``…) are a thin layer over
 one of these.
 
->>> client = TrackingClient.from_settings(Settings(home=tmp_home))  # doctest: +SKIP
->>> run = client.create_run(client.create_experiment("demand"))      # doctest: +SKIP
->>> client.log_metric(run.info.run_id, "rmse", 12.5, step=1)         # doctest: +SKIP
+>>> client = TrackingClient.from_settings(Settings(home=tmp_home))
+>>> run = client.create_run(client.create_experiment("demand"))
+>>> client.log_metric(run.info.run_id, "rmse", 12.5, step=1)
+>>> client.get_run(run.info.run_id).data.metrics
+{'rmse': 12.5}
+>>> client.close()
 
 ``close()`` (or ``with TrackingClient.from_settings(...) as client:``) writes what
 background logging holds and closes the store's connections to a remote server.

@@ -6,8 +6,12 @@ no reference-version distribution checks. The export carries everything else: ty
 nullability, ranges, allowed values, patterns, lengths, uniqueness (single and compound),
 row counts, null fractions, freshness and cross-column rules.
 
->>> schema = contract.to_pandera()         # doctest: +SKIP
->>> schema.validate(frame, lazy=True)      # doctest: +SKIP
+>>> import pandas as pd
+>>> from modelyard.data.contracts import Column, Contract
+>>> contract = Contract("sales", columns={"price": Column("float", min=0)})
+>>> schema = contract.to_pandera()
+>>> schema.validate(pd.DataFrame({"price": [1.0, 2.5]}), lazy=True)["price"].tolist()
+[1.0, 2.5]
 """
 
 from __future__ import annotations
