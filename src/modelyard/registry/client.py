@@ -7,10 +7,21 @@ every change in the audit trail. The actor is the configured user (``Settings.us
 the OS user) with every role; a server passes the authenticated user instead
 (``as_actor``).
 
->>> registry = RegistryClient.from_settings(Settings(home=tmp_home))      # doctest: +SKIP
->>> v = registry.register_model(f"runs:/{run_id}/model", "churn")          # doctest: +SKIP
->>> registry.set_registered_model_alias("churn", "champion", v.version)    # doctest: +SKIP
->>> registry.load_model("models:/churn@champion").predict(frame)           # doctest: +SKIP
+>>> import numpy as np
+>>> from sklearn.linear_model import LinearRegression
+>>> from modelyard.registry.formats.flavors import save_model
+>>> from modelyard.tracking.client import TrackingClient
+>>> settings = Settings(home=tmp_home)
+>>> X = np.arange(10.0).reshape(5, 2)
+>>> _ = save_model(LinearRegression().fit(X, X.sum(axis=1)), "model")
+>>> with TrackingClient.from_settings(settings) as tracking:  # a run that logged the model
+...     run_id = tracking.create_run("0").info.run_id
+...     _ = tracking.log_artifacts(run_id, "model", "model")
+>>> registry = RegistryClient.from_settings(settings)
+>>> v = registry.register_model(f"runs:/{run_id}/model", "churn")
+>>> registry.set_registered_model_alias("churn", "champion", v.version)
+>>> registry.load_model("models:/churn@champion").predict(X[:2])
+array([1., 5.])
 """
 
 from __future__ import annotations
