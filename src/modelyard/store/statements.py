@@ -54,12 +54,11 @@ class Compiled:
         self, statement: ClauseElement, dialect: Dialect, expanding: Mapping[str, int] = _NO_VALUES
     ) -> None:
         compiled = statement.compile(dialect=dialect)
-        #: Result column names, in order (empty for a statement without rows).
+        #: Result column names, in order (empty for a statement without rows); SQLAlchemy
+        #: tells a name selected twice apart (``id``, ``id_1``).
         self.columns: tuple[str, ...] = tuple(
             getattr(statement, "exported_columns", {}).keys()  # type: ignore[arg-type]
         )
-        if len(set(self.columns)) != len(self.columns):
-            raise ValueError(f"result columns must have distinct names: {self.columns}")
         #: Result column name -> its index in a row.
         self.index = {name: i for i, name in enumerate(self.columns)}
         self._row = _row_type(self.columns) if self.columns else None
@@ -231,7 +230,7 @@ def _same(values: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @lru_cache(maxsize=64)
 def _row_type(columns: tuple[str, ...]) -> Any:
-    return namedtuple("Row", columns)  # type: ignore[misc]
+    return namedtuple("Row", columns, rename=True)  # type: ignore[misc]  # a keyword: _1
 
 
 __all__ = ["Compiled", "ExpandingStatement", "insert_for"]
