@@ -203,9 +203,7 @@ def test_garbage_collection_is_a_server_side_job(remote):
         remote.gc()
 
 
-def test_modelyard_tags_are_refused_from_clients_but_the_clients_own_report(
-    remote, experiment_id
-):
+def test_modelyard_tags_are_refused_from_clients_but_the_clients_own_report(remote, experiment_id):
     from modelyard.errors import PermissionDenied
 
     run = remote.create_run(experiment_id)  # sends modelyard.host, .packages, … : allowed

@@ -29,7 +29,7 @@ def bare_version(yard):
 
 
 def test_serving_a_version_without_a_saved_model_fails_before_it_starts(yard, bare_version):
-    with pytest.raises(InvalidState, match="cannot be served: .* holds no saved model"):
+    with pytest.raises(InvalidState, match=r"cannot be served: .* holds no saved model"):
         preflight(yard.settings, "models:/bare/1")
 
 
