@@ -77,8 +77,7 @@ class Database:
             with conn.begin():
                 yield conn
 
-    @contextmanager
-    def raw_write(self, *, references_checked: bool = False) -> Iterator[Any]:
+    def raw_write(self, *, references_checked: bool = False) -> _RawWrite:
         """A DB-API cursor inside one write transaction, for the batched hot path.
 
         Each thread keeps one dedicated connection for this (a pool checkout and reset
@@ -89,29 +88,17 @@ class Database:
         parent row every written row points to exists (e.g. the run of 1,000 metric
         points), so SQLite may skip its per-row foreign-key lookup (~7% of a batch).
         """
-        conn = self._hot_connection()
+        return _RawWrite(self, references_checked)
+
+    def _abort(self, conn: Any, exc: BaseException, slot: str = "conn") -> None:
+        """Roll a hot connection's transaction back after ``exc``; drop the connection
+        if that fails or the database dropped it."""
         try:
-            cursor = conn.cursor()
-            if self.is_sqlite:
-                self._set_foreign_keys(cursor, enforced=not references_checked)
-                if _NO_WAIT.get():
-                    _begin_without_waiting(cursor)
-                else:
-                    cursor.execute("BEGIN IMMEDIATE")
-            yield cursor
-        except BaseException as exc:
-            try:
-                conn.rollback()
-            except Exception:
-                self._drop_hot_connection()
-            if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError):
-                self._drop_hot_connection()
-            raise
-        try:
-            conn.commit()
-        except BaseException:
-            self._drop_hot_connection()
-            raise
+            conn.rollback()
+        except Exception:
+            self._drop_hot_connection(slot)
+        if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError):
+            self._drop_hot_connection(slot)
 
     def _set_foreign_keys(self, cursor: Any, *, enforced: bool) -> None:
         # The pragma is a no-op inside a transaction, so it is set before BEGIN, and only
@@ -134,12 +121,7 @@ class Database:
                 cursor.execute("BEGIN")
             yield cursor
         except BaseException as exc:
-            try:
-                conn.rollback()
-            except Exception:
-                self._drop_hot_connection("read_conn")
-            if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError):
-                self._drop_hot_connection("read_conn")
+            self._abort(conn, exc, "read_conn")
             raise
         try:
             if self.is_sqlite:
@@ -188,6 +170,42 @@ class Database:
                 pass
         self._local = threading.local()
         self.engine.dispose()
+
+
+class _RawWrite:
+    """``Database.raw_write``'s transaction. A plain context manager, not a generator:
+    per-call logging enters one per call, and ``@contextmanager`` costs ~0.75 µs more."""
+
+    __slots__ = ("_conn", "_db", "_references_checked")
+
+    def __init__(self, db: Database, references_checked: bool) -> None:
+        self._db, self._references_checked = db, references_checked
+
+    def __enter__(self) -> Any:
+        db = self._db
+        conn = self._conn = db._hot_connection()
+        try:
+            cursor = conn.cursor()
+            if db.is_sqlite:
+                db._set_foreign_keys(cursor, enforced=not self._references_checked)
+                if _NO_WAIT.get():
+                    _begin_without_waiting(cursor)
+                else:
+                    cursor.execute("BEGIN IMMEDIATE")
+        except BaseException as exc:
+            db._abort(conn, exc)
+            raise
+        return cursor
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, traceback: Any) -> None:
+        if exc is not None:
+            self._db._abort(self._conn, exc)
+            return  # the exception goes on
+        try:
+            self._conn.commit()
+        except BaseException:
+            self._db._drop_hot_connection()
+            raise
 
 
 def _begin_without_waiting(cursor: Any) -> None:

@@ -48,7 +48,7 @@ class Compiled:
     the values as one sequence under that name (see ``ExpandingStatement``).
     """
 
-    __slots__ = ("_defaults", "_expanded", "_row", "args", "columns", "index", "sql")
+    __slots__ = ("_defaults", "_expanded", "_getters", "_row", "args", "columns", "index", "sql")
 
     def __init__(
         self, statement: ClauseElement, dialect: Dialect, expanding: Mapping[str, int] = _NO_VALUES
@@ -62,6 +62,7 @@ class Compiled:
         #: Result column name -> its index in a row.
         self.index = {name: i for i, name in enumerate(self.columns)}
         self._row = _row_type(self.columns) if self.columns else None
+        self._getters: dict[tuple[str, ...], Callable[[Sequence[Any]], Any]] = {}
 
         # The caller gives the unbound parameters and the expanding ones; the values bound
         # in the statement itself are converted for the driver here, once. Expanding the
@@ -169,7 +170,10 @@ class Compiled:
     def getter(self, *names: str) -> Callable[[Sequence[Any]], Any]:
         """A function reading the named columns out of a raw row (one value for one name,
         else a tuple), at C speed: for loops over many rows."""
-        return itemgetter(*(self.index[name] for name in names))
+        found = self._getters.get(names)
+        if found is None:
+            found = self._getters[names] = itemgetter(*(self.index[name] for name in names))
+        return found
 
     def first(self, cursor: Any, values: Mapping[str, Any] = _NO_VALUES) -> Any:
         """The first row as a named tuple (``row.name``), or ``None``."""
