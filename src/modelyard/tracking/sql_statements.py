@@ -9,6 +9,7 @@ of column names: ``run_row`` makes a run's from its ``RunInfo``.
 from __future__ import annotations
 
 from dataclasses import fields
+from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -65,33 +66,65 @@ def _newer_point(offered: Any) -> Any:
 
 
 class HotStatements:
-    """The statements of run creation and logging, compiled for one dialect."""
+    """The statements of run creation and logging for one dialect, each compiled on first
+    use (opening a store, or a process that only reads, compiles none)."""
 
     def __init__(self, dialect: Dialect) -> None:
-        name = dialect.name
-        e, r, p = t.experiments.c, t.runs.c, t.params.c
+        self._dialect = dialect
 
-        def compiled(statement: Any) -> Compiled:
-            return Compiled(statement, dialect)
+    def _compiled(self, statement: Any) -> Compiled:
+        return Compiled(statement, self._dialect)
 
-        self.experiment_state = compiled(
+    @cached_property
+    def experiment_state(self) -> Compiled:
+        e = t.experiments.c
+        return self._compiled(
             select(e.name, e.lifecycle_stage).where(e.experiment_id == bindparam("experiment_id"))
         )
-        self.run_stage = compiled(select(r.lifecycle_stage).where(r.run_id == bindparam("run_id")))
-        self.insert_run = compiled(insert(t.runs))
-        self.insert_tag = compiled(insert(t.tags))
-        self.upsert_tag = compiled(upsert(name, t.tags))
-        self.insert_param = compiled(insert_for(name, t.params).on_conflict_do_nothing())
-        self.stored_params = ExpandingStatement(
+
+    @cached_property
+    def run_stage(self) -> Compiled:
+        r = t.runs.c
+        return self._compiled(select(r.lifecycle_stage).where(r.run_id == bindparam("run_id")))
+
+    @cached_property
+    def insert_run(self) -> Compiled:
+        return self._compiled(insert(t.runs))
+
+    @cached_property
+    def insert_tag(self) -> Compiled:
+        return self._compiled(insert(t.tags))
+
+    @cached_property
+    def upsert_tag(self) -> Compiled:
+        return self._compiled(upsert(self._dialect.name, t.tags))
+
+    @cached_property
+    def insert_param(self) -> Compiled:
+        return self._compiled(insert_for(self._dialect.name, t.params).on_conflict_do_nothing())
+
+    @cached_property
+    def stored_params(self) -> ExpandingStatement:
+        p = t.params.c
+        return ExpandingStatement(
             select(p.key, p.value).where(
                 p.run_id == bindparam("run_id"), p.key.in_(bindparam("keys", expanding=True))
             ),
-            dialect,
+            self._dialect,
             "keys",
         )
-        self.insert_chunk = compiled(insert(t.metric_chunks))
-        self.upsert_latest = compiled(upsert(name, t.latest_metrics, _newer_point))
-        self.bump_active_run = compiled(revisions.bump_active_run(name))
+
+    @cached_property
+    def insert_chunk(self) -> Compiled:
+        return self._compiled(insert(t.metric_chunks))
+
+    @cached_property
+    def upsert_latest(self) -> Compiled:
+        return self._compiled(upsert(self._dialect.name, t.latest_metrics, _newer_point))
+
+    @cached_property
+    def bump_active_run(self) -> Compiled:
+        return self._compiled(revisions.bump_active_run(self._dialect.name))
 
 
 __all__ = ["RUN_INFO_FIELDS", "HotStatements", "run_row", "upsert"]
