@@ -27,8 +27,8 @@ from modelyard.features.definitions import (
     OnDemandFeatureView,
     Projection,
 )
+from modelyard.features.definitions_store import DefinitionRecord
 from modelyard.features.fields import Field
-from modelyard.features.registry import DefinitionRecord
 from modelyard.features.sources import DataFrameSource, FileSource, Source, SqlSource
 
 #: Loads a DataFrame source's Parquet snapshot by content digest (from the artifact store).

@@ -40,8 +40,8 @@ from modelyard.artifacts import namespaces
 from modelyard.config import Settings, load_settings, os_user
 from modelyard.features.catalog import Catalog, load_definitions_file
 from modelyard.features.definitions import DEFAULT_TIMESTAMP_COLUMN, FeatureView, collect
+from modelyard.features.definitions_store import ApplyChange, Registry
 from modelyard.features.online.base import OnlineStore, default_online_uri, open_online_store
-from modelyard.features.registry import ApplyChange, Registry
 from modelyard.features.relations import OfflineEngine
 from modelyard.features.sources import DataFrameSource, FileSource
 from modelyard.store.engine import Database

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from modelyard.errors import NotFound
 from modelyard.features.catalog import Catalog
+from modelyard.features.definitions_store import definition_node
 from modelyard.features.offline import TrainingSet, training_set_record
-from modelyard.features.registry import definition_node
 from modelyard.features.tables import feature_training_sets
 from modelyard.ids import new_id, now_ms
 from modelyard.store.engine import Database

@@ -79,7 +79,7 @@ from modelyard.registry.uris import (
     parse_model_uri,
 )
 from modelyard.store.engine import Database
-from modelyard.tracking import validation
+from modelyard.tracking import checks
 from modelyard.tracking.entities import Page, Run
 from modelyard.tracking.search_filter import quote
 from modelyard.tracking.sql_store import SqlTrackingStore
@@ -633,6 +633,6 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     """Validated tags; values are stored as text."""
     out: dict[str, str] = {}
     for key, value in (tags or {}).items():
-        validation.check_key(key, "tag")
-        out[key] = validation.check_tag_value(key, value)
+        checks.check_key(key, "tag")
+        out[key] = checks.check_tag_value(key, value)
     return out

@@ -34,7 +34,7 @@ from modelyard.server.errors import exception_handlers
 from modelyard.server.metrics import ServerMetrics
 from modelyard.server.mlflow_registry_api import registry_routes
 from modelyard.server.prerender import Prerenderer
-from modelyard.server.routing import indexed
+from modelyard.server.route_index import indexed
 from modelyard.server.run_json_cache import RunJsonCache
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.observed_store import ObservedStore, WriteObserver
@@ -134,7 +134,7 @@ def create_app(
         client.flush()
 
     return Starlette(
-        routes=indexed(  # fixed paths found by one dict lookup (server.routing)
+        routes=indexed(  # fixed paths found by one dict lookup (server.route_index)
             [
                 *system_routes(ctx),
                 *metrics.routes(),

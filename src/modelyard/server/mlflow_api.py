@@ -31,10 +31,10 @@ from modelyard.server.request_body import query_fields_of, receive_json_object
 from modelyard.server.run_json_cache import search_answer
 from modelyard.server.threads import in_thread
 from modelyard.tracking import mlflow_wire as wire
+from modelyard.tracking.checks import check_batch_sizes
 from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
 from modelyard.tracking.mlflow_wire import Fields
 from modelyard.tracking.run_context import TAG_USER
-from modelyard.tracking.validation import check_batch_sizes
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 MAX_BATCH_ITEMS = 1000

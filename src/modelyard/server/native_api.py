@@ -38,8 +38,8 @@ from modelyard.server.openapi import Operation, document
 from modelyard.server.request_body import read_body
 from modelyard.server.threads import in_thread
 from modelyard.tracking import entities as e
+from modelyard.tracking.checks import check_key, check_run_id
 from modelyard.tracking.mlflow_wire import metric_value_to_json
-from modelyard.tracking.validation import check_key, check_run_id
 
 PREFIX = "/api/v1"
 OPENAPI_PATH = f"{PREFIX}/openapi.json"

@@ -6,7 +6,7 @@ field rather than a silently ignored value), and ``server.openapi`` turns them i
 OpenAPI document through pydantic's JSON schema, so the document cannot drift from what
 the server accepts and answers.
 
-Limits mirror ``tracking.validation`` (which stays authoritative: the tracking client
+Limits mirror ``tracking.checks`` (which stays authoritative: the tracking client
 checks everything again, with the same rules as local use). Unlike the MLflow wire format,
 params, tags and latest metrics are JSON objects keyed by name, and a run is one flat
 object.
@@ -22,8 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
-from modelyard.tracking.entities import LifecycleStage, RunStatus, ViewType
-from modelyard.tracking.validation import (
+from modelyard.tracking.checks import (
     MAX_BATCH_METRICS,
     MAX_BATCH_PARAMS,
     MAX_BATCH_TAGS,
@@ -33,11 +32,12 @@ from modelyard.tracking.validation import (
     MAX_RUN_NAME_LENGTH,
     MAX_TAG_VALUE_LENGTH,
 )
+from modelyard.tracking.entities import LifecycleStage, RunStatus, ViewType
 
 INT64_MAX = 2**63 - 1
 MAX_PAGE = 50_000
 
-#: The key grammar of ``tracking.validation`` (letters, digits, ``_-. /:``).
+#: The key grammar of ``tracking.checks`` (letters, digits, ``_-. /:``).
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[/\w.\- :]+$")]
 ExperimentId = Annotated[
     str, Field(pattern=r"^[0-9]{1,18}$", description="A decimal id, as a string.")

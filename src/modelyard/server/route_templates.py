@@ -20,7 +20,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-from modelyard.server.routing import ExactRoutes
+from modelyard.server.route_index import ExactRoutes
 
 MAX_CACHED_PATHS = 4096
 

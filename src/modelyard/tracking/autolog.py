@@ -28,7 +28,7 @@ from typing import Any
 
 from modelyard.errors import InvalidParameter, MissingExtra
 from modelyard.ids import now_ms
-from modelyard.tracking import fluent, validation
+from modelyard.tracking import checks, fluent
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
 
@@ -76,7 +76,7 @@ def autolog(
     disable: bool = False,
     log_models: bool = True,
     log_training_metrics: bool = True,
-    max_param_length: int = validation.MAX_PARAM_VALUE_LENGTH,
+    max_param_length: int = checks.MAX_PARAM_VALUE_LENGTH,
 ) -> None:
     """Log every scikit-learn ``fit`` to modelyard (or stop, with ``disable=True``).
 
@@ -102,7 +102,7 @@ def autolog(
             _config = None
             _restore()
             return
-        limit = validation.MAX_PARAM_VALUE_LENGTH
+        limit = checks.MAX_PARAM_VALUE_LENGTH
         if type(max_param_length) is not int or not 1 <= max_param_length <= limit:
             raise InvalidParameter(
                 f"max_param_length must be an integer from 1 to {limit}, got {max_param_length!r}",
@@ -275,7 +275,7 @@ def _log_fit(
 
 def _valid_param_key(key: str) -> bool:
     try:
-        validation.check_key(key, "param")
+        checks.check_key(key, "param")
     except InvalidParameter:
         return False
     return True

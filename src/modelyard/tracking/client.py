@@ -29,7 +29,7 @@ from typing import Any
 from modelyard.config import Settings, load_settings, os_user
 from modelyard.errors import InvalidParameter, NotFound
 from modelyard.ids import now_ms
-from modelyard.tracking import conventions, validation
+from modelyard.tracking import checks, conventions
 from modelyard.tracking.async_logging import AsyncLogger
 from modelyard.tracking.datasets import describe
 from modelyard.tracking.entities import (
@@ -103,11 +103,11 @@ class TrackingClient:
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: Mapping[str, str] | None = None
     ) -> str:
-        validation.check_experiment_name(name)
+        checks.check_experiment_name(name)
         conventions.check_experiment_name(self.settings, name)
         self._check_client_tags(tags or {}, "experiment")
         clean = {
-            validation.check_key(k, "tag"): validation.check_tag_value(k, v)
+            checks.check_key(k, "tag"): checks.check_tag_value(k, v)
             for k, v in (tags or {}).items()
         }
         return self.store.create_experiment(name, artifact_location, clean)
@@ -157,11 +157,9 @@ class TrackingClient:
         self.store.restore_experiment(str(experiment_id))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        validation.check_key(key, "tag")
+        checks.check_key(key, "tag")
         self._check_client_tags([key], "experiment")
-        self.store.set_experiment_tag(
-            str(experiment_id), key, validation.check_tag_value(key, value)
-        )
+        self.store.set_experiment_tag(str(experiment_id), key, checks.check_tag_value(key, value))
 
     # runs ----------------------------------------------------------------------
     def create_run(
@@ -176,12 +174,12 @@ class TrackingClient:
         """Start a run; it records git commit, entry point, versions, host and user."""
         self._check_client_tags(tags or {}, "run")
         user_tags = {
-            validation.check_key(k, "tag"): validation.check_tag_value(k, v)
+            checks.check_key(k, "tag"): checks.check_tag_value(k, v)
             for k, v in (tags or {}).items()
         }
         conventions.check_run_tags(self.settings, user_tags)
         if run_name is not None:
-            validation.check_text(run_name, "run name", validation.MAX_RUN_NAME_LENGTH)
+            checks.check_text(run_name, "run name", checks.MAX_RUN_NAME_LENGTH)
         if parent_run_id is not None:
             parent = self.store.get_run(parent_run_id)
             if parent.info.experiment_id != str(experiment_id):
@@ -216,7 +214,7 @@ class TrackingClient:
         self, run_id: str, status: str | None = None, name: str | None = None
     ) -> RunInfo:
         if name is not None:
-            validation.check_text(name, "run name", validation.MAX_RUN_NAME_LENGTH)
+            checks.check_text(name, "run name", checks.MAX_RUN_NAME_LENGTH)
         return self.store.update_run_info(run_id, status=status, run_name=name)
 
     def delete_run(self, run_id: str) -> None:
@@ -236,17 +234,17 @@ class TrackingClient:
         synchronous: bool = True,
     ) -> None:
         metric = Metric(key, value, now_ms() if timestamp is None else timestamp, step)
-        validation.check_metrics((metric,))
+        checks.check_metrics((metric,))
         self._write(run_id, synchronous, metrics=(metric,))
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool = True) -> str:
-        param = Param(validation.check_key(key, "param"), validation.check_param_value(key, value))
+        param = Param(checks.check_key(key, "param"), checks.check_param_value(key, value))
         self._write(run_id, synchronous, params=(param,))
         return param.value
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool = True) -> None:
         self._check_client_tags([key], "run")
-        tag = RunTag(validation.check_key(key, "tag"), validation.check_tag_value(key, value))
+        tag = RunTag(checks.check_key(key, "tag"), checks.check_tag_value(key, value))
         self._write(run_id, synchronous, tags=(tag,))
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -266,16 +264,14 @@ class TrackingClient:
         synchronous: bool = True,
     ) -> None:
         """Log many values in one transaction: all are written or none is."""
-        validation.check_metrics(metrics)
+        checks.check_metrics(metrics)
         self._check_client_tags([t.key for t in tags], "run")
         params = [
-            Param(
-                validation.check_key(p.key, "param"), validation.check_param_value(p.key, p.value)
-            )
+            Param(checks.check_key(p.key, "param"), checks.check_param_value(p.key, p.value))
             for p in params
         ]
         tags = [
-            RunTag(validation.check_key(t.key, "tag"), validation.check_tag_value(t.key, t.value))
+            RunTag(checks.check_key(t.key, "tag"), checks.check_tag_value(t.key, t.value))
             for t in tags
         ]
         self._write(run_id, synchronous, metrics=metrics, params=params, tags=tags)
@@ -291,7 +287,7 @@ class TrackingClient:
         if synchronous:
             self.store.log_batch(run_id, metrics, params, tags)
         else:
-            validation.check_run_id(run_id)
+            checks.check_run_id(run_id)
             self.async_logger.submit(run_id, metrics, params, tags)
 
     @property

@@ -29,6 +29,7 @@ from typing import Any
 from modelyard.errors import NotFound, NotImplementedFeature
 from modelyard.http_transport import HttpTransport
 from modelyard.tracking import mlflow_wire as wire
+from modelyard.tracking.checks import MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS
 from modelyard.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -42,7 +43,6 @@ from modelyard.tracking.entities import (
 )
 from modelyard.tracking.mlflow_wire import Fields
 from modelyard.tracking.store import TrackingStore
-from modelyard.tracking.validation import MAX_BATCH_METRICS, MAX_BATCH_PARAMS, MAX_BATCH_TAGS
 
 API = "/api/2.0/mlflow"
 MAX_BATCH_ITEMS = 1000

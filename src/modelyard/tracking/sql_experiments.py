@@ -21,6 +21,7 @@ from modelyard.ids import now_ms
 from modelyard.store.engine import Database
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
+from modelyard.tracking.checks import check_experiment_name
 from modelyard.tracking.entities import Experiment, LifecycleStage, Page, ViewType
 from modelyard.tracking.search_filter import (
     EXPERIMENTS,
@@ -30,7 +31,6 @@ from modelyard.tracking.search_filter import (
     parse_order_by,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.validation import check_experiment_name
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"

@@ -21,6 +21,7 @@ from modelyard.store.lineage import node, record_edges
 from modelyard.store.metric_chunks import history, next_chunk_id, pack_point, pack_points
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
+from modelyard.tracking.checks import check_run_id
 from modelyard.tracking.entities import (
     DatasetInput,
     LifecycleStage,
@@ -51,7 +52,6 @@ from modelyard.tracking.sql_run_loading import (
 )
 from modelyard.tracking.sql_statements import HotStatements, run_row
 from modelyard.tracking.store import TrackingStore
-from modelyard.tracking.validation import check_run_id
 
 
 def artifact_uri_for(experiment_id: str, run_id: str) -> str:

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Route
 
-from modelyard.server.routing import ExactRoutes, indexed
+from modelyard.server.route_index import ExactRoutes, indexed
 from modelyard.server.threads import in_thread
 
 pytestmark = pytest.mark.anyio
