@@ -1,6 +1,6 @@
 """``--help`` of every command reads well, and the README's command list matches the CLI.
 
-The whole tree is walked: each name in ``LAZY_GROUPS``/``LAZY_COMMANDS`` is loaded as
+The whole tree is walked: each name in ``COMMANDS`` is loaded as
 ``modelyard`` loads it, then every subcommand. A command added without help, a flag shown as
 ``--json <bool>``, an argument shown as ``{name}``, or a command missing from the README's
 *Command line* section fails here.
@@ -20,7 +20,7 @@ from rich.text import Text
 from typer.core import TyperArgument, TyperGroup
 from typer.main import get_command
 
-from modelyard.cli.main import COMMAND_ORDER, _load_command, app
+from modelyard.cli.main import COMMANDS, _load_command, app
 
 README = Path(__file__).parents[2] / "README.md"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -43,7 +43,7 @@ def walk() -> Iterator[tuple[tuple[str, ...], click.Command, click.Context]]:
                 assert sub is not None, f"{' '.join(path)} lists {name!r} but cannot load it"
                 yield from below((*path, name), sub, ctx)
 
-    for name in COMMAND_ORDER:
+    for name in COMMANDS:
         yield from below((name,), _load_command(name), root_ctx)
 
 
@@ -85,7 +85,7 @@ def test_every_command_and_subcommand_is_in_the_readme_command_list() -> None:
 
 
 def test_the_readme_command_list_names_only_real_commands() -> None:
-    assert set(readme_commands()) <= set(COMMAND_ORDER)
+    assert set(readme_commands()) <= set(COMMANDS)
 
 
 @pytest.mark.parametrize(("path", "command", "ctx"), TREE, ids=IDS)

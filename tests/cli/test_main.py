@@ -1,5 +1,5 @@
 """The command tree loads each command's module on first use, and every listed command
-resolves: a command added to a module but not to the lazy tables would silently vanish."""
+resolves: a command added to a module but not to the command table would silently vanish."""
 
 from __future__ import annotations
 
@@ -12,17 +12,30 @@ import typer
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from modelyard.cli.main import COMMAND_ORDER, LAZY_COMMANDS, LAZY_GROUPS, app
+from modelyard.cli.main import COMMANDS, app
 from modelyard.errors import MissingExtra, NotFound
 
 
-def test_every_command_in_the_help_order_is_loadable() -> None:
-    assert set(COMMAND_ORDER) == set(LAZY_GROUPS) | set(LAZY_COMMANDS)
+def test_every_command_in_the_table_is_loadable_and_listed_by_its_own_help() -> None:
     root = get_command(app)
     ctx = click.Context(root)
-    for name in COMMAND_ORDER:
+    for name, (_, _, listed) in COMMANDS.items():
         command = root.get_command(ctx, name)
         assert command is not None and command.name == name
+        assert command.help is not None and command.help.split("\n\n")[0] == listed, name
+
+
+def test_the_root_help_imports_no_command_module() -> None:
+    script = (
+        "import sys; from modelyard.cli.main import main; sys.argv = ['modelyard', '--help']\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('modelyard.cli.')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert "Commands" in loaded.stdout and "experiments" in loaded.stdout
+    assert loaded.stdout.strip().splitlines()[-1] == (
+        "['modelyard.cli.help_format', 'modelyard.cli.main']"
+    )
 
 
 def test_a_command_imports_only_its_own_module() -> None:

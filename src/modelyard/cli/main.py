@@ -38,49 +38,75 @@ if TYPE_CHECKING:  # typer 0.29 vendors its own click: importing click would cos
 
 #: Options of the root command that may also follow the subcommand.
 GLOBAL_OPTIONS = ("--home", "--store-uri", "--artifacts-uri")
-COMMAND_ORDER = (
-    "experiments",
-    "runs",
-    "data",
-    "models",
-    "gate",
-    "features",
-    "deploy",
-    "serve",
-    "server",
-    "build",
-    "k8s",
-    "audit",
-    "users",
-    "tokens",
-    "gc",
-    "init",
-    "demo",
-)
-#: Where each command lives: ``(module, typer app attribute)`` for command groups,
-#: ``(module, function name)`` for single commands. Modules load when their command runs
-#: (or for the root ``--help``), so ``modelyard features apply`` never imports the server.
-LAZY_GROUPS = {
-    "experiments": "experiments",
-    "runs": "runs",
-    "data": "data",
-    "models": "models",
-    "deploy": "deploy",
-    "audit": "audit",
-    "users": "users",
-    "tokens": "tokens",
-    "init": "init",
-    "features": "features",
+#: The commands, in the order ``modelyard --help`` lists them (the lifecycle: experiments,
+#: runs, ..., gc, demo): name → ``(module, attribute, help)``. The attribute is a typer app
+#: (a command group) or a function (a single command) in ``modelyard.cli.<module>``;
+#: modules load only when their command runs, so ``modelyard features apply`` never
+#: imports the server. The root ``--help`` lists each command by this help (the first
+#: paragraph of the command's own help, which tests/cli/test_main.py keeps equal) and
+#: imports none of them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "experiments": (
+        "experiments",
+        "app",
+        "Create, list, rename, delete and restore experiments.",
+    ),
+    "runs": ("runs", "app", "Inspect, search, compare, delete and restore runs."),
+    "data": (
+        "data",
+        "app",
+        "Version datasets (snapshot, pull, list, show, diff) and check data contracts.",
+    ),
+    "models": ("models", "app", "Register, promote, approve and describe model versions."),
+    "gate": (
+        "gate",
+        "gate",
+        "Gate a candidate model: rules, champion comparison, slices, contract, latency.",
+    ),
+    "features": (
+        "features",
+        "app",
+        "Define features once; build point-in-time-correct training sets; serve them online.",
+    ),
+    "deploy": ("deploy", "app", "Deploy model versions: blue-green, canary, shadow, A/B."),
+    "serve": (
+        "serve",
+        "serve",
+        "Serve predictions for a deployment (following its revisions) or one model.",
+    ),
+    "server": (
+        "server",
+        "server",
+        "Serve the MLflow-compatible tracking API and artifact proxy over HTTP.",
+    ),
+    "build": ("build", "build", "Write a container build context serving one model version."),
+    "k8s": (
+        "build",
+        "k8s",
+        "Kubernetes manifests: Deployment, Service, HPA and ServiceMonitor.",
+    ),
+    "audit": ("audit", "app", "Show and verify the audit trail of registry changes."),
+    "users": (
+        "users",
+        "app",
+        "Create and list users of an authenticated server; change their roles.",
+    ),
+    "tokens": ("tokens", "app", "Create, list and revoke API tokens."),
+    "gc": (
+        "gc",
+        "gc",
+        "Purge deleted runs and unreferenced artifact blobs; report the space freed.",
+    ),
+    "init": ("init", "app", "Scaffold project files (CI workflows)."),
+    "demo": (
+        "demo",
+        "demo",
+        "Run the retail demand-forecasting demo: three tracked models, compared.",
+    ),
 }
-LAZY_COMMANDS = {
-    "gate": ("gate", "gate"),
-    "serve": ("serve", "serve"),
-    "server": ("server", "server"),
-    "build": ("build", "build"),
-    "k8s": ("build", "k8s"),
-    "gc": ("gc", "gc"),
-    "demo": ("demo", "demo"),
-}
+#: ``ctx.meta`` key set while the root help lists the commands: they are shown from
+#: COMMANDS, not loaded.
+_LISTING = "modelyard.listing"
 #: Line width when stdout is a pipe or a file: wide enough that tables never cut run ids.
 PIPE_WIDTH = 240
 #: The exit codes (README, "Exit codes"): a script tells "the data is bad" (1) from "the
@@ -148,16 +174,24 @@ class ModelyardGroup(PlainHelpGroup):
     """The root group: lifts global options written after the command, renders errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """The lifecycle order (experiments, runs, gc, demo), then any others."""
-        names = set(super().list_commands(ctx)) | set(LAZY_GROUPS) | set(LAZY_COMMANDS)
-        return sorted(names, key=lambda n: COMMAND_ORDER.index(n) if n in COMMAND_ORDER else 99)
+        """The lifecycle order of COMMANDS, then any others."""
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         found = super().get_command(ctx, cmd_name)
-        if found is None and (cmd_name in LAZY_GROUPS or cmd_name in LAZY_COMMANDS):
+        if found is None and cmd_name in COMMANDS:
+            if ctx.meta.get(_LISTING):  # the root help: name and help, nothing imported
+                return typer.core.TyperCommand(cmd_name, help=COMMANDS[cmd_name][2])
             found = _load_command(cmd_name)
             self.add_command(found, cmd_name)
         return found
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        ctx.meta[_LISTING] = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            ctx.meta[_LISTING] = False
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(args))
@@ -186,15 +220,14 @@ def _load_command(name: str) -> click.Command:
     (with the plain-help classes: ``NAME``, not ``{name}``; ``--json``, not ``--json <bool>``)."""
     from importlib import import_module
 
-    if name in LAZY_GROUPS:
-        module = import_module(f"modelyard.cli.{LAZY_GROUPS[name]}")
-        group = typer.main.get_group(use_plain_help(module.app))
+    module_name, attribute, _ = COMMANDS[name]
+    found = getattr(import_module(f"modelyard.cli.{module_name}"), attribute)
+    if isinstance(found, typer.Typer):
+        group = typer.main.get_group(use_plain_help(found))
         group.name = name
         return group
-    module_name, function = LAZY_COMMANDS[name]
-    module = import_module(f"modelyard.cli.{module_name}")
     holder = typer.Typer()
-    holder.command(name, cls=PlainHelpCommand)(getattr(module, function))
+    holder.command(name, cls=PlainHelpCommand)(found)
     holder.callback()(lambda: None)  # keep a group, so the command keeps its name
     return typer.main.get_group(holder).commands[name]
 
