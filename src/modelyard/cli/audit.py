@@ -13,7 +13,6 @@ from __future__ import annotations
 import typer
 
 from modelyard.cli.experiments import format_time
-from modelyard.cli.models import registry
 
 app = typer.Typer(help="Show and verify the audit trail of registry changes.", no_args_is_help=True)
 
@@ -42,7 +41,7 @@ def log(
 
     from rich.table import Table
 
-    events = registry(ctx).audit_log(model, limit)
+    events = ctx.obj.registry().audit_log(model, limit)
     if as_json:
         for event in events:
             typer.echo(json.dumps(dataclasses.asdict(event), sort_keys=True))
@@ -80,7 +79,7 @@ def verify(
     """Check the hash chain; name the first edited, deleted or reordered entry."""
     from modelyard.cli.main import print_error
 
-    result = registry(ctx).verify_audit(anchor)
+    result = ctx.obj.registry().verify_audit(anchor)
     if not result.ok:
         print_error(str(result))
         raise typer.Exit(1)

@@ -22,23 +22,12 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from modelyard.serving.deployments import Deployment, DeploymentService
+    from modelyard.serving.deployments import Deployment
 
 app = typer.Typer(
     help="Deploy model versions: blue-green, canary, shadow, A/B.", no_args_is_help=True
 )
 REASON_HELP = "Why: kept with the revision and its audit event."
-
-
-def service(ctx: typer.Context) -> DeploymentService:
-    state = ctx.obj
-    found = getattr(state, "_deployments", None)
-    if found is None:
-        from modelyard.serving.deployments import DeploymentService
-
-        found = DeploymentService.from_settings(state.settings())
-        state._deployments = found
-    return found
 
 
 def _seconds(text: str, option: str) -> float:
@@ -123,7 +112,9 @@ def create(
     $ modelyard deploy create web models:/churn/3 --env production
     $ modelyard serve web
     """
-    _show(ctx, service(ctx).create(name, model_uri, environment=env, description=description))
+    _show(
+        ctx, ctx.obj.deployments().create(name, model_uri, environment=env, description=description)
+    )
 
 
 @app.command("status")
@@ -135,7 +126,7 @@ def status(
     """The traffic policy in force and the recent revisions."""
     from modelyard.cli.experiments import format_time
 
-    svc = service(ctx)
+    svc = ctx.obj.deployments()
     _show(ctx, svc.get(name))
     for rev in svc.history(name, history):
         reason = f" — {rev.reason}" if rev.reason else ""
@@ -148,7 +139,7 @@ def status(
 @app.command("list")
 def list_deployments(ctx: typer.Context) -> None:
     """Every deployment, its environment and revision."""
-    deployments = service(ctx).list()
+    deployments = ctx.obj.deployments().list()
     if not deployments:
         typer.echo("no deployments yet — create one with `modelyard deploy create NAME MODEL_URI`")
         return
@@ -167,7 +158,7 @@ def switch(
     reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
     """Blue-green: all traffic to MODEL_URI at once (or back to the standby)."""
-    _show(ctx, service(ctx).switch(name, model_uri, reason=reason))
+    _show(ctx, ctx.obj.deployments().switch(name, model_uri, reason=reason))
 
 
 @app.command("canary")
@@ -220,7 +211,7 @@ def canary(
     }
     _show(
         ctx,
-        service(ctx).canary(
+        ctx.obj.deployments().canary(
             name,
             model_uri,
             steps=_steps(steps),
@@ -246,7 +237,7 @@ def shadow(
     $ modelyard deploy shadow web models:/churn/5 --percent 20
     $ modelyard deploy shadow web      # stop mirroring
     """
-    _show(ctx, service(ctx).shadow(name, model_uris or [], percent=percent, reason=reason))
+    _show(ctx, ctx.obj.deployments().shadow(name, model_uris or [], percent=percent, reason=reason))
 
 
 @app.command("ab")
@@ -264,7 +255,7 @@ def ab(
     $ modelyard deploy ab web models:/churn/4 --split 50 --key customer_id
     $ modelyard deploy ab-report web --slice category
     """
-    _show(ctx, service(ctx).ab(name, model_uri, split=split, key=key, reason=reason))
+    _show(ctx, ctx.obj.deployments().ab(name, model_uri, split=split, key=key, reason=reason))
 
 
 @app.command("ab-report")
@@ -282,7 +273,7 @@ def ab_report(
     from modelyard.serving.ab_report import ab_report_for
     from modelyard.serving.feedback import FeedbackStore
 
-    svc = service(ctx)
+    svc = ctx.obj.deployments()
     report = ab_report_for(
         svc.registry.artifacts,
         FeedbackStore(svc.db),
@@ -302,7 +293,7 @@ def promote(
     reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
     """Make the canary (or an A/B variant) the primary at 100 %."""
-    _show(ctx, service(ctx).promote(name, variant, reason=reason))
+    _show(ctx, ctx.obj.deployments().promote(name, variant, reason=reason))
 
 
 @app.command("rollback")
@@ -313,7 +304,7 @@ def rollback(
     reason: str | None = typer.Option(None, "--reason", help=REASON_HELP),
 ) -> None:
     """Undo the last change (or restore a revision) at once."""
-    _show(ctx, service(ctx).rollback(name, to, reason=reason))
+    _show(ctx, ctx.obj.deployments().rollback(name, to, reason=reason))
 
 
 @app.command("contract")
@@ -324,7 +315,7 @@ def contract(
     mode: str = typer.Option("reject", "--mode", help="reject (400) or flag (serve and log)."),
 ) -> None:
     """Enforce a data contract on the deployment's requests."""
-    _show(ctx, service(ctx).set_contract(name, path, mode=mode))
+    _show(ctx, ctx.obj.deployments().set_contract(name, path, mode=mode))
 
 
 @app.command("env")
@@ -335,7 +326,7 @@ def env(
     protected: bool = typer.Option(False, "--protected", help="Apply the promotion policy."),
 ) -> None:
     """Create an environment (staging and production exist already)."""
-    e = service(ctx).create_environment(name, requires=requires, protected=protected)
+    e = ctx.obj.deployments().create_environment(name, requires=requires, protected=protected)
     typer.echo(f"environment {e.name}: requires {e.requires or '—'}, protected {e.protected}")
 
 
@@ -348,7 +339,7 @@ def compile_model(
     """Convert a version to ONNX and record whether it matches the original."""
     from modelyard.serving.compiled import compile_version
 
-    svc = service(ctx)
+    svc = ctx.obj.deployments()
     version = svc.registry.resolve(model_uri).version
     if version is None:
         from modelyard.errors import InvalidParameter

@@ -26,18 +26,6 @@ app = typer.Typer(
 )
 
 
-def _store(ctx: typer.Context) -> FeatureStore:
-    from modelyard.features.client import FeatureStore
-
-    state = ctx.obj
-    cached = getattr(state, "_feature_store", None)
-    if cached is None:
-        cached = FeatureStore.from_settings(state.settings())
-        state._feature_store = cached
-        ctx.call_on_close(cached.close)  # online writes checkpointed, WAL emptied
-    return cached
-
-
 def _time(us: int | None) -> str:
     if us is None:
         return "—"
@@ -54,7 +42,7 @@ def apply(
     """Register the definitions in PATH; changed definitions or code get a new version."""
     from rich.table import Table
 
-    changes = _store(ctx).apply_file(path)
+    changes = ctx.obj.feature_store().apply_file(path)
     table = Table(title=f"applied {path}")
     for column in ("kind", "name", "action", "version"):
         table.add_column(column)
@@ -77,7 +65,7 @@ def list_definitions(
 
     from modelyard.cli.experiments import format_time
 
-    records = _store(ctx).registry.list(kind)
+    records = ctx.obj.feature_store().registry.list(kind)
     if not records:
         what = f"{kind} definitions" if kind else "feature definitions"
         typer.echo(f"no {what} yet — register them with `modelyard features apply features.py`")
@@ -102,7 +90,7 @@ def show(
     """Print a definition: its spec, its code, its version and digest."""
     from rich.syntax import Syntax
 
-    r = _store(ctx).registry.get(name, kind=kind, version=version)
+    r = ctx.obj.feature_store().registry.get(name, kind=kind, version=version)
     console = ctx.obj.console()
     console.print(f"[bold]{r.kind} {r.name}[/] version {r.version}  digest {r.digest}")
     if r.origin:
@@ -123,7 +111,7 @@ def diff(
     """What applying a file would change, or what changed between two versions."""
     from modelyard.features.catalog import load_definitions_file
 
-    store = _store(ctx)
+    store = ctx.obj.feature_store()
     console = ctx.obj.console()
     if target.endswith(".py") or Path(target).is_file():
         diffs = store.registry.diff(load_definitions_file(target))
@@ -164,7 +152,7 @@ def materialize(
     """
     from rich.table import Table
 
-    store = _store(ctx)
+    store = ctx.obj.feature_store()
     if start is not None:
         if end is None:
             raise typer.BadParameter("--start needs --end", param_hint="--end")
@@ -218,7 +206,7 @@ def get(
     """Read online feature values, with a status per value (present, missing, expired)."""
     from rich.table import Table
 
-    store = _store(ctx)
+    store = ctx.obj.feature_store()
     features = feature or None
     rows = _parse_entities(store, entity, features, service)
     result = store.get_online_features(rows, features, service)
@@ -277,7 +265,7 @@ def training_set(
             frame[timestamp_column] = pd.to_datetime(frame[timestamp_column], utc=True)
     else:
         frame = pd.read_parquet(entities)
-    ts = _store(ctx).get_training_set(
+    ts = ctx.obj.feature_store().get_training_set(
         frame,
         feature or None,
         service,
@@ -304,7 +292,7 @@ def skew(
     """Compare online values with offline point-in-time values; exit 1 on any mismatch."""
     from rich.table import Table
 
-    report = _store(ctx).check_skew(service, sample)
+    report = ctx.obj.feature_store().check_skew(service, sample)
     console = ctx.obj.console()
     table = Table(title=f"skew of {service}: {report.sampled} entities sampled")
     for column in ("feature", "compared", "mismatches"):

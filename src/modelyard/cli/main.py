@@ -33,7 +33,11 @@ if TYPE_CHECKING:  # typer 0.29 vendors its own click: importing click would cos
     from rich.console import Console
     from typer import _click as click
 
+    from modelyard.auth.service import AuthService
     from modelyard.config import Settings
+    from modelyard.features.client import FeatureStore
+    from modelyard.registry.client import RegistryClient
+    from modelyard.serving.deployments import DeploymentService
     from modelyard.tracking.client import TrackingClient
 
 #: Options of the root command that may also follow the subcommand.
@@ -118,16 +122,21 @@ EXIT_USAGE = 2
 
 class CliState:
     """What every command shares: the settings overrides given on the command line, the
-    ``Settings`` and client built from them, and the output console.
+    ``Settings`` and the services built from them, and the output console.
 
-    All are created on first use: the root callback runs even for ``modelyard runs
-    --help``, which must not open a database.
+    Each is created on first use and kept for the command: the root callback runs even for
+    ``modelyard runs --help``, which must not open a database. ``close`` closes what was
+    opened.
     """
 
     def __init__(self, overrides: dict[str, Any]) -> None:
         self.overrides = {k: v for k, v in overrides.items() if v is not None}
         self._settings: Settings | None = None
         self._client: TrackingClient | None = None
+        self._registry: RegistryClient | None = None
+        self._deployments: DeploymentService | None = None
+        self._feature_store: FeatureStore | None = None
+        self._auth: AuthService | None = None
         self._console: Console | None = None
 
     def console(self) -> Console:
@@ -158,14 +167,59 @@ class CliState:
         return self._settings
 
     def client(self) -> TrackingClient:
+        """The tracking client."""
         if self._client is None:
             from modelyard.tracking.client import TrackingClient
 
             self._client = TrackingClient.from_settings(self.settings())
         return self._client
 
+    def registry(self) -> RegistryClient:
+        """The model registry."""
+        if self._registry is None:
+            from modelyard.registry.client import RegistryClient
+
+            self._registry = RegistryClient.from_settings(self.settings())
+        return self._registry
+
+    def deployments(self) -> DeploymentService:
+        """The deployments and their revisions."""
+        if self._deployments is None:
+            from modelyard.serving.deployments import DeploymentService
+
+            self._deployments = DeploymentService.from_settings(self.settings())
+        return self._deployments
+
+    def feature_store(self) -> FeatureStore:
+        """The feature store (closed by ``close``: online writes checkpointed, WAL emptied)."""
+        if self._feature_store is None:
+            from modelyard.features.client import FeatureStore
+
+            self._feature_store = FeatureStore.from_settings(self.settings())
+        return self._feature_store
+
+    def auth(self) -> AuthService:
+        """The users and tokens of the metadata store. Only a local store has them: a
+        tracking URI is refused, as the server manages its own."""
+        if self._auth is None:
+            from modelyard.auth.service import AuthService
+            from modelyard.tracking.backends import database_for
+
+            settings = self.settings()
+            if settings.is_remote:
+                raise InvalidParameter(
+                    "users and tokens are managed on the server's own metadata store, not "
+                    f"through a tracking URI ({settings.tracking_uri}); unset "
+                    "MODELYARD_TRACKING_URI and pass --store-uri (or --home) of the server",
+                    field="tracking_uri",
+                )
+            self._auth = AuthService(database_for(settings))
+        return self._auth
+
     def close(self) -> None:
-        """Close the client if a command opened one (its connections to a server)."""
+        """Close the feature store and the client if the command opened them."""
+        if self._feature_store is not None:
+            self._feature_store.close()
         if self._client is not None:
             self._client.close()
 

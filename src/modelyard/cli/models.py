@@ -31,18 +31,6 @@ DIFF_STYLE = "bold yellow"
 STAGE_STYLES = {"Production": "bold green", "Staging": "yellow", "Archived": "dim"}
 
 
-def registry(ctx: typer.Context) -> RegistryClient:
-    """The registry over the command's settings (opened once per command)."""
-    state = ctx.obj
-    client = getattr(state, "_registry", None)
-    if client is None:
-        from modelyard.registry.client import RegistryClient
-
-        client = RegistryClient.from_settings(state.settings())
-        state._registry = client
-    return client
-
-
 @app.command("list")
 def list_models(
     ctx: typer.Context,
@@ -51,7 +39,7 @@ def list_models(
     """List registered models with their newest version, aliases and Production version."""
     from rich.table import Table
 
-    models = registry(ctx).list_registered_models(name_like)
+    models = ctx.obj.registry().list_registered_models(name_like)
     if not models:
         typer.echo(
             f"no registered model matches {name_like!r}"
@@ -82,7 +70,7 @@ def show(
     ctx: typer.Context, name: str = typer.Argument(..., help="Registered model name.")
 ) -> None:
     """A model's description, tags, aliases and versions."""
-    client = registry(ctx)
+    client = ctx.obj.registry()
     model = client.get_registered_model(name)
     console = ctx.obj.console()
     console.print(
@@ -103,7 +91,7 @@ def versions(
     ctx: typer.Context, name: str = typer.Argument(..., help="Registered model name.")
 ) -> None:
     """Every version of a model, newest first."""
-    _versions_table(ctx, registry(ctx), name)
+    _versions_table(ctx, ctx.obj.registry(), name)
 
 
 def _versions_table(ctx: typer.Context, client: RegistryClient, name: str) -> None:
@@ -147,7 +135,7 @@ def register(
     Example:
     $ modelyard models register runs:/RUN_ID/model demand -d "gbm on 2024 sales"
     """
-    version = registry(ctx).register_model(source, name, description)
+    version = ctx.obj.registry().register_model(source, name, description)
     typer.echo(f"registered {name} version {version.version} ({version.flavor or 'no flavor'})")
 
 
@@ -160,7 +148,7 @@ def alias(
     delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
 ) -> None:
     """Point ALIAS (champion, challenger, …) at VERSION, or --delete it."""
-    client = registry(ctx)
+    client = ctx.obj.registry()
     if delete:
         client.delete_registered_model_alias(name, alias_name)
         typer.echo(f"deleted alias {name}@{alias_name}")
@@ -182,7 +170,7 @@ def stage(
     ),
 ) -> None:
     """Move a version to STAGE (Production follows the promotion policy)."""
-    moved = registry(ctx).transition_model_version_stage(name, version, to, archive_existing)
+    moved = ctx.obj.registry().transition_model_version_stage(name, version, to, archive_existing)
     typer.echo(f"{name} version {moved.version} is now in {moved.stage.value}")
 
 
@@ -196,7 +184,7 @@ def approve(
     ),
 ) -> None:
     """Approve a version for Production (you must not be its creator)."""
-    decision = registry(ctx).approve(name, version, comment)
+    decision = ctx.obj.registry().approve(name, version, comment)
     typer.echo(f"{decision.actor} approved {name} version {decision.version}")
 
 
@@ -208,7 +196,7 @@ def reject(
     reason: str = typer.Option(..., "--reason", "-m", help="What must change."),
 ) -> None:
     """Reject a version; it cannot enter Production until you approve it."""
-    decision = registry(ctx).reject(name, version, reason)
+    decision = ctx.obj.registry().reject(name, version, reason)
     typer.echo(f"{decision.actor} rejected {name} version {decision.version}: {reason}")
 
 
@@ -226,7 +214,7 @@ def card(
     """Show (and with --set, edit) a version's model card."""
     import json
 
-    client = registry(ctx)
+    client = ctx.obj.registry()
     if set_:
         changes: dict[str, object] = {}
         for item in set_:
@@ -270,7 +258,7 @@ def diff(
     from modelyard.registry.diff import version_diff
     from modelyard.registry.uris import check_version
 
-    rows = version_diff(registry(ctx), name, check_version(left), check_version(right))
+    rows = version_diff(ctx.obj.registry(), name, check_version(left), check_version(right))
     table = Table(title=f"{name}: version {left} vs {right}", caption="≠ marks rows that differ")
     for column in ("≠", "section", "key", f"v{left}", f"v{right}"):
         table.add_column(column, no_wrap=column != "key")

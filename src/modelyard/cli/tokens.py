@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import typer
 
-from modelyard.cli.users import auth_service
-
 app = typer.Typer(help="Create, list and revoke API tokens.", no_args_is_help=True)
 
 
@@ -44,7 +42,7 @@ def create(
         lifetime = parse_duration(expires, "--expires").total_seconds()
         if lifetime <= 0:
             raise typer.BadParameter("a token must live longer than 0", param_hint="--expires")
-    service = auth_service(ctx)
+    service = ctx.obj.auth()
     issued = service.create_token(user, label, expires_in_s=lifetime)
     role = service.get_user(user).role
     expiry = issued.info.expires_at
@@ -72,7 +70,7 @@ def list_tokens(
     from modelyard.cli.experiments import format_time
     from modelyard.ids import now_ms
 
-    tokens = auth_service(ctx).list_tokens(user, include_revoked=all_)
+    tokens = ctx.obj.auth().list_tokens(user, include_revoked=all_)
     if not tokens:
         whose = f" for {user!r}" if user else ""
         typer.echo(f"no tokens{whose} — create one with `modelyard tokens create --user NAME`")
@@ -108,7 +106,7 @@ def revoke(
     """Revoke a token for good (a running server refuses it within seconds)."""
     from modelyard.cli.experiments import format_time
 
-    info = auth_service(ctx).revoke_token(token)
+    info = ctx.obj.auth().revoke_token(token)
     typer.echo(
         f"revoked token {info.token_id} of {info.user!r} (at {format_time(info.revoked_at)})"
     )

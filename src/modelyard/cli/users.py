@@ -13,41 +13,14 @@ versions), admin (everything).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
 
 from modelyard.auth.roles import Role
-
-if TYPE_CHECKING:
-    from modelyard.auth.service import AuthService
 
 app = typer.Typer(
     help="Create and list users of an authenticated server; change their roles.",
     no_args_is_help=True,
 )
-
-
-def auth_service(ctx: typer.Context) -> AuthService:
-    """The users and tokens of the command's metadata store (opened once per command)."""
-    state = ctx.obj
-    service = getattr(state, "_auth", None)
-    if service is None:
-        from modelyard.auth.service import AuthService
-        from modelyard.errors import InvalidParameter
-        from modelyard.tracking.backends import database_for
-
-        settings = state.settings()
-        if settings.is_remote:
-            raise InvalidParameter(
-                "users and tokens are managed on the server's own metadata store, not through "
-                f"a tracking URI ({settings.tracking_uri}); unset MODELYARD_TRACKING_URI and "
-                "pass --store-uri (or --home) of the server",
-                field="tracking_uri",
-            )
-        service = AuthService(database_for(settings))
-        state._auth = service
-    return service
 
 
 @app.command("create")
@@ -57,7 +30,7 @@ def create(
     role: Role = typer.Option(Role.VIEWER, "--role", case_sensitive=False, help="Their role."),
 ) -> None:
     """Create a user; give them a token with `modelyard tokens create --user NAME`."""
-    user = auth_service(ctx).create_user(name, role)
+    user = ctx.obj.auth().create_user(name, role)
     typer.echo(f"created user {user.name!r} with the {user.role} role")
 
 
@@ -74,7 +47,7 @@ def list_users(
 
     from modelyard.cli.experiments import format_time
 
-    service = auth_service(ctx)
+    service = ctx.obj.auth()
     users = service.list_users()
     live: dict[str, int] = {}
     for token in service.list_tokens(include_revoked=False):
@@ -109,19 +82,19 @@ def set_role(
     ),
 ) -> None:
     """Change a user's role (a running server notices within seconds)."""
-    user = auth_service(ctx).set_role(name, role)
+    user = ctx.obj.auth().set_role(name, role)
     typer.echo(f"user {user.name!r} now has the {user.role} role")
 
 
 @app.command("disable")
 def disable(ctx: typer.Context, name: str = typer.Argument(..., help="The user's name.")) -> None:
     """Stop a user's tokens from working, without revoking them."""
-    user = auth_service(ctx).set_disabled(name, True)
+    user = ctx.obj.auth().set_disabled(name, True)
     typer.echo(f"disabled user {user.name!r}; `modelyard users enable {user.name}` undoes it")
 
 
 @app.command("enable")
 def enable(ctx: typer.Context, name: str = typer.Argument(..., help="The user's name.")) -> None:
     """Let a disabled user's unrevoked tokens work again."""
-    user = auth_service(ctx).set_disabled(name, False)
+    user = ctx.obj.auth().set_disabled(name, False)
     typer.echo(f"enabled user {user.name!r}")
