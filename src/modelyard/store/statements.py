@@ -29,11 +29,12 @@ from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _NO_VALUES: Mapping[str, Any] = {}
 _VALUE, _LIST, _CONSTANT = range(3)
@@ -53,7 +54,7 @@ class Compiled:
     def __init__(
         self, statement: ClauseElement, dialect: Dialect, expanding: Mapping[str, int] = _NO_VALUES
     ) -> None:
-        compiled = statement.compile(dialect=dialect)
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
         #: Result column names, in order (empty for a statement without rows); SQLAlchemy
         #: tells a name selected twice apart (``id``, ``id_1``).
         self.columns: tuple[str, ...] = tuple(
@@ -61,7 +62,7 @@ class Compiled:
         )
         #: Result column name -> its index in a row.
         self.index = {name: i for i, name in enumerate(self.columns)}
-        self._row = _row_type(self.columns) if self.columns else None
+        self._row: Any = _row_type(self.columns) if self.columns else None
         self._getters: dict[tuple[str, ...], Callable[[Sequence[Any]], Any]] = {}
 
         # The caller gives the unbound parameters and the expanding ones; the values bound
@@ -75,8 +76,8 @@ class Compiled:
         self._expanded = {
             name: tuple(f"{name}_{i}" for i in range(1, n + 1)) for name, n in expanding.items()
         }
-        for names in self._expanded.values():
-            given.update(names)
+        for expanded_names in self._expanded.values():
+            given.update(expanded_names)
         self._defaults: dict[str, Any] = {}
         for name, value in state.parameters.items():
             if name not in given:
@@ -102,14 +103,21 @@ class Compiled:
             pick = _same  # psycopg takes the mapping itself
         elif len(names) == 1:
             only = names[0]
-            pick = lambda values: (values[only],)  # noqa: E731
+
+            def pick(values: Mapping[str, Any]) -> tuple[Any, ...]:
+                return (values[only],)
+
         elif names:
             pick = itemgetter(*names)
         else:
-            pick = lambda values: ()  # noqa: E731
+            pick = _nothing
         if not takes_values:
             fixed = pick(self._defaults)
-            return lambda values=_NO_VALUES: fixed
+
+            def constant(values: Mapping[str, Any] = _NO_VALUES) -> Any:
+                return fixed
+
+            return constant
         if not self._expanded and not self._defaults:
             return pick
         defaults, expanded = self._defaults, self._expanded
@@ -220,16 +228,22 @@ def insert_for(dialect: str, table: Table) -> Any:
     ``on_conflict_do_update`` and ``on_conflict_do_nothing`` (SQLite and PostgreSQL spell
     them alike)."""
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:  # pragma: no cover - open_database accepts only these two
-        raise ValueError(f"no upsert for dialect {dialect!r}")
-    return insert(table)
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table)
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        return postgresql_insert(table)
+    raise ValueError(f"no upsert for dialect {dialect!r}")  # open_database accepts only these
 
 
 def _same(values: Mapping[str, Any]) -> Mapping[str, Any]:
     return values
+
+
+def _nothing(values: Mapping[str, Any]) -> tuple[()]:
+    return ()
 
 
 @lru_cache(maxsize=64)
