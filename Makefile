@@ -44,12 +44,12 @@ typecheck:
 	$(BIN)/mypy
 
 # The suite, then every example in the package's docstrings (Alembic's env.py runs only
-# inside Alembic; server/metrics.py's example is being rewritten with that module).
+# inside Alembic; server/control/metrics.py's example is being rewritten with that module).
 pytest:
 	$(BIN)/pytest -q -p no:cacheprovider
 	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules src/modelyard \
 	  --ignore=src/modelyard/store/alembic \
-	  --deselect src/modelyard/server/metrics.py::modelyard.server.metrics
+	  --deselect src/modelyard/server/control/metrics.py::modelyard.server.control.metrics
 
 test: install-dev lint contracts typecheck pytest
 

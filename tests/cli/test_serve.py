@@ -12,7 +12,7 @@ from tests.serving.conftest import make_yard
 from typer.testing import CliRunner
 
 from modelyard.cli import main, serve
-from modelyard.server.auth import AuthMiddleware
+from modelyard.server.control.auth import AuthMiddleware
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_an_unknown_target_exits_2_before_listening(run):
 def test_without_the_serving_extra_it_says_so_in_one_line_and_exits_2(run, monkeypatch, module):
     for loaded in [m for m in sys.modules if m == module or m.startswith(f"{module}.")]:
         monkeypatch.delitem(sys.modules, loaded)
-    for loaded in ("modelyard.server.inference_app", "modelyard.server.inference_metrics"):
+    for loaded in ("modelyard.server.inference.app", "modelyard.server.inference.metrics"):
         monkeypatch.delitem(sys.modules, loaded, raising=False)
     monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
     result, calls = run("web")

@@ -114,8 +114,8 @@ class InProcessServer:
 
 def serve_in_process(yard: Yard, target: str, **settings: Any) -> tuple[InProcessServer, Any]:
     """(server, runtime) for ``target`` over the yard's stores; use as a context manager."""
-    from modelyard.server.inference_app import build_runtime, create_inference_app
-    from modelyard.server.inference_metrics import InferenceMetrics
+    from modelyard.server.inference.app import build_runtime, create_inference_app
+    from modelyard.server.inference.metrics import InferenceMetrics
     from modelyard.serving.settings import ServingSettings
 
     options = {"serve_poll_interval_s": 0.1, "serve_log_flush_s": 0.2, **settings}

@@ -123,7 +123,7 @@ def test_the_grafana_dashboard_queries_metrics_the_data_plane_exports():
 
     from prometheus_client import generate_latest
 
-    from modelyard.server.inference_metrics import InferenceMetrics
+    from modelyard.server.inference.metrics import InferenceMetrics
 
     dashboard = json.loads(
         (Path(__file__).parents[2] / "deploy" / "grafana-dashboard.json").read_text()

@@ -12,7 +12,7 @@ from tests.serving.conftest import serve_in_process, wait_until
 from tests.serving.test_refused_models import gadget_version
 
 from modelyard.errors import InvalidState
-from modelyard.server.inference_app import preflight
+from modelyard.server.inference.app import preflight
 from modelyard.serving.runtime import MAX_RETRY_WAIT_S, ServingOptions, ServingRuntime
 
 

@@ -5,7 +5,7 @@ under ``<experiment id>/models/<model id>/artifacts``: clients write those throu
 artifact proxy. Everything below is written by modelyard's own code and read back as
 evidence — a registered version's frozen files, a dataset version, the prediction log a
 drift check reads, a gate's report — so the proxy refuses client writes and deletes
-there (``server/artifacts_api.py``). Each room names its folder from here, so the list
+there (``server/control/artifacts_api.py``). Each room names its folder from here, so the list
 the proxy guards cannot fall behind a new room.
 """
 

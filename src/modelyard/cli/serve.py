@@ -11,7 +11,7 @@ Prometheus ``/metrics``. It listens on 127.0.0.1 unless ``--host`` says otherwis
 Without ``--auth`` anyone who can reach the port may predict (a warning says so when the
 host is not loopback); with it, every request but the health probes and ``/metrics``
 needs an API token of a viewer or above, from the metadata store the deployment lives in
-(``modelyard users`` / ``modelyard tokens``; see ``server.inference_auth``).
+(``modelyard users`` / ``modelyard tokens``; see ``server.inference.auth``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import typer
 
 from modelyard.cli.server import LOOPBACK
 
-APP_FACTORY = "modelyard.server.inference_app:app_from_env"
+APP_FACTORY = "modelyard.server.inference.app:app_from_env"
 
 
 def serve(
@@ -72,12 +72,12 @@ def serve(
     with needs_extra("serving", "modelyard serve"):
         import uvicorn
 
-        from modelyard.server.inference_app import (
+        from modelyard.server.inference.app import (
             build_runtime,
             create_inference_app,
             tune_process,
         )
-        from modelyard.server.inference_metrics import InferenceMetrics
+        from modelyard.server.inference.metrics import InferenceMetrics
         from modelyard.serving.settings import ServingSettings
 
     overrides: dict[str, Any] = dict(getattr(ctx.obj, "overrides", None) or {})
@@ -116,13 +116,13 @@ def serve(
         runtime = build_runtime(settings, target, metrics=metrics, freeze_gc=True)
         middleware = []
         if auth:
-            from modelyard.server.inference_auth import inference_auth
+            from modelyard.server.inference.auth import inference_auth
 
             middleware.append(inference_auth(settings))
         uvicorn.run(create_inference_app(runtime, metrics, middleware=middleware), **options)
         return
     # Workers are processes that build their own app from MODELYARD_* settings, and
-    # count their metrics in files that /metrics adds up (inference_metrics).
+    # count their metrics in files that /metrics adds up (server.inference.metrics).
     os.environ["MODELYARD_STORE_URI"] = settings.resolved_store_uri()
     os.environ["MODELYARD_ARTIFACTS_URI"] = settings.resolved_artifacts_uri()
     for name, value in fields.items():

@@ -20,7 +20,7 @@ from typing import Any
 import typer
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-APP_FACTORY = "modelyard.server.app:app_from_env"
+APP_FACTORY = "modelyard.server.control.app:app_from_env"
 #: No access log: it cost ~15% of the per-call logging path, and /metrics counts requests.
 #: Keep-alive of 75 s (uvicorn's default is 5 s): clients that log every few seconds keep
 #: their connection instead of reconnecting, and rarely race the server closing it.
@@ -29,7 +29,7 @@ UVICORN_OPTIONS: dict[str, Any] = {
     "access_log": False,
     "timeout_keep_alive": 75,
 }
-AUTH_APP_FACTORY = "modelyard.server.auth:app_from_env"
+AUTH_APP_FACTORY = "modelyard.server.control.auth:app_from_env"
 
 
 def server(
@@ -70,7 +70,7 @@ def server(
     with needs_extra("server", "modelyard server"):
         import uvicorn
 
-        from modelyard.server.app import create_app
+        from modelyard.server.control.app import create_app
 
     overrides: dict[str, Any] = dict(getattr(ctx.obj, "overrides", None) or {})
     if store_uri:
@@ -100,7 +100,7 @@ def server(
 
     if workers == 1:
         if auth:
-            from modelyard.server.auth import auth_middleware
+            from modelyard.server.control.auth import auth_middleware
 
             app = create_app(settings, client, middleware=[auth_middleware(settings)])
         else:

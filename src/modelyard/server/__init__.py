@@ -1,1 +1,2 @@
-"""HTTP interfaces of the control plane: the MLflow-compatible API and the artifact proxy."""
+"""HTTP interfaces: the control plane (``control/``), the inference app (``inference/``) and
+the HTTP plumbing both share (``http/``)."""

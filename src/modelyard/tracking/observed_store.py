@@ -1,7 +1,7 @@
 """A tracking store that tells its observers about each write, after the write succeeded.
 
 Why: the server counts what it ingests (``/metrics``) and renders the runs it writes for
-search answers (``server.prerender``); both must see *every* write. ``ObservedStore``
+search answers (``server.control.prerender``); both must see *every* write. ``ObservedStore``
 implements ``TrackingStore`` method by method — no ``__getattr__`` pass-through — so a
 write method added to the interface is abstract here too and the class cannot be built
 until it is written; ``tests/tracking/test_observed_store.py`` lists the interface's

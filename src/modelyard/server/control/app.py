@@ -1,0 +1,156 @@
+"""The control-plane HTTP app, composed explicitly from its parts.
+
+``create_app(settings, client)`` takes the tracking client it serves (so tests and
+embedding code choose the stores) and assembles the APIs from per-API route lists and a
+middleware list; authentication, the native ``/api/v1`` API and ``/metrics`` slot in as
+another middleware and more route lists.
+
+>>> app = create_app(settings, TrackingClient.from_settings(settings))  # doctest: +SKIP
+>>> uvicorn.run(app, host="127.0.0.1", port=5000)                      # doctest: +SKIP
+
+``app_from_env`` is the factory uvicorn's worker processes import
+(``modelyard.server.control.app:app_from_env``); it reads ``Settings()`` (``MODELYARD_*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from modelyard import __version__
+from modelyard.config import Settings, load_settings
+from modelyard.errors import InvalidParameter, ModelyardError
+from modelyard.registry.client import RegistryClient
+from modelyard.server.control import artifacts_api, mlflow_api, native_api
+from modelyard.server.control.auth import actor_of
+from modelyard.server.control.context import ServerContext, ServerLimits
+from modelyard.server.control.metrics import ServerMetrics
+from modelyard.server.control.mlflow_registry_api import registry_routes
+from modelyard.server.control.prerender import Prerenderer
+from modelyard.server.control.run_json_cache import RunJsonCache
+from modelyard.server.http.errors import exception_handlers
+from modelyard.server.http.route_index import indexed
+from modelyard.tracking.client import TrackingClient
+from modelyard.tracking.observed_store import ObservedStore, WriteObserver
+
+
+def system_routes(ctx: ServerContext) -> list[BaseRoute]:
+    store_type = "SqlStore"
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("OK")
+
+    async def version(request: Request) -> Response:
+        return PlainTextResponse(__version__)
+
+    async def server_info(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "store_type": store_type,
+                "multipart_uploads_enabled": False,
+                "multipart_downloads_enabled": False,
+                "workspaces_enabled": False,
+            }
+        )
+
+    return [
+        Route("/health", health, methods=["GET"]),
+        Route("/version", version, methods=["GET"]),
+        Route("/api/3.0/mlflow/server-info", server_info, methods=["GET"]),
+        Route("/ajax-api/3.0/mlflow/server-info", server_info, methods=["GET"]),
+    ]
+
+
+#: One clause of each kind: searching with it once at start-up pays SQLAlchemy's one-time
+#: costs of compiling a search (~10 ms), which would otherwise land on the first user's.
+_WARM_UP_FILTER = "metrics.m < 0 and params.p = 'x' and tags.t = 'x' and attributes.status = 'x'"
+
+
+def warm_up_search(client: TrackingClient) -> None:
+    """One search of the default experiment that matches nothing, before serving."""
+    try:
+        client.search_run_revisions(["0"], _WARM_UP_FILTER, max_results=1)
+    except ModelyardError:  # a store without revisions, say: a head start only
+        pass
+
+
+def observed_client(client: TrackingClient, *observers: WriteObserver) -> TrackingClient:
+    """``client`` over a store that tells ``observers`` about each successful write."""
+    return TrackingClient(
+        ObservedStore(client.store, observers),
+        client.artifacts,
+        client.settings,
+        system=client.system,
+    )
+
+
+def create_app(
+    settings: Settings,
+    client: TrackingClient,
+    *,
+    limits: ServerLimits | None = None,
+    middleware: Sequence[Middleware] = (),
+    registry: RegistryClient | None = None,
+) -> Starlette:
+    """The server app over ``client``'s stores.
+
+    ``client`` must use local stores: a server in front of another server would forward
+    every request through itself.
+    """
+    if settings.is_remote or client.settings.is_remote:
+        raise InvalidParameter(
+            "the server needs a local metadata store, not a tracking URI "
+            f"({client.settings.tracking_uri or settings.tracking_uri!r}); unset "
+            "MODELYARD_TRACKING_URI and set MODELYARD_STORE_URI instead",
+            field="tracking_uri",
+        )
+    registry = registry or RegistryClient.from_settings(settings)
+    metrics = ServerMetrics()
+    run_json = RunJsonCache()
+    prerender = Prerenderer(run_json, client)
+    # Every write through the server is counted (runs created, points logged, writes by
+    # method), and the runs it changed are rendered for search answers in the background.
+    # Every write through the server is a client's request: modelyard.* tags are refused.
+    client = observed_client(
+        TrackingClient(client.store, client.artifacts, client.settings, system=False),
+        metrics,
+        prerender,
+    )
+    inline_writes = client.settings.resolved_store_uri().startswith("sqlite")
+    ctx = ServerContext(settings, client, limits or ServerLimits(), inline_writes, run_json)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        warm_up_search(client)
+        prerender.start()
+        yield
+        prerender.stop()
+        client.flush()
+
+    return Starlette(
+        routes=indexed(  # fixed paths found by one dict lookup (server.http.route_index)
+            [
+                *system_routes(ctx),
+                *metrics.routes(),
+                *native_api.routes(ctx),
+                *registry_routes(registry, limits=ctx.limits, actor_of=actor_of),
+                *mlflow_api.routes(ctx),
+                *artifacts_api.routes(ctx),
+            ]
+        ),
+        middleware=[metrics.middleware(), *middleware],  # outermost: counts auth's 401/403
+        exception_handlers=exception_handlers(),
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Build the app from ``MODELYARD_*`` settings (for ``uvicorn --factory`` workers)."""
+    settings = load_settings(tracking_uri=None)
+    return create_app(settings, TrackingClient.from_settings(settings))

@@ -1,0 +1,2 @@
+"""The data plane (``modelyard serve``): the inference app, its Open Inference Protocol
+routes, metrics and token checks."""
