@@ -345,7 +345,7 @@ def open_blob_store(
     config files apply. ``spool_dir`` is where a remote store stages streamed uploads
     (default: the system temp folder).
 
-    >>> store = open_blob_store("file:///tmp/modelyard-doc-blobs")
+    >>> store = open_blob_store(f"file://{tmp_home}/artifacts")
     >>> store.put_bytes(b"x").size
     1
     """
