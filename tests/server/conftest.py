@@ -152,3 +152,28 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     if report.failed and isinstance(server, LiveServer):
         report.sections.append(("server log (last 4000 chars)", server.log_text()[-4000:]))
     return report
+
+
+@pytest.fixture
+def server_cli(monkeypatch, tmp_path):
+    """``modelyard server`` with uvicorn.run recorded instead of run; the environment the
+    command sets for workers is removed afterwards."""
+    import os
+
+    import typer
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from modelyard.cli import server as server_cli
+
+    calls: list[tuple[tuple, dict]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
+    for name in list(os.environ):
+        if name.startswith("MODELYARD_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "yard"))
+    app = typer.Typer()
+    app.command()(server_cli.server)
+    yield lambda *args: (CliRunner().invoke(app, list(args)), calls)
+    for name in ("MODELYARD_STORE_URI", "MODELYARD_ARTIFACTS_URI"):
+        os.environ.pop(name, None)

@@ -218,30 +218,6 @@ def test_a_revoked_token_is_refused_within_the_cache_ttl(auth_server):
 # -- the command line ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server_cli(monkeypatch, tmp_path):
-    """``modelyard server`` with uvicorn.run recorded instead of run."""
-    import os
-
-    import typer
-    import uvicorn
-    from typer.testing import CliRunner
-
-    from modelyard.cli import server as server_cli
-
-    calls: list[tuple[tuple, dict]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
-    for name in list(os.environ):
-        if name.startswith("MODELYARD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "yard"))
-    app = typer.Typer()
-    app.command()(server_cli.server)
-    yield lambda *args: (CliRunner().invoke(app, list(args)), calls)
-    for name in ("MODELYARD_STORE_URI", "MODELYARD_ARTIFACTS_URI"):
-        os.environ.pop(name, None)
-
-
 def test_auth_on_the_command_line_installs_the_middleware_and_says_so(server_cli):
     result, calls = server_cli("--auth", "--host", "0.0.0.0")
     assert result.exit_code == 0, result.output

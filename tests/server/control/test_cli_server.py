@@ -6,30 +6,16 @@ import os
 
 import httpx
 import pytest
-import typer
-from typer.testing import CliRunner
 
-from modelyard.cli import server as server_cli
+from modelyard.cli import server as server_command
 
 WORKER_ENV = ("MODELYARD_STORE_URI", "MODELYARD_ARTIFACTS_URI")
 
 
 @pytest.fixture
-def cli(monkeypatch, tmp_path):
-    """The command with uvicorn.run recorded instead of run; worker env vars restored."""
-    import uvicorn
-
-    calls: list[tuple[tuple, dict]] = []
-    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
-    for name in list(os.environ):
-        if name.startswith("MODELYARD_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "yard"))
-    app = typer.Typer()
-    app.command()(server_cli.server)
-    yield lambda *args: (CliRunner().invoke(app, list(args)), calls)
-    for name in WORKER_ENV:
-        os.environ.pop(name, None)
+def cli(server_cli):
+    """The command with uvicorn.run recorded instead of run (``server_cli``)."""
+    return server_cli
 
 
 def test_it_listens_on_loopback_unless_told_otherwise(cli, tmp_path):
@@ -55,7 +41,7 @@ def test_workers_build_their_app_from_the_settings_passed_down(cli, tmp_path):
     )
     assert result.exit_code == 0, result.output
     ((args, kwargs),) = calls
-    assert args == (server_cli.APP_FACTORY,) and kwargs["factory"] and kwargs["workers"] == 3
+    assert args == (server_command.APP_FACTORY,) and kwargs["factory"] and kwargs["workers"] == 3
     assert os.environ["MODELYARD_STORE_URI"] == store
     assert os.environ["MODELYARD_ARTIFACTS_URI"] == str(tmp_path / "blobs")
     assert (tmp_path / "other.db").exists()  # migrated once, before the workers start
