@@ -17,8 +17,11 @@ FEATURES = "features"  #: feature-source snapshots
 SERVING = "serving"  #: compiled models
 VALIDATION = "validation"  #: quality-gate reports
 PREDICTIONS = "predictions"  #: the prediction log
+MONITORING = "monitoring"  #: reference profiles and monitor reports
 
-SYSTEM_FOLDERS = frozenset({REGISTRY, DATASETS, FEATURES, SERVING, VALIDATION, PREDICTIONS})
+SYSTEM_FOLDERS = frozenset(
+    {REGISTRY, DATASETS, FEATURES, SERVING, VALIDATION, PREDICTIONS, MONITORING}
+)
 
 
 def system_folder_of(path: str) -> str | None:
