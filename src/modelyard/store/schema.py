@@ -43,6 +43,7 @@ ROOM_TABLE_MODULES: tuple[str, ...] = (
     "modelyard.auth.tables",
     "modelyard.serving.tables",
     "modelyard.features.tables",
+    "modelyard.monitoring.tables",
 )
 
 
