@@ -32,7 +32,7 @@ def _monitor(db, deployment, name="web-drift"):
                 created_by="t",
                 created_at=0,
                 updated_at=0,
-            )  # fmt: skip
+            )
         )
     return name
 
