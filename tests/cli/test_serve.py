@@ -12,7 +12,7 @@ from tests.serving.conftest import make_yard
 from typer.testing import CliRunner
 
 from modelyard.cli import main, serve
-from modelyard.server.control.auth import AuthMiddleware
+from modelyard.server.http.auth_middleware import AuthMiddleware
 
 
 @pytest.fixture(scope="module")

@@ -26,10 +26,10 @@ from tests.server.conftest import LiveServer, start_server, stop_server
 from modelyard.auth.roles import Role
 from modelyard.auth.service import AuthService
 from modelyard.config import Settings
-from modelyard.server.control.auth import (
+from modelyard.server.control.auth import DEFAULT_RULES, OPEN_PATHS, actor_of
+from modelyard.server.http.auth_middleware import (
     DEFAULT_CACHE_TTL_S,
     AuthMiddleware,
-    actor_of,
     current_principal,
     declare_roles,
     principal_of,
@@ -285,7 +285,9 @@ def app_with_auth(settings):
             ),
             Route("/whoami", whoami, methods=["GET", "POST"]),
         ],
-        middleware=[Middleware(AuthMiddleware, service=auth)],
+        middleware=[
+            Middleware(AuthMiddleware, service=auth, open_paths=OPEN_PATHS, rules=DEFAULT_RULES)
+        ],
     )
     http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://yard")
     return auth, http

@@ -18,7 +18,8 @@ from starlette.routing import Route
 from modelyard.auth import service as auth_service
 from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.service import AuthService
-from modelyard.server.control.auth import AuthMiddleware, address_key
+from modelyard.server.control.auth import DEFAULT_RULES, OPEN_PATHS
+from modelyard.server.http.auth_middleware import AuthMiddleware, address_key
 from modelyard.tracking.backends import database_for
 
 SEARCH = "/api/2.0/mlflow/experiments/search"
@@ -66,7 +67,15 @@ def yard(settings, clock):
     lockout = FailureLockout(max_failures=MAX_FAILURES, lockout_s=30, clock=clock)
     app = Starlette(
         routes=[Route(SEARCH, search), Route("/health", health)],
-        middleware=[Middleware(AuthMiddleware, service=auth, lockout=lockout)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                service=auth,
+                open_paths=OPEN_PATHS,
+                rules=DEFAULT_RULES,
+                lockout=lockout,
+            )
+        ],
     )
     auth.create_user("alice", "viewer")
     return auth, checked, lockout, app
@@ -190,7 +199,15 @@ async def test_a_flood_of_forged_token_ids_from_many_addresses_keeps_memory_boun
 
     app = Starlette(
         routes=[Route(SEARCH, search)],
-        middleware=[Middleware(AuthMiddleware, service=auth, lockout=lockout)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                service=auth,
+                open_paths=OPEN_PATHS,
+                rules=DEFAULT_RULES,
+                lockout=lockout,
+            )
+        ],
     )
     for i in range(400):
         async with client(app, f"10.1.{i >> 8}.{i & 255}") as http:
@@ -243,7 +260,15 @@ def test_the_mlflow_client_with_a_wrong_token_fails_clearly_and_never_hangs(sett
     app = create_app(
         settings,
         TrackingClient.from_settings(settings),
-        middleware=[Middleware(AuthMiddleware, service=auth, lockout=lockout)],
+        middleware=[
+            Middleware(
+                AuthMiddleware,
+                service=auth,
+                open_paths=OPEN_PATHS,
+                rules=DEFAULT_RULES,
+                lockout=lockout,
+            )
+        ],
     )
     statuses: list[int] = []
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from modelyard.config import Settings
-from modelyard.server.control.auth import current_principal
 from modelyard.server.control.run_json_cache import RunJsonCache
+from modelyard.server.http.auth_middleware import current_principal
 from modelyard.tracking.client import TrackingClient
 
 MIB = 1 << 20

@@ -24,10 +24,10 @@ from starlette.types import Receive, Scope, Send
 from modelyard import json_codec
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
-from modelyard.server.control.auth import current_principal
 from modelyard.server.control.context import ServerContext
 from modelyard.server.control.run_json_cache import search_answer
 from modelyard.server.http import threads
+from modelyard.server.http.auth_middleware import current_principal
 from modelyard.server.http.request_body import query_fields_of, receive_json_object
 from modelyard.server.http.threads import in_thread
 from modelyard.tracking import mlflow_wire as wire

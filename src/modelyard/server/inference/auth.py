@@ -1,7 +1,8 @@
 """API tokens for the data plane: ``modelyard serve --auth``.
 
-The same tokens, users and middleware as the control plane (``server.control.auth``), read from
-the metadata store the served deployment lives in (``MODELYARD_STORE_URI``): any active
+The same tokens, users and middleware (``server.http.auth_middleware``) as the control
+plane, read from the metadata store the served deployment lives in
+(``MODELYARD_STORE_URI``): any active
 user with the viewer role or above may predict, send feedback and read model metadata,
 as ``Authorization: Bearer <token>`` or Basic with the token as password. Failed
 attempts are rate-limited as on the control plane (per address and per token id, in each
@@ -31,7 +32,11 @@ from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.roles import Role
 from modelyard.auth.service import AuthService
 from modelyard.errors import ModelyardError
-from modelyard.server.control.auth import DEFAULT_CACHE_TTL_S, AuthMiddleware, error_response
+from modelyard.server.http.auth_middleware import (
+    DEFAULT_CACHE_TTL_S,
+    AuthMiddleware,
+    error_response,
+)
 
 if TYPE_CHECKING:
     from modelyard.config import Settings
