@@ -196,6 +196,11 @@ class BlobStore:
             raise
         return dst
 
+    def local_path(self, digest: str) -> str | None:
+        """The blob's own file when the store is a local folder (readers such as DuckDB
+        open it in place, without a copy), else None: a remote blob is downloaded first."""
+        return self._blob_path(validate_digest(digest)) if self.is_local else None
+
     def exists(self, digest: str) -> bool:
         path = self._blob_path(validate_digest(digest))
         with self._guard("check a blob"):
