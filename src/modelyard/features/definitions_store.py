@@ -179,8 +179,10 @@ class Registry:
         """A cheap fingerprint that changes whenever a definition is applied."""
         c = feature_definitions.c
         with self.db.read() as conn:
-            row = conn.execute(select(func.count(), func.max(c.created_at))).one()
-        return int(row[0] or 0), int(row[1] or 0)
+            row = conn.execute(
+                select(func.count().label("definitions"), func.max(c.created_at).label("newest"))
+            ).one()
+        return int(row.definitions or 0), int(row.newest or 0)
 
     def list(self, kind: str | None = None) -> list[DefinitionRecord]:
         if kind is not None and kind not in KINDS:

@@ -39,6 +39,10 @@ MAX_CHUNK_ROWS = 200_000
 #: Up to this many features a row is sorted by key before writing (cheap, and it makes
 #: B-tree appends); wider rows cost more to sort than random inserts cost.
 _SORT_MAX_FEATURES = 32
+#: The names the streamed rows give the online key and the event time (µs); the feature
+#: columns keep their own names, and every column is read by its name.
+KEY_COLUMN = "__key"
+TS_COLUMN = "__ts_us"
 
 
 @dataclass(frozen=True)
@@ -125,18 +129,18 @@ def materialize_view(
     where += "".join(f" AND {quote(k)} IS NOT NULL" for k in view.join_keys)
     width = len(view.feature_names)
     sort = width <= _SORT_MAX_FEATURES
-    order = " ORDER BY __key" if sort else ""
+    order = f" ORDER BY {KEY_COLUMN}" if sort else ""
     con = session.con
     on = " AND ".join(f"r.{quote(k)} = l.{quote(k)}" for k in view.join_keys)
     latest = (
         f"WITH r AS (SELECT * FROM ({rel.sql}) WHERE {where}), "
         f"l AS (SELECT {keys}, max(__ts) AS __latest FROM r GROUP BY {keys}) "
-        f"SELECT {key_sql(view, 'r.')} AS __key, epoch_us(r.__ts) AS __ts_us, "
+        f"SELECT {key_sql(view, 'r.')} AS {KEY_COLUMN}, epoch_us(r.__ts) AS {TS_COLUMN}, "
         f"{', '.join('r.' + quote(f) for f in view.feature_names)} "
         f"FROM r JOIN l ON {on} AND r.__ts = l.__latest{order}"
     )
     broken = (
-        f"SELECT {key_sql(view)} AS __key, epoch_us(__ts) AS __ts_us, "
+        f"SELECT {key_sql(view)} AS {KEY_COLUMN}, epoch_us(__ts) AS {TS_COLUMN}, "
         f"{', '.join(quote(f) for f in view.feature_names)} "
         f"FROM ({rel.sql}) WHERE {where} QUALIFY row_number() OVER (PARTITION BY {keys} "
         f"ORDER BY __ts DESC, {tie_break(view)}) = 1{order}"
@@ -148,9 +152,13 @@ def materialize_view(
         if not sort and _has_ties(session, rel.sql, where, keys):
             latest = broken
         try:
-            rows, chunks = _stream(session, latest, codec, store, table, chunk_rows, check=sort)
+            rows, chunks = _stream(
+                session, latest, view, codec, store, table, chunk_rows, check=sort
+            )
         except _Tie:  # some entity has several rows at its latest time
-            rows, chunks = _stream(session, broken, codec, store, table, chunk_rows, check=False)
+            rows, chunks = _stream(
+                session, broken, view, codec, store, table, chunk_rows, check=False
+            )
     finally:
         con.execute("SET preserve_insertion_order = true")
     return MaterializeReport(view.name, rows, start_us, end_us, time.perf_counter() - began, chunks)
@@ -173,6 +181,7 @@ def _has_ties(session: Session, sql: str, where: str, keys: str) -> bool:
 def _stream(
     session: Session,
     sql: str,
+    view: FeatureView,
     codec: RowCodec,
     store: OnlineStore,
     table: OnlineTable,
@@ -192,7 +201,7 @@ def _stream(
             n = batch.num_rows
             if not n:
                 continue
-            key = batch.column(0)
+            key = batch.column(KEY_COLUMN)
             if check:
                 if key[0].as_py() == last or (
                     n > 1 and pc.any(pc.equal(key.slice(1), key.slice(0, n - 1))).as_py()
@@ -202,8 +211,8 @@ def _stream(
             store.write(
                 table,
                 key.to_numpy() if table.int_key else key.to_pylist(),
-                batch.column(1).to_numpy(),
-                codec.encode_columns(batch.columns[2:]),
+                batch.column(TS_COLUMN).to_numpy(),
+                codec.encode_columns([batch.column(name) for name in view.feature_names]),
             )
             rows += n
             chunks += 1
@@ -217,12 +226,12 @@ def watermark(db: Database, store: OnlineStore, view: FeatureView) -> int | None
     """End (µs) of the last successful materialisation of this view version, if any."""
     c = feature_materializations.c
     with db.read() as conn:
-        row = conn.execute(
+        mark = conn.execute(
             select(c.watermark_us).where(
                 c.store == store.store_id, c.view == view.name, c.data_digest == view.data_digest
             )
-        ).first()
-    return None if row is None else int(row[0])
+        ).scalar_one_or_none()
+    return None if mark is None else int(mark)
 
 
 def record_watermark(
