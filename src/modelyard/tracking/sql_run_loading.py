@@ -41,6 +41,8 @@ _POINT = ("key", "step", "timestamp", "value", "is_nan")
 #: A dataset input likewise: the columns of ``dataset_inputs`` named as ``DatasetInput``'s
 #: fields, in the entity's order.
 _INPUT_FIELDS = tuple(f.name for f in fields(DatasetInput))
+#: A SELECT of any columns (``Select[Any]`` means one column to the type checker).
+_Statement = Select[*tuple[Any, ...]]
 
 
 def chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -64,7 +66,7 @@ def _aggregate(table: Any, expression: Any) -> Any:
     )
 
 
-def _sqlite_load_statement() -> Select[Any]:
+def _sqlite_load_statement() -> _Statement:
     """SQLite: each run's columns, and its params, tags, latest metrics and inputs as one
     JSON document (``data``). Values are rendered with printf('%!.20g'): SQLite's JSON
     keeps only 15 significant digits."""
@@ -170,7 +172,7 @@ class RunLoader:
             if dialect.name == "sqlite"
             else None
         )
-        self._stmt: Select[Any] | None = None
+        self._stmt: _Statement | None = None
 
     def load_raw(self, cursor: Any, run_ids: Sequence[str]) -> list[Run]:
         """Whole runs in the order of ``run_ids`` (missing ids are skipped), on a raw
@@ -198,7 +200,7 @@ class RunLoader:
                 loaded[row.run_id] = _run_from_row(row)
         return [loaded[r] for r in run_ids if r in loaded]
 
-    def _statement(self) -> Select[Any]:
+    def _statement(self) -> _Statement:
         """PostgreSQL: each run's columns, and its params, tags, latest metrics and
         inputs as four JSON columns."""
         if self._stmt is not None:
