@@ -323,3 +323,48 @@ def test_close_writes_background_logging_and_the_client_stays_usable(client):
     client.log_metric(run_id, "loss", 0.25, step=2, synchronous=False)
     client.close()
     assert len(client.get_metric_history(run_id, "loss")) == 2
+
+
+class TestReservedTagsInBatches:
+    """``modelyard.*`` tags are modelyard's own: a server's client (``system=False``) refuses
+    them in a batch, writing nothing; modelyard itself (``system=True``) writes them."""
+
+    @staticmethod
+    def server_side(client):
+        from modelyard.tracking.client import TrackingClient
+
+        return TrackingClient(client.store, client.artifacts, client.settings, system=False)
+
+    def test_a_client_cannot_set_a_reserved_tag_in_a_batch(self, local_client):
+        from modelyard.errors import PermissionDenied
+
+        run_id = new_run(local_client).info.run_id
+        served = self.server_side(local_client)
+        with pytest.raises(PermissionDenied, match=r"'modelyard\.gate' on a run is reserved"):
+            served.log_batch(
+                run_id,
+                metrics=[Metric("rmse", 1.0, 0, 0)],
+                tags=[RunTag("team", "retail"), RunTag("modelyard.gate", "passed")],
+            )
+        data = local_client.get_run(run_id).data
+        assert data.metrics == {} and "team" not in data.tags  # the batch wrote nothing
+
+    def test_modelyard_itself_writes_reserved_tags(self, local_client):
+        run_id = new_run(local_client).info.run_id
+        local_client.log_batch(run_id, tags=[RunTag("modelyard.gate", "passed")])
+        assert local_client.get_run(run_id).data.tags["modelyard.gate"] == "passed"
+
+    def test_only_a_checked_batch_has_its_tag_keys_gathered(self, local_client):
+        class CountedTags(list):
+            passes = 0
+
+            def __iter__(self):
+                CountedTags.passes += 1
+                return super().__iter__()
+
+        run_id = new_run(local_client).info.run_id
+        local_client.log_batch(run_id, tags=CountedTags([RunTag("team", "retail")]))
+        assert CountedTags.passes == 1  # validated and rebuilt only: no key check
+        CountedTags.passes = 0
+        self.server_side(local_client).log_batch(run_id, tags=CountedTags([RunTag("a", "b")]))
+        assert CountedTags.passes == 2  # the reserved-key check, then the rebuild

@@ -265,7 +265,8 @@ class TrackingClient:
     ) -> None:
         """Log many values in one transaction: all are written or none is."""
         checks.check_metrics(metrics)
-        self._check_client_tags([t.key for t in tags], "run")
+        if not self.system:  # gather the keys only to check them (a hot path)
+            self._check_client_tags([t.key for t in tags], "run")
         params = [
             Param(checks.check_key(p.key, "param"), checks.check_param_value(p.key, p.value))
             for p in params
