@@ -9,9 +9,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression, Ridge
 from tests.validation.conftest import FEATURES
 
-from modelyard.errors import InvalidParameter
+from modelyard.errors import InvalidParameter, NotFound
+from modelyard.tracking.client import TrackingClient
 from modelyard.validation.behaviour import Directional, Invariance, MinimumFunctionality
-from modelyard.validation.evaluate import evaluate
+from modelyard.validation.evaluate import evaluate, log_evaluation
 
 TIME_CV = {"kind": "time", "column": "day", "n_splits": 4, "gap": "3d"}
 
@@ -92,6 +93,46 @@ def test_results_are_logged_to_the_run(demand, yard):
     assert len(tracking.get_metric_history(run.info.run_id, "eval.fold.rmse")) == 3
     report = json.loads(tracking.read_artifact(run.info.run_id, "evaluation.json"))
     assert report["task"] == "regression" and len(report["folds"]) == 3
+
+
+@pytest.fixture
+def closed_clients(monkeypatch) -> list[TrackingClient]:
+    """Every TrackingClient closed while the test runs."""
+    closed: list[TrackingClient] = []
+    close = TrackingClient.close
+
+    def recording(self: TrackingClient) -> None:
+        closed.append(self)
+        close(self)
+
+    monkeypatch.setattr(TrackingClient, "close", recording)
+    return closed
+
+
+def test_the_client_logging_opens_from_the_settings_is_closed(
+    demand, tmp_path, monkeypatch, closed_clients
+):
+    monkeypatch.setenv("MODELYARD_HOME", str(tmp_path / "yard"))
+    with TrackingClient.from_settings() as setup:
+        run_id = setup.create_run(setup.create_experiment("eval")).info.run_id
+    result = evaluate(Ridge(), demand, "units", cv=3, features=FEATURES, log=False)
+    closed_clients.clear()
+    assert log_evaluation(result, run_id=run_id) == run_id
+    assert len(closed_clients) == 1  # the one it opened: its store's connections released
+    with pytest.raises(NotFound):  # closed when the write fails too
+        log_evaluation(result, run_id="0" * 32)
+    assert len(closed_clients) == 2
+    with TrackingClient.from_settings() as reader:
+        assert "eval.rmse" in reader.get_run(run_id).data.metrics
+
+
+def test_the_callers_client_is_left_open(demand, yard, closed_clients):
+    tracking, _ = yard
+    run_id = tracking.create_run(tracking.create_experiment("eval")).info.run_id
+    result = evaluate(Ridge(), demand, "units", cv=3, features=FEATURES, log=False)
+    log_evaluation(result, run_id=run_id, client=tracking)
+    assert closed_clients == []
+    assert "eval.rmse" in tracking.get_run(run_id).data.metrics
 
 
 def test_model_uris_are_loaded_from_the_registry(demand, champion_and_candidate, fluent):

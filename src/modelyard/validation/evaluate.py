@@ -403,9 +403,9 @@ def log_evaluation(
     result: EvaluationResult, *, run_id: str | None = None, client: Any = None
 ) -> str | None:
     """Log aggregate, per-fold and per-slice metrics and ``evaluation.json`` to a run (the
-    active fluent run when ``run_id`` is None; nothing when there is none)."""
+    active fluent run when ``run_id`` is None; nothing when there is none). ``client``
+    stays the caller's; without one, a client opened from the settings is closed here."""
     from modelyard.tracking import fluent
-    from modelyard.tracking.entities import Metric
 
     if run_id is None:
         active = fluent.active_run()
@@ -413,10 +413,19 @@ def log_evaluation(
             return None
         run_id = active.info.run_id
         client = client or fluent.get_client()
-    if client is None:
-        from modelyard.tracking.client import TrackingClient
+    if client is not None:
+        _write_evaluation(client, run_id, result)
+        return run_id
+    from modelyard.tracking.client import TrackingClient
 
-        client = TrackingClient.from_settings()
+    with TrackingClient.from_settings() as opened:
+        _write_evaluation(opened, run_id, result)
+    return run_id
+
+
+def _write_evaluation(client: Any, run_id: str, result: EvaluationResult) -> None:
+    from modelyard.tracking.entities import Metric
+
     now = int(time.time() * 1000)
     points: list[Metric] = []
     for name, summary in result.metrics.items():
@@ -458,7 +467,6 @@ def log_evaluation(
     for start in range(0, len(points), 1000):
         client.log_batch(run_id, metrics=points[start : start + 1000])
     client.log_text(run_id, json.dumps(result.to_dict(), indent=2), "evaluation.json")
-    return run_id
 
 
 def _key(value: Any) -> str:
