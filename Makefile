@@ -54,11 +54,14 @@ pytest:
 test: install-dev lint contracts typecheck pytest
 
 # Peers with pins that clash with ours get virtualenvs of their own (git-ignored).
+# Evidently 0.7.23 allows pandas 3 but cannot be imported with it: pandas < 3 there.
 bench-venvs:
 	test -x benchmarks/.work/feast-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/feast-venv \
 	  && benchmarks/.work/feast-venv/bin/pip install --quiet 'feast==0.67.0')
 	test -x benchmarks/.work/ge-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/ge-venv \
 	  && benchmarks/.work/ge-venv/bin/pip install --quiet 'great_expectations==1.24.1')
+	test -x benchmarks/.work/evidently-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/evidently-venv \
+	  && benchmarks/.work/evidently-venv/bin/pip install --quiet 'evidently==0.7.23' 'pandas<3' pyarrow psutil)
 
 bench: install-dev bench-venvs
 	$(BIN)/python benchmarks/tracking.py
@@ -66,6 +69,7 @@ bench: install-dev bench-venvs
 	$(BIN)/python benchmarks/data.py
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/drift.py
 
 clean:
 	rm -rf $(VENV) .modelyard .pytest_cache .ruff_cache .mypy_cache
