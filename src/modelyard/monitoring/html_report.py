@@ -188,10 +188,10 @@ def _summary(report: DriftReport) -> str:
     drifted = len(report.drifted_columns)
     verdict = "dataset drifted" if report.dataset_drifted else "dataset not drifted"
     tone = "bad" if report.dataset_drifted else "good"
+    rule = "≥" if report.dataset_drifted else "<"
+    shares = f"{format_share(report.share_drifted)} {rule} {format_share(report.share_threshold)}"
     cards = [
-        (verdict, f"share drifted {_percent(report.share_drifted)} "
-                  f"{'≥' if report.dataset_drifted else '<'} {_percent(report.share_threshold)}",
-         tone),
+        (verdict, f"share drifted {shares}", tone),
         (f"{drifted} of {compared}", "columns drifted", "bad" if drifted else "good"),
         (f"{report.reference_rows:,}", "reference rows", ""),
         (f"{report.current_rows:,}", "current rows", ""),
@@ -236,14 +236,14 @@ def _drift_sections(report: DriftReport) -> str:
 def _column_row(index: int, col: ColumnDrift) -> str:
     mark = '<span class="bad">✗ drifted</span>' if col.drifted else '<span class="good">✓</span>'
     rule = "<" if col.method in P_VALUE_METHODS else "≥"
-    missing = f"{_percent(col.reference_missing)} → {_percent(col.current_missing)}"
+    missing = f"{format_share(col.reference_missing)} → {format_share(col.current_missing)}"
     missing_cls = "num bad" if col.missing_drifted else "num"
     return (
         f'<tr data-drifted="{str(col.drifted).lower()}"><td>{mark}</td>'
         f'<td><a href="#col-{index}">{escape(col.column)}</a></td><td>{escape(col.kind)}</td>'
         f"<td>{escape(col.method)}</td>"
-        f'<td class="num">{escape(_number(col.score))}</td>'
-        f'<td class="num">{escape(rule)} {escape(_number(col.threshold))}</td>'
+        f'<td class="num">{escape(format_number(col.score))}</td>'
+        f'<td class="num">{escape(rule)} {escape(format_number(col.threshold))}</td>'
         f"<td>{escape(col.verdict)}</td>"
         f'<td class="{missing_cls}">{escape(missing)}</td></tr>'
     )
@@ -264,7 +264,7 @@ def _column_panel(index: int, col: ColumnDrift) -> str:
         f'<h3>{escape(col.column)} <span class="{tone}">'
         f"{'drifted' if col.drifted else 'not drifted'}</span></h3>"
         f'<p class="sub">{escape(col.verdict)} · {escape(col.method)} '
-        f"{escape(_number(col.score))} · {bins}</p>{chart}</section>"
+        f"{escape(format_number(col.score))} · {bins}</p>{chart}</section>"
     )
 
 
@@ -294,7 +294,7 @@ def _cell(key: str, value: Any) -> str:
     if key.endswith("_ms") and isinstance(value, int) and not isinstance(value, bool):
         return _time(value, "%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, float):
-        return _number(value)
+        return format_number(value)
     if isinstance(value, Mapping):
         return ", ".join(f"{k}={v}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
@@ -325,7 +325,7 @@ def histogram_svg(histogram: Histogram, *, title: str = "", width: int = 420) ->
     for i, label in enumerate(histogram.labels):
         x0 = left + i * group + group * 0.1
         ref, cur = histogram.reference[i], histogram.current[i]
-        tip = f"{label}: reference {_percent(ref)}, current {_percent(cur)}"
+        tip = f"{label}: reference {format_share(ref)}, current {format_share(cur)}"
         for offset, value, colour, cls in (
             (0.0, ref, REFERENCE_COLOUR, "reference"),
             (bar, cur, CURRENT_COLOUR, "current"),
@@ -406,9 +406,9 @@ def time_series_svg(
             value = p[1]
             if value is None or not _finite(value):
                 continue
-            tip = f"{name} at {_time(int(p[0]), '%Y-%m-%d %H:%M UTC')}: {_number(value)}"
+            tip = f"{name} at {_time(int(p[0]), '%Y-%m-%d %H:%M UTC')}: {format_number(value)}"
             if len(p) == 4 and p[2] is not None and p[3] is not None:
-                tip += f" [{_number(p[2])}, {_number(p[3])}]"
+                tip += f" [{format_number(p[2])}, {format_number(p[3])}]"
             parts.append(
                 f'<circle class="point" cx="{x(int(p[0])):.1f}" cy="{y(float(value)):.1f}" r="2.5" '
                 f'fill="{colour}"><title>{escape(tip)}</title></circle>'
@@ -492,7 +492,7 @@ def _y_axis(
     for k in range(5):
         value = low + (ymax - low) * k / 4
         ty = top + plot_h * (1 - k / 4)
-        text = _percent(value) if percent else _number(value)
+        text = format_share(value) if percent else format_number(value)
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{ty:.1f}" y2="{ty:.1f}" '
             f'stroke="{"#9aa5b1" if k == 0 else "#e3e7eb"}"/>'
@@ -529,7 +529,7 @@ def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _number(value: float | None) -> str:
+def format_number(value: float | None) -> str:
     """Four significant digits; small p-values in scientific notation; unknown as "—"."""
     if value is None or not math.isfinite(value):
         return "—"
@@ -538,7 +538,8 @@ def _number(value: float | None) -> str:
     return f"{value:.4g}"
 
 
-def _percent(value: float | None) -> str:
+def format_share(value: float | None) -> str:
+    """A share 0..1 as a percentage with one decimal; unknown as "—"."""
     if value is None or not math.isfinite(value):
         return "—"
     return f"{value * 100:.1f} %"
