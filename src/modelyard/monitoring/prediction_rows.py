@@ -1,0 +1,348 @@
+"""The prediction log of one deployment and time window, read with DuckDB.
+
+``LogWindow`` opens the window's Parquet files (``predictions/deployment=<name>/hour=<H>/``,
+only the hours the window touches) as the view ``log``: read in place when the artifact
+store is a local folder; from a remote store (S3) exactly those files are downloaded into
+a temporary folder first, removed when the window closes. DuckDB runs with a memory limit,
+a spill folder and no insertion order to keep, so queries stream.
+
+``exploded_select`` turns the logged JSON (``inputs``: columnar ``{name: [values]}`` or a
+list of records; ``outputs``: one prediction per row, or a list of class scores) into one
+row per data row with ``from_json`` and ``unnest``; requests whose JSON does not parse
+are left out and counted by ``request_stats``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from modelyard import json_codec
+from modelyard.durations import parse_duration
+from modelyard.errors import InvalidParameter, MissingExtra
+from modelyard.features.relations import literal, quote
+from modelyard.ids import now_ms
+from modelyard.serving.prediction_log import partition_path
+
+if TYPE_CHECKING:
+    from modelyard.artifacts.repository import ArtifactRepository
+
+HOUR_MS = 3_600_000
+#: Requests whose logged JSON is sampled to learn each column's type.
+PROBE_FILES = 16
+PROBE_ROWS = 200
+DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_THREADS = 2
+
+# -- the window's files and connection ---------------------------------------------------
+
+
+def window_bounds(window: str | timedelta, *, end_ms: int | None = None) -> tuple[int, int]:
+    """``[end - window, end)`` in ms since the epoch (``end`` defaults to now); ``window``
+    is a duration (``1h``, ``1d``, ``7d``: ``modelyard.durations``)."""
+    span = parse_duration(window, "window")
+    if span <= timedelta(0):
+        raise InvalidParameter(f"window must be longer than zero, got {window!r}", field="window")
+    end = now_ms() if end_ms is None else int(end_ms)
+    return end - int(span / timedelta(milliseconds=1)), end
+
+
+def _check_range(start_ms: int, end_ms: int) -> None:
+    if end_ms <= start_ms:
+        raise InvalidParameter(
+            f"the window's end ({end_ms}) must come after its start ({start_ms})",
+            field="end_ms",
+        )
+
+
+class LogWindow:
+    """One deployment's prediction log in ``[start_ms, end_ms)``, as the DuckDB view ``log``
+    (a context manager: it closes the connection and removes any downloaded files).
+
+    ``files`` are the Parquet files of the hours the window touches; ``empty`` says no file
+    exists (the view then has the log's columns and no rows)."""
+
+    def __init__(
+        self,
+        artifacts: ArtifactRepository,
+        deployment: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int = DEFAULT_THREADS,
+    ) -> None:
+        _check_range(start_ms, end_ms)
+        try:
+            import duckdb
+        except ImportError as exc:
+            raise MissingExtra("duckdb", "features", "Monitoring the prediction log") from exc
+        self.deployment = deployment
+        self.start_ms, self.end_ms = int(start_ms), int(end_ms)
+        self._folder = tempfile.TemporaryDirectory(prefix="modelyard-window-")
+        try:
+            self.files = _window_files(artifacts, deployment, start_ms, end_ms, self._folder.name)
+            spill = os.path.join(self._folder.name, "spill")
+            self.con = duckdb.connect(
+                ":memory:",
+                config={
+                    "memory_limit": memory_limit,
+                    "threads": threads,
+                    "temp_directory": spill,
+                    # Streaming needs no order; keeping it would buffer whole row groups.
+                    "preserve_insertion_order": False,
+                },
+            )
+            self.con.execute(f"CREATE VIEW log AS {self._log_select()}")
+        except BaseException:
+            self._folder.cleanup()
+            raise
+
+    @property
+    def empty(self) -> bool:
+        return not self.files
+
+    def _log_select(self) -> str:
+        if not self.files:
+            return (
+                "SELECT NULL::VARCHAR AS request_id, NULL::TIMESTAMPTZ AS ts, "
+                "NULL::VARCHAR AS deployment, NULL::INTEGER AS revision, "
+                "NULL::VARCHAR AS variant, NULL::VARCHAR AS model, NULL::INTEGER AS version, "
+                "NULL::VARCHAR AS role, NULL::VARCHAR AS status, NULL::DOUBLE AS latency_ms, "
+                "NULL::INTEGER AS n_rows, NULL::VARCHAR AS key, NULL::VARCHAR AS inputs, "
+                "NULL::VARCHAR AS outputs, NULL::VARCHAR AS error, NULL::VARCHAR AS contract "
+                "WHERE false"
+            )
+        paths = "[" + ", ".join(literal(p) for p in self.files) + "]"
+        return (
+            f"SELECT * FROM read_parquet({paths}, union_by_name = true) "
+            f"WHERE deployment = {literal(self.deployment)} "
+            f"AND ts >= to_timestamp(0) + to_milliseconds({self.start_ms}) "
+            f"AND ts < to_timestamp(0) + to_milliseconds({self.end_ms})"
+        )
+
+    def probe_select(self) -> str:
+        """A few requests from files spread over the window (to learn the logged types
+        without scanning it all)."""
+        step = max(1, len(self.files) // PROBE_FILES)
+        picked = self.files[::step][:PROBE_FILES]
+        parts = [
+            f"(SELECT inputs, outputs FROM read_parquet({literal(p)}) WHERE status = 'ok' "
+            f"AND deployment = {literal(self.deployment)} LIMIT {PROBE_ROWS})"
+            for p in picked
+        ]
+        return " UNION ALL ".join(parts) if parts else "SELECT NULL AS inputs, NULL AS outputs"
+
+    def close(self) -> None:
+        self.con.close()
+        self._folder.cleanup()
+
+    def __enter__(self) -> LogWindow:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _window_files(
+    artifacts: ArtifactRepository, deployment: str, start_ms: int, end_ms: int, folder: str
+) -> list[str]:
+    """Local paths of the Parquet files of every hour partition ``[start, end)`` touches;
+    a remote store's are downloaded into ``folder`` (those hours' files only)."""
+    blobs = artifacts.blobs
+    out: list[str] = []
+    seen: set[str] = set()
+    for hour_ms in range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS):
+        for path, digest in artifacts.digests_under(partition_path(deployment, hour_ms)):
+            if not path.endswith(".parquet") or digest in seen:
+                continue
+            seen.add(digest)
+            local = blobs.local_path(digest)
+            if local is None:
+                local = blobs.download(digest, os.path.join(folder, "files", f"{digest}.parquet"))
+            out.append(local)
+    return out
+
+
+# -- requests: counts, latency, errors -----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStats:
+    """Requests of one variant and version (in one time bucket, for rolling windows)."""
+
+    variant: str
+    version: int
+    bucket_ms: int | None
+    requests: int
+    errors: int
+    rows: int  # data rows of the requests answered
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+    malformed_inputs: int  # requests whose logged inputs are not JSON (skipped)
+    malformed_outputs: int
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+def _bucket(step_ms: int | None) -> str:
+    return "NULL::BIGINT" if step_ms is None else f"(epoch_ms(ts) // {step_ms}) * {step_ms}"
+
+
+def request_stats(window: LogWindow, *, step_ms: int | None = None) -> list[RequestStats]:
+    """Per variant and version (and ``step_ms`` bucket): requests, errors, rows, latency
+    quantiles (exact, DuckDB's ``quantile_cont``), and requests whose JSON does not parse."""
+    sql = f"""
+        SELECT variant, version, {_bucket(step_ms)} AS bucket, count(*) AS requests,
+            count(*) FILTER (WHERE status <> 'ok') AS errors,
+            coalesce(sum(n_rows) FILTER (WHERE status = 'ok'), 0) AS rows,
+            quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.99) AS p99,
+            count(*) FILTER (WHERE status = 'ok' AND inputs IS NOT NULL
+                             AND NOT json_valid(inputs)) AS bad_inputs,
+            count(*) FILTER (WHERE status = 'ok' AND outputs IS NOT NULL
+                             AND NOT json_valid(outputs)) AS bad_outputs
+        FROM log GROUP BY ALL ORDER BY ALL"""
+    cursor = window.con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    out = []
+    for values in cursor.fetchall():
+        r = dict(zip(names, values, strict=True))
+        out.append(
+            RequestStats(
+                str(r["variant"]),
+                int(r["version"]),
+                None if r["bucket"] is None else int(r["bucket"]),
+                int(r["requests"]),
+                int(r["errors"]),
+                int(r["rows"]),
+                _float(r["p50"]),
+                _float(r["p99"]),
+                int(r["bad_inputs"]),
+                int(r["bad_outputs"]),
+            )
+        )
+    return out
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+# -- exploding the logged JSON -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """What to pull out of each logged row: input columns by type, the prediction, slices.
+
+    ``columns`` maps an input column to its DuckDB type (``DOUBLE`` or ``VARCHAR``);
+    ``slices`` are read as text; ``prediction`` is ``DOUBLE``, ``VARCHAR``, ``JSON`` (kept
+    as logged, for the metrics) or ``None`` (not needed)."""
+
+    columns: Mapping[str, str] = field(default_factory=dict)
+    slices: Sequence[str] = ()
+    prediction: str | None = None
+    scores: bool = False  # outputs are lists of class scores per row
+
+
+def exploded_select(
+    extraction: Extraction, source: str = "log", *, step_ms: int | None = None, extra: str = ""
+) -> str:
+    """SQL giving one row per logged data row: ``variant, version, request_id, bucket,
+    _row`` (the row's index in its request), each column of ``extraction`` under its own
+    name, slices as ``_s0, _s1 ...`` and the prediction as ``prediction``. Requests whose
+    inputs do not parse are left out (``request_stats`` counts them). Both logged input
+    shapes (columnar and records) are read."""
+    wanted = dict.fromkeys([*extraction.columns, *extraction.slices])
+    spec_types = {
+        name: ("VARCHAR" if name in extraction.slices else extraction.columns[name])
+        for name in wanted
+    }
+    object_spec = json_codec.dumps({k: [t] for k, t in spec_types.items()}).decode()
+    record_spec = json_codec.dumps([spec_types]).decode()
+    if extraction.prediction is None:
+        output_spec = None
+    elif extraction.scores:
+        output_spec = '[["DOUBLE"]]'
+    else:
+        output_spec = json_codec.dumps([extraction.prediction]).decode()
+    base = (
+        f"SELECT variant, version, request_id, n_rows, {_bucket(step_ms)} AS bucket, inputs"
+        + (f", try(from_json(outputs, {literal(output_spec)})) AS o" if output_spec else "")
+        + f" FROM {source} WHERE status = 'ok' {extra}"
+    )
+    outer = ["variant", "version", "request_id", "bucket", "_row"]
+    for name, duck_type in extraction.columns.items():
+        outer.append(f"TRY_CAST(v_{_ident(name)} AS {duck_type}) AS {quote(name)}")
+    for i, name in enumerate(extraction.slices):
+        outer.append(f"v_{_ident(name)} AS _s{i}")
+    if output_spec:
+        if extraction.scores:
+            outer.append(
+                "CASE WHEN len(o1) = 2 THEN o1[2] "
+                "ELSE list_position(o1, list_max(o1)) - 1 END AS prediction"
+            )
+        else:
+            outer.append("o1 AS prediction")
+    output_unnest = ", unnest(o) AS o1" if output_spec else ""
+    if wanted:
+        columnar_values = ", ".join(
+            f"unnest(c.{quote(name)}) AS v_{_ident(name)}" for name in wanted
+        )
+        record_values = ", ".join(f"r.{quote(name)} AS v_{_ident(name)}" for name in wanted)
+        columnar = f"""
+            SELECT *, unnest(range(n_rows)) AS _row, {columnar_values}{output_unnest}
+            FROM (SELECT *, try(from_json(inputs, {literal(object_spec)})) AS c
+                  FROM ({base}) WHERE starts_with(ltrim(inputs), '{{'))
+            WHERE c IS NOT NULL"""
+        records = f"""
+            SELECT *, {record_values} FROM (
+                SELECT *, unnest(range(n_rows)) AS _row, unnest(c) AS r{output_unnest}
+                FROM (SELECT *, try(from_json(inputs, {literal(record_spec)})) AS c
+                      FROM ({base}) WHERE starts_with(ltrim(inputs), '['))
+                WHERE c IS NOT NULL)"""
+        rows = f"({columnar}) UNION ALL BY NAME ({records})"
+    else:
+        rows = f"SELECT *, unnest(range(n_rows)) AS _row{output_unnest} FROM ({base})"
+    return f"SELECT {', '.join(outer)} FROM ({rows}) WHERE _row IS NOT NULL"
+
+
+def _ident(name: str) -> str:
+    """A column name made safe as part of an unquoted SQL identifier (stable, unique)."""
+    return name.encode().hex()
+
+
+def probe_types(window: LogWindow, columns: Sequence[str]) -> tuple[dict[str, set[str]], bool]:
+    """The JSON types each column's first value takes in sampled requests (``{}`` when no
+    sampled request has it), and whether outputs are lists of scores."""
+    seen: dict[str, set[str]] = {name: set() for name in columns}
+    if window.empty:
+        return seen, False
+    selects = ["json_type(outputs, '$[0]') AS out_type"]
+    for i, name in enumerate(columns):
+        key = json_codec.dumps(name).decode()
+        selects.append(
+            f"CASE WHEN starts_with(ltrim(inputs), '{{') THEN json_type(inputs, "
+            f"{literal('$.' + key + '[0]')}) ELSE json_type(inputs, {literal('$[0].' + key)}) "
+            f"END AS t{i}"
+        )
+    sql = (
+        f"SELECT {', '.join(selects)} FROM ({window.probe_select()}) "
+        "WHERE try(json(inputs)) IS NOT NULL AND try(json(outputs)) IS NOT NULL"
+    )
+    scores = False
+    cursor = window.con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    for values in cursor.fetchall():
+        row = dict(zip(names, values, strict=True))
+        scores = scores or row["out_type"] == "ARRAY"
+        for i, name in enumerate(columns):
+            if row[f"t{i}"] not in (None, "NULL"):
+                seen[name].add(row[f"t{i}"])
+    return seen, scores
