@@ -7,8 +7,10 @@ bins): memory grows with the number of groups, never with the window. At the end
 group is compared with its version's reference profile.
 
 Before streaming, a few sampled requests tell each reference column's logged type: a
-column no sampled request logged, or logged as text where the reference is numerical, is
-not compared and is named in the report's ``errors`` (never a silent "no drift").
+column logged as text where the reference is numerical is read as text, and a column no
+sampled request logged is left out, so the summary records either as an error that
+``compare`` reports by name and counts as drifted (never a silent "no drift"); the
+report's ``errors`` then say what the log showed.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ class ColumnPlan:
     """Which columns the stream reads, and the verdicts found before reading it."""
 
     columns: dict[str, str]  # input column → DuckDB type
-    errors: dict[str, str]  # input column → why it is not compared
+    errors: dict[str, str]  # input column → what the log showed (missing, changed type)
     prediction: str | None
     scores: bool
 
@@ -101,6 +103,7 @@ def plan_columns(window: LogWindow, reference: Any, prediction_reference: Any) -
             errors[name] = (
                 f"column {name!r} changed type: logged as text, the reference is numerical"
             )
+            columns[name] = "VARCHAR"
         else:
             columns[name] = "DOUBLE" if kind == "numerical" else "VARCHAR"
     prediction = None
@@ -131,11 +134,9 @@ class WindowSummaries:
             return
         self.rows[key] = 0
         profile = _profile_for(self.reference, key[1])
-        columns = [
-            c
-            for c in self.plan.columns
-            if c != slice_column and c in (profile.columns if profile is not None else ())
-        ]
+        # Every reference column, logged or not: one missing from the batches is an error
+        # the summary records (and compare counts as drifted), not a column left out.
+        columns = [c for c in (profile.columns if profile is not None else ()) if c != slice_column]
         self.inputs[key] = profile.summarizer(columns) if profile is not None else None
         predictions = _profile_for(self.prediction_reference, key[1])
         self.predictions[key] = (
@@ -242,7 +243,7 @@ class WindowSummaries:
                 reasons.append(f"no input reference profile for version {version}")
             elif summary is not None:
                 input_report = compare(profile, summary, share=share)
-                errors = {k: v for k, v in self.plan.errors.items() if k in profile.columns}
+                errors = {k: v for k, v in self.plan.errors.items() if k in input_report.errors}
                 if errors:
                     input_report = replace(input_report, errors={**input_report.errors, **errors})
             predictions = _profile_for(self.prediction_reference, version)
