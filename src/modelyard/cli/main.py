@@ -83,6 +83,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "server",
         "Serve the MLflow-compatible tracking API and artifact proxy over HTTP.",
     ),
+    "drift": (
+        "drift",
+        "drift",
+        "Compare two datasets for drift: per-column tests and distances, one verdict.",
+    ),
     "build": ("build", "build", "Write a container build context serving one model version."),
     "k8s": (
         "build",
