@@ -56,7 +56,9 @@ def _create_if_empty(db: Database) -> bool:
             conn.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
         if inspect(conn).get_table_names():
             return False  # someone else created it meanwhile, or a pre-Alembic database
-        metadata.create_all(conn)
+        # Empty, and locked by this transaction: no table needs asking about first (the
+        # checks were ~1.4% of a fresh `features apply`: one PRAGMA per table).
+        metadata.create_all(conn, checkfirst=False)
         conn.execute(
             text(
                 "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
