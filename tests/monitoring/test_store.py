@@ -170,3 +170,15 @@ def test_reference_profiles_are_stored_once_per_version_and_kind(store, metadata
         store.put_reference_profile("churn", 3, "input", **{**put, "digest": "xyz"})
     with pytest.raises(InvalidParameter, match="rows"):
         store.put_reference_profile("churn", 3, "input", **{**put, "rows": -1})
+
+
+def test_the_latest_evaluation_of_each_monitor_and_the_open_alerts(store):
+    store.create("m", "web", schedule="0 * * * *", rules=RULES, created_by="ana")
+    store.create("n", "api", schedule="0 * * * *", rules=RULES, created_by="ana")
+    record(store, HOUR, 0.9)
+    backfill = record(store, 0, 0.1)  # written later, but an older window
+    assert backfill.created and backfill.transitions == []  # history only: alerts stay
+    latest = store.latest_evaluations()
+    assert [(e.monitor, e.deployment, e.window_start) for e in latest] == [("m", "web", HOUR)]
+    assert [(a.monitor, a.rule, a.state) for a in store.open_alerts()] == [("m", "drift", "firing")]
+    assert store.evaluations("m")[0].deployment == "web"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard import json_codec
@@ -114,6 +114,7 @@ class Evaluation:
 
     id: int
     monitor: str
+    deployment: str
     window_start: int
     window_end: int
     status: str
@@ -128,6 +129,7 @@ class Evaluation:
         return {
             "id": self.id,
             "monitor": self.monitor,
+            "deployment": self.deployment,
             "window_start": self.window_start,
             "window_end": self.window_end,
             "status": self.status,
@@ -198,6 +200,7 @@ def _evaluation(row: Any) -> Evaluation:
     return Evaluation(
         id=row.id,
         monitor=row.monitor,
+        deployment=row.deployment,
         window_start=row.window_start,
         window_end=row.window_end,
         status=row.status,
@@ -207,6 +210,13 @@ def _evaluation(row: Any) -> Evaluation:
         drift=None if row.drift is None else json_codec.loads_int64(row.drift),
         detail=row.detail,
         created_at=row.created_at,
+    )
+
+
+def _evaluations_query() -> Any:
+    """Evaluations with their monitor's deployment."""
+    return select(monitor_evaluations, monitors.c.deployment).join(
+        monitors, monitors.c.name == monitor_evaluations.c.monitor
     )
 
 
@@ -378,7 +388,9 @@ class MonitorStore:
         at: int | None = None,
     ) -> RecordedEvaluation:
         """Store one window's evaluation and move the monitor's alerts, in one
-        transaction. A window already stored is returned unchanged, with no transitions.
+        transaction. A window already stored is returned unchanged, with no transitions;
+        so is the alert state for a window older than one already stored (a backfill is
+        history, while alerts follow the newest data).
 
         ``status`` defaults to ``evaluation_status(outcomes)``; pass ``"error"`` (with
         ``detail``) when the window could not be evaluated at all.
@@ -420,24 +432,32 @@ class MonitorStore:
             current = self._get(conn, monitor)
             created = conn.execute(statement).first() is not None
             transitions: builtins.list[AlertTransition] = []
-            if created:
+            if created and not self._newer_window(conn, monitor, window_end):
                 names = {r.name for r in current.spec.rules}
                 transitions = advance_alerts(conn, monitor, outcomes, at=at, rules=names)
                 conn.execute(
                     update(monitors).where(monitors.c.name == monitor).values(last_run_at=at)
                 )
             stored = conn.execute(
-                select(monitor_evaluations).where(
+                _evaluations_query().where(
                     c.monitor == monitor, c.window_start == window_start, c.window_end == window_end
                 )
             ).one()
         return RecordedEvaluation(_evaluation(stored), created, transitions)
 
+    @staticmethod
+    def _newer_window(conn: Connection, monitor: str, window_end: int) -> bool:
+        """Whether a later window is already stored: a backfilled older window is kept
+        for the history, but alerts follow the newest data only."""
+        c = monitor_evaluations.c
+        newer = select(c.id).where(c.monitor == monitor, c.window_end > window_end).limit(1)
+        return conn.execute(newer).first() is not None
+
     def get_evaluation(self, monitor: str, window_start: int, window_end: int) -> Evaluation | None:
         c = monitor_evaluations.c
         with self.db.read() as conn:
             row = conn.execute(
-                select(monitor_evaluations).where(
+                _evaluations_query().where(
                     c.monitor == monitor, c.window_start == window_start, c.window_end == window_end
                 )
             ).first()
@@ -456,7 +476,7 @@ class MonitorStore:
         ``limit`` of them when given."""
         c = monitor_evaluations.c
         query = (
-            select(monitor_evaluations)
+            _evaluations_query()
             .where(c.monitor == monitor)
             .order_by(c.window_end.desc(), c.window_start.desc())
         )
@@ -471,7 +491,29 @@ class MonitorStore:
             rows = conn.execute(query).all()
         return [_evaluation(row) for row in reversed(rows)]
 
+    def latest_evaluations(self) -> builtins.list[Evaluation]:
+        """Each monitor's latest evaluation (by window end), by monitor name: what the
+        server's ``/metrics`` gauges show."""
+        c = monitor_evaluations.c
+        newest = (
+            select(c.monitor, func.max(c.window_end).label("window_end"))
+            .group_by(c.monitor)
+            .subquery()
+        )
+        query = (
+            _evaluations_query()
+            .join(newest, (newest.c.monitor == c.monitor) & (newest.c.window_end == c.window_end))
+            .order_by(c.monitor, c.window_start)
+        )
+        with self.db.read() as conn:
+            latest = {row.monitor: row for row in conn.execute(query)}  # the last start wins
+        return [_evaluation(row) for row in latest.values()]
+
     # -- alerts ------------------------------------------------------------------------
+
+    def open_alerts(self) -> builtins.list[Alert]:
+        """Every monitor's pending and firing alerts, newest first."""
+        return self.alerts(open_only=True)
 
     def alerts(
         self, monitor: str | None = None, *, open_only: bool = False, limit: int | None = None
