@@ -182,9 +182,10 @@ class CliState:
     def registry(self) -> RegistryClient:
         """The model registry."""
         if self._registry is None:
+            from modelyard.monitoring.references import recording_references
             from modelyard.registry.client import RegistryClient
 
-            self._registry = RegistryClient.from_settings(self.settings())
+            self._registry = recording_references(RegistryClient.from_settings(self.settings()))
         return self._registry
 
     def deployments(self) -> DeploymentService:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +86,8 @@ from modelyard.tracking.sql_store import SqlTrackingStore
 
 #: Where the registry keeps its frozen copies of versions' files.
 REGISTRY_PREFIX = namespaces.REGISTRY
+#: Told of each version just stored: ``observer(client, version)``.
+VersionObserver = Callable[["RegistryClient", ModelVersion], None]
 _ARTIFACT_SCHEME = "mlflow-artifacts:"
 
 
@@ -110,8 +112,12 @@ class RegistryClient:
         actor: Actor | None = None,
         store: RegistryStore | None = None,
         system: bool = True,
+        version_observers: Sequence[VersionObserver] = (),
     ) -> None:
         self.db = db
+        #: Called after each new version is stored (the monitoring room profiles its
+        #: training data): the registry knows nothing of them beyond this signature.
+        self.version_observers = tuple(version_observers)
         #: False for a client's request (``for_clients``): ``modelyard.*`` tags are refused.
         self.system = system
         self.artifacts = artifacts
@@ -152,6 +158,7 @@ class RegistryClient:
             actor=actor,
             store=self.store,
             system=self.system,
+            version_observers=self.version_observers,
         )
 
     def for_clients(self, actor: Actor | None = None) -> RegistryClient:
@@ -165,6 +172,7 @@ class RegistryClient:
             actor=actor or self.actor,
             store=self.store,
             system=False,
+            version_observers=self.version_observers,
         )
 
     def check_client_tags(self, keys: Iterable[str], entity: str) -> None:
@@ -366,7 +374,7 @@ class RegistryClient:
             name, 0, run=run, flavor=flavor, signature=signature, created_by=self.actor.name
         ).to_dict()
         card.pop("version")
-        return self.store.create_model_version(
+        created = self.store.create_model_version(
             name,
             self.actor,
             source=source,
@@ -381,6 +389,9 @@ class RegistryClient:
             card=card,
             files_digest=files_digest,
         )
+        for observe in self.version_observers:
+            observe(self, created)
+        return created
 
     def _freeze(self, path: str) -> str:
         """Copy the files at ``path`` into the registry (content-addressed: bytes are

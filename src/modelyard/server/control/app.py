@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from modelyard import __version__
 from modelyard.config import Settings, load_settings
 from modelyard.errors import InvalidParameter, ModelyardError
+from modelyard.monitoring.references import recording_references
 from modelyard.registry.client import RegistryClient
 from modelyard.server.control import artifacts_api, mlflow_api, native_api
 from modelyard.server.control.auth import actor_of
@@ -110,7 +111,7 @@ def create_app(
             "MODELYARD_TRACKING_URI and set MODELYARD_STORE_URI instead",
             field="tracking_uri",
         )
-    registry = registry or RegistryClient.from_settings(settings)
+    registry = registry or recording_references(RegistryClient.from_settings(settings))
     metrics = ServerMetrics()
     run_json = RunJsonCache()
     prerender = Prerenderer(run_json, client)
