@@ -147,7 +147,8 @@ def evaluate_window(
         if rows and (reference is not None or prediction_reference is not None):
             plan = plan_columns(window, reference, prediction_reference)
             summaries = WindowSummaries(reference, prediction_reference, plan, slices)
-            extraction = Extraction(plan.columns, slices, plan.prediction, plan.scores)
+            records = any(s.record_requests for s in stats)
+            extraction = Extraction(plan.columns, slices, plan.prediction, plan.scores, records)
             # A relation's reader streams; a DB-API result would be materialised first.
             reader = arrow_reader(window.con, exploded_select(extraction), BATCH_ROWS)
             for batch in reader:

@@ -125,17 +125,16 @@ class LogWindow:
             f"AND ts < to_timestamp(0) + to_milliseconds({self.end_ms})"
         )
 
-    def probe_select(self) -> str:
-        """A few requests from files spread over the window (to learn the logged types
-        without scanning it all)."""
+    def probe_selects(self) -> list[str]:
+        """A few requests from each of a few files spread over the window (to learn the
+        logged types without scanning it all); one query per file, run one after the
+        other, so at most one file's row group is in memory."""
         step = max(1, len(self.files) // PROBE_FILES)
-        picked = self.files[::step][:PROBE_FILES]
-        parts = [
-            f"(SELECT inputs, outputs FROM read_parquet({literal(p)}) WHERE status = 'ok' "
-            f"AND deployment = {literal(self.deployment)} LIMIT {PROBE_ROWS})"
-            for p in picked
+        return [
+            f"SELECT inputs, outputs FROM read_parquet({literal(p)}) WHERE status = 'ok' "
+            f"AND deployment = {literal(self.deployment)} LIMIT {PROBE_ROWS}"
+            for p in self.files[::step][:PROBE_FILES]
         ]
-        return " UNION ALL ".join(parts) if parts else "SELECT NULL AS inputs, NULL AS outputs"
 
     def close(self) -> None:
         self.con.close()
@@ -185,6 +184,7 @@ class RequestStats:
     latency_p99_ms: float | None
     malformed_inputs: int  # requests whose logged inputs are not JSON (skipped)
     malformed_outputs: int
+    record_requests: int = 0  # requests whose inputs were logged as a list of records
 
     @property
     def error_rate(self) -> float | None:
@@ -206,7 +206,8 @@ def request_stats(window: LogWindow, *, step_ms: int | None = None) -> list[Requ
             count(*) FILTER (WHERE status = 'ok' AND inputs IS NOT NULL
                              AND NOT json_valid(inputs)) AS bad_inputs,
             count(*) FILTER (WHERE status = 'ok' AND outputs IS NOT NULL
-                             AND NOT json_valid(outputs)) AS bad_outputs
+                             AND NOT json_valid(outputs)) AS bad_outputs,
+            count(*) FILTER (WHERE starts_with(inputs, '[')) AS record_requests
         FROM log GROUP BY ALL ORDER BY ALL"""
     cursor = window.con.execute(sql)
     names = [d[0] for d in cursor.description]
@@ -225,6 +226,7 @@ def request_stats(window: LogWindow, *, step_ms: int | None = None) -> list[Requ
                 _float(r["p99"]),
                 int(r["bad_inputs"]),
                 int(r["bad_outputs"]),
+                int(r["record_requests"]),
             )
         )
     return out
@@ -249,6 +251,7 @@ class Extraction:
     slices: Sequence[str] = ()
     prediction: str | None = None
     scores: bool = False  # outputs are lists of class scores per row
+    records: bool = True  # some requests logged their inputs as a list of records
 
 
 def exploded_select(
@@ -258,7 +261,8 @@ def exploded_select(
     _row`` (the row's index in its request), each column of ``extraction`` under its own
     name, slices as ``_s0, _s1 ...`` and the prediction as ``prediction``. Requests whose
     inputs do not parse are left out (``request_stats`` counts them). Both logged input
-    shapes (columnar and records) are read."""
+    shapes are read: columnar, and lists of records unless ``extraction.records`` is
+    false (``request_stats`` counts them, so a window without any skips that scan)."""
     wanted = dict.fromkeys([*extraction.columns, *extraction.slices])
     spec_types = {
         name: ("VARCHAR" if name in extraction.slices else extraction.columns[name])
@@ -272,14 +276,15 @@ def exploded_select(
         output_spec = '[["DOUBLE"]]'
     else:
         output_spec = json_codec.dumps([extraction.prediction]).decode()
-    base = (
-        f"SELECT variant, version, request_id, n_rows, {_bucket(step_ms)} AS bucket, inputs"
-        + (f", try(from_json(outputs, {literal(output_spec)})) AS o" if output_spec else "")
-        + f" FROM {source} WHERE status = 'ok' {extra}"
-    )
+    keys = f"variant, version, request_id, n_rows, {_bucket(step_ms)} AS bucket"
+    outputs = f", try(from_json(outputs, {literal(output_spec)})) AS o" if output_spec else ""
+    where = f"WHERE status = 'ok' {extra}"
     outer = ["variant", "version", "request_id", "bucket", "_row"]
     for name, duck_type in extraction.columns.items():
-        outer.append(f"TRY_CAST(v_{_ident(name)} AS {duck_type}) AS {quote(name)}")
+        value = f"v_{_ident(name)}"
+        if spec_types[name] != duck_type:  # a slice column that is also a numerical input
+            value = f"TRY_CAST({value} AS {duck_type})"
+        outer.append(f"{value} AS {quote(name)}")
     for i, name in enumerate(extraction.slices):
         outer.append(f"v_{_ident(name)} AS _s{i}")
     if output_spec:
@@ -291,25 +296,31 @@ def exploded_select(
         else:
             outer.append("o1 AS prediction")
     output_unnest = ", unnest(o) AS o1" if output_spec else ""
+    unnested = "variant, version, request_id, bucket, unnest(range(n_rows)) AS _row"
     if wanted:
         columnar_values = ", ".join(
             f"unnest(c.{quote(name)}) AS v_{_ident(name)}" for name in wanted
         )
-        record_values = ", ".join(f"r.{quote(name)} AS v_{_ident(name)}" for name in wanted)
-        columnar = f"""
-            SELECT *, unnest(range(n_rows)) AS _row, {columnar_values}{output_unnest}
-            FROM (SELECT *, try(from_json(inputs, {literal(object_spec)})) AS c
-                  FROM ({base}) WHERE starts_with(ltrim(inputs), '{{'))
+        # Only the columns needed travel on: the logged text stops at from_json.
+        rows = f"""
+            SELECT {unnested}, {columnar_values}{output_unnest}
+            FROM (SELECT {keys}, try(from_json(inputs, {literal(object_spec)})) AS c{outputs}
+                  FROM {source} {where} AND NOT starts_with(inputs, '['))
             WHERE c IS NOT NULL"""
-        records = f"""
-            SELECT *, {record_values} FROM (
-                SELECT *, unnest(range(n_rows)) AS _row, unnest(c) AS r{output_unnest}
-                FROM (SELECT *, try(from_json(inputs, {literal(record_spec)})) AS c
-                      FROM ({base}) WHERE starts_with(ltrim(inputs), '['))
-                WHERE c IS NOT NULL)"""
-        rows = f"({columnar}) UNION ALL BY NAME ({records})"
+        if extraction.records:
+            record_values = ", ".join(f"r.{quote(name)} AS v_{_ident(name)}" for name in wanted)
+            records = f"""
+                SELECT * EXCLUDE (r), {record_values} FROM (
+                    SELECT {unnested}, unnest(c) AS r{output_unnest}
+                    FROM (SELECT {keys}, try(from_json(inputs, {literal(record_spec)})) AS c
+                                 {outputs}
+                          FROM {source} {where} AND starts_with(inputs, '['))
+                    WHERE c IS NOT NULL)"""
+            rows = f"({rows}) UNION ALL BY NAME ({records})"
     else:
-        rows = f"SELECT *, unnest(range(n_rows)) AS _row{output_unnest} FROM ({base})"
+        rows = (
+            f"SELECT {unnested}{output_unnest} FROM (SELECT {keys}{outputs} FROM {source} {where})"
+        )
     return f"SELECT {', '.join(outer)} FROM ({rows}) WHERE _row IS NOT NULL"
 
 
@@ -332,17 +343,17 @@ def probe_types(window: LogWindow, columns: Sequence[str]) -> tuple[dict[str, se
             f"{literal('$.' + key + '[0]')}) ELSE json_type(inputs, {literal('$[0].' + key)}) "
             f"END AS t{i}"
         )
-    sql = (
-        f"SELECT {', '.join(selects)} FROM ({window.probe_select()}) "
-        "WHERE try(json(inputs)) IS NOT NULL AND try(json(outputs)) IS NOT NULL"
-    )
     scores = False
-    cursor = window.con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
-        scores = scores or row["out_type"] == "ARRAY"
-        for i, name in enumerate(columns):
-            if row[f"t{i}"] not in (None, "NULL"):
-                seen[name].add(row[f"t{i}"])
+    for probe in window.probe_selects():
+        cursor = window.con.execute(
+            f"SELECT {', '.join(selects)} FROM ({probe}) "
+            "WHERE try(json(inputs)) IS NOT NULL AND try(json(outputs)) IS NOT NULL"
+        )
+        names = [d[0] for d in cursor.description]
+        for values in cursor.fetchall():
+            row = dict(zip(names, values, strict=True))
+            scores = scores or row["out_type"] == "ARRAY"
+            for i, name in enumerate(columns):
+                if row[f"t{i}"] not in (None, "NULL"):
+                    seen[name].add(row[f"t{i}"])
     return seen, scores
