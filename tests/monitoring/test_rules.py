@@ -312,3 +312,29 @@ def test_outcomes_serialise_for_the_stored_evaluation():
         "rule": "r", "kind": "requests", "labels": {}, "breached": True, "value": 3.0,
         "threshold": 10.0, "detail": "requests is 3, below 10", "severity": "warning",
     }  # fmt: skip
+
+
+def test_p_value_methods_are_the_comparisons_own():
+    from modelyard.monitoring.comparison import PVALUE_METHODS
+    from modelyard.monitoring.rules import P_VALUE_METHODS
+
+    assert P_VALUE_METHODS == PVALUE_METHODS
+
+
+def test_a_distance_at_its_threshold_has_drifted_as_the_comparison_says():
+    obs = [feature("price", 0.2, "psi", 0.2)]
+    assert outcomes("feature_drift: {}", obs) == [((("feature", "price"),), True, 0.2)]
+
+
+def test_a_column_drifted_by_its_missing_rate_alone_is_drifted_even_without_a_score():
+    all_null = Observation(
+        "feature_drift",
+        None,
+        (("feature", "price"), ("method", "ks"), ("drifted", "True")),
+        threshold=0.05,
+        reason="no current values: all null",
+    )
+    [o] = evaluate_rules(one_rule("feature_drift: {feature: price}"), [all_null])
+    assert o.breached is True and "no current values: all null" in o.detail
+    [o] = evaluate_rules(one_rule("feature_drift: {feature: price, above: 0.1}"), [all_null])
+    assert o.breached is None  # a bound on the score needs a score

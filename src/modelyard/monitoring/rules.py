@@ -78,7 +78,9 @@ RULE_KINDS = (
 #: from one window to the next (the method follows the sample size), so they never split
 #: outcomes or alerts.
 NOT_IDENTITY = frozenset({"method", "drifted"})
-#: Drift methods whose score is a p-value: drifted when the score is *below* threshold.
+#: Drift methods whose score is a p-value: drifted when the score is *below* threshold
+#: (``comparison.PVALUE_METHODS``, restated so that reading a spec imports no NumPy; a
+#: test keeps the two equal).
 P_VALUE_METHODS = frozenset({"ks", "chi2"})
 MAX_NAME = 256
 
@@ -434,8 +436,10 @@ def _subject(name: str, labels: tuple[tuple[str, str], ...]) -> str:
 
 
 def _drifted(obs: Observation) -> bool | None:
-    """A drift observation's own verdict: its ``drifted`` label when it has one, else its
-    score against its method's threshold (a p-value below it, a distance above it)."""
+    """A drift observation's own verdict: its ``drifted`` label when it has one (the
+    column's verdict, which also counts a drifted missing rate), else its score against
+    its method's threshold as ``comparison.py`` judges it (a p-value below, a distance at
+    or above)."""
     flag = obs.label("drifted")
     if flag is not None:
         return flag.lower() in ("true", "1", "yes")
@@ -443,23 +447,26 @@ def _drifted(obs: Observation) -> bool | None:
         return None
     if obs.label("method") in P_VALUE_METHODS:
         return obs.value < obs.threshold
-    return obs.value > obs.threshold
+    return obs.value >= obs.threshold
 
 
 def _drift_verdict(
     rule: RuleSpec, obs: Observation, subject: str, labels: tuple[tuple[str, str], ...]
 ) -> RuleOutcome:
-    if obs.value is None:
+    bounded = rule.condition.bounded()
+    if obs.value is None and (bounded or obs.label("drifted") is None):
         return _unknown(rule, labels, _reason(obs, subject))
-    if rule.condition.bounded():
+    if bounded:
         return _against_bounds(rule, obs, f"{subject} score", labels)
     drifted = _drifted(obs)
     method = obs.label("method") or "its method"
     if drifted is None:
         return _unknown(rule, labels, f"{subject} has no threshold to judge by", obs.value)
     word = "drifted" if drifted else "did not drift"
+    score = "no score" if obs.value is None else f"{method} score {_fmt(obs.value)}"
     against = "" if obs.threshold is None else f" vs threshold {_fmt(obs.threshold)}"
-    detail = f"{subject} {word}: {method} score {_fmt(obs.value)}{against}{_rows(obs)}"
+    why = f" ({obs.reason})" if obs.reason else ""
+    detail = f"{subject} {word}: {score}{against}{why}{_rows(obs)}"
     return RuleOutcome(rule, labels, drifted, obs.value, obs.threshold, detail)
 
 
