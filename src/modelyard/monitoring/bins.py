@@ -4,11 +4,12 @@
 against 1,000 edges (ten unpredictable branches per value); a drift check does it for every
 column of both tables. ``Binner`` gets the same answer with a lookup table: the edges' range
 is cut into ``LOOKUP_PER_BIN`` × bins equal cells, each cell remembers how many edges lie
-below it, and a value starts from its cell's count and steps up past the few edges inside its
-cell — a handful of whole-array passes (gathers and compares), ~10 ms. Where the edges crowd
-into a few cells (a heavy tail stretching the range) or the range overflows a double, it
-falls back to ``searchsorted``; either way the slots are exactly ``searchsorted``'s
-(tests/monitoring/test_bins.py checks both paths against it).
+below it, and a value starts from its cell's count and steps past the edges inside its cell:
+one gather and compare over the array per edge a cell can hold (one for a normal column,
+two for a lognormal one), ~10 ms. Where the edges crowd into a few cells (a heavy tail
+stretching the range) or the range overflows a double, it falls back to ``searchsorted``;
+either way the slots are exactly ``searchsorted``'s (tests/monitoring/test_bins.py checks
+both paths against it).
 
 Slots: ``0`` below the first edge, ``i`` for ``edges[i-1] <= x < edges[i]``, ``len(edges)``
 at or above the last edge (``searchsorted(edges, x, side="right")``).
@@ -41,15 +42,19 @@ class Binner:
         cells = LOOKUP_PER_BIN * len(self._edges)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             scale = cells / (hi - lo)
-        if not np.isfinite(scale) or scale <= 0:
+            bounds = lo + np.arange(cells + 1) / scale
+        if not (np.isfinite(scale) and scale > 0 and np.all(np.isfinite(bounds))):
             return
-        starts = lo + np.arange(cells + 1) / scale
-        # edges at or below each cell's start, one less for rounding: a lower bound to step up from
-        below = np.searchsorted(self._edges, starts, side="right")
-        steps = int(np.max(np.diff(below))) + 2
+        # A value computed to fall in cell c lies at or above bounds[c] up to rounding, far
+        # less than ``slack``: the edges at or below bounds[c] - slack are a lower bound of
+        # its slot, and those at or below bounds[c + 1] + slack an upper bound.
+        slack = 1e-9 * max(abs(lo), abs(hi), hi - lo) / cells
+        below = np.searchsorted(self._edges, bounds[:-1] - slack, side="right")
+        above = np.searchsorted(self._edges, bounds[1:] + slack, side="right")
+        steps = int(np.max(above - below))
         if steps > MAX_STEPS:
             return
-        self._cells = np.maximum(below[:-1] - 1, 0).astype(np.int32)
+        self._cells = below.astype(np.intp)
         self._start, self._scale, self._steps = lo, float(scale), steps
 
     @property
@@ -57,23 +62,18 @@ class Binner:
         return self._edges
 
     def slots(self, values: np.ndarray) -> np.ndarray:
-        """Each value's slot (``searchsorted(edges, values, side="right")``), as int64.
+        """Each value's slot (``searchsorted(edges, values, side="right")``), as intp.
 
         ``values`` must hold no NaN (drop missing values first).
         """
         if self._cells is None:
             return np.searchsorted(self._edges, values, side="right")
-        cell = values - self._start
-        cell *= self._scale
+        with np.errstate(over="ignore", invalid="ignore"):  # values far out: clipped anyway
+            cell = values - self._start
+            cell *= self._scale
         np.clip(cell, 0, len(self._cells) - 1, out=cell)
-        slot = self._cells[cell.astype(np.int32)].astype(np.int64)
-        for _ in range(self._steps):
-            up = values >= self._padded[slot]
-            if not up.any():
-                return slot
-            slot += up
-        # rounding left a value further below its slot than the table allows: finish exactly
-        late = values >= self._padded[slot]
-        if late.any():
-            slot[late] = np.searchsorted(self._edges, values[late], side="right")
+        slot = self._cells[cell.astype(np.intp)]
+        del cell
+        for _ in range(self._steps):  # each step passes at most one edge; a slot once right stays
+            slot += values >= self._padded[slot]
         return slot

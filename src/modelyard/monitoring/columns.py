@@ -46,12 +46,15 @@ class TableColumns:
     def __init__(self, data: Any) -> None:
         self._frame: Any = None
         self._arrow: Any = None
+        self._keys: dict[str, Any] = {}
         if hasattr(data, "iloc") and hasattr(data, "dtypes"):
             self._frame = data
-            self.names = [str(c) for c in data.columns]
+            self._keys = {str(c): c for c in data.columns}
+            self.names = list(self._keys)
             self.rows = len(data)
-            if len(set(self.names)) != len(self.names):
-                dupes = sorted({c for c in self.names if self.names.count(c) > 1})
+            if len(self._keys) != len(data.columns):
+                every = [str(c) for c in data.columns]
+                dupes = sorted({c for c in every if every.count(c) > 1})
                 raise InvalidParameter(
                     f"the table has duplicate column names {dupes}; rename them first",
                     field="columns",
@@ -90,10 +93,7 @@ class TableColumns:
         return _arrow_values(self._arrow.column(name), self.rows)
 
     def _frame_key(self, name: str) -> Any:
-        for key in self._frame.columns:
-            if str(key) == name:
-                return key
-        raise KeyError(name)
+        return self._keys[name]
 
 
 def _mapping_to_arrow(data: Mapping[str, Any]) -> Any:

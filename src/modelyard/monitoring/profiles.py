@@ -19,7 +19,8 @@ Why a categorical column keeps no sample: the category counts are exact and are 
 χ², PSI and Jensen–Shannon read; a sample of labels would only be a noisier copy of them.
 
 Edges are placed on a seeded uniform sample of ``EDGE_SAMPLE`` values (so building a
-profile sorts 200,000 values per column, not all of them); the counts, sums, moments and
+profile sorts 50,000 values per column, not all of them: each bin then holds 50 of them, its
+mass within ~15 % of 0.1 %, which is all a bin edge needs); the counts, sums, moments and
 extremes are computed on every value. Missing means null, NaN or ±∞: no distance can use
 an infinite value, and a column that starts producing them has changed.
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,7 +57,7 @@ BINS = 1000
 COARSE_BINS = 20
 SAMPLE_SIZE = 10_000
 TOP_K = 1000
-EDGE_SAMPLE = 200_000
+EDGE_SAMPLE = 50_000
 FORMAT = "modelyard.reference-profile"
 FORMAT_VERSION = 1
 #: A stored profile larger than this is refused before it is read (a zip can claim anything).
@@ -85,13 +86,18 @@ class NumericalProfile:
     std: float
     sample: np.ndarray
     kind: str = NUMERICAL
+    _binner: Binner | None = field(default=None, init=False, repr=False)
 
     @property
     def values(self) -> int:
         return self.rows - self.missing
 
     def binner(self) -> Binner:
-        return Binner(self.edges)
+        """The lookup that counts values into these bins (built once, ~1 ms)."""
+        if self._binner is None:
+            object.__setattr__(self, "_binner", Binner(self.edges))
+        assert self._binner is not None
+        return self._binner
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -128,9 +134,9 @@ class ReferenceProfile:
 
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
-    >>> profile = ReferenceProfile.from_table({"price": rng.normal(10, 2, 5000)}, source="train")
+    >>> profile = ReferenceProfile.from_table({"price": rng.normal(10, 2, 2000)}, source="train")
     >>> summary = profile.summarizer()
-    >>> summary.update({"price": rng.normal(11, 2, 5000)})
+    >>> summary.update({"price": rng.normal(11, 2, 2000)})
     >>> report = compare(profile, summary)
     >>> report.columns["price"].drifted, report.columns["price"].method
     (True, 'ks')
@@ -330,7 +336,8 @@ def _numerical_profile(column: ColumnValues, *, bins: int, sample_size: int) -> 
     lo, hi = float(np.min(values)), float(np.max(values))
     at = np.round(np.linspace(0, len(spread) - 1, bins + 1)).astype(np.int64)
     edges = np.unique(np.concatenate([[lo], spread[at], [hi]]))
-    slots = Binner(edges).slots(values)
+    binner = Binner(edges)
+    slots = binner.slots(values)
     counts = np.bincount(slots, minlength=len(edges) + 1).astype(np.int64)
     sums = np.bincount(slots, weights=values, minlength=len(edges) + 1)
     mean, std = moments(values)
@@ -338,9 +345,11 @@ def _numerical_profile(column: ColumnValues, *, bins: int, sample_size: int) -> 
         sample = spread[np.sort(rng.choice(len(spread), sample_size, replace=False))]
     else:
         sample = spread
-    return NumericalProfile(
+    profile = NumericalProfile(
         column.rows, missing, column.type_name, edges, counts, sums, mean, std, sample.copy()
     )
+    object.__setattr__(profile, "_binner", binner)
+    return profile
 
 
 def _categorical_profile(column: ColumnValues, *, top_k: int) -> CategoricalProfile:
