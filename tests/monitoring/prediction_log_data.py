@@ -72,13 +72,22 @@ def write_log(artifacts: ArtifactRepository, requests: Sequence[Request]) -> Non
         inputs = r.inputs
         log.append(
             PredictionRecord(
-                request_id=r.request_id, ts_ms=r.ts_ms, deployment=DEPLOYMENT, revision=1,
-                variant=r.variant, model="demand", version=r.version, role=r.role,
-                status=r.status, latency_ms=r.latency_ms, n_rows=r.n_rows,
+                request_id=r.request_id,
+                ts_ms=r.ts_ms,
+                deployment=DEPLOYMENT,
+                revision=1,
+                variant=r.variant,
+                model="demand",
+                version=r.version,
+                role=r.role,
+                status=r.status,
+                latency_ms=r.latency_ms,
+                n_rows=r.n_rows,
                 inputs=(lambda v=inputs: v) if inputs is not None else None,
-                outputs=r.outputs, error=None if r.status == "ok" else "boom",
+                outputs=r.outputs,
+                error=None if r.status == "ok" else "boom",
             )
-        )  # fmt: skip
+        )
     log.close()
     assert log.stats.written == len(requests) and not log.stats.dropped
 
@@ -90,10 +99,27 @@ def write_raw_file(artifacts: ArtifactRepository, ts_ms: int, rows: dict[str, li
 
     template = pq.read_table(
         io.BytesIO(
-            encode([PredictionRecord("t", ts_ms, DEPLOYMENT, 1, "blue", "demand", 1, "primary",
-                                     "ok", 1.0, 1, inputs={"x": [1]}, outputs=[1.0])])
+            encode(
+                [
+                    PredictionRecord(
+                        "t",
+                        ts_ms,
+                        DEPLOYMENT,
+                        1,
+                        "blue",
+                        "demand",
+                        1,
+                        "primary",
+                        "ok",
+                        1.0,
+                        1,
+                        inputs={"x": [1]},
+                        outputs=[1.0],
+                    )
+                ]
+            )
         )
-    )  # fmt: skip
+    )
     table = pa.table({f.name: pa.array(rows[f.name], f.type) for f in template.schema})
     sink = io.BytesIO()
     pq.write_table(table, sink)
