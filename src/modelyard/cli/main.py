@@ -88,6 +88,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "drift",
         "Compare two datasets for drift: per-column tests and distances, one verdict.",
     ),
+    "monitor": (
+        "monitor",
+        "app",
+        "Monitor deployments: drift, live metrics from feedback, alerts, reports.",
+    ),
     "build": ("build", "build", "Write a container build context serving one model version."),
     "k8s": (
         "build",
