@@ -26,7 +26,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard import json_codec
-from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
+from modelyard.errors import AlreadyExists, Conflict, InvalidParameter, NotFound
 from modelyard.ids import now_ms
 from modelyard.monitoring.alerts import (
     OPEN_STATES,
@@ -428,6 +428,27 @@ class MonitorStore:
             .on_conflict_do_nothing(index_elements=[c.monitor, c.window_start, c.window_end])
             .returning(c.id)  # no row when the window was written before
         )
+        try:
+            return self._record(statement, monitor, window_start, window_end, outcomes, at)
+        except IntegrityError as exc:  # two writers opened the same alert: one transaction lost
+            raise Conflict(
+                f"another evaluation of monitor {monitor!r} changed its alerts at the same "
+                "time (schedulers take the monitor's lease to avoid this); nothing was "
+                "written, retry",
+                field="monitor",
+            ) from exc
+
+    def _record(
+        self,
+        statement: Any,
+        monitor: str,
+        window_start: int,
+        window_end: int,
+        outcomes: Sequence[RuleOutcome],
+        at: int,
+    ) -> RecordedEvaluation:
+        """``record_evaluation``'s transaction: the row, then the alerts it moves."""
+        c = monitor_evaluations.c
         with self.db.write() as conn:
             current = self._get(conn, monitor)
             created = conn.execute(statement).first() is not None
