@@ -320,3 +320,26 @@ def test_a_stored_profile_gives_the_same_verdicts_as_the_table() -> None:
     assert {n: c.score for n, c in stored.columns.items()} == pytest.approx(
         {n: c.score for n, c in direct.columns.items()}
     )
+
+
+def test_a_reference_of_no_rows_is_said_per_column_and_survives_bytes() -> None:
+    empty = {"x": np.zeros(0), "c": np.array([], dtype=str)}
+    profile = ReferenceProfile.from_bytes(ReferenceProfile.from_table(empty, source="e").to_bytes())
+    report = drift(profile, {"x": np.arange(10.0), "c": np.array(["a"] * 10)})
+    assert set(report.errors) == {"x", "c"} and report.dataset_drifted
+
+
+def test_a_summary_is_a_current_side_of_its_own_profile_only() -> None:
+    reference, current = _tables(2_000)
+    profile = ReferenceProfile.from_table(reference, source="train")
+    summary = profile.summarizer()
+    summary.update(current)
+    assert drift(profile, summary).columns["shift"].drifted
+    with pytest.raises(InvalidParameter, match="another reference profile"):
+        drift(reference, summary)
+
+
+def test_a_change_of_shape_at_the_same_mean_and_spread_is_named() -> None:
+    reference, current = _tables(20_000)
+    verdict = drift(reference, current).columns["skew"].verdict
+    assert verdict.startswith("drifted:") and "shape changed" in verdict

@@ -416,8 +416,12 @@ def _describe_values(
     if isinstance(summary, NumericalSummary):
         assert isinstance(profile, NumericalProfile)
         text = f"mean {profile.mean:.4g} → {summary.mean:.4g} ({scores['mean_shift']:+.2f} σ)"
-        if math.isfinite(scores["std_ratio"]):
-            text += f", spread ×{scores['std_ratio']:.2f}"
+        ratio = scores["std_ratio"]
+        if math.isfinite(ratio):
+            text += f", spread ×{ratio:.2f}"
+            same_moments = abs(scores["mean_shift"]) < 0.1 and abs(ratio - 1) < 0.1
+            if same_moments and scores["wasserstein_norm"] >= DEFAULT_THRESHOLDS["wasserstein"]:
+                text += ", shape changed"
         return text
     assert isinstance(profile, CategoricalProfile)
     parts = []

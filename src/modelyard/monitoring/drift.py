@@ -12,10 +12,10 @@
 
 ``reference`` is a table (pandas or polars DataFrame, Arrow table, dict of arrays), a CSV or
 Parquet path, a dataset version (``"sales@3"``, with ``data_client``), a stored profile file
-(``ReferenceProfile.to_bytes``) or a ``ReferenceProfile``; ``current`` is a table, a path or
-a dataset version. A profile is what a drift check keeps of the reference (quantile bins,
-category counts, missing counts, a sample: ``profiles``), so a check against a stored
-profile never reloads the training data.
+(``ReferenceProfile.to_bytes``) or a ``ReferenceProfile``; ``current`` is a table, a path, a
+dataset version or a ``CurrentSummary`` of that profile. A profile is what a drift check
+keeps of the reference (quantile bins, category counts, missing counts, a sample:
+``profiles``), so a check against a stored profile never reloads the training data.
 
 **The default method and threshold per column** follow the sample size ``n``, the number of
 non-missing values on the smaller side:
@@ -63,6 +63,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from modelyard.errors import InvalidParameter
 from modelyard.monitoring.profiles import ReferenceProfile, compare
 from modelyard.monitoring.results import DriftReport
 from modelyard.monitoring.summaries import CurrentSummary
@@ -85,6 +86,12 @@ def drift(
     names = None if columns is None else list(columns)
     profile = load_reference(reference, data_client=data_client, columns=names)
     if isinstance(current, CurrentSummary):
+        if current.reference is not profile:
+            raise InvalidParameter(
+                "the current summary was built on another reference profile: pass that "
+                "profile as the reference (summary.reference)",
+                field="current",
+            )
         summary = current
     else:
         table = load_current(current, data_client=data_client)
