@@ -158,10 +158,17 @@ def test_histograms_draw_two_bars_per_bin_scaled_to_the_largest_share() -> None:
     assert "[9, 10): reference 10.0 %, current 18.2 %" in svg  # the tooltip
 
 
-def test_histograms_with_many_bins_label_every_kth_bin_but_keep_every_tooltip() -> None:
-    svg = histogram_svg(numerical_histogram(50))
-    assert svg.count("<title>") == 100
-    assert 0 < len(re.findall(r"<text[^>]*rotate", svg)) <= 16
+def test_many_bins_get_a_few_axis_labels_and_every_tooltip() -> None:
+    numerical = histogram_svg(numerical_histogram(50))
+    assert numerical.count("<title>") == 100
+    edges = re.findall(r'<text[^>]*text-anchor="middle">([^<]+)</text>', numerical)
+    assert edges[:2] == ["0", "8"] and len(edges) <= 7  # every 8th edge value, level
+    assert "rotate" not in numerical
+    names = tuple(f"category {k}" for k in range(50))
+    categorical = histogram_svg(categorical_histogram(*names))
+    assert categorical.count("<title>") == 100
+    assert 0 < len(re.findall(r"<text[^>]*rotate", categorical)) <= 16
+    assert "category 49: reference 2.0 %" in categorical
 
 
 def test_a_time_series_breaks_at_unknown_values_and_draws_bands_and_thresholds() -> None:

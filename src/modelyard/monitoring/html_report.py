@@ -59,7 +59,9 @@ PALETTE = (
 )  # fmt: skip
 #: Bars beyond this many labels get every k-th label only, so the axis stays readable.
 MAX_AXIS_LABELS = 16
-LABEL_CHARS = 16
+#: Numerical bins: this many edge values under the axis at most (they are written level).
+EDGE_LABELS = 7
+LABEL_CHARS = 12
 
 _STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:#1d232a;
@@ -263,8 +265,7 @@ def _column_panel(index: int, col: ColumnDrift) -> str:
         f'<section class="panel feature" id="col-{index}" data-drifted="{flag}">'
         f'<h3>{escape(col.column)} <span class="{tone}">'
         f"{'drifted' if col.drifted else 'not drifted'}</span></h3>"
-        f'<p class="sub">{escape(col.verdict)} · {escape(col.method)} '
-        f"{escape(format_number(col.score))} · {bins}</p>{chart}</section>"
+        f'<p class="sub">{escape(col.verdict)} · {bins}</p>{chart}</section>'
     )
 
 
@@ -308,20 +309,23 @@ def _cell(key: str, value: Any) -> str:
 def histogram_svg(histogram: Histogram, *, title: str = "", width: int = 420) -> str:
     """Reference and current shares side by side per bin (or category), as inline SVG.
 
-    Each bar carries a tooltip with the bin and both shares; with many bins only every
-    k-th label is written under the axis (the tooltips keep them all).
+    Each bar carries a tooltip with its bin and both shares. Under the axis, numerical bins
+    are labelled by their edges (a few of them, level), categories by name (rotated, every
+    k-th when there are many); the tooltips keep every label whole.
     """
     n = len(histogram.labels)
-    height, left, right, top, bottom = 220, 44, 8, 10, 64
+    edges = (
+        histogram.edges if histogram.edges is not None and len(histogram.edges) == n + 1 else None
+    )
+    height, right, top = 220, 8, 10
+    left, bottom = (44, 30) if edges is not None else (64, 64)
     plot_w, plot_h = width - left - right, height - top - bottom
     shares = [v for v in (*histogram.reference, *histogram.current) if _finite(v)]
-    top_share = max(shares, default=0.0) or 1.0
-    ymax = _nice_ceiling(top_share)
+    ymax = _nice_ceiling(max(shares, default=0.0) or 1.0)
     group = plot_w / max(n, 1)
     bar = group * 0.4
     parts = [_svg_open(width, height, "histogram", title)]
     parts += _y_axis(left, top, plot_w, plot_h, ymax, percent=True)
-    step = max(1, math.ceil(n / MAX_AXIS_LABELS))
     for i, label in enumerate(histogram.labels):
         x0 = left + i * group + group * 0.1
         ref, cur = histogram.reference[i], histogram.current[i]
@@ -336,11 +340,22 @@ def histogram_svg(histogram: Histogram, *, title: str = "", width: int = 420) ->
                 f'width="{bar:.1f}" height="{h:.1f}" fill="{colour}">'
                 f"<title>{escape(tip)}</title></rect>"
             )
-        if i % step == 0:
-            cx, cy = left + (i + 0.5) * group, top + plot_h + 12
+    axis_y = top + plot_h
+    if edges is not None:
+        step = max(1, math.ceil((n + 1) / EDGE_LABELS))
+        for i in range(0, n + 1, step):
+            parts.append(
+                f'<text x="{left + i * group:.1f}" y="{axis_y + 14:.1f}" text-anchor="middle">'
+                f"{escape(format_number(edges[i]))}</text>"
+            )
+    else:
+        step = max(1, math.ceil(n / MAX_AXIS_LABELS))
+        for i in range(0, n, step):
+            cx, cy = left + (i + 0.5) * group, axis_y + 12
             parts.append(
                 f'<text x="{cx:.1f}" y="{cy:.1f}" text-anchor="end" '
-                f'transform="rotate(-35 {cx:.1f} {cy:.1f})">{escape(_short(label))}</text>'
+                f'transform="rotate(-35 {cx:.1f} {cy:.1f})">'
+                f"{escape(_short(histogram.labels[i]))}</text>"
             )
     parts.append("</svg>")
     return "".join(parts)
