@@ -19,6 +19,9 @@ from modelyard.server.control.monitoring_metrics import (
     drifted,
 )
 
+from ...monitoring.monitor_yard import yard
+
+__all__ = ["yard"]  # the fixture, used by name
 DASHBOARD = Path(__file__).parents[3] / "deploy" / "grafana-dashboard.json"
 VERSION = (("model", "demand"), ("variant", "blue"), ("version", "3"))
 
@@ -137,3 +140,37 @@ def test_the_grafana_dashboard_queries_only_monitoring_gauges_that_exist():
     )
     assert len(queried) == 6
     assert queried <= exported, queried - exported
+
+
+def test_the_servers_metrics_show_a_monitors_latest_window_and_its_alerts(yard):
+    """The whole path: a monitor evaluated over the stores, scraped through the app."""
+    import anyio
+    import httpx
+
+    from modelyard.server.control.app import create_app
+
+    from ...monitoring.monitor_yard import END, HOUR_MS, RULES, sales, service
+
+    yard.train()
+    yard.deployments.create("shop", "models:/demand/1")
+    current = sales(300, seed=7, price_shift=3.0)
+    yard.serve(current, version=1, start_ms=END - HOUR_MS, prefix="r")
+    yard.feedback(current, prefix="r")
+    monitors = service(yard)
+    monitors.create("shop-drift", "shop", schedule="@hourly", rules=RULES)
+    monitors.run("shop-drift", end_ms=END)
+    app = create_app(yard.settings, yard.tracking, registry=yard.registry)
+
+    async def scrape_app() -> str:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://yard") as http:
+            return (await http.get("/metrics")).text
+
+    text = anyio.run(scrape_app)
+    samples = {f.name: f.samples for f in text_string_to_metric_families(text)}
+    (share,) = samples["modelyard_drift_share"]
+    assert share.labels["monitor"] == "shop-drift" and share.value > 0.3
+    price = next(s for s in samples["modelyard_feature_drifted"] if s.labels["feature"] == "price")
+    assert price.value == 1.0
+    states = {s.labels["rule"]: s.value for s in samples["modelyard_alert_state"]}
+    assert states["input drift"] == 2  # firing

@@ -27,12 +27,14 @@ from modelyard import __version__
 from modelyard.config import Settings, load_settings
 from modelyard.errors import InvalidParameter, ModelyardError
 from modelyard.monitoring.references import recording_references
+from modelyard.monitoring.store import MonitorStore
 from modelyard.registry.client import RegistryClient
 from modelyard.server.control import artifacts_api, mlflow_api, native_api
 from modelyard.server.control.auth import actor_of
 from modelyard.server.control.context import ServerContext, ServerLimits
 from modelyard.server.control.metrics import ServerMetrics
 from modelyard.server.control.mlflow_registry_api import registry_routes
+from modelyard.server.control.monitoring_metrics import MonitoringCollector, store_reader
 from modelyard.server.control.prerender import Prerenderer
 from modelyard.server.control.run_json_cache import RunJsonCache
 from modelyard.server.http.errors import exception_handlers
@@ -113,6 +115,8 @@ def create_app(
         )
     registry = registry or recording_references(RegistryClient.from_settings(settings))
     metrics = ServerMetrics()
+    # Drift, live metrics and alert states, read from the store at scrape time.
+    metrics.registry.register(MonitoringCollector(store_reader(MonitorStore(registry.db))))
     run_json = RunJsonCache()
     prerender = Prerenderer(run_json, client)
     # Every write through the server is counted (runs created, points logged, writes by

@@ -24,12 +24,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from modelyard.monitoring.observations import Observation
+from modelyard.monitoring.store import MonitorStore
 
 #: Labels every per-window family carries, in order.
 BASE_LABELS = ("monitor", "deployment", "model", "version", "variant")
@@ -168,17 +168,12 @@ def _base(evaluation: LatestEvaluation, o: Observation) -> list[str]:
     ]
 
 
-def store_reader(store: Any) -> Callable[[], Snapshot]:
+def store_reader(store: MonitorStore) -> Callable[[], Snapshot]:
     """``read`` over a ``MonitorStore``: its latest evaluations and open alerts."""
 
     def read() -> Snapshot:
         evaluations = [
-            LatestEvaluation(
-                e.monitor,
-                e.deployment,
-                e.created_at,
-                [Observation.from_dict(o) for o in e.observations],
-            )
+            LatestEvaluation(e.monitor, e.deployment, e.created_at, e.observations)
             for e in store.latest_evaluations()
         ]
         alerts = [AlertState(a.monitor, a.rule, a.severity, a.state) for a in store.open_alerts()]
