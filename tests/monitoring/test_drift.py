@@ -343,3 +343,23 @@ def test_a_change_of_shape_at_the_same_mean_and_spread_is_named() -> None:
     reference, current = _tables(20_000)
     verdict = drift(reference, current).columns["skew"].verdict
     assert verdict.startswith("drifted:") and "shape changed" in verdict
+
+
+def test_an_all_null_column_of_no_type_is_missing_values_not_a_changed_type() -> None:
+    rng = np.random.default_rng(1)
+    reference = {"x": rng.normal(size=300), "c": rng.choice(["a", "b"], 300)}
+    for current in (
+        pd.DataFrame({"x": [None] * 300, "c": [None] * 300}, dtype=object),
+        pa.table({"x": pa.nulls(300), "c": pa.nulls(300)}),
+    ):
+        report = drift(reference, current)
+        assert report.errors == {}
+        assert all(c.missing_drifted and c.current_missing == 1 for c in report.columns.values())
+
+
+def test_large_and_dictionary_strings_are_categories() -> None:
+    labels = ["a", "b", "c"] * 500
+    reference = pa.table({"c": pa.array(labels, pa.large_string())})
+    current = pa.table({"c": pa.array(labels).dictionary_encode()})
+    column = drift(reference, current).columns["c"]
+    assert column.kind == "categorical" and not column.drifted

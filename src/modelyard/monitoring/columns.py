@@ -87,6 +87,14 @@ class TableColumns:
             return _pandas_kind(self._frame[self._frame_key(name)])
         return _arrow_kind(self._arrow.schema.field(name).type)
 
+    def all_null(self, name: str) -> bool:
+        """Whether every value of the column is missing (an all-null column has no type of
+        its own to compare: pandas reads it as objects, Arrow as ``null``)."""
+        if self._frame is not None:
+            return bool(self._frame[self._frame_key(name)].isna().all())
+        column = self._arrow.column(name)
+        return column.null_count == len(column)
+
     def values(self, name: str) -> ColumnValues:
         if self._frame is not None:
             return _pandas_values(self._frame[self._frame_key(name)], self.rows)
@@ -146,7 +154,7 @@ def _arrow_values(column: Any, rows: int) -> ColumnValues:
         column = column.cast(dtype.value_type)
         dtype = column.type
     if kind == CATEGORICAL:
-        if pa.types.is_null(dtype) or pa.types.is_boolean(dtype):
+        if not pa.types.is_string(dtype):  # null, bool, large_string, string_view
             column = column.cast(pa.string())
         labels = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
         return ColumnValues(kind, type_name, rows, labels=labels)

@@ -83,6 +83,11 @@ class NumericalSummary:
         self._add_sample(batch, len(values))
         self.values += len(values)
 
+    def add_missing(self, rows: int) -> None:
+        """Count ``rows`` rows whose value is missing (an all-null column of no type)."""
+        self.rows += rows
+        self.missing += rows
+
     def merge(self, other: NumericalSummary) -> None:
         self.rows += other.rows
         self.missing += other.missing
@@ -152,6 +157,11 @@ class CategoricalSummary:
             names, counts, _ = label_counts(unlisted)
             self._remember(dict(zip(names.tolist(), counts.tolist(), strict=True)))
 
+    def add_missing(self, rows: int) -> None:
+        """Count ``rows`` rows whose value is missing (an all-null column of no type)."""
+        self.rows += rows
+        self.missing += rows
+
     def merge(self, other: CategoricalSummary) -> None:
         self.rows += other.rows
         self.missing += other.missing
@@ -214,6 +224,9 @@ class CurrentSummary:
                 return
             kind, type_name = view.kind(name)
             profile = self.reference.columns[name]
+            if kind != profile.kind and view.all_null(name):
+                self.columns[name].add_missing(view.rows)
+                return
             if kind != profile.kind:
                 self.errors[name] = (
                     f"column {name!r} changed type: {profile.kind} ({profile.type_name}) in the "
