@@ -146,6 +146,28 @@ def test_dataset_versions_are_read_from_the_store(run, files) -> None:
     assert missing.exit_code == 2 and "sales" in missing.output
 
 
+def test_a_column_that_cannot_be_compared_is_named_and_counts_as_drifted(
+    run, files, tmp_path
+) -> None:
+    frame(seed=11).drop(columns=["units"]).to_csv(tmp_path / "no_units.csv", index=False)
+    result = run("drift", str(files["reference"]), str(tmp_path / "no_units.csv"))
+    assert result.exit_code == 0, result.output  # 1 of 3 < 50 %
+    assert "units" in result.stdout and "1 of 3 columns" in result.stdout
+    document = json.loads(
+        run("drift", str(files["reference"]), str(tmp_path / "no_units.csv"), "--json").stdout
+    )
+    assert "units" in document["errors"] and "units" not in document["columns"]
+
+
+def test_a_profile_is_refused_as_the_current_data(run, files, tmp_path) -> None:
+    from modelyard.monitoring.profiles import ReferenceProfile
+
+    path = tmp_path / "reference.profile"
+    path.write_bytes(ReferenceProfile.from_table(frame(seed=10), source="ref").to_bytes())
+    result = run("drift", str(files["reference"]), str(path))
+    assert result.exit_code == 2 and "profile" in result.output
+
+
 @pytest.mark.parametrize(
     ("options", "named"),
     [
