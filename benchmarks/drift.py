@@ -334,10 +334,13 @@ def run_worker(tool: str, folder: Path, repeat: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "DO_NOT_TRACK": "1"}
     args = [str(python), str(Path(__file__).resolve()), "--worker", tool, "--folder",
             str(folder), "--repeat", str(repeat)]  # fmt: skip
+    load = os.getloadavg()[0]
     done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"{tool} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out["load_before"] = load  # the machine is shared: a wall time needs its load beside it
+    return out
 
 
 # ------------------------------------------------------------------------------ the run
@@ -392,7 +395,7 @@ def report(results: dict[str, Any]) -> None:
     for rows, run in results["runs"].items():
         rows = int(rows)
         print(f"\n{rows:,} rows per side × 25 columns ({run['frame_mb']:.0f} MB a frame)")
-        print(f"{'':<34}{'seconds':>9}{'CPU s':>8}{'beyond MB':>11}{'maxrss MB':>11}")
+        print(f"{'':<34}{'seconds':>9}{'CPU s':>8}{'beyond MB':>11}{'maxrss MB':>11}{'load':>6}")
         for tool, label in (
             ("modelyard", "modelyard drift(tables)"),
             ("profile_build", "modelyard profile build (once)"),
@@ -404,7 +407,7 @@ def report(results: dict[str, Any]) -> None:
             r = run[tool]
             print(
                 f"{label:<34}{r['median_s']:>9.3f}{r['cpu_s']:>8.2f}{r['beyond_mb']:>11.0f}"
-                f"{r['maxrss_mb']:>11.0f}"
+                f"{r['maxrss_mb']:>11.0f}{r['load_before']:>6.1f}"
             )
         if "evidently" in run:
             ev = run["evidently"]
