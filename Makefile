@@ -61,7 +61,7 @@ bench-venvs:
 	test -x benchmarks/.work/ge-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/ge-venv \
 	  && benchmarks/.work/ge-venv/bin/pip install --quiet 'great_expectations==1.24.1')
 	test -x benchmarks/.work/evidently-venv/bin/python || ($(PYTHON) -m venv benchmarks/.work/evidently-venv \
-	  && benchmarks/.work/evidently-venv/bin/pip install --quiet 'evidently==0.7.23' 'pandas<3' pyarrow psutil)
+	  && benchmarks/.work/evidently-venv/bin/pip install --quiet 'evidently==0.7.23' 'pandas<3' pyarrow)
 
 bench: install-dev bench-venvs
 	$(BIN)/python benchmarks/tracking.py

@@ -174,3 +174,20 @@ def test_the_servers_metrics_show_a_monitors_latest_window_and_its_alerts(yard):
     assert price.value == 1.0
     states = {s.labels["rule"]: s.value for s in samples["modelyard_alert_state"]}
     assert states["input drift"] == 2  # firing
+
+
+def test_a_column_that_drifted_through_its_missing_rate_is_flagged_without_a_score():
+    all_null = Observation(
+        "feature_drift",
+        None,
+        (*VERSION, ("feature", "price"), ("method", "wasserstein"), ("drifted", "true")),
+        threshold=0.1,
+        reason="no current values: all null",
+    )
+    samples = scrape(MonitoringCollector(lambda: ([evaluation(all_null)], [])))
+    (flag,) = samples["modelyard_feature_drifted"]
+    assert flag.value == 1.0
+    assert (
+        "modelyard_feature_drift_score" not in samples
+        or not samples["modelyard_feature_drift_score"]
+    )

@@ -58,7 +58,11 @@ Snapshot = tuple[list[LatestEvaluation], list[AlertState]]
 
 
 def drifted(observation: Observation) -> bool | None:
-    """Whether a drift observation crossed its threshold (None when unknown)."""
+    """Whether a drift observation drifted (None when unknown): the window's own verdict
+    (its ``drifted`` label: it counts the missing rate too), else score vs threshold."""
+    verdict = observation.label("drifted")
+    if verdict is not None:
+        return verdict.lower() == "true"
     if observation.value is None or observation.threshold is None:
         return None
     if observation.label("method") in P_VALUE_METHODS:
@@ -125,17 +129,19 @@ def families(
             [evaluation.monitor, evaluation.deployment], evaluation.evaluated_at_ms / 1000
         )
         for o in evaluation.observations:
+            base = _base(evaluation, o)
+            if o.name == "feature_drift":
+                crossed = drifted(o)  # known even without a score: an all-null column
+                if crossed is not None:
+                    extra = [o.label("feature") or "", o.label("method") or ""]
+                    flagged.add_metric([*base, *extra], 1.0 if crossed else 0.0)
             if o.value is None:
                 continue  # unknown: absent, so a rule's `absent()` or staleness shows it
-            base = _base(evaluation, o)
             if o.name == "drift_share":
                 share.add_metric(base, o.value)
             elif o.name == "feature_drift":
                 extra = [o.label("feature") or "", o.label("method") or ""]
                 score.add_metric([*base, *extra], o.value)
-                crossed = drifted(o)
-                if crossed is not None:
-                    flagged.add_metric([*base, *extra], 1.0 if crossed else 0.0)
             elif o.name == "prediction_drift":
                 predictions.add_metric([*base, o.label("method") or ""], o.value)
             elif o.name == "metric":
