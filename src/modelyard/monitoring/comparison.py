@@ -242,10 +242,11 @@ def _numerical_scores(
     ref_coarse = np.add.reduceat(profile.counts, starts)
     cur_coarse = np.add.reduceat(summary.counts, starts)
     edges = [float(lows[s]) for s in starts] + [float(highs[-1])]
-    labels = tuple(f"[{lo:.4g}, {hi:.4g})" for lo, hi in itertools.pairwise(edges))
+    labels = [f"[{lo:.4g}, {hi:.4g})" for lo, hi in itertools.pairwise(edges)]
+    labels[-1] = labels[-1][:-1] + "]"  # the last bin holds its upper edge (the maximum)
     histogram = Histogram(
         kind=NUMERICAL,
-        labels=labels,
+        labels=tuple(labels),
         edges=tuple(edges),
         reference=tuple((ref_coarse / ref_coarse.sum()).tolist()),
         current=tuple((cur_coarse / cur_coarse.sum()).tolist()),
@@ -415,6 +416,10 @@ def _describe_values(
 ) -> str:
     if isinstance(summary, NumericalSummary):
         assert isinstance(profile, NumericalProfile)
+        if profile.std == 0:
+            return (
+                f"the reference is constant at {profile.mean:.6g}; current mean {summary.mean:.6g}"
+            )
         text = f"mean {profile.mean:.4g} → {summary.mean:.4g} ({scores['mean_shift']:+.2f} σ)"
         ratio = scores["std_ratio"]
         if math.isfinite(ratio):
