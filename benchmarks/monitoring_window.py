@@ -258,6 +258,9 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="256MB", help="DuckDB's memory_limit")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="200,000 rows")
+    parser.add_argument(
+        "--keep", type=Path, help="write the log into this folder and keep it (reused if there)"
+    )
     parser.add_argument("--evaluate", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.evaluate:
@@ -266,8 +269,12 @@ def main() -> None:
     if args.quick:
         args.rows = 200_000
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-window-") as tmp:
-        folder = Path(tmp)
-        prepared = prepare(folder, args)
+        folder = args.keep or Path(tmp)
+        if (folder / "inputs.profile").exists():
+            prepared = {"reused": str(folder)}
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            prepared = prepare(folder, args)
         print(f"log: {args.rows:,} rows × {len(FEATURES)} inputs + region, "
               f"{args.rows_per_request} row(s) a request: {prepared}", flush=True)  # fmt: skip
         out = subprocess.run(

@@ -282,6 +282,20 @@ def test_a_reference_column_missing_from_the_log_is_named(tmp_path: Path) -> Non
     assert missing.value is None and "missing" in missing.reason
 
 
+def test_a_column_logged_only_as_null_is_all_missing_not_absent(tmp_path: Path) -> None:
+    requests = traffic(200, seed=14)
+    for r in requests:
+        r.inputs["units"] = [None] * len(r.inputs["units"])
+    with open_stores(tmp_path) as s:
+        write_log(s.artifacts, requests)
+        result = window(s)
+    report = result.input_drift
+    units = report.columns.get("units")
+    reason = report.errors.get("units", "")
+    assert "missing from the prediction log" not in reason
+    assert (units is not None and units.drifted and units.current_missing == 1.0) or reason
+
+
 def test_a_numerical_column_logged_as_text_is_a_changed_type(tmp_path: Path) -> None:
     requests = traffic(200, seed=9)
     for r in requests:

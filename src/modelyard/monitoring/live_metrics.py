@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ from sqlalchemy import select
 
 from modelyard.errors import InvalidParameter, MissingExtra
 from modelyard.monitoring.observations import Observation, labels_of
+from modelyard.monitoring.prediction_rows import records
 from modelyard.serving.tables import serving_feedback
 from modelyard.store.engine import Database
 
@@ -106,11 +107,14 @@ class Coverage:
         return self.with_feedback / self.predictions if self.predictions else None
 
     def observation(self) -> Observation:
+        low, high = wilson(self.with_feedback, self.predictions)
         return Observation(
             "feedback_coverage",
             self.share,
             labels_of(variant=self.variant, version=self.version, slice=self.slice),
             count=self.predictions,
+            ci_low=low,
+            ci_high=high,
             reason=None if self.predictions else "no predictions in the window",
         )
 
@@ -217,13 +221,6 @@ _PREPARED = (
 )
 
 
-def _groups(con: Any, sql: str) -> Iterator[dict[str, Any]]:
-    cursor = con.execute(sql)
-    names = [d[0] for d in cursor.description]
-    for row in cursor.fetchall():
-        yield dict(zip(names, row, strict=True))
-
-
 def _key(row: dict[str, Any]) -> tuple[str, int, str | None, int | None]:
     return (
         str(row["variant"]),
@@ -259,7 +256,7 @@ def _regression(con: Any, names: list[str]) -> list[LiveMetric]:
         FROM (SELECT *, p_num - value AS e FROM live_rows WHERE value IS NOT NULL)
         GROUP BY ALL ORDER BY ALL"""
     out = []
-    for g in _groups(con, sql):
+    for g in records(con, sql):
         key, n = _key(g), int(g["n"])
         skipped = (
             f"{g['unusable']} rows with feedback but no numeric prediction skipped"
@@ -356,14 +353,14 @@ def _classification(con: Any, names: list[str], positive_label: str | None) -> l
     positive = positive_label if positive_label is not None else _positive(classes)
     counts = {
         _key(g): g
-        for g in _groups(
+        for g in records(
             con,
             f"SELECT {', '.join(_GROUP)}, count(*) AS n, count(*) FILTER (WHERE truth = pred) "
             "AS hits FROM live_classes GROUP BY ALL",
         )
     }
     per_class: dict[tuple[str, int, str | None, int | None], list[dict[str, Any]]] = {}
-    for g in _groups(
+    for g in records(
         con,
         f"""SELECT {", ".join(_GROUP)}, c AS class,
             count(*) FILTER (WHERE truth = c AND pred = c) AS tp,
@@ -495,7 +492,7 @@ def _auc(con: Any) -> dict[tuple[str, int, str | None, int | None], LiveMetric]:
         FROM ranked GROUP BY ALL"""
     positive = _positive_in_table(con)
     out = {}
-    for g in _groups(con, sql.replace("?", _sql_list([positive])[1:-1])):
+    for g in records(con, sql.replace("?", _sql_list([positive])[1:-1])):
         key, n1, n0 = _key(g), int(g["n1"]), int(g["n0"])
         if n1 == 0 or n0 == 0:
             continue
@@ -526,7 +523,7 @@ def _ece(con: Any) -> dict[tuple[str, int, str | None, int | None], LiveMetric]:
             FROM live_classes WHERE confidence IS NOT NULL GROUP BY ALL)
         GROUP BY ALL"""
     out = {}
-    for g in _groups(con, sql):
+    for g in records(con, sql):
         n = int(g["n"])
         value = sum(gap * m for gap, m in zip(g["gaps"], g["sizes"], strict=True)) / n
         out[_key(g)] = _metric("ece", _key(g), value, n, note="no closed-form interval for the ECE")

@@ -21,10 +21,11 @@ JSON does not parse are counted (``malformed_inputs``) and skipped; a reference 
 sampled request logged, or one logged as text where the reference is numerical, is named
 in the drift report's ``errors``.
 
->>> with LogWindow(artifacts, "demand", start_ms, end_ms) as window:  # doctest: +SKIP
-...     result = evaluate_window(artifacts, db, "demand", start_ms, end_ms,
-...                              reference=inputs_profile, prediction_reference=preds_profile,
-...                              slices=["region"])
+>>> start_ms, end_ms = window_bounds("1h")                              # doctest: +SKIP
+>>> result = evaluate_window(artifacts, db, "demand", start_ms, end_ms,  # doctest: +SKIP
+...                          reference=inputs_profile, prediction_reference=predictions_profile,
+...                          slices=["region"], metrics=["mae", "rmse"])
+>>> [o for o in result.observations if o.name == "feature_drift"]       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from modelyard.monitoring.prediction_rows import (
     LogWindow,
     RequestStats,
     exploded_select,
+    records,
     request_stats,
     window_bounds,
 )
@@ -147,8 +149,9 @@ def evaluate_window(
         if rows and (reference is not None or prediction_reference is not None):
             plan = plan_columns(window, reference, prediction_reference)
             summaries = WindowSummaries(reference, prediction_reference, plan, slices)
-            records = any(s.record_requests for s in stats)
-            extraction = Extraction(plan.columns, slices, plan.prediction, plan.scores, records)
+            extraction = Extraction(
+                plan.columns, slices, plan.prediction, plan.scores, _has_records(stats)
+            )
             # A relation's reader streams; a DB-API result would be materialised first.
             reader = arrow_reader(window.con, exploded_select(extraction), BATCH_ROWS)
             for batch in reader:
@@ -159,7 +162,15 @@ def evaluate_window(
                 f"the rest are grouped as {c}=(other)"
                 for c in sorted(summaries.capped)
             ]
-        live, coverage, feedback_rows = _live(window, db, stats, slices, wanted, positive_label)
+        # The drift stream counted every group's rows: coverage needs no second count.
+        served: dict[tuple[str, int, str | None, int | None], int] | None = None
+        if drift:
+            served = {
+                (v, version, label, None): n for (v, version, label), n in summaries.rows.items()
+            }
+        live, coverage, feedback_rows = _live(
+            window, db, stats, slices, wanted, positive_label, served=served
+        )
     top = _top_group(drift)
     result = WindowResult(
         deployment,
@@ -207,6 +218,14 @@ def _malformed_notes(stats: list[RequestStats]) -> list[str]:
     return notes
 
 
+def _has_records(stats: list[RequestStats]) -> bool:
+    return any(s.record_requests for s in stats)
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
 def _top_group(drift: list[GroupDrift]) -> GroupDrift | None:
     overall = [g for g in drift if g.slice is None]
     return max(overall, key=lambda g: g.rows) if overall else None
@@ -220,6 +239,7 @@ def _live(
     metrics: tuple[str, ...] | None,
     positive_label: str | None,
     step_ms: int | None = None,
+    served: dict[tuple[str, int, str | None, int | None], int] | None = None,
 ) -> tuple[list[LiveMetric], list[Coverage], int]:
     """Feedback joined to the window's predictions: metric rows, coverage, feedback rows
     joined."""
@@ -227,7 +247,7 @@ def _live(
     if window.empty:
         return [], [], 0
     live_metrics.load_feedback(con, db, window.deployment, window.start_ms)
-    extraction = Extraction({}, slices, "JSON")
+    extraction = Extraction({}, slices, "JSON", records=_has_records(stats))
     joined = exploded_select(
         extraction,
         step_ms=step_ms,
@@ -254,7 +274,7 @@ def _live(
         if feedback_rows
         else []
     )
-    coverage = _coverage(window, stats, slices, step_ms)
+    coverage = _coverage(window, stats, slices, step_ms, served)
     # Every group gets every metric: one without feedback says so, rather than vanishing.
     names = list(metrics) if metrics else list(dict.fromkeys(m.name for m in live))
     have = {(m.name, m.variant, m.version, m.slice, m.bucket_ms) for m in live}
@@ -279,21 +299,26 @@ def _live(
 
 
 def _coverage(
-    window: LogWindow, stats: list[RequestStats], slices: Sequence[str], step_ms: int | None
+    window: LogWindow,
+    stats: list[RequestStats],
+    slices: Sequence[str],
+    step_ms: int | None,
+    served: dict[tuple[str, int, str | None, int | None], int] | None = None,
 ) -> list[Coverage]:
-    con = window.con
+    """Rows with feedback over rows served, per group; ``served`` when already counted."""
     labelled = {
-        (r[0], int(r[1]), r[2], None if r[3] is None else int(r[3])): int(r[4])
-        for r in con.execute(
-            "SELECT variant, version, slice, bucket, count(*) FROM labelled_long GROUP BY ALL"
-        ).fetchall()
+        (r["variant"], int(r["version"]), r["slice"], _int(r["bucket"])): int(r["n"])
+        for r in records(
+            window.con,
+            "SELECT variant, version, slice, bucket, count(*) AS n FROM labelled_long GROUP BY ALL",
+        )
     }
-    served: dict[tuple[str, int, str | None, int | None], int] = {}
-    if not slices:
-        for s in stats:
-            served[(s.variant, s.version, None, s.bucket_ms)] = s.rows
-    else:
-        counted = exploded_select(Extraction({}, slices), step_ms=step_ms)
+    if served is None and not slices:
+        served = {(s.variant, s.version, None, s.bucket_ms): s.rows for s in stats}
+    elif served is None:
+        counted = exploded_select(
+            Extraction({}, slices, records=_has_records(stats)), step_ms=step_ms
+        )
         parts = ["SELECT variant, version, NULL::VARCHAR AS slice, bucket FROM counted"]
         parts += [
             f"SELECT variant, version, {literal(c + '=')} || coalesce(_s{i}, '(missing)'), "
@@ -301,12 +326,13 @@ def _coverage(
             for i, c in enumerate(slices)
         ]
         sql = (
-            f"WITH counted AS ({counted}) SELECT variant, version, slice, bucket, count(*) "
-            f"FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL"
+            f"WITH counted AS ({counted}) SELECT variant, version, slice, bucket, "
+            f"count(*) AS n FROM ({' UNION ALL '.join(parts)}) GROUP BY ALL"
         )
-        for r in con.execute(sql).fetchall():
-            key = (str(r[0]), int(r[1]), r[2], None if r[3] is None else int(r[3]))
-            served[key] = int(r[4])
+        served = {
+            (str(r["variant"]), int(r["version"]), r["slice"], _int(r["bucket"])): int(r["n"])
+            for r in records(window.con, sql)
+        }
     return [
         Coverage(*key, predictions=n, with_feedback=labelled.get(key, 0))
         for key, n in sorted(served.items(), key=lambda kv: str(kv[0]))
@@ -384,7 +410,9 @@ def _drift_observations(g: GroupDrift) -> list[Observation]:
                 Observation(
                     "feature_drift",
                     column.score,
-                    labels_of(**where, feature=name, method=column.method),
+                    # ``drifted``: the column's verdict, its missing rate included (a
+                    # column that only went missing has drifted, with or without a score).
+                    labels_of(**where, feature=name, method=column.method, drifted=column.drifted),
                     column.current_rows,
                     threshold=column.threshold,
                 )
@@ -411,7 +439,10 @@ def _drift_observations(g: GroupDrift) -> list[Observation]:
                     "prediction_drift",
                     column.score,
                     labels_of(
-                        **where, method=column.method, output=None if name == PREDICTION else name
+                        **where,
+                        method=column.method,
+                        output=None if name == PREDICTION else name,
+                        drifted=column.drifted,
                     ),
                     column.current_rows,
                     threshold=column.threshold,

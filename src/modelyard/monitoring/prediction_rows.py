@@ -14,6 +14,7 @@ are left out and counted by ``request_stats``.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -197,33 +198,33 @@ def _bucket(step_ms: int | None) -> str:
 
 def request_stats(window: LogWindow, *, step_ms: int | None = None) -> list[RequestStats]:
     """Per variant and version (and ``step_ms`` bucket): requests, errors, rows, latency
-    quantiles (exact, DuckDB's ``quantile_cont``), and requests whose JSON does not parse."""
+    quantiles, and requests whose JSON does not parse."""
     sql = f"""
         SELECT variant, version, {_bucket(step_ms)} AS bucket, count(*) AS requests,
             count(*) FILTER (WHERE status <> 'ok') AS errors,
             coalesce(sum(n_rows) FILTER (WHERE status = 'ok'), 0) AS rows,
-            quantile_cont(latency_ms, 0.5) AS p50, quantile_cont(latency_ms, 0.99) AS p99,
             count(*) FILTER (WHERE status = 'ok' AND inputs IS NOT NULL
                              AND NOT json_valid(inputs)) AS bad_inputs,
             count(*) FILTER (WHERE status = 'ok' AND outputs IS NOT NULL
                              AND NOT json_valid(outputs)) AS bad_outputs,
             count(*) FILTER (WHERE starts_with(inputs, '[')) AS record_requests
         FROM log GROUP BY ALL ORDER BY ALL"""
+    latency = latency_quantiles(window, (0.5, 0.99), step_ms=step_ms)
     cursor = window.con.execute(sql)
     names = [d[0] for d in cursor.description]
     out = []
     for values in cursor.fetchall():
         r = dict(zip(names, values, strict=True))
+        key = (str(r["variant"]), int(r["version"]), _int(r["bucket"]))
+        p50, p99 = latency.get(key, (None, None))
         out.append(
             RequestStats(
-                str(r["variant"]),
-                int(r["version"]),
-                None if r["bucket"] is None else int(r["bucket"]),
+                *key,
                 int(r["requests"]),
                 int(r["errors"]),
                 int(r["rows"]),
-                _float(r["p50"]),
-                _float(r["p99"]),
+                p50,
+                p99,
                 int(r["bad_inputs"]),
                 int(r["bad_outputs"]),
                 int(r["record_requests"]),
@@ -232,8 +233,54 @@ def request_stats(window: LogWindow, *, step_ms: int | None = None) -> list[Requ
     return out
 
 
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+def latency_quantiles(
+    window: LogWindow, quantiles: Sequence[float], *, step_ms: int | None = None
+) -> dict[tuple[str, int, int | None], tuple[float | None, ...]]:
+    """Exact latency quantiles per variant, version (and bucket), interpolated linearly
+    between order statistics as ``numpy.percentile`` does. By ranking in a window
+    function, which DuckDB sorts out of core: ``quantile_cont`` keeps every value of a
+    group in memory, and 10 million requests ran it out of its memory limit."""
+    picks = []
+    for i, q in enumerate(quantiles):
+        picks.append(
+            f"max(latency_ms) FILTER (WHERE k = floor((n - 1) * {q!r}) + 1) AS lo{i}, "
+            f"max(latency_ms) FILTER (WHERE k = ceil((n - 1) * {q!r}) + 1) AS hi{i}"
+        )
+    sql = f"""
+        SELECT variant, version, bucket, any_value(n) AS n, {", ".join(picks)}
+        FROM (
+            SELECT variant, version, bucket, latency_ms,
+                row_number() OVER (PARTITION BY variant, version, bucket ORDER BY latency_ms)
+                    AS k,
+                count(*) OVER (PARTITION BY variant, version, bucket) AS n
+            FROM (SELECT variant, version, {_bucket(step_ms)} AS bucket, latency_ms FROM log
+                  WHERE latency_ms IS NOT NULL))
+        GROUP BY ALL"""
+    cursor = window.con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    out: dict[tuple[str, int, int | None], tuple[float | None, ...]] = {}
+    for values in cursor.fetchall():
+        r = dict(zip(names, values, strict=True))
+        n = int(r["n"])
+        picked = []
+        for i, q in enumerate(quantiles):
+            low, high = r[f"lo{i}"], r[f"hi{i}"]
+            position = (n - 1) * q
+            fraction = position - math.floor(position)
+            picked.append(None if low is None else float(low + (high - low) * fraction))
+        out[(str(r["variant"]), int(r["version"]), _int(r["bucket"]))] = tuple(picked)
+    return out
+
+
+def records(con: Any, sql: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` as dicts by column name (never read by position)."""
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 # -- exploding the logged JSON -------------------------------------------------------------
@@ -330,8 +377,9 @@ def _ident(name: str) -> str:
 
 
 def probe_types(window: LogWindow, columns: Sequence[str]) -> tuple[dict[str, set[str]], bool]:
-    """The JSON types each column's first value takes in sampled requests (``{}`` when no
-    sampled request has it), and whether outputs are lists of scores."""
+    """The JSON types each column's first value takes in sampled requests (``NULL`` for a
+    logged null; empty when no sampled request has the column), and whether outputs are
+    lists of scores."""
     seen: dict[str, set[str]] = {name: set() for name in columns}
     if window.empty:
         return seen, False
@@ -354,6 +402,6 @@ def probe_types(window: LogWindow, columns: Sequence[str]) -> tuple[dict[str, se
             row = dict(zip(names, values, strict=True))
             scores = scores or row["out_type"] == "ARRAY"
             for i, name in enumerate(columns):
-                if row[f"t{i}"] not in (None, "NULL"):
+                if row[f"t{i}"] is not None:  # "NULL": logged, as null
                     seen[name].add(row[f"t{i}"])
     return seen, scores

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from modelyard.monitoring.prediction_rows import LogWindow, probe_types
+from modelyard.monitoring.results import NUMERICAL
 
 if TYPE_CHECKING:
     from modelyard.monitoring.profiles import CurrentSummary, ReferenceProfile
@@ -99,19 +100,19 @@ def plan_columns(window: LogWindow, reference: Any, prediction_reference: Any) -
                 f"column {name!r} is missing from the prediction log: no sampled request "
                 "in the window logged it"
             )
-        elif kind == "numerical" and "VARCHAR" in seen and not seen & _NUMERIC_JSON:
+        elif kind == NUMERICAL and "VARCHAR" in seen and not seen & _NUMERIC_JSON:
             errors[name] = (
                 f"column {name!r} changed type: logged as text, the reference is numerical"
             )
             columns[name] = "VARCHAR"
         else:
-            columns[name] = "DOUBLE" if kind == "numerical" else "VARCHAR"
+            columns[name] = "DOUBLE" if kind == NUMERICAL else "VARCHAR"
     prediction = None
     profiles = _profiles(prediction_reference)
     if profiles:
         column = _prediction_column(profiles[0])
-        kind = _kind(profiles[0], column) if column in profiles[0].columns else "numerical"
-        prediction = "DOUBLE" if kind == "numerical" or scores else "VARCHAR"
+        kind = _kind(profiles[0], column) if column in profiles[0].columns else NUMERICAL
+        prediction = "DOUBLE" if kind == NUMERICAL or scores else "VARCHAR"
     return ColumnPlan(columns, errors, prediction, scores)
 
 
