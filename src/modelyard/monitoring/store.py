@@ -43,6 +43,7 @@ from modelyard.monitoring.schedule import CronSchedule, parse_cron
 from modelyard.monitoring.tables import monitor_evaluations, monitors, reference_profiles
 from modelyard.serving.tables import deployments
 from modelyard.store.engine import Database
+from modelyard.store.lineage import node, record_edges
 from modelyard.store.statements import insert_for
 
 __all__ = [
@@ -290,6 +291,9 @@ class MonitorStore:
                 if self._row(conn, name) is not None:
                     raise AlreadyExists(f"monitor {name!r} already exists", field="name")
                 conn.execute(monitors.insert().values(**row))
+                record_edges(
+                    conn, [(node("deployment", deployment), node("monitor", name), "monitors")]
+                )
         except IntegrityError as exc:  # created by someone else meanwhile
             raise AlreadyExists(f"monitor {name!r} already exists", field="name") from exc
         return Monitor(spec=spec, **row)
@@ -456,6 +460,11 @@ class MonitorStore:
             if created and not self._newer_window(conn, monitor, window_end):
                 names = {r.name for r in current.spec.rules}
                 transitions = advance_alerts(conn, monitor, outcomes, at=at, rules=names)
+                opened = [t.alert.id for t in transitions if t.previous is None]
+                record_edges(
+                    conn,
+                    [(node("monitor", monitor), node("alert", str(i)), "raised") for i in opened],
+                )
                 conn.execute(
                     update(monitors).where(monitors.c.name == monitor).values(last_run_at=at)
                 )

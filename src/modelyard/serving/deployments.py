@@ -58,6 +58,7 @@ from modelyard.serving.policy import (
 )
 from modelyard.serving.tables import deployment_revisions, deployments
 from modelyard.store.engine import Database
+from modelyard.store.lineage import node, record_edges
 
 #: Who the data plane acts as when it rolls back or completes a canary on its own.
 AUTOMATIC_ACTOR = Actor("modelyard-canary")
@@ -603,6 +604,7 @@ class DeploymentService:
             .values(current_revision=revision, updated_at=now)
         )
         self.environments.record_served(conn, name, env, policy, revision)
+        record_edges(conn, revision_edges(name, revision, policy))
         main = max(policy.variants, key=lambda v: v.weight)
         audit.append(
             conn,
@@ -647,6 +649,15 @@ class DeploymentService:
                 "`modelyard deploy rollback` it first",
                 field="policy",
             )
+
+
+def revision_edges(name: str, revision: int, policy: TrafficPolicy) -> list[tuple[str, str, str]]:
+    """The lineage of a revision: each version it routes users to (``serves``, even at 0 %:
+    it stays loaded) or mirrors requests to (``shadows``), and the deployment it belongs to."""
+    rev = node("deployment_revision", name, str(revision))
+    edges = [(node("model", v.model, str(v.version)), rev, "serves") for v in policy.variants]
+    edges += [(node("model", s.model, str(s.version)), rev, "shadows") for s in policy.shadows]
+    return [*edges, (rev, node("deployment", name), "revision_of")]
 
 
 def _required(deployment: Deployment | None) -> Deployment:
