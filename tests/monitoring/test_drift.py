@@ -363,3 +363,20 @@ def test_large_and_dictionary_strings_are_categories() -> None:
     current = pa.table({"c": pa.array(labels).dictionary_encode()})
     column = drift(reference, current).columns["c"]
     assert column.kind == "categorical" and not column.drifted
+
+
+def test_new_labels_beyond_the_top_categories_are_unseen_not_rare() -> None:
+    """A column of ids replaced by new ids has drifted, though the reference kept only its
+    top categories: its label sketch tells new labels from rare old ones."""
+    n = 30_000
+    rng = np.random.default_rng(3)
+    reference = {"id": np.char.add("u", rng.integers(0, 20_000, n).astype(str))}
+    old_ids = {"id": rng.choice(reference["id"], n)}
+    new_ids = {"id": np.char.add("v", rng.integers(0, 20_000, n).astype(str))}
+    profile = ReferenceProfile.from_bytes(
+        ReferenceProfile.from_table(reference, source="t", top_k=100).to_bytes()
+    )
+    same, moved = drift(profile, old_ids).columns["id"], drift(profile, new_ids).columns["id"]
+    assert same.scores["unseen_share"] == 0 and not same.drifted
+    assert moved.scores["unseen_share"] == pytest.approx(1, abs=0.02) and moved.drifted
+    assert "unseen categories" in moved.verdict and "'v" in moved.verdict

@@ -207,3 +207,29 @@ def test_a_profile_is_never_unpickled(stored: bytes) -> None:
     members["c0_sample.npy"] = _npy(np.array([{"evil": 1}], dtype=object))
     with pytest.raises(InvalidParameter, match="cannot be read"):
         ReferenceProfile.from_bytes(_archive(members))
+
+
+def test_a_column_of_many_labels_remembers_them_as_a_bounded_hash_sketch() -> None:
+    from modelyard.monitoring.profiles import LABEL_SKETCH
+
+    ids = np.char.add("id", np.arange(40_000).astype(str))
+    column = ReferenceProfile.from_table({"id": ids}, source="t").columns["id"]
+    assert isinstance(column, CategoricalProfile)
+    assert column.sketch_capped and len(column.known_hashes) == LABEL_SKETCH
+    few = ReferenceProfile.from_table({"id": ids[:3_000]}, source="t").columns["id"]
+    assert isinstance(few, CategoricalProfile)
+    assert not few.sketch_capped and len(few.known_hashes) == 3_000
+    complete = ReferenceProfile.from_table({"id": ids[:50]}, source="t").columns["id"]
+    assert isinstance(complete, CategoricalProfile) and len(complete.known_hashes) == 0
+
+
+def test_tampered_label_hashes_are_refused() -> None:
+    ids = np.char.add("id", np.arange(3_000).astype(str))
+    data = ReferenceProfile.from_table({"id": ids}, source="t").to_bytes()
+    members = _members(data)
+    members["c0_hashes.npy"] = _npy(np.arange(5, 0, -1).astype(np.uint64))
+    with pytest.raises(InvalidParameter, match="label hashes"):
+        ReferenceProfile.from_bytes(_archive(members))
+    members["c0_hashes.npy"] = _npy(np.arange(5).astype(np.int64))
+    with pytest.raises(InvalidParameter, match="uint64"):
+        ReferenceProfile.from_bytes(_archive(members))

@@ -298,9 +298,7 @@ def _categorical_scores(
 ) -> tuple[dict[str, float], Histogram]:
     unseen = summary.unseen
     ref_counts = np.concatenate([profile.counts, [profile.other, 0]])
-    cur_counts = np.concatenate(
-        [summary.counts, [0 if unseen is not None else summary.outside, unseen or 0]]
-    )
+    cur_counts = np.concatenate([summary.counts, [summary.outside - (unseen or 0), unseen or 0]])
     used = (ref_counts + cur_counts) > 0
     chi2, chi2_pvalue = st.chi2_homogeneity(ref_counts[used], cur_counts[used])
     scores = {

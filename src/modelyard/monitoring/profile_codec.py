@@ -3,7 +3,9 @@
 The bytes are an uncompressed ``.npz`` (NumPy's zip of ``.npy`` arrays, readable by any
 NumPy with ``allow_pickle=False``): ``header.npy`` holds the JSON header (source, rows, per
 column its kind, counts and moments, categorical labels) as UTF-8 bytes, and each numerical
-column's ``edges``, ``counts``, ``sums`` and ``sample`` are arrays ``c<i>_<name>.npy``.
+column's ``edges``, ``counts``, ``sums`` and ``sample`` are arrays ``c<i>_<name>.npy``, and
+a categorical column with more than ``TOP_K`` categories has its label hashes in
+``c<i>_hashes.npy``.
 
 Decoding refuses, with an ``InvalidParameter`` saying what is wrong: bytes over
 ``MAX_STORED_BYTES``, anything that is not a zip, members that are compressed (a zip bomb
@@ -26,6 +28,7 @@ from modelyard.errors import InvalidParameter
 from modelyard.monitoring.profiles import (
     FORMAT,
     FORMAT_VERSION,
+    LABEL_SKETCH,
     MAX_STORED_BYTES,
     CategoricalProfile,
     NumericalProfile,
@@ -57,6 +60,9 @@ def encode(profile: ReferenceProfile) -> bytes:
             entry["counts"] = col.counts.tolist()
             entry["other"] = col.other
             entry["distinct"] = col.distinct
+            entry["sketch_capped"] = col.sketch_capped
+            if len(col.known_hashes):
+                arrays[f"c{i}_hashes"] = np.ascontiguousarray(col.known_hashes, np.uint64)
         columns.append(entry)
     header = {
         "format": FORMAT,
@@ -156,7 +162,12 @@ def _profile(header: dict[str, Any], npz: Any, members: set[str]) -> ReferencePr
                 name, col_rows, missing, type_name, entry, arrays, sample_size
             )
         elif entry.get("kind") == "categorical":
-            columns[name] = _categorical(name, col_rows, missing, type_name, entry)
+            member = f"c{i}_hashes"
+            hashes = np.zeros(0, np.uint64)
+            if f"{member}.npy" in members:
+                expected.add(f"{member}.npy")
+                hashes = npz[member]
+            columns[name] = _categorical(name, col_rows, missing, type_name, entry, hashes)
         else:
             raise _bad(f"column {name!r} has an unknown kind {entry.get('kind')!r}")
     extra = members - expected
@@ -205,7 +216,7 @@ def _numerical(
 
 
 def _categorical(
-    name: str, rows: int, missing: int, type_name: str, entry: dict[str, Any]
+    name: str, rows: int, missing: int, type_name: str, entry: dict[str, Any], hashes: np.ndarray
 ) -> CategoricalProfile:
     categories, counts = entry.get("categories"), entry.get("counts")
     if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
@@ -222,8 +233,23 @@ def _categorical(
     distinct = _count(entry, "distinct", name)
     if sum(counts) + other != rows - missing or distinct < len(categories):
         raise _bad(f"column {name!r}: its counts do not add up to its {rows - missing} values")
+    capped = entry.get("sketch_capped", False)
+    if not isinstance(capped, bool):
+        raise _bad(f"column {name!r}: sketch_capped is not true or false")
+    if hashes.dtype != np.uint64 or hashes.ndim != 1 or len(hashes) > LABEL_SKETCH:
+        raise _bad(f"column {name!r}: its label hashes are not a 1-D uint64 array")
+    if np.any(hashes[1:] <= hashes[:-1]) or (capped and not len(hashes)):  # no np.diff: unsigned
+        raise _bad(f"column {name!r}: its label hashes are not strictly increasing")
     return CategoricalProfile(
-        rows, missing, type_name, tuple(categories), np.asarray(counts, np.int64), other, distinct
+        rows=rows,
+        missing=missing,
+        type_name=type_name,
+        categories=tuple(categories),
+        counts=np.asarray(counts, np.int64),
+        other=other,
+        distinct=distinct,
+        known_hashes=hashes,
+        sketch_capped=capped,
     )
 
 

@@ -57,6 +57,8 @@ BINS = 1000
 COARSE_BINS = 20
 SAMPLE_SIZE = 10_000
 TOP_K = 1000
+#: Labels of a column with more than TOP_K categories remembered as hashes (128 KB at most).
+LABEL_SKETCH = 16_384
 EDGE_SAMPLE = 50_000
 FORMAT = "modelyard.reference-profile"
 FORMAT_VERSION = 1
@@ -104,7 +106,15 @@ class NumericalProfile:
 class CategoricalProfile:
     """A categorical column of the reference: the ``TOP_K`` most frequent categories (most
     frequent first) and their counts; ``other`` values fell in rarer categories;
-    ``distinct`` categories were seen in all."""
+    ``distinct`` categories were seen in all.
+
+    When there are rarer categories, ``known_hashes`` remembers which labels the reference
+    had, so that a current label outside the top ones can be told apart as rare or unseen
+    (a column of ids replaced by new ids must not read as "no drift"): the sorted 64-bit
+    hashes (``data.digest.column_hashes``) of every label, or, past ``LABEL_SKETCH`` labels,
+    of those whose hash is at most the ``LABEL_SKETCH``-th smallest (``sketch_capped``) —
+    a uniform sample of the label space, in which membership is exact.
+    """
 
     rows: int
     missing: int
@@ -114,6 +124,8 @@ class CategoricalProfile:
     other: int
     distinct: int
     kind: str = CATEGORICAL
+    known_hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
+    sketch_capped: bool = False
 
     @property
     def values(self) -> int:
@@ -123,6 +135,17 @@ class CategoricalProfile:
     def complete(self) -> bool:
         """Every reference category is listed, so a current label outside them is unseen."""
         return self.other == 0
+
+    def membership(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sampled, seen) for label hashes outside the listed categories: which fall in the
+        remembered share of the label space, and which of those the reference had."""
+        known = self.known_hashes
+        if len(known) == 0:
+            return np.zeros(len(hashes), bool), np.zeros(0, bool)
+        sampled = hashes <= known[-1] if self.sketch_capped else np.ones(len(hashes), bool)
+        picked = hashes[sampled]
+        at = np.minimum(np.searchsorted(known, picked), len(known) - 1)
+        return sampled, known[at] == picked
 
 
 ColumnProfile = NumericalProfile | CategoricalProfile
@@ -353,29 +376,66 @@ def _numerical_profile(column: ColumnValues, *, bins: int, sample_size: int) -> 
 
 
 def _categorical_profile(column: ColumnValues, *, top_k: int) -> CategoricalProfile:
-    labels, counts, missing = label_counts(column.labels)
-    by_label = np.argsort(labels.astype(str), kind="stable")
-    order = by_label[np.argsort(-counts[by_label], kind="stable")]
-    keep = order[:top_k]
-    other = int(counts[order[top_k:]].sum()) if len(order) > top_k else 0
+    top = top_labels(column.labels, top_k, sketch=True)
     return CategoricalProfile(
         rows=column.rows,
-        missing=missing,
+        missing=int(column.labels.null_count),
         type_name=column.type_name,
-        categories=tuple(str(label) for label in labels[keep]),
-        counts=counts[keep].astype(np.int64),
-        other=other,
-        distinct=len(labels),
+        categories=tuple(top.labels),
+        counts=top.counts,
+        other=top.rest,
+        distinct=top.distinct,
+        known_hashes=top.hashes,
+        sketch_capped=top.capped,
     )
 
 
-def label_counts(labels: Any) -> tuple[np.ndarray, np.ndarray, int]:
-    """(distinct labels as an object array, their counts, the null count) of an Arrow array."""
+@dataclass(frozen=True, slots=True)
+class TopLabels:
+    """The ``labels`` most frequent (most frequent first, ties by label), their ``counts``,
+    how many values the other labels hold (``rest``) and how many labels there were."""
+
+    labels: list[str]
+    counts: np.ndarray
+    rest: int
+    distinct: int
+    hashes: np.ndarray
+    capped: bool = False
+
+
+def top_labels(labels: Any, k: int, *, sketch: bool = False) -> TopLabels:
+    """The ``k`` most frequent non-null labels of an Arrow string array. Only those ``k``
+    become Python strings, so a column of a million distinct ids costs one hash count.
+    With ``sketch``, when labels are left over, ``hashes`` holds the label sketch
+    (``CategoricalProfile.known_hashes``)."""
     import pyarrow.compute as pc
 
     counted = pc.value_counts(labels)
     values = counted.field("values")
     counts = np.asarray(counted.field("counts").to_numpy(zero_copy_only=False), dtype=np.int64)
-    valid = np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False), dtype=bool)
-    names = np.asarray(values.to_numpy(zero_copy_only=False), dtype=object)
-    return names[valid], counts[valid], int(labels.null_count)
+    valid = np.flatnonzero(np.asarray(pc.is_valid(values).to_numpy(zero_copy_only=False)))
+    counts = counts[valid]
+    pick = valid
+    if len(valid) > k:
+        chosen = np.argpartition(-counts, k - 1)[:k]
+        pick, counts_kept = valid[chosen], counts[chosen]
+    else:
+        counts_kept = counts
+    names = [str(v) for v in values.take(pick).to_pylist()]
+    order = sorted(range(len(names)), key=lambda i: (-int(counts_kept[i]), names[i]))
+    rest = int(counts.sum() - counts_kept.sum())
+    hashes, capped = np.zeros(0, np.uint64), False
+    if sketch and rest:
+        from modelyard.data.digest import column_hashes
+
+        hashes = np.unique(column_hashes(values.take(valid)))
+        capped = len(hashes) > LABEL_SKETCH
+        hashes = hashes[:LABEL_SKETCH].copy()
+    return TopLabels(
+        labels=[names[i] for i in order],
+        counts=counts_kept[order].astype(np.int64),
+        rest=rest,
+        distinct=len(valid),
+        hashes=hashes,
+        capped=capped,
+    )

@@ -29,9 +29,9 @@ from modelyard.monitoring.profiles import (
     CategoricalProfile,
     NumericalProfile,
     finite_values,
-    label_counts,
     moments,
     parallel_map,
+    top_labels,
 )
 
 if TYPE_CHECKING:
@@ -126,14 +126,21 @@ class CategoricalSummary:
         self.rows = self.missing = self.values = 0
         self.counts = np.zeros(len(profile.categories), np.int64)
         self.outside = 0  # labels not among the profile's categories
+        self.sampled = 0  # of those, labels in the share of label space the profile remembers
+        self.sampled_unseen = 0  # of those, labels the reference did not have
         self.unseen_labels: dict[str, int] = {}
         self._value_set: Any = None
 
     @property
     def unseen(self) -> int | None:
-        """Labels the reference never had, or None when it cannot tell (it kept only its
-        ``TOP_K`` categories, so an unlisted label may be one of its rare ones)."""
-        return self.outside if self.profile.complete else None
+        """Values whose label the reference never had: exact when the profile lists all its
+        categories or remembers all its labels, estimated from the remembered share of the
+        label space otherwise, None when no outside label fell in that share."""
+        if self.profile.complete or self.outside == 0:
+            return self.outside
+        if self.sampled == 0:
+            return None
+        return round(self.outside * self.sampled_unseen / self.sampled)
 
     def update(self, column: ColumnValues) -> None:
         import pyarrow as pa
@@ -154,8 +161,23 @@ class CategoricalSummary:
         self.outside += outside
         if outside:
             unlisted = labels.filter(pc.and_(pc.is_valid(labels), pc.equal(index, k)))
-            names, counts, _ = label_counts(unlisted)
-            self._remember(dict(zip(names.tolist(), counts.tolist(), strict=True)))
+            if not self.profile.complete:
+                unlisted = self._unseen_of(unlisted)
+            if len(unlisted):
+                top = top_labels(unlisted, UNSEEN_KEPT)
+                self._remember(dict(zip(top.labels, top.counts.tolist(), strict=True)))
+
+    def _unseen_of(self, unlisted: Any) -> Any:
+        """Count the sampled and unseen among labels outside the listed categories; return
+        the unseen ones among the sampled."""
+        from modelyard.data.digest import column_hashes
+
+        sampled, seen = self.profile.membership(column_hashes(unlisted))
+        self.sampled += len(seen)
+        self.sampled_unseen += int(len(seen) - np.count_nonzero(seen))
+        unseen = np.zeros(len(unlisted), bool)
+        unseen[np.flatnonzero(sampled)[~seen]] = True
+        return unlisted.filter(unseen)
 
     def add_missing(self, rows: int) -> None:
         """Count ``rows`` rows whose value is missing (an all-null column of no type)."""
@@ -168,6 +190,8 @@ class CategoricalSummary:
         self.values += other.values
         self.counts += other.counts
         self.outside += other.outside
+        self.sampled += other.sampled
+        self.sampled_unseen += other.sampled_unseen
         self._remember(other.unseen_labels)
 
     def _remember(self, counts: dict[str, int]) -> None:
