@@ -15,11 +15,11 @@ $(BIN)/python:
 
 # What the README's commands need: the demo (sklearn, plots), `modelyard server` (server),
 # `modelyard serve` (serving), `deploy compile` (compile), `data` (data), `features` (features),
-# `gate` (validation).
+# `gate` (validation), `drift` and `monitor` (monitoring).
 # The backends (postgres, redis, s3) and other model flavours stay extras of their own.
 # An editable install writes no bytecode when PYTHONDONTWRITEBYTECODE is set; compile it
 # once, as installing a wheel would, so every command does not recompile ~40 modules.
-RUNTIME_EXTRAS := sklearn,plots,server,serving,compile,data,features,validation
+RUNTIME_EXTRAS := sklearn,plots,server,serving,compile,data,features,validation,monitoring
 
 install: $(BIN)/python
 	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[$(RUNTIME_EXTRAS)]'

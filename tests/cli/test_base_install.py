@@ -191,6 +191,7 @@ NEEDS_AN_EXTRA = [
     (("features", "training-set", "eval.csv", "--service", "demand", "--out", "t.csv"), None),
     (("features", "skew", "--service", "demand"), "features"),
     (("deploy", "compile", "models:/demand/1"), "compile"),
+    (("drift", "eval.csv", "eval.csv"), None),
     (
         ("gate", "--candidate", "models:/demand/1", "--data", "eval.csv", "--policy", "gate.yaml"),
         None,

@@ -81,7 +81,7 @@ class LogWindow:
         try:
             import duckdb
         except ImportError as exc:
-            raise MissingExtra("duckdb", "features", "Monitoring the prediction log") from exc
+            raise MissingExtra("duckdb", "monitoring", "Monitoring the prediction log") from exc
         self.deployment = deployment
         self.start_ms, self.end_ms = int(start_ms), int(end_ms)
         self._folder = tempfile.TemporaryDirectory(prefix="modelyard-window-")
