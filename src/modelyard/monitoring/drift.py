@@ -46,7 +46,17 @@ values drifted *or* its missing rate did.
 (numerical: ``ks``, ``wasserstein``, ``psi``, ``jensen_shannon``; categorical: ``chi2``,
 ``psi``, ``jensen_shannon``; p-value methods drift *below* their threshold, distances *at or
 above* it; default thresholds 0.05, 0.1, 0.2 for PSI, 0.1). Every statistic is computed
-either way and kept in ``ColumnDrift.scores``.
+either way and kept in ``ColumnDrift.scores``:
+
+* numerical — ``ks_statistic`` and ``ks_pvalue`` (on the reference's sample and a uniform
+  sample of the current values, at most ``sample_size`` = 10,000 each: exact below that),
+  ``wasserstein_norm`` (on the 1,000 quantile bins, each bin's mass at its mean: within
+  ~0.005 σ of SciPy's exact distance), ``psi`` and ``jensen_shannon`` (on 20 equal-mass
+  reference bins, open at both ends), ``mean_shift`` (in reference σ) and ``std_ratio``;
+* categorical — ``chi2_statistic``, ``chi2_pvalue``, ``psi``, ``jensen_shannon`` (over the
+  reference's top 1,000 categories, "(other)" and "(unseen)"), ``unseen_share`` (share of
+  current values whose label the reference never had);
+* both — ``missing_pvalue`` and ``missing_effect`` (Cohen's h).
 
 **What cannot be compared** is said by name in ``DriftReport.errors`` and counts as drifted
 (a broken input never reads as "no drift"): a column missing from the current data, a
