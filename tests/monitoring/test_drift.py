@@ -380,3 +380,23 @@ def test_new_labels_beyond_the_top_categories_are_unseen_not_rare() -> None:
     assert same.scores["unseen_share"] == 0 and not same.drifted
     assert moved.scores["unseen_share"] == pytest.approx(1, abs=0.02) and moved.drifted
     assert "unseen categories" in moved.verdict and "'v" in moved.verdict
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda rng, n, k: rng.normal(0.3 * k, 1 + 0.2 * k, n),
+        lambda rng, n, k: rng.lognormal(0.1 * k, 1, n),
+        lambda rng, n, k: rng.poisson(3 + k, n).astype(float),
+    ],
+)
+def test_binned_wasserstein_and_sample_ks_match_scipy_on_the_values(draw) -> None:
+    rng = np.random.default_rng(12)
+    ref, cur = draw(rng, 40_000, 0), draw(rng, 40_000, 1)
+    column = drift({"x": ref}, {"x": cur}).columns["x"]
+    exact = stats.wasserstein_distance(ref, cur) / ref.std()
+    assert column.scores["wasserstein_norm"] == pytest.approx(exact, abs=0.005)
+    small = drift({"x": ref[:3_000]}, {"x": cur[:2_000]}).columns["x"]  # samples hold all
+    want = stats.ks_2samp(ref[:3_000], cur[:2_000], method="asymp")
+    assert small.scores["ks_statistic"] == pytest.approx(want.statistic)
+    assert small.scores["ks_pvalue"] == pytest.approx(want.pvalue, rel=0.01, abs=1e-6)
