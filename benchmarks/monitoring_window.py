@@ -119,7 +119,12 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
     from modelyard.store.migrations import ensure_schema
 
     started = time.perf_counter()
-    files = write_log(folder, args.rows, args.rows_per_request, args.file_rows)
+    logged = folder / "log.done"  # a kept folder whose log was written: not again
+    files = (
+        []
+        if logged.exists()
+        else write_log(folder, args.rows, args.rows_per_request, args.file_rows)
+    )
     generated = time.perf_counter() - started
     db = open_database(f"sqlite:///{folder / 'meta.db'}")
     try:
@@ -131,6 +136,7 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             artifacts.log_file(f"predictions/deployment={DEPLOYMENT}/hour={hour_of(path)}/"
                                f"{path.name}", path)  # fmt: skip
             path.unlink()
+        logged.touch()
         rng = np.random.default_rng(0)
         train = {name: rng.uniform(0, 10, 200_000).round(3) for name in FEATURES}
         train["region"] = rng.choice(REGIONS, 200_000)

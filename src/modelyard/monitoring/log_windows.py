@@ -145,7 +145,6 @@ def evaluate_window(
         notes = _malformed_notes(stats)
         rows = sum(s.rows for s in stats)
         drift: list[GroupDrift] = []
-        plan = None
         if rows and (reference is not None or prediction_reference is not None):
             plan = plan_columns(window, reference, prediction_reference)
             summaries = WindowSummaries(reference, prediction_reference, plan, slices)
@@ -187,9 +186,7 @@ def evaluate_window(
         feedback_rows,
         notes,
     )
-    result.observations = observations_of(
-        result, metrics=wanted, plan_errors=plan.errors if plan else {}
-    )
+    result.observations = observations_of(result, metrics=wanted)
     return result
 
 
@@ -346,7 +343,6 @@ def observations_of(
     result: WindowResult,
     *,
     metrics: Sequence[str] | None = None,
-    plan_errors: Mapping[str, str] | None = None,
 ) -> list[Observation]:
     """The observations rules read, from a window's result. An empty window yields the
     same names with value ``None`` and the reason, never a value that reads as "ok"."""
