@@ -1,7 +1,8 @@
 """Recording training sets, and the runs that use them, in the lineage graph.
 
 A recorded training set names the feature view versions and the source dataset versions
-(content digests) it was built from. Edges: ``dataset → feature_view`` ("source"),
+(content digests) it was built from. Edges: ``dataset → feature_view`` ("source"; also
+from each ``data snapshot`` version of a file source's exact bytes),
 ``feature_view → training_set`` ("input"), and — when a run uses it —
 ``training_set → run`` ("input"), plus a dataset input on the run, so that "which data and
 which feature code trained this model?" is answered by walking edges.
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from modelyard.errors import NotFound
 from modelyard.features.catalog import Catalog
@@ -61,11 +63,15 @@ def record(db: Database, catalog: Catalog, ts: TrainingSet) -> TrainingSet:
     ts.training_set_id = new_id()
     ts_node = training_set_node(ts.training_set_id)
     edges = []
+    paths = {}
     for source in ts.sources:
         view = ts.views[source["view"]]
         view_node = definition_node("feature_view", source["view"], view["version"])
         dataset = node("dataset", f"{source['name']}@{source['digest']}")
         edges += [(dataset, view_node, "source"), (view_node, ts_node, "input")]
+        spec = catalog.version("feature_view", source["view"]).spec.get("source") or {}
+        if spec.get("type") == "FileSource":
+            paths[view_node] = str(spec["path"])
     for odfv_name in {r.partition(":")[0] for r in ts.refs}:
         if ("on_demand_feature_view", odfv_name) in catalog.records:
             version = catalog.version("on_demand_feature_view", odfv_name)
@@ -81,8 +87,28 @@ def record(db: Database, catalog: Catalog, ts: TrainingSet) -> TrainingSet:
                 **training_set_record(ts),
             )
         )
+        for view_node, path in paths.items():  # the data room's versions of the same bytes
+            edges += [(v, view_node, "source") for v in _snapshots_of(conn, path)]
         record_edges(conn, edges)
     return ts
+
+
+def _snapshots_of(conn: Connection, path: str) -> list[str]:
+    """Dataset versions (``modelyard data snapshot``) whose stored file is exactly the file
+    at ``path``: the graph then leads from a feature view to the versioned dataset."""
+    from modelyard.data.client import dataset_node
+    from modelyard.data.entities import FileRef
+    from modelyard.data.snapshot import files_digest
+    from modelyard.data.tables import dataset_versions
+    from modelyard.digests import file_sha256
+
+    file = Path(path)
+    if not file.is_file():  # a glob or a folder: not matched (yet)
+        return []
+    digest = files_digest([FileRef(file.name, file_sha256(file), file.stat().st_size)])
+    c = dataset_versions.c
+    rows = conn.execute(select(c.name, c.digest).where(c.files_digest == digest)).all()
+    return [dataset_node(r.name, r.digest) for r in rows]
 
 
 def get(db: Database, training_set_id: str) -> TrainingSetInfo:
