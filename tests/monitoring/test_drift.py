@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 from scipy import stats
 
 from modelyard.errors import InvalidParameter
@@ -400,3 +402,27 @@ def test_binned_wasserstein_and_sample_ks_match_scipy_on_the_values(draw) -> Non
     want = stats.ks_2samp(ref[:3_000], cur[:2_000], method="asymp")
     assert small.scores["ks_statistic"] == pytest.approx(want.statistic)
     assert small.scores["ks_pvalue"] == pytest.approx(want.pvalue, rel=0.01, abs=1e-6)
+
+
+_VALUES = hs.one_of(
+    hs.floats(allow_nan=True, allow_infinity=True),
+    hs.sampled_from([0.0, 1.0, 1e308, -1e308, 5e-324]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    ref_x=hs.lists(_VALUES, min_size=1, max_size=40),
+    cur_x=hs.lists(_VALUES, min_size=1, max_size=40),
+    ref_c=hs.lists(hs.one_of(hs.none(), hs.sampled_from(["a", "b", "ü", ""])), min_size=1),
+    cur_c=hs.lists(hs.one_of(hs.none(), hs.text(max_size=3)), min_size=1),
+)
+def test_any_values_get_a_verdict_or_a_named_error_never_a_crash(ref_x, cur_x, ref_c, cur_c):
+    n, m = min(len(ref_x), len(ref_c)), min(len(cur_x), len(cur_c))
+    reference = pd.DataFrame({"x": np.array(ref_x[:n]), "c": pd.Series(ref_c[:n], dtype=object)})
+    current = pd.DataFrame({"x": np.array(cur_x[:m]), "c": pd.Series(cur_c[:m], dtype=object)})
+    report = drift(reference, current)
+    assert set(report.columns) | set(report.errors) == {"x", "c"}
+    for column in report.columns.values():
+        assert column.verdict.startswith(("drifted: ", "no drift: "))
+    json.dumps(report.to_dict(), allow_nan=False)

@@ -233,9 +233,9 @@ def _numerical_scores(
     cur_points = _bin_means(summary.sums, summary.counts, lows, highs)
     ref_used, cur_used = profile.counts > 0, summary.counts > 0
     distance = st.wasserstein(
-        (ref_points[ref_used] - profile.mean) / sigma,
+        _in_sigmas(ref_points[ref_used], profile.mean, sigma),
         profile.counts[ref_used].astype(np.float64),
-        (cur_points[cur_used] - profile.mean) / sigma,
+        _in_sigmas(cur_points[cur_used], profile.mean, sigma),
         summary.counts[cur_used].astype(np.float64),
     )
     starts = _coarse_starts(profile.counts)
@@ -261,6 +261,14 @@ def _numerical_scores(
         "std_ratio": summary.std / profile.std if profile.std > 0 else math.nan,
     }
     return scores, histogram
+
+
+def _in_sigmas(points: np.ndarray, mean: float, sigma: float) -> np.ndarray:
+    """Points in reference standard deviations from its mean, capped at ±1e300 so that a
+    current value far past a tiny spread scores a huge distance, not an overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = points / sigma - mean / sigma
+    return np.clip(np.nan_to_num(scaled, nan=0.0), -1e300, 1e300)
 
 
 def _slot_bounds(

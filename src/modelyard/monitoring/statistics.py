@@ -40,10 +40,20 @@ def ks_two_sample(a_sorted: np.ndarray, b_sorted: np.ndarray) -> tuple[float, fl
     cdf_a = np.searchsorted(a_sorted, both, side="right") / n
     cdf_b = np.searchsorted(b_sorted, both, side="right") / m
     statistic = float(np.max(np.abs(cdf_a - cdf_b)))
+    exact = math.nan
     if n * m <= KS_EXACT_MAX_PRODUCT:
+        import warnings
+
         from scipy import stats
 
-        pvalue = float(stats.ks_2samp(a_sorted, b_sorted, method="exact").pvalue)
+        with warnings.catch_warnings():  # where SciPy cannot, it says so and goes asymptotic
+            warnings.simplefilter("error", RuntimeWarning)
+            try:
+                exact = float(stats.ks_2samp(a_sorted, b_sorted, method="exact").pvalue)
+            except RuntimeWarning:
+                exact = math.nan
+    if not math.isnan(exact):
+        pvalue = exact
     else:
         from scipy.special import kolmogorov
 

@@ -75,7 +75,8 @@ class NumericalSummary:
             self.counts += np.bincount(slots, minlength=len(self.counts))
             self.sums += np.bincount(slots, weights=values, minlength=len(self.counts))
         mean, std = moments(values)
-        self._add_moments(len(values), mean, (std / self._scale) ** 2 * len(values))
+        scale = _scale_of_values(values)
+        self._add_moments(len(values), mean, (std / scale) ** 2 * len(values), scale)
         self.min = min(self.min, float(np.min(values)))
         self.max = max(self.max, float(np.max(values)))
         take = min(self._sample_size, len(values))
@@ -94,16 +95,22 @@ class NumericalSummary:
         self.counts += other.counts
         self.sums += other.sums
         if other.values:
-            self._add_moments(other.values, other.mean, other._m2)
+            self._add_moments(other.values, other.mean, other._m2, other._scale)
             self._add_sample(other.sample, other.values)
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
         self.values += other.values
 
-    def _add_moments(self, n: int, mean: float, m2: float) -> None:
+    def _add_moments(self, n: int, mean: float, m2: float, scale: float) -> None:
+        """Chan's merge of (n, mean, m2 in units of ``scale``²) into ours."""
+        if scale > self._scale:  # values larger than any before: move to their units
+            self._m2 *= (self._scale / scale) ** 2
+            self._scale = scale
+        else:
+            m2 *= (scale / self._scale) ** 2
         total = self.values + n
-        delta = (mean - self.mean) / self._scale
+        delta = mean / self._scale - self.mean / self._scale  # no overflow near 1e308
         self._m2 += m2 + delta * delta * self.values * n / total
-        self.mean += (mean - self.mean) * (n / total)
+        self.mean += (mean / self._scale - self.mean / self._scale) * (n / total) * self._scale
 
     def _add_sample(self, sample: np.ndarray, seen: int) -> None:
         """Merge a uniform sample of ``seen`` values into ours (uniform over ``values``)."""
@@ -280,6 +287,11 @@ class CurrentSummary:
             if theirs is None or name in self.errors:
                 continue
             summary.merge(theirs)  # type: ignore[arg-type]
+
+
+def _scale_of_values(values: np.ndarray) -> float:
+    largest = float(np.max(np.abs(values)))
+    return largest if largest > 1e150 else 1.0
 
 
 def _scale_of(profile: NumericalProfile) -> float:
