@@ -151,6 +151,12 @@ class Settings(BaseModel):
         default=False, description="Require an API token (viewer or above) to predict."
     )
 
+    ray_address: str | None = Field(
+        default=None,
+        description="The Ray cluster pipelines run on with --executor ray: host:port of its "
+        "head (GCS) or ray://host:10001; unset starts a local Ray instance.",
+    )
+
     @field_validator("required_run_tags", "registry_approvers", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:

@@ -140,6 +140,19 @@ class ArtifactRepository:
         validate_artifact_path(dest_path)
         return self._commit([(dest_path, self.blobs.put_stream(fileobj))])[0]
 
+    def log_blobs(self, items: Sequence[tuple[str, BlobRef]]) -> builtins.list[ArtifactEntry]:
+        """Record paths for blobs another process already put in this repository's blob
+        store (a pipeline step's worker stores the bytes; its coordinator records them).
+
+        Every path appears in one transaction, or none does; a blob missing from the store
+        is refused (NotFound) first, so no path ever names bytes that are not there.
+        """
+        for path, ref in items:
+            validate_artifact_path(path)
+            if not self.blobs.exists(ref.digest):
+                raise NotFound(f"blob {ref.digest} for artifact {path!r} is not in the store")
+        return self._commit(items)
+
     def log_dir(self, dest_prefix: str, local_dir: str | os.PathLike[str]) -> list[ArtifactEntry]:
         """Store every file under ``local_dir`` at ``dest_prefix/<relative path>``.
 

@@ -93,6 +93,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Monitor deployments: drift, live metrics from feedback, alerts, reports.",
     ),
+    "pipelines": (
+        "pipelines",
+        "app",
+        "Run pipelines of steps (tracked, cached, resumable), locally or on Ray.",
+    ),
     "build": ("build", "build", "Write a container build context serving one model version."),
     "k8s": (
         "build",

@@ -1,0 +1,144 @@
+"""Pipelines: steps composed by calling them, run as tracked, cached, resumable runs.
+
+::
+
+    from modelyard.pipelines import pipeline, step
+
+    @step
+    def load(days: int) -> pd.DataFrame: ...
+
+    @step(retries=2, backoff="5s", timeout="30m")
+    def train(sales: pd.DataFrame, depth: int) -> GradientBoostingRegressor: ...
+
+    @step(outputs=("rmse", "report"))
+    def evaluate(model, sales): ...
+
+    @pipeline
+    def retrain(days: int = 90, depth: int = 6):
+        sales = load(days)
+        model = train(sales, depth)
+        rmse, report = evaluate(model, sales)
+        return model
+
+    run = retrain.run({"depth": 8}, executor="process")   # a PipelineRunRecord
+
+Public API (stable; the sweeps, reproduce and scheduler work builds on it):
+
+* ``step`` / ``pipeline`` (decorators), ``Step``, ``Pipeline``, ``Output`` (a handle a step
+  call returns inside a pipeline), ``Graph`` (``Pipeline.build(params)``: the DAG, with
+  ``order()``).
+* ``run_pipeline(pipeline, params=None, *, executor="process", settings=None,
+  experiment=None, cause=None, name=None, target=None, workers=None) ->
+  PipelineRunRecord``; ``Pipeline.run(params, **same)``. Raises ``PipelineFailed``
+  (``.run`` holds the record) when a step failed; the run is recorded either way.
+* ``resume(run_id, *, executor=None, settings=None, workers=None, force=False)``.
+* ``load_output(record, step_key, output="return", *, settings=None)``: a step's value.
+* ``load_target("pkg.module:NAME" | "/path/file.py:NAME") -> Pipeline``;
+  ``target_of(pipeline) -> str``; ``parse_params(pipeline, ["k=v", ...])``.
+* ``PipelineRegistry(settings)``: ``register(name, target, params=None, *, description=None,
+  replace=False)``, ``get(name)``, ``list()``, ``unregister(name)``, ``start(name,
+  params=None, *, cause=None, executor="process", experiment=None, workers=None)``. A
+  monitor alert's ``trigger`` is such a name: the scheduler calls ``start(trigger,
+  cause={"kind": "alert", "alert_id": ..., "monitor": ..., "rule": ...})``.
+* ``PipelineStore`` (``pipelines_store(settings)``): ``get_run``, ``list_runs``; records
+  ``PipelineRunRecord`` (run_id, pipeline, target, params, executor, status RUNNING |
+  FINISHED | FAILED, cause, error, started_at, ended_at, attempts, steps) and
+  ``StepRecord`` (step_key, step_name, status PENDING | RUNNING | COMPLETED | CACHED |
+  FAILED | SKIPPED, reason, attempts, duration_ms, cache_key, inputs, outputs, ...).
+* Executors by name: ``local`` (in this process), ``process`` (spawned local workers; the
+  default), ``ray`` (``pip install 'modelyard[ray]'``; ``MODELYARD_RAY_ADDRESS`` names an
+  existing cluster, else a local instance is started). ``executors.base.Executor`` is the
+  interface a new backend implements.
+
+Recorded where:
+
+* The pipeline run is a tracking run (experiment ``pipelines`` unless given) tagged
+  ``modelyard.pipeline.name`` / ``.target`` / ``.executor`` / ``.cause``, its params
+  logged as params (JSON text). Each step call is a nested run named by its step key
+  (``train``, ``train_2`` for a second call) tagged ``modelyard.step.name``, ``.key``,
+  ``.cache_key``, ``.status``, ``.duration_ms``, ``.attempts``, ``.reason``,
+  ``.cached_from``.
+* Outputs are artifacts of the step's run, ``outputs/<output name>/<file>`` (``value.json``,
+  ``value.parquet``, ``value.npy``, a model folder in the registry's format, or
+  ``value.pkl`` only for ``trusted_outputs=True`` steps) — see ``values``.
+* Lineage edges (``store.lineage``): ``run:<pipeline run>`` → ``step:<step run>``
+  ("step"); ``step:<step run>`` → ``artifact:<output path>`` ("output", or
+  "cached_output" for a cache hit); ``artifact:<output path>`` → ``step:<consumer>``
+  ("input"). A ``step:`` node's id is its nested tracking run's id.
+* Tables: ``pipelines.tables`` (migration 0012).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Exports load on first use: a worker process, or a file that only decorates its
+# functions, imports ``step`` and ``pipeline`` without the tracking client and SQLAlchemy.
+_EXPORTS: dict[str, str] = {
+    "Graph": "modelyard.pipelines.definitions",
+    "Output": "modelyard.pipelines.definitions",
+    "Pipeline": "modelyard.pipelines.definitions",
+    "Step": "modelyard.pipelines.definitions",
+    "pipeline": "modelyard.pipelines.definitions",
+    "step": "modelyard.pipelines.definitions",
+    "load_target": "modelyard.pipelines.loading",
+    "parse_params": "modelyard.pipelines.loading",
+    "target_of": "modelyard.pipelines.loading",
+    "PipelineRegistry": "modelyard.pipelines.registry",
+    "PipelineFailed": "modelyard.pipelines.runner",
+    "load_output": "modelyard.pipelines.runner",
+    "pipelines_store": "modelyard.pipelines.runner",
+    "resume": "modelyard.pipelines.runner",
+    "run_pipeline": "modelyard.pipelines.runner",
+    "PipelineRunRecord": "modelyard.pipelines.store",
+    "PipelineStore": "modelyard.pipelines.store",
+    "StepRecord": "modelyard.pipelines.store",
+}
+__all__ = [
+    "Graph",
+    "Output",
+    "Pipeline",
+    "PipelineFailed",
+    "PipelineRegistry",
+    "PipelineRunRecord",
+    "PipelineStore",
+    "Step",
+    "StepRecord",
+    "load_output",
+    "load_target",
+    "parse_params",
+    "pipeline",
+    "pipelines_store",
+    "resume",
+    "run_pipeline",
+    "step",
+    "target_of",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelyard.pipelines' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from modelyard.pipelines.definitions import Graph, Output, Pipeline, Step, pipeline, step
+    from modelyard.pipelines.loading import load_target, parse_params, target_of
+    from modelyard.pipelines.registry import PipelineRegistry
+    from modelyard.pipelines.runner import (
+        PipelineFailed,
+        load_output,
+        pipelines_store,
+        resume,
+        run_pipeline,
+    )
+    from modelyard.pipelines.store import PipelineRunRecord, PipelineStore, StepRecord
