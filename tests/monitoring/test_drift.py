@@ -421,7 +421,8 @@ def test_any_values_get_a_verdict_or_a_named_error_never_a_crash(ref_x, cur_x, r
     n, m = min(len(ref_x), len(ref_c)), min(len(cur_x), len(cur_c))
     reference = pd.DataFrame({"x": np.array(ref_x[:n]), "c": pd.Series(ref_c[:n], dtype=object)})
     current = pd.DataFrame({"x": np.array(cur_x[:m]), "c": pd.Series(cur_c[:m], dtype=object)})
-    report = drift(reference, current)
+    stored = ReferenceProfile.from_table(reference, source="r").to_bytes()
+    report = drift(ReferenceProfile.from_bytes(stored), current)
     assert set(report.columns) | set(report.errors) == {"x", "c"}
     for column in report.columns.values():
         assert column.verdict.startswith(("drifted: ", "no drift: "))

@@ -201,11 +201,11 @@ def _numerical(
         raise _bad(f"column {name!r}: counts and sums need len(edges) + 1 entries")
     if values and (len(edges) == 0 or not np.all(np.isfinite(edges))):
         raise _bad(f"column {name!r}: its edges are missing or not finite")
-    if np.any(np.diff(edges) <= 0):
+    if np.any(edges[1:] <= edges[:-1]):
         raise _bad(f"column {name!r}: its edges are not strictly increasing")
     if np.any(counts < 0) or int(counts.sum()) != values:
         raise _bad(f"column {name!r}: its counts do not add up to its {values} values")
-    if len(sample) > min(sample_size, values) or np.any(np.diff(sample) < 0):
+    if len(sample) > min(sample_size, values) or np.any(sample[1:] < sample[:-1]):
         raise _bad(f"column {name!r}: its sample is larger than allowed or not sorted")
     if not np.all(np.isfinite(sample)):
         raise _bad(f"column {name!r}: its sample holds non-finite values")
@@ -238,7 +238,7 @@ def _categorical(
         raise _bad(f"column {name!r}: sketch_capped is not true or false")
     if hashes.dtype != np.uint64 or hashes.ndim != 1 or len(hashes) > LABEL_SKETCH:
         raise _bad(f"column {name!r}: its label hashes are not a 1-D uint64 array")
-    if np.any(hashes[1:] <= hashes[:-1]) or (capped and not len(hashes)):  # no np.diff: unsigned
+    if np.any(hashes[1:] <= hashes[:-1]) or (capped and not len(hashes)):  # np.diff wraps around
         raise _bad(f"column {name!r}: its label hashes are not strictly increasing")
     return CategoricalProfile(
         rows=rows,
