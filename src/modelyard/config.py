@@ -110,6 +110,11 @@ class Settings(BaseModel):
     registry_four_eyes: bool = Field(
         default=True, description="A version's creator may never approve it."
     )
+    registry_require_lineage: bool = Field(
+        default=False,
+        description="Production/champion need a version whose run is known here (not one "
+        "registered through the MLflow API naming a run this store lacks).",
+    )
 
     serve_target: str | None = Field(
         default=None, description="What to serve: a deployment name or models:/NAME@ALIAS."
@@ -149,12 +154,6 @@ class Settings(BaseModel):
     )
     serve_auth: bool = Field(
         default=False, description="Require an API token (viewer or above) to predict."
-    )
-
-    ray_address: str | None = Field(
-        default=None,
-        description="The Ray cluster pipelines run on with --executor ray: host:port of its "
-        "head (GCS) or ray://host:10001; unset starts a local Ray instance.",
     )
 
     @field_validator("required_run_tags", "registry_approvers", mode="before")

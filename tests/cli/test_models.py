@@ -147,5 +147,5 @@ def test_diff_shows_params_metrics_training_data_and_signature(cli, two_versions
 
 
 def test_unknown_models_and_versions_are_clear_errors(cli, two_versions):
-    assert "registered model 'nope' does not exist" in cli("models", "show", "nope").output
-    assert "has no version 9" in cli("models", "stage", "churn", "9", "Staging").output
+    assert "Registered Model with name=nope not found" in cli("models", "show", "nope").output
+    assert "version=9) not found" in cli("models", "stage", "churn", "9", "Staging").output

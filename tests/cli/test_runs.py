@@ -117,7 +117,7 @@ class TestShow:
     def test_an_unknown_run_exits_2_naming_it(self, cli, two_runs):
         result = cli("runs", "show", "0123456789abcdef")
         assert result.exit_code == 2
-        assert result.stderr.strip() == "error: no run with id '0123456789abcdef'"
+        assert result.stderr.strip() == "error: Run with id=0123456789abcdef not found"
 
 
 class TestSearch:
@@ -173,7 +173,7 @@ class TestCompare:
     def test_an_unknown_run_exits_2_naming_it(self, cli, two_runs):
         result = cli("runs", "compare", two_runs[0], "nosuchrun")
         assert result.exit_code == 2
-        assert "'nosuchrun'" in result.stderr
+        assert "id=nosuchrun" in result.stderr
 
 
 class TestDeleteRestore:
@@ -189,7 +189,7 @@ class TestDeleteRestore:
     def test_one_unknown_id_changes_nothing(self, cli, client, two_runs):
         result = cli("runs", "delete", two_runs[0], "nosuchrun")
         assert result.exit_code == 2
-        assert "no run with id 'nosuchrun'" in result.stderr
+        assert "Run with id=nosuchrun not found" in result.stderr
         assert client.get_run(two_runs[0]).info.lifecycle_stage == "active"
 
 

@@ -39,7 +39,7 @@ CASES = [
             "runs:/0123456789abcdef0123456789abcdef/model", "x"
         ),
         NotFound,
-        "run '0123456789abcdef0123456789abcdef' does not exist",
+        "Run with id=0123456789abcdef0123456789abcdef not found",
         id="missing-run",
     ),
     pytest.param(
@@ -57,7 +57,7 @@ CASES = [
     pytest.param(
         lambda y, run: y.registry.create_model_version("nobody", f"runs:/{run}/model"),
         NotFound,
-        "registered model 'nobody' does not exist",
+        "Registered Model with name=nobody not found",
         id="unknown-model",
     ),
     pytest.param(
@@ -69,13 +69,13 @@ CASES = [
     pytest.param(
         lambda y, run: y.registry.transition_model_version_stage("churn", 7, "Staging"),
         NotFound,
-        "model 'churn' has no version 7",
+        "Model Version \\(name=churn, version=7\\) not found",
         id="unknown-version",
     ),
     pytest.param(
         lambda y, run: y.registry.set_registered_model_alias("churn", "champion", 7),
         NotFound,
-        "has no version 7",
+        "version=7\\) not found",
         id="alias-to-unknown-version",
     ),
     pytest.param(

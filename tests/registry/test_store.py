@@ -149,7 +149,7 @@ def test_descriptions_tags_and_renames(yard, run_id):
 
 def test_creating_an_existing_model_is_refused(yard):
     yard.registry.create_registered_model("churn")
-    with pytest.raises(AlreadyExists, match="'churn' already exists"):
+    with pytest.raises(AlreadyExists, match="name=churn\\) already exists"):
         yard.registry.create_registered_model("churn")
 
 

@@ -87,6 +87,10 @@ WRITES: dict[str, tuple[Callable[[Subject], object], Callable[[Subject], StoreWr
         lambda s: s.store.set_experiment_tag(s.experiment_id, "team", "a"),
         lambda s: StoreWrite("set_experiment_tag", experiment_id=s.experiment_id),
     ),
+    "delete_experiment_tag": (
+        lambda s: s.store.delete_experiment_tag(s.experiment_id, "team"),
+        lambda s: StoreWrite("delete_experiment_tag", experiment_id=s.experiment_id),
+    ),
     "create_run": (
         lambda s: s.store.create_run(s.experiment_id, "ann", now_ms()),
         lambda s: StoreWrite("create_run", (ANY_ID,), s.experiment_id),
@@ -130,6 +134,7 @@ PREPARE: dict[str, Callable[[Subject], None]] = {
     "restore_experiment": lambda s: s.store.delete_experiment(s.experiment_id),
     "restore_run": lambda s: s.store.delete_run(s.run_id),
     "delete_tag": lambda s: s.store.log_batch(s.run_id, tags=[RunTag("team", "a")]),
+    "delete_experiment_tag": lambda s: s.store.set_experiment_tag(s.experiment_id, "team", "a"),
 }
 
 

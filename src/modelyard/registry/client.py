@@ -33,7 +33,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+from modelyard import json_codec
 from modelyard.artifacts import namespaces
 from modelyard.config import Settings, load_settings, os_user
 from modelyard.digests import folder_digest, tree_digest
@@ -84,6 +86,8 @@ from modelyard.tracking.entities import Page, Run
 from modelyard.tracking.search_filter import quote
 from modelyard.tracking.sql_store import SqlTrackingStore
 
+#: The logged-model tag where MLflow lists the versions registered from it.
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 #: Where the registry keeps its frozen copies of versions' files.
 REGISTRY_PREFIX = namespaces.REGISTRY
 #: Told of each version just stored: ``observer(client, version)``.
@@ -268,15 +272,44 @@ class RegistryClient:
         model_id: str | None = None,
     ) -> ModelVersion:
         """A new version of an existing registered model from ``source`` (any model URI or
-        artifact path). Missing model, run or files: NotFound, and nothing is created."""
+        artifact path). Missing model, run or files: NotFound, and nothing is created.
+
+        A request through the server (``for_clients``) is stored as MLflow stores it even
+        when ``run_id`` names no run or ``source`` no files here (MLflow keeps both as
+        metadata): ``run_id`` is kept verbatim and its lineage edge recorded as unresolved
+        (a policy with ``require_lineage`` then refuses to promote it), and a version
+        without files keeps ``source`` as its download URI and cannot be loaded."""
         self.store.get_registered_model(name)
         self.check_client_tags(tags or {}, "model version")
         clean_tags = _tags(tags)
-        resolved = self._source(source, run_id)
+        try:
+            resolved = self._source(source, run_id)
+        except (NotFound, InvalidParameter):
+            if self.system:
+                raise
+            resolved = self._metadata_only(source, run_id)
         if model_id and resolved.get("model_id") is None:
-            self.logged_models.get(model_id)
+            if self.system:  # a server request's model id is kept as given, as MLflow does
+                self.logged_models.get(model_id)
             resolved["model_id"] = model_id
         return self._create_version(name, source, resolved, description, clean_tags, run_link)
+
+    def _metadata_only(self, source: str, run_id: str | None) -> dict[str, Any]:
+        """What a version whose files cannot be found here records: no files, the run it
+        names (verbatim, unresolved unless that run exists)."""
+        if not isinstance(source, str) or not source.strip():
+            raise InvalidParameter(
+                f"source must be a model URI or path, got {source!r}", field="source"
+            )
+        check_metadata_source(source)
+        return {
+            "path": None,
+            "run": self._run_if_exists(run_id),
+            "run_id": run_id,
+            "manifest": {},
+            "model_id": None,
+            "problem": None,
+        }
 
     def _source(self, source: str, run_id: str | None) -> dict[str, Any]:
         """Where ``source``'s files are, which run produced them, and their manifest."""
@@ -304,10 +337,16 @@ class RegistryClient:
         manifest = self._manifest(path)
         problem = None if manifest.get("flavor") else self._no_saved_model(source, path)
         # A manifest may name a run that is gone: the provenance is then unknown, not wrong.
-        run = self._run(run_id) if run_id else self._run_if_exists(manifest.get("run_id"))
+        # A server request may name a run we do not have (MLflow stores it as given).
+        run: Run | None
+        if run_id and self.system:
+            run = self._run(run_id)
+        else:
+            run = self._run_if_exists(run_id or manifest.get("run_id"))
         return {
             "path": path,
             "run": run,
+            "run_id": run_id if run is None else run.info.run_id,
             "manifest": manifest,
             "model_id": model_id,
             "problem": problem,
@@ -339,7 +378,7 @@ class RegistryClient:
         try:
             return self.tracking.get_run(run_id)
         except NotFound:
-            raise NotFound(f"run {run_id!r} does not exist", field="run_id") from None
+            raise NotFound(f"Run with id={run_id} not found", field="run_id") from None
 
     def _manifest(self, path: str) -> dict[str, Any]:
         for name in (MANIFEST_FILE, MLFLOW_MANIFEST_FILE):
@@ -364,9 +403,13 @@ class RegistryClient:
         tags: dict[str, str],
         run_link: str | None = None,
     ) -> ModelVersion:
-        storage = self._freeze(resolved["path"])
-        files_digest = tree_digest(self.artifacts.digests_under(storage))
+        if resolved["path"] is None:  # metadata only (see create_model_version)
+            storage, files_digest = "", None
+        else:
+            storage = self._freeze(resolved["path"])
+            files_digest = tree_digest(self.artifacts.digests_under(storage))
         manifest, run = resolved["manifest"], resolved["run"]
+        run_id = run.info.run_id if run else resolved.get("run_id")
         if resolved["problem"]:  # written by modelyard: clients cannot remove the flag
             tags = {**tags, UNLOADABLE_TAG: resolved["problem"][:8000]}
         flavor, signature = manifest.get("flavor"), manifest.get("signature")
@@ -379,7 +422,8 @@ class RegistryClient:
             self.actor,
             source=source,
             storage_location=storage,
-            run_id=run.info.run_id if run else None,
+            run_id=run_id,
+            lineage_resolved=run is not None or not run_id,
             model_id=resolved["model_id"],
             run_link=run_link,
             description=description,
@@ -389,9 +433,37 @@ class RegistryClient:
             card=card,
             files_digest=files_digest,
         )
+        if created.model_id:
+            self._note_registration(created)
         for observe in self.version_observers:
             observe(self, created)
         return created
+
+    def _note_registration(self, version: ModelVersion) -> None:
+        """Add the version to its logged model's ``mlflow.modelVersions`` tag, which
+        MLflow's UI reads: a JSON list, spaced as MLflow (Python's ``json``) writes it."""
+        model_id = version.model_id or ""
+        try:
+            logged = self.logged_models.get(model_id)
+        except NotFound:
+            return  # a model id a client named that this store does not hold
+        try:
+            known = json_codec.loads_lenient(logged.tags.get(MODEL_VERSIONS_TAG) or "[]")
+        except ValueError:
+            known = []
+        pairs = [
+            (str(e.get("name")), e.get("version"))
+            for e in (known if isinstance(known, list) else [])
+            if isinstance(e, dict)
+        ]
+        pairs.append((version.name, version.version))
+
+        def item(name: str, number: Any) -> str:
+            name_json, number_json = json_codec.dumps(name).decode(), json_codec.dumps(number)
+            return f'{{"name": {name_json}, "version": {number_json.decode()}}}'
+
+        text = ", ".join(item(name, number) for name, number in pairs)
+        self.logged_models.set_tags(model_id, {MODEL_VERSIONS_TAG: f"[{text}]"})
 
     def _freeze(self, path: str) -> str:
         """Copy the files at ``path`` into the registry (content-addressed: bytes are
@@ -570,6 +642,14 @@ class RegistryClient:
             logged = self.logged_models.get(ref.model_id)
             return ResolvedModel(uri, logged.artifact_location, None, logged.source_run_id)
         version = self._version_for(ref)
+        if not version.storage_location:
+            raise NotFound(
+                f"{version.name} version {version.version} holds no files: its source "
+                f"{version.source!r} could not be found when it was registered through the "
+                "MLflow API, so it was stored as metadata only; register a version from "
+                "files to load or serve it",
+                field="model_uri",
+            )
         return ResolvedModel(uri, version.storage_location, version, version.run_id)
 
     def _version_for(self, ref: ModelRef) -> ModelVersion:
@@ -588,6 +668,8 @@ class RegistryClient:
     def get_download_uri(self, name: str, version: int | str) -> str:
         """Where an MLflow client downloads the version's files from (the artifact proxy)."""
         mv = self.get_model_version(name, version)
+        if not mv.storage_location:  # metadata only: the source as given, as MLflow answers
+            return mv.source
         return f"{_ARTIFACT_SCHEME}/{mv.storage_location}"
 
     def download_model(self, uri: str, dst: str | Path | None = None) -> Path:
@@ -647,3 +729,27 @@ def _tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
         checks.check_key(key, "tag")
         out[key] = checks.check_tag_value(key, value)
     return out
+
+
+def check_metadata_source(source: str) -> None:
+    """Refuse, as MLflow does, a source that climbs out of its folder (``..``, also
+    percent-encoded, or NUL) or names a file on the server's own disk: a version kept as
+    metadata must not point a later download anywhere its writer could not."""
+    decoded = unquote(source)
+    path = decoded.split("://", 1)[-1] if "://" in decoded else decoded.split(":", 1)[-1]
+    if "\x00" in decoded or ".." in path.replace("\\", "/").split("/"):
+        raise InvalidParameter(
+            f"Invalid model version source: {source!r}. If supplying a source as an http, "
+            "https, local file path, ftp, objectstore, or mlflow-artifacts uri, an absolute "
+            "path or a relative path without '..' segments is required",
+            field="source",
+        )
+    if decoded.startswith(("/", "file:")) or (len(decoded) > 1 and decoded[1] == ":"):
+        raise InvalidParameter(
+            f"Invalid model version source: {source!r}. To use a local path as a model "
+            "version source, the run_id request parameter has to be specified and the local "
+            "path has to be contained within the artifact directory of the run specified by "
+            "the run_id; this server keeps artifacts in its own store, so register "
+            "runs:/<run_id>/<path> or models:/<model_id> instead",
+            field="source",
+        )

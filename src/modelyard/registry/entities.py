@@ -154,6 +154,19 @@ class AuditEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelMetric:
+    """One metric point logged against a logged model, by ``run_id``, on a dataset."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoggedModel:
     """An MLflow 3 logged model: files under ``artifact_location`` logged from a run."""
 
@@ -168,3 +181,4 @@ class LoggedModel:
     model_type: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    metrics: list[ModelMetric] = field(default_factory=list)

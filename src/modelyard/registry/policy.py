@@ -87,6 +87,9 @@ class PromotionPolicy:
     four_eyes: bool = True
     gated_aliases: frozenset[str] = frozenset({"champion"})
     gate: Gate | None = None
+    #: Refuse a version whose producing run is not known here (an MLflow client may
+    #: register a version naming any run id; it is stored, its lineage unresolved).
+    require_lineage: bool = False
 
     def __post_init__(self) -> None:
         if type(self.required_approvals) is not int or self.required_approvals < 0:
@@ -105,6 +108,7 @@ class PromotionPolicy:
             approvers=frozenset(approvers) if approvers else None,
             four_eyes=settings.registry_four_eyes,
             gate=recorded_gate if settings.registry_require_gate else None,
+            require_lineage=settings.registry_require_lineage,
         )
 
     # -- who may decide -----------------------------------------------------------------
@@ -142,14 +146,28 @@ class PromotionPolicy:
         version: ModelVersion,
         approvals: Iterable[Approval],
         verdict: GateVerdict | None = None,
+        lineage_resolved: bool = True,
     ) -> None:
-        """Raise unless ``version`` may enter Production now. The error says what is missing."""
+        """Raise unless ``version`` may enter Production now. The error says what is missing.
+        ``lineage_resolved``: the version's producing run is known here."""
         if not actor.has(EDITOR_ROLE):
             raise PermissionDenied(
                 f"{actor.name!r} cannot promote models: the editor role is required",
                 field="actor",
             )
         where = f"{version.name} version {version.version}"
+        if self.require_lineage and not lineage_resolved:
+            why = (
+                f"its run {version.run_id!r} is not in this store"
+                if version.run_id
+                else "it names no run"
+            )
+            raise InvalidState(
+                f"{where} has no resolved lineage ({why}), and this registry requires a "
+                "known producing run (registry_require_lineage); register a version logged "
+                "from a run here",
+                field="version",
+            )
         latest: dict[str, Approval] = {}
         for approval in sorted(approvals, key=lambda a: a.created_at):
             latest[approval.actor] = approval

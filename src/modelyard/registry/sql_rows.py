@@ -34,7 +34,7 @@ def model_row(conn: Connection, name: str) -> Row[Any]:
     ).first()
     if row is None:
         raise NotFound(
-            f"registered model {name!r} does not exist (`modelyard models list` shows them)",
+            f"Registered Model with name={name} not found (`modelyard models list` shows them)",
             field="name",
         )
     return row
@@ -46,7 +46,7 @@ def version_row(conn: Connection, name: str, version: int) -> Row[Any]:
     if row is None:
         model_row(conn, name)
         raise NotFound(
-            f"model {name!r} has no version {version} "
+            f"Model Version (name={name}, version={version}) not found "
             f"(`modelyard models versions {name}` lists them)",
             field="version",
         )

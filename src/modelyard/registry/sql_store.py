@@ -58,11 +58,29 @@ from modelyard.registry.store import RegistryStore
 from modelyard.registry.uris import check_alias, check_model_name
 from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
+from modelyard.store.schema import lineage_edges
 from modelyard.tracking.entities import Page
 from modelyard.tracking.search_filter import parse_filter, parse_order_by
 
 #: Key of the PostgreSQL advisory lock that serialises registry writes.
 REGISTRY_LOCK = 7_310_425_992
+
+
+#: The lineage relation from a run to the version it produced; ``…_unresolved`` when the
+#: run id a version names (through the MLflow API) is not a run in this store.
+PRODUCED = "produced"
+PRODUCED_UNRESOLVED = "produced_unresolved"
+
+
+def has_resolved_lineage(conn: Connection, name: str, version: int) -> bool:
+    """Whether a run known here produced the version (its ``produced`` edge exists)."""
+    c = lineage_edges.c
+    found = conn.execute(
+        select(c.src).where(
+            c.dst == _entity(name, version), c.relation == PRODUCED, c.src.like("run:%")
+        )
+    ).first()
+    return found is not None
 
 
 def _entity(name: str, version: int | None = None) -> str:
@@ -134,7 +152,7 @@ class SqlRegistryStore(RegistryStore):
                 select(t.registered_models.c.name).where(t.registered_models.c.name == name)
             ).first()
             if exists is not None:
-                raise AlreadyExists(f"registered model {name!r} already exists", field="name")
+                raise AlreadyExists(f"Registered Model (name={name}) already exists.", field="name")
             conn.execute(
                 insert(t.registered_models).values(
                     name=name,
@@ -207,7 +225,7 @@ class SqlRegistryStore(RegistryStore):
             ).first()
             if taken is not None:
                 raise AlreadyExists(
-                    f"cannot rename {name!r}: registered model {new_name!r} already exists",
+                    f"Registered Model (name={new_name}) already exists: cannot rename {name!r}",
                     field="new_name",
                 )
             conn.execute(
@@ -279,6 +297,7 @@ class SqlRegistryStore(RegistryStore):
         signature: Mapping[str, Any] | None = None,
         card: Mapping[str, Any] | None = None,
         files_digest: str | None = None,
+        lineage_resolved: bool = True,
     ) -> ModelVersion:
         now = now_ms()
         with self._writing() as conn:
@@ -327,7 +346,8 @@ class SqlRegistryStore(RegistryStore):
                         updated_at=now,
                     )
                 )
-            edges = [(node("run", run_id), _entity(name, version), "produced")] if run_id else []
+            produced = PRODUCED if lineage_resolved else PRODUCED_UNRESOLVED
+            edges = [(node("run", run_id), _entity(name, version), produced)] if run_id else []
             if model_id:
                 edges.append(
                     (node("logged_model", model_id), _entity(name, version), "registered_as")
@@ -464,6 +484,7 @@ class SqlRegistryStore(RegistryStore):
                     current,
                     approvals_of(conn, name, version),
                     latest_verdict(conn, name, version),
+                    lineage_resolved=has_resolved_lineage(conn, name, version),
                 )
             c = t.model_versions.c
             displaced_stages = {Stage.PRODUCTION} if stage == Stage.PRODUCTION else set()
@@ -527,6 +548,7 @@ class SqlRegistryStore(RegistryStore):
                     target,
                     approvals_of(conn, name, version),
                     latest_verdict(conn, name, version),
+                    lineage_resolved=has_resolved_lineage(conn, name, version),
                 )
             conn.execute(delete(t.model_aliases).where(c.name == name, c.alias == alias))
             conn.execute(insert(t.model_aliases).values(name=name, alias=alias, version=version))

@@ -91,9 +91,11 @@ class RegistryStore(ABC):
         signature: Mapping[str, Any] | None = None,
         card: Mapping[str, Any] | None = None,
         files_digest: str | None = None,
+        lineage_resolved: bool = True,
     ) -> ModelVersion:
         """The next version number (never reused), READY, in stage None; records the
-        ``run --produced--> model`` lineage edge when ``run_id`` is given."""
+        ``run --produced--> model`` lineage edge when ``run_id`` is given (relation
+        ``produced_unresolved`` when not ``lineage_resolved``: the run is not here)."""
 
     @abstractmethod
     def get_model_version(self, name: str, version: int) -> ModelVersion: ...

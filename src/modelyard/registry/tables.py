@@ -20,6 +20,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -249,4 +250,33 @@ logged_model_params = Table(
     Column("model_id", String(64), _logged_model_fk(), primary_key=True),
     Column("key", String(KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+#: Metrics logged against a logged model (MLflow 3 ``log_metric(..., model_id=…)``): each
+#: point is also the run's, and may name the dataset it was computed on.
+logged_model_metrics = Table(
+    "logged_model_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", String(64), _logged_model_fk(), nullable=False),
+    Column("key", String(KEY_LENGTH), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("dataset_name", String(500), nullable=True),
+    Column("dataset_digest", String(64), nullable=True),
+    Index("ix_logged_model_metrics_model_id", "model_id"),
+)
+
+#: A run's logged models, as MLflow shows them on the run: ``input`` (``log_inputs(models=
+#: …)``) and ``output`` (``runs/outputs``, which every MLflow 3 ``log_model`` calls).
+logged_model_runs = Table(
+    "logged_model_runs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column("model_id", String(64), _logged_model_fk(), primary_key=True),
+    Column("direction", String(8), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Index("ix_logged_model_runs_model_id", "model_id"),
 )

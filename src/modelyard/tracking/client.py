@@ -161,6 +161,10 @@ class TrackingClient:
         self._check_client_tags([key], "experiment")
         self.store.set_experiment_tag(str(experiment_id), key, checks.check_tag_value(key, value))
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self._check_client_tags([key], "experiment")
+        self.store.delete_experiment_tag(str(experiment_id), key)
+
     # runs ----------------------------------------------------------------------
     def create_run(
         self,

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from modelyard import json_codec
 from modelyard.errors import InvalidParameter
 from modelyard.tracking.entities import (
     DatasetInput,
@@ -83,15 +84,11 @@ class Fields:
 
     def _absent(self, field: str, required: bool, default: Any) -> Any:
         if required:
-            name = self.name(field)
-            raise InvalidParameter(f"missing required field {name!r}", field=name)
+            raise missing(self.name(field))
         return default
 
     def _bad(self, field: str, expected: str, value: Any) -> InvalidParameter:
-        name = self.name(field)
-        return InvalidParameter(
-            f"field {name!r} must be {expected}, got {_kind(value)} {value!r:.80}", field=name
-        )
+        return invalid_value(self.name(field), value, f"must be {expected}, got {_kind(value)}")
 
     def text(self, field: str, *, required: bool = False, default: str | None = None) -> Any:
         """A string field; ``default`` (None unless given) when absent."""
@@ -102,12 +99,13 @@ class Fields:
             raise self._bad(field, "a string", value)
         return value
 
-    def ident(self, field: str, *, required: bool = False) -> Any:
-        """An id: a string, or an integer that is turned into one."""
+    def ident(self, field: str, *, required: bool = False, numeric: bool = True) -> Any:
+        """An id: a string, or (``numeric``: experiment ids, versions) an integer that is
+        turned into one. Run and model ids are strings only, as MLflow's proto says."""
         value = self._raw(field)
         if value is _MISSING or value == "":
             return self._absent(field, required, None)
-        if isinstance(value, int) and not isinstance(value, bool):
+        if numeric and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if not isinstance(value, str):
             raise self._bad(field, "a string id", value)
@@ -202,13 +200,30 @@ class Fields:
         return Fields(value, path=self.name(field))
 
     def run_id(self) -> str:
-        """``run_id``, or its legacy alias ``run_uuid`` (MLflow clients send both)."""
-        found = self.ident("run_id") or self.ident("run_uuid")
+        """``run_id``, or its legacy alias ``run_uuid`` (MLflow clients send both); a
+        string (a number is refused, 400, as MLflow refuses it)."""
+        found = self.ident("run_id", numeric=False) or self.ident("run_uuid", numeric=False)
         if found is None:
-            raise InvalidParameter(
-                f"missing required field {self.name('run_id')!r}", field=self.name("run_id")
-            )
+            raise missing(self.name("run_id"))
         return str(found)
+
+
+def missing(name: str) -> InvalidParameter:
+    """MLflow's wording for an absent required field (its clients and tests match it)."""
+    return InvalidParameter(f"Missing value for required parameter '{name}'.", field=name)
+
+
+def invalid_value(name: str, value: Any, detail: str) -> InvalidParameter:
+    """MLflow's wording for a bad field (the value as JSON), then what we expected."""
+    try:
+        shown = json_codec.dumps(value).decode()
+    except (TypeError, ValueError):
+        shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    return InvalidParameter(
+        f"Invalid value {shown} for parameter '{name}' supplied: {detail}", field=name
+    )
 
 
 def _kind(value: Any) -> str:
@@ -366,9 +381,7 @@ def dataset_input_to_json(dataset: DatasetInput) -> dict[str, Any]:
 def dataset_input_from_json(fields: Fields) -> DatasetInput:
     dataset = fields.object("dataset")
     if dataset is None:
-        raise InvalidParameter(
-            f"missing required field {fields.name('dataset')!r}", field=fields.name("dataset")
-        )
+        raise missing(fields.name("dataset"))
     tags = tags_from_json(fields.objects("tags"))
     return DatasetInput(
         name=dataset.text("name", required=True),
@@ -419,7 +432,7 @@ def run_from_json(fields: Fields) -> Run:
     inputs = fields.object("inputs") or Fields({})
     info = fields.object("info")
     if info is None:
-        raise InvalidParameter("missing required field 'info'", field="info")
+        raise missing("info")
     return Run(
         info=run_info_from_json(info, parent_run_id=tags.get(PARENT_RUN_TAG)),
         data=RunData(

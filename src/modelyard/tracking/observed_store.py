@@ -107,6 +107,10 @@ class ObservedStore(TrackingStore):
         self.store.set_experiment_tag(experiment_id, key, value)
         self._wrote(StoreWrite("set_experiment_tag", experiment_id=experiment_id))
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self.store.delete_experiment_tag(experiment_id, key)
+        self._wrote(StoreWrite("delete_experiment_tag", experiment_id=experiment_id))
+
     # runs ----------------------------------------------------------------------
     def create_run(
         self,

@@ -127,6 +127,10 @@ class RestTrackingStore(TrackingStore):
         body = {"experiment_id": experiment_id, "key": key, "value": value}
         self.http.call("POST", API + "/experiments/set-experiment-tag", body=body)
 
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        body = {"experiment_id": experiment_id, "key": key}
+        self.http.call("POST", API + "/experiments/delete-experiment-tag", body=body)
+
     # runs ----------------------------------------------------------------------
     def create_run(
         self,

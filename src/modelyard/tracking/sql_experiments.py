@@ -137,7 +137,7 @@ class SqlExperiments:
         with self.db.read() as conn:
             found = self._experiments(conn, t.experiments.c.experiment_id == key)
         if not found:
-            raise NotFound(f"no experiment with id {experiment_id!r}", field="experiment_id")
+            raise NotFound(f"No Experiment with id={experiment_id} exists", field="experiment_id")
         return found[0]
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -223,7 +223,7 @@ class SqlExperiments:
                 f"an experiment named {values.get('name')!r} already exists", field="new_name"
             ) from exc
         if result.rowcount == 0:
-            raise NotFound(f"no experiment with id {experiment_id!r}", field="experiment_id")
+            raise NotFound(f"No Experiment with id={experiment_id} exists", field="experiment_id")
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         pk = experiment_pk(experiment_id)
@@ -235,6 +235,19 @@ class SqlExperiments:
                 )
             )
             conn.execute(insert(t.experiment_tags).values(experiment_id=pk, key=key, value=value))
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        pk = experiment_pk(experiment_id)
+        self.get_experiment(experiment_id)
+        c = t.experiment_tags.c
+        with self.db.write() as conn:
+            gone = conn.execute(
+                delete(t.experiment_tags).where(c.experiment_id == pk, c.key == key)
+            ).rowcount
+        if not gone:
+            raise NotFound(
+                f"No tag with name: {key} in experiment with id {experiment_id}", field="key"
+            )
 
 
 def stages_for(view_type: ViewType) -> list[str]:

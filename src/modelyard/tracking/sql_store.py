@@ -83,7 +83,12 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         tag_map["mlflow.runName"] = run_name
         if parent_run_id:
             tag_map["mlflow.parentRunId"] = parent_run_id
-        parent_run_id = parent_run_id or tag_map.get("mlflow.parentRunId")
+        # A parent tag naming no run (MLflow stores such tags as given) still fills the
+        # column when it fits, so search and the UI group the runs the same way.
+        tagged_parent = tag_map.get("mlflow.parentRunId") or None
+        if tagged_parent is not None and len(tagged_parent) > PARENT_ID_WIDTH:
+            tagged_parent = None
+        parent_run_id = parent_run_id or tagged_parent
         info = RunInfo(
             run_id=run_id,
             experiment_id=str(key),
@@ -102,7 +107,9 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         with self.db.raw_write(references_checked=True) as cur:
             found = hot.experiment_state.first(cur, {"experiment_id": key})
             if found is None:
-                raise NotFound(f"no experiment with id {experiment_id!r}", field="experiment_id")
+                raise NotFound(
+                    f"No Experiment with id={experiment_id} exists", field="experiment_id"
+                )
             if found.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidState(
                     f"experiment {found.name!r} is deleted; restore it before starting runs",
@@ -117,7 +124,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
     def get_run(self, run_id: str) -> Run:
         found = self.get_runs([run_id])
         if not found:
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise run_not_found(run_id)
         return found[0]
 
     def update_run_info(
@@ -161,9 +168,9 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         check_run_id(run_id)
         row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
         if row is None:
-            raise NotFound(f"no run with id {run_id!r}", field="run_id")
+            raise run_not_found(run_id)
         if active and row.lifecycle_stage != LifecycleStage.ACTIVE:
-            raise InvalidState(f"run {run_id} is deleted; restore it first", field="run_id")
+            raise run_not_active(run_id)
         return row
 
     def _touch_run(self, conn: Connection, run_id: str, active: bool = False) -> object:
@@ -203,8 +210,8 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             hot.bump_active_run.execute(cur, {"run_id": run_id})
             if cur.rowcount != 1:  # the run is missing or deleted: say which
                 if hot.run_stage.first(cur, {"run_id": run_id}) is None:
-                    raise NotFound(f"no run with id {run_id!r}", field="run_id")
-                raise InvalidState(f"run {run_id} is deleted; restore it first", field="run_id")
+                    raise run_not_found(run_id)
+                raise run_not_active(run_id)
             if params:
                 self._write_params(cur, run_id, params)
             if tags:
@@ -256,7 +263,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                 delete(t.tags).where(t.tags.c.run_id == run_id, t.tags.c.key == key)
             )
             if result.rowcount == 0:
-                raise NotFound(f"run {run_id} has no tag {key!r}", field="key")
+                raise NotFound(f"No tag with name: {key} in run with id {run_id}", field="key")
 
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
@@ -439,6 +446,23 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             ):
                 conn.execute(delete(table).where(table.c.run_id == run_id))
             conn.execute(delete(t.runs).where(t.runs.c.run_id == run_id))
+
+
+#: The width of ``runs.parent_run_id`` (a run id: 32 hex digits).
+PARENT_ID_WIDTH = 32
+
+
+def run_not_found(run_id: str) -> NotFound:
+    """MLflow's wording (its clients match ``Run .+ not found``)."""
+    return NotFound(f"Run with id={run_id} not found", field="run_id")
+
+
+def run_not_active(run_id: str) -> InvalidState:
+    return InvalidState(
+        f"The run {run_id} must be in the 'active' state. Current state is deleted: "
+        "restore it first",
+        field="run_id",
+    )
 
 
 def dataset_node(name: str, digest: str) -> str:

@@ -65,6 +65,10 @@ class TrackingStore(ABC):
     @abstractmethod
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None: ...
 
+    @abstractmethod
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        """Remove a tag; NotFound when the experiment has no such tag."""
+
     # runs ----------------------------------------------------------------------
     @abstractmethod
     def create_run(

@@ -42,7 +42,7 @@ def wait_until(condition, timeout_s: float = 10.0) -> bool:
             "metrics[0].step",
             "",
         ),
-        ({"metrics": [{"value": 1, "timestamp": 1}]}, "metrics[0].key", "missing"),
+        ({"metrics": [{"value": 1, "timestamp": 1}]}, "metrics[0].key", "Missing value"),
         ({"metrics": {"key": "m"}}, "metrics", "list"),
         ({"params": [{"key": "p", "value": 5}]}, "params[0].value", "string"),
         ({"params": [{"key": "bad key!", "value": "1"}]}, "param key", "bad key!"),

@@ -6,10 +6,9 @@ the query string, the others a JSON body; each handler is a plain function
 (never a store) so that validation and team conventions apply exactly as they do locally.
 Empty success is ``{}``; errors are rendered by ``server.http.errors``.
 
-Not here yet: creating logged models (mlflow 3 ``log_model``), ``runs/outputs`` and the
-model registry answer 501 ``NOT_IMPLEMENTED`` (which the MLflow client does not retry).
-Since no logged model exists, searching them finds none and reading one is a 404: the
-MLflow client searches them whenever it lists a run's artifacts below a path.
+The registry, logged models and ``runs/outputs`` are ``mlflow_registry_api``'s routes
+(mounted first); a run's model inputs and outputs and the metrics it logs against a
+logged model are kept in the registry room's tables (``LoggedModelStore``).
 """
 
 from __future__ import annotations
@@ -24,6 +23,8 @@ from starlette.types import Receive, Scope, Send
 from modelyard import json_codec
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
+from modelyard.registry.entities import ModelMetric
+from modelyard.registry.logged_models import LoggedModelStore
 from modelyard.server.control.context import ServerContext
 from modelyard.server.control.run_json_cache import search_answer
 from modelyard.server.http import threads
@@ -39,6 +40,8 @@ from modelyard.tracking.run_context import TAG_USER
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 MAX_BATCH_ITEMS = 1000
 DEFAULT_HISTORY_PAGE = 25_000
+#: MLflow's cap on one page of a run search.
+MAX_RUNS_PAGE = 50_000
 
 Handler = Callable[[ServerContext, Fields], "dict[str, Any] | json_codec.Encoded"]
 
@@ -64,7 +67,7 @@ def get_experiment_by_name(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     name = f.text("experiment_name", required=True)
     experiment = ctx.client.get_experiment_by_name(name)
     if experiment is None:
-        raise NotFound(f"Could not find experiment with name {name!r}", field="experiment_name")
+        raise NotFound(f"Could not find experiment with name {name}", field="experiment_name")
     return {"experiment": wire.experiment_to_json(experiment)}
 
 
@@ -108,6 +111,13 @@ def restore_experiment(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     return {}
 
 
+def delete_experiment_tag(ctx: ServerContext, f: Fields) -> dict[str, Any]:
+    ctx.client.delete_experiment_tag(
+        f.ident("experiment_id", required=True), f.text("key", required=True)
+    )
+    return {}
+
+
 def set_experiment_tag(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     ctx.client.set_experiment_tag(
         f.ident("experiment_id", required=True),
@@ -126,6 +136,8 @@ def create_run(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     if principal is not None:  # with --auth the token says who, not the client's tags
         tags.update({"mlflow.user": principal.user, TAG_USER: principal.user})
     parent = tags.get(wire.PARENT_RUN_TAG) or None
+    if parent is not None and not _run_exists(ctx, parent):
+        parent = None  # kept as the tag, as MLflow keeps it: a parent we do not know
     run = ctx.client_as(f.text("user_id")).create_run(
         f.ident("experiment_id") or "0",
         run_name=f.text("run_name") or None,
@@ -137,8 +149,49 @@ def create_run(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     return {"run": wire.run_to_json(run)}
 
 
+def _run_exists(ctx: ServerContext, run_id: str) -> bool:
+    try:
+        ctx.client.get_run(run_id)
+    except (NotFound, InvalidParameter):
+        return False
+    return True
+
+
 def get_run(ctx: ServerContext, f: Fields) -> dict[str, Any]:
-    return {"run": wire.run_to_json(ctx.client.get_run(f.run_id()))}
+    run = ctx.client.get_run(f.run_id())
+    body = wire.run_to_json(run)
+    inputs, outputs = _logged_models(ctx).models_of_run(run.info.run_id)
+    if inputs:
+        body.setdefault("inputs", {})["model_inputs"] = [{"model_id": m} for m in inputs]
+    if outputs:
+        body["outputs"] = {"model_outputs": [{"model_id": m, "step": s} for m, s in outputs]}
+    return {"run": body}
+
+
+def _logged_models(ctx: ServerContext) -> LoggedModelStore:
+    """The store of MLflow 3 logged models, in the tracking store's database."""
+    return LoggedModelStore(ctx.client.artifacts.db)
+
+
+def _link_metrics(ctx: ServerContext, run_id: str, points: list[tuple[str, ModelMetric]]) -> None:
+    """Points a run logged against logged models (``model_id``), which keep them too."""
+    by_model: dict[str, list[ModelMetric]] = {}
+    for model_id, point in points:
+        by_model.setdefault(model_id, []).append(point)
+    store = _logged_models(ctx)
+    for model_id, linked in by_model.items():
+        store.log_metrics(model_id, run_id, linked)
+
+
+def _model_metric(f: Fields, metric: Metric) -> ModelMetric:
+    return ModelMetric(
+        metric.key,
+        metric.value,
+        metric.timestamp,
+        metric.step,
+        dataset_name=f.text("dataset_name") or None,
+        dataset_digest=f.text("dataset_digest") or None,
+    )
 
 
 def update_run(ctx: ServerContext, f: Fields) -> dict[str, Any]:
@@ -181,18 +234,26 @@ def restore_run(ctx: ServerContext, f: Fields) -> dict[str, Any]:
 
 
 def log_metric(ctx: ServerContext, f: Fields) -> dict[str, Any]:
+    run_id = f.run_id()  # MLflow's order: the run, then the point's fields
     metric = wire.metric_from_json(f, default_timestamp=now_ms())
-    ctx.client.log_metric(f.run_id(), metric.key, metric.value, metric.step, metric.timestamp)
+    model_id = f.text("model_id") or None
+    if model_id is not None:
+        _logged_models(ctx).get(model_id)  # before the run's copy: all or nothing
+    ctx.client.log_metric(run_id, metric.key, metric.value, metric.step, metric.timestamp)
+    if model_id is not None:
+        _link_metrics(ctx, run_id, [(model_id, _model_metric(f, metric))])
     return {}
 
 
 def log_param(ctx: ServerContext, f: Fields) -> dict[str, Any]:
-    ctx.client.log_param(f.run_id(), f.text("key", required=True), f.text("value", required=True))
+    run_id = f.run_id()
+    ctx.client.log_param(run_id, f.text("key", required=True), f.text("value", required=True))
     return {}
 
 
 def set_tag(ctx: ServerContext, f: Fields) -> dict[str, Any]:
-    ctx.client.set_tag(f.run_id(), f.text("key", required=True), f.text("value", default=""))
+    run_id = f.run_id()
+    ctx.client.set_tag(run_id, f.text("key", required=True), f.text("value", default=""))
     return {}
 
 
@@ -204,12 +265,12 @@ def delete_tag(ctx: ServerContext, f: Fields) -> dict[str, Any]:
 def log_batch(
     ctx: ServerContext, f: Fields, raw: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """All or nothing, and safe to replay: a repeated metric point is stored once."""
+    """All or nothing, and safe to replay: a repeated metric point is stored once. Each
+    point needs its timestamp, as MLflow's server requires."""
     run_id = f.run_id()
-    now = now_ms()
-    metrics = plain_metrics(raw.get("metrics"), now) if raw is not None else None
+    metrics = plain_metrics(raw.get("metrics")) if raw is not None else None
     if metrics is None:  # anything unusual: read field by field, naming a bad one
-        metrics = [wire.metric_from_json(m, default_timestamp=now) for m in f.objects("metrics")]
+        metrics = [wire.metric_from_json(m) for m in f.objects("metrics")]
     params = [
         Param(p.text("key", required=True), p.text("value", required=True))
         for p in f.objects("params")
@@ -224,11 +285,33 @@ def log_batch(
             f"got {len(metrics) + len(params) + len(tags)}",
             field="metrics",
         )
+    linked = (
+        [
+            (str(m.text("model_id")), _model_metric(m, metric))
+            for m, metric in zip(f.objects("metrics"), metrics, strict=True)
+            if m.has("model_id")
+        ]
+        if _names_models(raw, f)
+        else []
+    )
+    for model_id in {model_id for model_id, _ in linked}:
+        _logged_models(ctx).get(model_id)
     ctx.client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+    if linked:
+        _link_metrics(ctx, run_id, linked)
     return {}
 
 
-def plain_metrics(items: Any, default_timestamp: int) -> list[Metric] | None:
+def _names_models(raw: Mapping[str, Any] | None, f: Fields) -> bool:
+    """Whether any metric of the batch names a logged model (one cheap pass: batches
+    rarely do, and this is the logging path)."""
+    items = raw.get("metrics") if raw is not None else None
+    if type(items) is list:
+        return any(type(m) is dict and m.get("model_id") for m in items)
+    return any(m.has("model_id") for m in f.objects("metrics"))
+
+
+def plain_metrics(items: Any) -> list[Metric] | None:
     """Metric points as clients send them (string key, number value, integer timestamp
     and step), read in one pass: ``Fields`` costs ~8 µs a point, a third of a 1,000-point
     batch. Returns None when any point is anything else, for the field-by-field reader
@@ -242,8 +325,6 @@ def plain_metrics(items: Any, default_timestamp: int) -> list[Metric] | None:
         key: Any = item.get("key")  # JSON: checked by type below
         value: Any = item.get("value")
         timestamp, step = item.get("timestamp"), item.get("step")
-        if timestamp is None:
-            timestamp = default_timestamp
         if step is None:
             step = 0
         if (
@@ -262,14 +343,16 @@ _NUMBER = (float, int)
 
 def log_inputs(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     run_id = f.run_id()
-    if f.objects("models"):
-        raise NotImplementedFeature(
-            "model inputs need logged models, which this server does not support yet",
-            field="models",
-        )
+    model_ids = [m.text("model_id", required=True) for m in f.objects("models")]
     datasets = [wire.dataset_input_from_json(d) for d in f.objects("datasets")]
     ctx.client.get_run(run_id)
-    ctx.client.log_inputs(run_id, datasets)
+    store = _logged_models(ctx)
+    for model_id in model_ids:
+        store.get(model_id)
+    if datasets:
+        ctx.client.log_inputs(run_id, datasets)
+    if model_ids:
+        store.record_inputs(run_id, model_ids)
     return {}
 
 
@@ -277,10 +360,15 @@ def search_runs(ctx: ServerContext, f: Fields) -> dict[str, Any] | json_codec.En
     experiment_ids = f.texts("experiment_ids")
     if not experiment_ids:
         return {}
+    max_results = f.integer("max_results", default=1000)
+    if not 0 < max_results <= MAX_RUNS_PAGE:
+        raise wire.invalid_value(
+            "max_results", max_results, f"must be an integer from 1 to {MAX_RUNS_PAGE}"
+        )
     search: dict[str, Any] = {
         "filter_string": f.text("filter") or None,
         "run_view_type": f.text("run_view_type", default="ACTIVE_ONLY"),
-        "max_results": f.integer("max_results", default=1000),
+        "max_results": max_results,
         "order_by": f.texts("order_by"),
         "page_token": f.text("page_token") or None,
     }
@@ -344,18 +432,6 @@ def _not_implemented(what: str) -> Handler:
     return handler
 
 
-def search_logged_models(ctx: ServerContext, f: Fields) -> dict[str, Any]:
-    """No logged models are stored yet, so none match (the MLflow client searches them
-    whenever it lists a run's artifacts below a path)."""
-    return {}
-
-
-def _no_logged_model(ctx: ServerContext, f: Fields) -> dict[str, Any]:
-    raise NotFound(
-        "no such logged model: this server does not store logged models yet", field="model_id"
-    )
-
-
 # -- routing ----------------------------------------------------------------------------
 
 GET, POST = ("GET",), ("POST",)
@@ -369,7 +445,7 @@ ENDPOINTS: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/experiments/delete", POST, delete_experiment),
     ("/experiments/restore", POST, restore_experiment),
     ("/experiments/set-experiment-tag", POST, set_experiment_tag),
-    ("/experiments/delete-experiment-tag", POST, _not_implemented("experiment tag deletions")),
+    ("/experiments/delete-experiment-tag", POST, delete_experiment_tag),
     ("/runs/create", POST, create_run),
     ("/runs/get", GET, get_run),
     ("/runs/update", POST, update_run),
@@ -382,18 +458,9 @@ ENDPOINTS: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/runs/delete-tag", POST, delete_tag),
     ("/runs/search", POST, search_runs),
     ("/runs/log-inputs", POST, log_inputs),
-    ("/runs/outputs", POST, _not_implemented("run outputs (logged models)")),
     ("/runs/log-model", POST, _not_implemented("legacy run models (runs/log-model)")),
     ("/metrics/get-history", GET, get_metric_history),
     ("/artifacts/list", GET, list_artifacts),
-]
-_REGISTRY = _not_implemented("model registry endpoints")
-PATTERNS: list[tuple[str, tuple[str, ...], Handler]] = [
-    ("/logged-models", POST, _not_implemented("logged models (mlflow 3 log_model)")),
-    ("/logged-models/search", POST, search_logged_models),
-    ("/logged-models/{rest:path}", ("GET", "POST", "PATCH", "DELETE"), _no_logged_model),
-    ("/registered-models/{rest:path}", ("GET", "POST", "PATCH", "DELETE"), _REGISTRY),
-    ("/model-versions/{rest:path}", ("GET", "POST", "PATCH", "DELETE"), _REGISTRY),
 ]
 
 
@@ -458,5 +525,5 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
     return [
         Route(prefix + path, MlflowEndpoint(ctx, handler), methods=list(methods))
         for prefix in PREFIXES
-        for path, methods, handler in (*ENDPOINTS, *PATTERNS)
+        for path, methods, handler in ENDPOINTS
     ]

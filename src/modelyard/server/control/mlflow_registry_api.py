@@ -27,15 +27,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard.registry.client import RegistryClient
-from modelyard.registry.entities import Actor, LoggedModel, ModelVersion, RegisteredModel
+from modelyard.registry.entities import Actor, ModelVersion, RegisteredModel
 from modelyard.registry.uris import check_version
+from modelyard.server.control import mlflow_logged_models_api as logged_models_api
 from modelyard.server.control.context import ServerLimits
 from modelyard.server.http.request_body import read_json, read_json_object
 from modelyard.tracking import mlflow_wire as wire
 from modelyard.tracking.mlflow_wire import Fields
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
-ARTIFACT_SCHEME = "mlflow-artifacts:/"
 DEFAULT_SEARCH_RESULTS = 100
 #: MLflow's order of a model-version search that names none.
 VERSION_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
@@ -80,24 +80,6 @@ def registered_model_to_json(m: RegisteredModel) -> dict[str, Any]:
             "aliases": [{"alias": a, "version": str(v)} for a, v in m.aliases.items()],
         }
     )
-
-
-def logged_model_to_json(m: LoggedModel) -> dict[str, Any]:
-    info = wire.prune(
-        {
-            "model_id": m.model_id,
-            "experiment_id": m.experiment_id,
-            "name": m.name,
-            "creation_timestamp_ms": m.creation_time,
-            "last_updated_timestamp_ms": m.last_updated_time,
-            "artifact_uri": ARTIFACT_SCHEME + m.artifact_location,
-            "status": m.status,
-            "model_type": m.model_type,
-            "source_run_id": m.source_run_id,
-            "tags": wire.tags_to_json(m.tags),
-        }
-    )
-    return {"info": info, "data": wire.prune({"params": wire.tags_to_json(m.params)})}
 
 
 # -- registered models --------------------------------------------------------------------
@@ -258,87 +240,6 @@ def _version(f: Fields) -> int:
     return check_version(value)
 
 
-# -- logged models (MLflow 3) --------------------------------------------------------------
-
-
-def create_logged_model(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    experiment_id = f.ident("experiment_id", required=True)
-    reg.tracking.get_experiment(experiment_id)
-    run_id = f.ident("source_run_id")
-    if run_id:
-        reg.tracking.get_run(run_id)
-    tags = wire.tags_from_json(f.objects("tags"))
-    reg.check_client_tags(tags, "logged model")
-    model = reg.logged_models.create(
-        experiment_id,
-        f.text("name", default="model"),
-        source_run_id=run_id,
-        model_type=f.text("model_type"),
-        params=wire.tags_from_json(f.objects("params")),
-        tags=tags,
-    )
-    return {"model": logged_model_to_json(model)}
-
-
-def get_logged_model(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    return {"model": logged_model_to_json(reg.logged_models.get(_model_id(f)))}
-
-
-def finalize_logged_model(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    model = reg.logged_models.set_status(_model_id(f), f.text("status", required=True))
-    return {"model": logged_model_to_json(model)}
-
-
-def delete_logged_model(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    reg.logged_models.delete(_model_id(f))
-    return {}
-
-
-def search_logged_models(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    page = reg.logged_models.search(
-        f.texts("experiment_ids"),
-        f.integer("max_results", default=DEFAULT_SEARCH_RESULTS),
-        f.text("page_token") or None,
-    )
-    return wire.prune(
-        {"models": [logged_model_to_json(m) for m in page], "next_page_token": page.next_page_token}
-    )
-
-
-def set_logged_model_tags(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    tags = wire.tags_from_json(f.objects("tags"))
-    reg.check_client_tags(tags, "logged model")
-    reg.logged_models.set_tags(_model_id(f), tags)
-    return {}
-
-
-def delete_logged_model_tag(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    key = f.text("tag_key", required=True)
-    reg.check_client_tags([key], "logged model")
-    reg.logged_models.delete_tag(_model_id(f), key)
-    return {}
-
-
-def log_logged_model_params(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    reg.logged_models.log_params(_model_id(f), wire.tags_from_json(f.objects("params")))
-    return {}
-
-
-def log_run_outputs(reg: RegistryClient, f: Fields) -> dict[str, Any]:
-    """``runs/outputs``: the run produced these logged models (a lineage edge each)."""
-    run_id = f.run_id()
-    reg.tracking.get_run(run_id)
-    model_ids = [m.text("model_id", required=True) for m in f.objects("models")]
-    for model_id in model_ids:
-        reg.logged_models.get(model_id)
-    reg.logged_models.record_outputs(run_id, model_ids)
-    return {}
-
-
-def _model_id(f: Fields) -> str:
-    return str(f.text("model_id", required=True))
-
-
 # -- routing -------------------------------------------------------------------------------
 
 GET, POST, PATCH, DELETE = ("GET",), ("POST",), ("PATCH",), ("DELETE",)
@@ -364,15 +265,7 @@ ENDPOINTS: list[tuple[str, tuple[str, ...], Handler]] = [
     ("/model-versions/set-tag", POST, set_model_version_tag),
     ("/model-versions/delete-tag", DELETE, delete_model_version_tag),
     ("/model-versions/transition-stage", POST, transition_stage),
-    ("/logged-models", POST, create_logged_model),
-    ("/logged-models/search", POST, search_logged_models),
-    ("/logged-models/{model_id}", GET, get_logged_model),
-    ("/logged-models/{model_id}", PATCH, finalize_logged_model),
-    ("/logged-models/{model_id}", DELETE, delete_logged_model),
-    ("/logged-models/{model_id}/tags", PATCH, set_logged_model_tags),
-    ("/logged-models/{model_id}/tags/{tag_key:path}", DELETE, delete_logged_model_tag),
-    ("/logged-models/{model_id}/params", POST, log_logged_model_params),
-    ("/runs/outputs", POST, log_run_outputs),
+    *logged_models_api.ENDPOINTS,
 ]
 
 
@@ -422,4 +315,4 @@ def registry_routes(
                         methods=[method],
                     )
                 )
-    return routes
+    return [*routes, *logged_models_api.file_routes(registry, PREFIXES)]
