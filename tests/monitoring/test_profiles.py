@@ -42,7 +42,9 @@ def test_a_numerical_column_keeps_quantile_bins_moments_and_a_sorted_sample(tabl
     values = table["price"].dropna().to_numpy()
     assert (price.rows, price.missing) == (60_000, 600)
     assert len(price.edges) == BINS + 1 and np.all(np.diff(price.edges) > 0)
-    assert (price.edges[0], price.edges[-1]) == (values.min(), values.max())
+    assert (
+        (price.min, price.max) == (values.min(), values.max()) == (price.edges[0], price.edges[-1])
+    )
     assert price.counts.sum() == len(values) and price.counts[0] == 0
     # every bin holds about 0.1 % of the values (edges come from a 50,000-value sample)
     shares = price.counts[1:-1] / len(values)

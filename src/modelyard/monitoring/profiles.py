@@ -94,6 +94,14 @@ class NumericalProfile:
     def values(self) -> int:
         return self.rows - self.missing
 
+    @property
+    def min(self) -> float:
+        return float(self.edges[0]) if len(self.edges) else math.nan
+
+    @property
+    def max(self) -> float:
+        return float(self.edges[-1]) if len(self.edges) else math.nan
+
     def binner(self) -> Binner:
         """The lookup that counts values into these bins (built once, ~1 ms)."""
         if self._binner is None:
