@@ -29,7 +29,7 @@ from modelyard.errors import InvalidParameter, ModelyardError
 from modelyard.monitoring.references import recording_references
 from modelyard.monitoring.store import MonitorStore
 from modelyard.registry.client import RegistryClient
-from modelyard.server.control import artifacts_api, mlflow_api, native_api
+from modelyard.server.control import artifacts_api, mlflow_api, native_api, ui_api, ui_routes
 from modelyard.server.control.auth import actor_of
 from modelyard.server.control.context import ServerContext, ServerLimits
 from modelyard.server.control.metrics import ServerMetrics
@@ -147,6 +147,8 @@ def create_app(
                 *registry_routes(registry, limits=ctx.limits, actor_of=actor_of),
                 *mlflow_api.routes(ctx),
                 *artifacts_api.routes(ctx),
+                *ui_api.routes(ctx),
+                *ui_routes.routes(),  # the web UI: `/` and `/static/...`
             ]
         ),
         middleware=[metrics.middleware(), *middleware],  # outermost: counts auth's 401/403

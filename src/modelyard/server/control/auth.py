@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection
 from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.roles import Role, roles_up_to
 from modelyard.auth.service import AuthService
+from modelyard.server.control.ui_routes import public_paths
 from modelyard.server.http.auth_middleware import DEFAULT_CACHE_TTL_S, AuthMiddleware, principal_of
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def auth_middleware(
     return Middleware(
         AuthMiddleware,
         service=service,
-        open_paths=OPEN_PATHS,
+        open_paths=OPEN_PATHS | public_paths(),  # the UI's code: it asks for a token itself
         rules=DEFAULT_RULES,
         lockout=lockout,
     )
