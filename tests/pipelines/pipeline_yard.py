@@ -141,7 +141,8 @@ def trusted(marker: str):
 
 
 @step
-def slow_square(x: int, seconds: float) -> int:
+def slow_square(x: int, seconds: float, marker: str) -> int:
+    _executed(marker, "slow_square")
     time.sleep(seconds)
     return x * x
 
@@ -152,6 +153,6 @@ def add(a: int, b: int) -> int:
 
 
 @pipeline
-def parallel(seconds: float = 0.5):
+def parallel(marker: str, seconds: float = 0.5):
     """Two independent slow steps, joined."""
-    return add(slow_square(2, seconds), slow_square(3, seconds))
+    return add(slow_square(2, seconds, marker), slow_square(3, seconds, marker))

@@ -30,7 +30,7 @@ from modelyard.errors import InvalidParameter, InvalidState, NotImplementedFeatu
 from modelyard.ids import now_ms
 from modelyard.pipelines import store as st
 from modelyard.pipelines.definitions import Graph, Output, Pipeline, StepCall
-from modelyard.pipelines.executors import DEFAULT_EXECUTOR, open_executor
+from modelyard.pipelines.executors import DEFAULT_EXECUTOR, check_executor, open_executor
 from modelyard.pipelines.executors.base import Executor
 from modelyard.pipelines.loading import function_ref, load_target, target_of
 from modelyard.pipelines.store import PipelineRunRecord, PipelineStore, StepRecord
@@ -93,6 +93,7 @@ def run_pipeline(
     "alert_id": 7}``). ``workers``: parallel steps (process and Ray executors).
     """
     settings = settings or load_settings()
+    check_executor(executor)
     store = pipelines_store(settings)
     values = pipeline.bind_params(params or {})
     graph = pipeline.build(values)
@@ -119,7 +120,7 @@ def run_pipeline(
             executor=executor,
             cause=cause,
         )
-        with open_executor(executor, settings, workers) as pool:
+        with _executor(client, store, run_id, executor, settings, workers) as pool:
             _Execution(client, store, settings, graph, run_id, pool, refs).run()
     return _finished(store, run_id)
 
@@ -148,6 +149,7 @@ def resume(
     pipeline = load_target(record.target)
     graph = pipeline.build(record.params)
     chosen = executor or record.executor
+    check_executor(chosen)
     refs = {
         key: function_ref(call.step, in_process=chosen == "local")
         for key, call in graph.calls.items()
@@ -155,10 +157,28 @@ def resume(
     with TrackingClient.from_settings(settings) as client:
         store.resume_run(run_id, chosen)
         client.update_run(run_id, status=RunStatus.RUNNING)
-        with open_executor(chosen, settings, workers) as pool:
+        with _executor(client, store, run_id, chosen, settings, workers) as pool:
             previous = {s.step_key: s for s in record.steps}
             _Execution(client, store, settings, graph, run_id, pool, refs, previous).run()
     return _finished(store, run_id)
+
+
+def _executor(
+    client: TrackingClient,
+    store: PipelineStore,
+    run_id: str,
+    name: str,
+    settings: Settings,
+    workers: int | None,
+) -> Executor:
+    """Open the executor; if it cannot start (Ray unreachable), the run ends FAILED saying
+    so, and the error is raised."""
+    try:
+        return open_executor(name, settings, workers)
+    except Exception as exc:
+        store.end_run(run_id, st.FAILED, f"the {name} executor could not start: {exc}")
+        client.set_terminated(run_id, RunStatus.FAILED)
+        raise
 
 
 def _finished(store: PipelineStore, run_id: str) -> PipelineRunRecord:

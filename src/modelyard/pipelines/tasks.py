@@ -140,13 +140,31 @@ def blob_store(uri: str) -> BlobStore:
     return store
 
 
-def execute_step(task: StepTask) -> StepResult:
-    """Run one attempt; never raises (the failure is the result, with its traceback)."""
+def resolve_function(task: StepTask) -> Any:
+    """The step's function (importing its module), or a failed ``StepResult`` saying why."""
+    started = time.perf_counter()
+    try:
+        return task.function.resolve()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        text = "".join(traceback.format_exception(exc)[-12:]).rstrip()
+        return _failed(
+            task, f"cannot import step {task.step_name!r}: {exc}\n{text}", started, retryable=False
+        )
+
+
+def execute_step(task: StepTask, fn: Any = None) -> StepResult:
+    """Run one attempt; never raises (the failure is the result, with its traceback).
+    ``fn``: the function, when the caller resolved it already (``resolve_function``)."""
+    if fn is None:
+        fn = resolve_function(task)
+        if isinstance(fn, StepResult):
+            return fn
     started = time.perf_counter()
     try:
         store = blob_store(task.artifacts_uri)
         kwargs = {name: _load(store, arg) for name, arg in task.arguments.items()}
-        fn = task.function.resolve()
         returned = fn(**kwargs)
         outputs = _store_outputs(store, task, returned)
     except values.UnstorableOutput as exc:

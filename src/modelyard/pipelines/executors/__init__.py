@@ -17,9 +17,18 @@ EXECUTORS = ("local", "process", "ray")
 DEFAULT_EXECUTOR = "process"
 
 
+def check_executor(name: str) -> str:
+    if name not in EXECUTORS:
+        raise InvalidParameter(
+            f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}", field="executor"
+        )
+    return name
+
+
 def open_executor(name: str, settings: Settings, workers: int | None = None) -> Executor:
     """An executor by name; ``workers`` caps parallel steps (default: 2, or the Ray
     cluster's CPUs)."""
+    check_executor(name)
     if name == "local":
         from modelyard.pipelines.executors.inprocess import InProcessExecutor
 
@@ -28,10 +37,6 @@ def open_executor(name: str, settings: Settings, workers: int | None = None) -> 
         from modelyard.pipelines.executors.processes import ProcessExecutor
 
         return ProcessExecutor(workers or min(2, os.cpu_count() or 1))
-    if name == "ray":
-        from modelyard.pipelines.executors.ray_cluster import RayExecutor
+    from modelyard.pipelines.executors.ray_cluster import RayExecutor
 
-        return RayExecutor(settings.ray_address, workers)
-    raise InvalidParameter(
-        f"unknown executor {name!r}; use one of {', '.join(EXECUTORS)}", field="executor"
-    )
+    return RayExecutor(settings.ray_address, workers)

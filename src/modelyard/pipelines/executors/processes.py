@@ -23,22 +23,33 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from modelyard.pipelines.executors.base import Executor, timed_out
-from modelyard.pipelines.tasks import StepResult, StepTask, execute_step
+from modelyard.pipelines.tasks import StepResult, StepTask, execute_step, resolve_function
 
 
 def _worker_main(conn: Connection) -> None:
-    """A worker's loop: run each task sent, answer its result; None stops it."""
+    """A worker's loop: for each task sent, import its function, say ``started`` (the
+    step's time limit counts from here, not from the worker's start-up and imports), run
+    it and answer ``done`` with its result; None stops the worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
     try:
         while True:
             task = conn.recv()
             if task is None:
                 return
-            conn.send(execute_step(task))
+            fn = resolve_function(task)
+            if isinstance(fn, StepResult):
+                conn.send((_DONE, fn))
+                continue
+            conn.send((_STARTED, None))
+            conn.send((_DONE, execute_step(task, fn)))
     except (EOFError, OSError):  # the coordinator went away
         return
     finally:
         conn.close()
+
+
+_STARTED = "started"
+_DONE = "done"
 
 
 @dataclass
@@ -46,7 +57,8 @@ class _Worker:
     process: Any
     conn: Connection
     task: StepTask | None = None
-    started: float = 0.0
+    submitted: float = 0.0
+    started: float | None = None  # when the worker began the step itself
 
 
 class ProcessExecutor(Executor):
@@ -62,7 +74,8 @@ class ProcessExecutor(Executor):
         if worker is None:
             worker = self._start()
         worker.task = task
-        worker.started = time.perf_counter()
+        worker.submitted = time.perf_counter()
+        worker.started = None
         worker.conn.send(task)
 
     def _start(self) -> _Worker:
@@ -77,40 +90,57 @@ class ProcessExecutor(Executor):
         return worker
 
     def wait(self, timeout: float | None) -> list[StepResult]:
-        busy = [w for w in self._workers if w.task is not None]
-        if not busy:
-            if timeout:
-                time.sleep(timeout)
-            return []
-        now = time.perf_counter()
-        limits = [
-            w.started + w.task.timeout_s - now
-            for w in busy
-            if w.task is not None and w.task.timeout_s is not None
-        ]
-        spans = ([timeout] if timeout is not None else []) + [max(0.0, t) for t in limits]
-        span = min(spans) if spans else None
-        handles: list[Any] = [w.conn for w in busy] + [w.process.sentinel for w in busy]
-        ready = set(wait(handles, span))
-        results: list[StepResult] = []
-        for worker in busy:
-            task = worker.task
-            assert task is not None
-            if worker.conn in ready or worker.conn.poll():
-                try:
-                    results.append(worker.conn.recv())
-                    worker.task = None
-                    continue
-                except (EOFError, OSError):
-                    pass  # died while answering: reported below
-            if worker.process.sentinel in ready or not worker.process.is_alive():
-                results.append(self._died(worker, task))
-            elif task.timeout_s is not None:
-                elapsed = time.perf_counter() - worker.started
-                if elapsed >= task.timeout_s:
-                    self._stop(worker)
-                    results.append(timed_out(task, elapsed, " (its worker process was killed)"))
-        return results
+        end = None if timeout is None else time.perf_counter() + timeout
+        while True:
+            busy = [w for w in self._workers if w.task is not None]
+            if not busy:
+                if timeout:
+                    time.sleep(timeout)
+                return []
+            now = time.perf_counter()
+            spans = [max(0.0, t - now) for t in [end, *map(self._deadline, busy)] if t is not None]
+            ready = set(
+                wait(
+                    [h for w in busy for h in (w.conn, w.process.sentinel)],
+                    min(spans, default=None),
+                )
+            )
+            results = [r for w in busy if (r := self._check(w, ready)) is not None]
+            if results or (end is not None and time.perf_counter() >= end):
+                return results
+
+    @staticmethod
+    def _deadline(worker: _Worker) -> float | None:
+        task = worker.task
+        if task is None or task.timeout_s is None or worker.started is None:
+            return None
+        return worker.started + task.timeout_s
+
+    def _check(self, worker: _Worker, ready: set[Any]) -> StepResult | None:
+        """The worker's result if its attempt ended (answered, died, or timed out)."""
+        task = worker.task
+        assert task is not None
+        while worker.conn in ready or worker.conn.poll():
+            ready.discard(worker.conn)
+            try:
+                kind, payload = worker.conn.recv()
+            except (EOFError, OSError):
+                break  # died while answering: reported below
+            if kind == _STARTED:
+                worker.started = time.perf_counter()
+                continue
+            worker.task = None
+            result: StepResult = payload
+            return result
+        if worker.process.sentinel in ready or not worker.process.is_alive():
+            return self._died(worker, task)
+        deadline = self._deadline(worker)
+        if deadline is not None and time.perf_counter() >= deadline:
+            assert worker.started is not None
+            self._stop(worker)
+            note = " (its worker process was killed)"
+            return timed_out(task, time.perf_counter() - worker.started, note)
+        return None
 
     def _died(self, worker: _Worker, task: StepTask) -> StepResult:
         worker.process.join(1)
@@ -129,7 +159,7 @@ class ProcessExecutor(Executor):
             False,
             error=f"the worker process running step {task.step_name!r} died ({how})",
             retryable=True,
-            seconds=time.perf_counter() - worker.started,
+            seconds=time.perf_counter() - (worker.started or worker.submitted),
         )
 
     def _stop(self, worker: _Worker) -> None:
