@@ -97,10 +97,18 @@ def parquet_head(ctx: ServerContext, path: str, rows: int) -> dict[str, Any]:
         import pyarrow.parquet as pq
     except ImportError:
         raise MissingExtra("pyarrow", "monitoring", "previewing a Parquet artifact") from None
+    import pyarrow as pa
+
     with ctx.client.artifacts.open(path) as handle:
-        table = pq.ParquetFile(handle)
-        total = table.metadata.num_rows
-        batch = next(table.iter_batches(batch_size=rows), None)
+        try:
+            table = pq.ParquetFile(handle)
+            total = table.metadata.num_rows
+            batch = next(table.iter_batches(batch_size=rows), None)
+        except (pa.ArrowException, OSError) as exc:
+            raise InvalidParameter(
+                f"artifact {path.rsplit('/', 1)[-1]!r} is not a readable Parquet file: {exc}",
+                field="path",
+            ) from None
         columns = list(table.schema_arrow.names)
         data = batch.to_pylist() if batch is not None else []
     return {
