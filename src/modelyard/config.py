@@ -156,6 +156,18 @@ class Settings(BaseModel):
         default=False, description="Require an API token (viewer or above) to predict."
     )
 
+    openlineage_url: str | None = Field(
+        default=None,
+        description="Send OpenLineage RunEvents to this HTTP endpoint (e.g. Marquez's "
+        "http://host:5000; events POST to /api/v1/lineage).",
+    )
+    openlineage_file: Path | None = Field(
+        default=None, description="Append OpenLineage RunEvents to this file, one JSON a line."
+    )
+    openlineage_namespace: str = Field(
+        default="modelyard", description="The OpenLineage namespace of our jobs and datasets."
+    )
+
     @field_validator("required_run_tags", "registry_approvers", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:

@@ -104,6 +104,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "k8s",
         "Kubernetes manifests: Deployment, Service, HPA and ServiceMonitor.",
     ),
+    "lineage": (
+        "lineage",
+        "lineage",
+        "Trace lineage: where a prediction, model or dataset came from, or what it fed.",
+    ),
     "audit": ("audit", "app", "Show and verify the audit trail of registry changes."),
     "users": (
         "users",

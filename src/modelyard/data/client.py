@@ -41,7 +41,7 @@ from modelyard.data.tables import dataset_versions
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
-from modelyard.store.lineage import node, record_edges
+from modelyard.store.lineage import location, node, record_edges
 from modelyard.tracking.entities import DatasetInput
 
 #: Artifact paths of stored dataset files: datasets/<name>/<files digest>/<relative path>.
@@ -106,12 +106,15 @@ class DataClient:
             version = self._existing(name, staged) or self._create(
                 name, staged, description, memory_limit
             )
-            if run_id is not None:
-                with self.db.write() as conn:
-                    record_edges(
-                        conn, [(node("run", run_id), dataset_node(name, version.digest), "output")]
-                    )
             in_memory = staged.source.table is not None
+            this = dataset_node(name, version.digest)
+            # the file or folder it was read from: where other tools' lineage meets ours
+            edges = [] if in_memory else [(location(staged.label), this, "snapshot_of")]
+            if run_id is not None:
+                edges.append((node("run", run_id), this, "output"))
+            if edges:
+                with self.db.write() as conn:
+                    record_edges(conn, edges)
             if pointer is not False and not (in_memory and pointer is True):
                 self._write_pointer(version, staged, pointer, gitignore)
         return version

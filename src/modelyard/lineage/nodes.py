@@ -6,7 +6,9 @@ reads them with one query per kind of node in the answer (``IN`` lists of at mos
 version's numbers, source and size, a run's name and status, a model version's status
 and aliases, whether a deployment revision is the one in force (*live*), a monitor's
 deployment, an alert's state. A node whose row is gone (a deleted run) keeps its id as
-its label and says ``missing``.
+its label and says ``missing``; a ``dataset`` node that is no dataset version (the
+content digest of files a feature view or a run read without a snapshot) says
+``versioned: false``.
 """
 
 from __future__ import annotations
@@ -61,7 +63,13 @@ def describe(conn: Connection, node_ids: Iterable[str]) -> dict[str, Node]:
                 target.label, target.attributes = label, attrs
         for rest in rests:
             target = out[f"{kind}:{rest}"]
-            if not target.attributes:
+            if target.attributes:
+                continue
+            if kind == "dataset":  # content read by a room, never snapshotted as a version
+                name, _, digest = rest.rpartition("@")
+                target.label = f"{name} (content {digest[:12]})"
+                target.attributes["versioned"] = False
+            else:
                 target.attributes["missing"] = True
     return out
 

@@ -6,7 +6,9 @@ here so that any room can record an edge in the same transaction as the fact it 
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterable
+from pathlib import Path, PurePath
 
 from sqlalchemy import Connection, select
 
@@ -17,6 +19,15 @@ from modelyard.store.schema import lineage_edges
 def node(kind: str, *parts: str) -> str:
     """A typed node id: ``node("run", run_id)`` → ``run:<id>``."""
     return f"{kind}:{'/'.join(parts)}"
+
+
+def location(path_or_uri: str | PurePath) -> str:
+    """The node of a place data lives: ``location:file:///abs/path`` for a local path (as
+    OpenLineage tools name files), the URI itself for ``s3://…`` and the like."""
+    text = str(path_or_uri)
+    if "://" not in text:
+        text = "file://" + posixpath.normpath(Path(text).expanduser().absolute().as_posix())
+    return node("location", text)
 
 
 def record_edges(conn: Connection, edges: Iterable[tuple[str, str, str]]) -> None:

@@ -26,12 +26,14 @@ from starlette.routing import BaseRoute, Route
 from modelyard import __version__
 from modelyard.config import Settings, load_settings
 from modelyard.errors import InvalidParameter, ModelyardError
+from modelyard.lineage.service import LineageService
 from modelyard.monitoring.references import recording_references
 from modelyard.monitoring.store import MonitorStore
 from modelyard.registry.client import RegistryClient
 from modelyard.server.control import artifacts_api, mlflow_api, native_api, ui_api, ui_routes
 from modelyard.server.control.auth import actor_of
 from modelyard.server.control.context import ServerContext, ServerLimits
+from modelyard.server.control.lineage_api import lineage_routes, openlineage_emitter
 from modelyard.server.control.metrics import ServerMetrics
 from modelyard.server.control.mlflow_registry_api import registry_routes
 from modelyard.server.control.monitoring_metrics import MonitoringCollector, store_reader
@@ -122,10 +124,12 @@ def create_app(
     # Every write through the server is counted (runs created, points logged, writes by
     # method), and the runs it changed are rendered for search answers in the background.
     # Every write through the server is a client's request: modelyard.* tags are refused.
+    openlineage = openlineage_emitter(settings, registry.db)  # runs out as OpenLineage events
     client = observed_client(
         TrackingClient(client.store, client.artifacts, client.settings, system=False),
         metrics,
         prerender,
+        *([openlineage] if openlineage else []),
     )
     inline_writes = client.settings.resolved_store_uri().startswith("sqlite")
     ctx = ServerContext(settings, client, limits or ServerLimits(), inline_writes, run_json)
@@ -137,6 +141,8 @@ def create_app(
         yield
         prerender.stop()
         client.flush()
+        if openlineage is not None:
+            openlineage.close()
 
     return Starlette(
         routes=indexed(  # fixed paths found by one dict lookup (server.http.route_index)
@@ -147,6 +153,7 @@ def create_app(
                 *registry_routes(registry, limits=ctx.limits, actor_of=actor_of),
                 *mlflow_api.routes(ctx),
                 *artifacts_api.routes(ctx),
+                *lineage_routes(LineageService(registry.db, client.artifacts)),
                 *ui_api.routes(ctx),
                 *ui_routes.routes(),  # the web UI: `/` and `/static/...`
             ]

@@ -1,0 +1,216 @@
+"""Sending OpenLineage RunEvents to the configured endpoint (``MODELYARD_OPENLINEAGE_URL``)
+and/or file (``MODELYARD_OPENLINEAGE_FILE``) through ``openlineage-python``'s transports.
+
+How events get out without the rooms below knowing this room exists — the design, and why:
+
+* **Events are built from what was stored, never from what a room was about to do.** A
+  run's START/COMPLETE, a training set, a materialisation are read back from their rows
+  and edges (``openlineage_events``). So the lower rooms need no hook and no import of
+  this room; an event never announces something whose transaction rolled back; and the
+  same builder serves both ways out below.
+* **Live, in the server: an observer the interface installs.** ``Emitter.on_write`` is a
+  ``tracking.observed_store.WriteObserver``, like the server's metrics and prerenderer:
+  ``server.control`` adds it when a sink is configured. It is told of a run created or
+  ended *after* the commit, on the request's thread, and only queues the run id; a
+  worker thread builds and sends the event, so a slow or absent endpoint never delays a
+  client (failures are logged and counted, never raised). The registry's
+  ``version_observers`` and monitoring's ``recording_references`` follow the same
+  pattern.
+* **Catch-up: a drain over a period.** Writers that never pass through the server — a
+  script on a local SQLite store, training sets and materialisations made in the
+  feature store's own process — are sent by ``Emitter.emit_since`` (``modelyard lineage
+  --emit-openlineage 1d``, e.g. from cron). The events are the same ones (the run id is
+  the OpenLineage runId, a training set's id gives a stable UUID), so a consumer that
+  saw one already receives an identical copy, which OpenLineage consumers treat as one.
+
+An outbox table drained by this room was the alternative; it would guarantee delivery
+across crashes but needs every room to write outbox rows in its transactions — a hook in
+each room — while the rows and edges they write already are that outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+
+from modelyard.config import Settings
+from modelyard.errors import InvalidParameter, MissingExtra
+from modelyard.features.tables import feature_training_sets
+from modelyard.store.engine import Database
+from modelyard.tracking.tables import runs
+
+if TYPE_CHECKING:
+    from modelyard.tracking.observed_store import StoreWrite
+
+log = logging.getLogger(__name__)
+
+#: Tracking writes after which a run's events may have changed.
+RUN_WRITES = ("create_run", "update_run_info")
+#: (run id, event type) pairs remembered as sent, so repeated updates send once.
+REMEMBERED = 10_000
+_STOP = object()
+
+
+def open_clients(settings: Settings) -> list[Any]:
+    """One ``OpenLineageClient`` per configured sink (HTTP endpoint, file)."""
+    try:
+        from openlineage.client import OpenLineageClient
+        from openlineage.client.transport.file import FileConfig, FileTransport
+        from openlineage.client.transport.http import HttpConfig, HttpTransport
+    except ImportError as exc:
+        raise MissingExtra("openlineage-python", "lineage", "Sending OpenLineage events") from exc
+    clients = []
+    if settings.openlineage_url:
+        try:
+            transport: Any = HttpTransport(HttpConfig(url=settings.openlineage_url))
+        except ValueError as exc:
+            raise InvalidParameter(
+                f"openlineage_url {settings.openlineage_url!r} is not an http(s) URL: {exc}",
+                field="openlineage_url",
+            ) from None
+        clients.append(OpenLineageClient(transport=transport))
+    if settings.openlineage_file:
+        path = Path(settings.openlineage_file).expanduser().absolute()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = FileConfig(log_file_path=str(path), append=True)
+        clients.append(OpenLineageClient(transport=FileTransport(config)))
+    return clients
+
+
+class Emitter:
+    """Builds RunEvents from the store and sends them to every client."""
+
+    def __init__(self, db: Database, clients: Sequence[Any], namespace: str = "modelyard"):
+        self.db = db
+        self.clients = list(clients)
+        self.namespace = namespace
+        self.failures = 0
+        self._sent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database) -> Emitter:
+        """Raises ``InvalidParameter`` when no sink is configured."""
+        clients = open_clients(settings)
+        if not clients:
+            raise InvalidParameter(
+                "no OpenLineage sink is configured: set MODELYARD_OPENLINEAGE_URL (an "
+                "http(s) endpoint) or MODELYARD_OPENLINEAGE_FILE",
+                field="openlineage_url",
+            )
+        return cls(db, clients, settings.openlineage_namespace)
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, events: Sequence[Any]) -> int:
+        """Send ``events`` to every client; returns how many were sent everywhere."""
+        sent = 0
+        for event in events:
+            for client in self.clients:
+                client.emit(event)
+            sent += 1
+        return sent
+
+    def run_events(self, run_id: str) -> list[Any]:
+        from modelyard.lineage.openlineage_events import run_events
+
+        with self.db.read() as conn:
+            return run_events(conn, self.namespace, run_id)
+
+    def events_since(self, since_ms: int) -> list[Any]:
+        """Every event of runs, training sets and materialisations since ``since_ms``,
+        oldest first."""
+        from modelyard.lineage.openlineage_events import (
+            iso,
+            materialization_events,
+            run_events,
+            training_set_events,
+        )
+
+        r, t = runs.c, feature_training_sets.c
+        events = []
+        with self.db.read() as conn:
+            run_ids = conn.execute(
+                select(r.run_id).where(or_(r.start_time >= since_ms, r.end_time >= since_ms))
+            ).scalars()
+            for run_id in run_ids.all():
+                events += run_events(conn, self.namespace, run_id)
+            sets = conn.execute(select(t.training_set_id).where(t.created_at >= since_ms)).scalars()
+            for training_set_id in sets.all():
+                events += training_set_events(conn, self.namespace, training_set_id)
+            events += materialization_events(conn, self.namespace, since_ms)
+        first = iso(since_ms)
+        # ISO times in UTC compare as text; a run that started before the period only
+        # contributes its end.
+        events = [e for e in events if e.eventTime >= first]
+        return sorted(events, key=lambda e: e.eventTime)
+
+    def emit_since(self, since_ms: int) -> int:
+        return self.send(self.events_since(since_ms))
+
+    # -- live, as a tracking store observer --------------------------------------------
+
+    def on_write(self, write: StoreWrite) -> None:
+        """Queue the runs a successful write created or changed (quick; never raises)."""
+        if write.method in RUN_WRITES:
+            for run_id in write.run_ids:
+                self._queue.put(run_id)
+            self._ensure_worker()
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._work, name="modelyard-openlineage", daemon=True
+                )
+                self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):  # flush(): everything before it is sent
+                item.set()
+                continue
+            try:
+                self._send_new(str(item))
+            except Exception:  # a sink or store failure must not end the worker
+                self.failures += 1
+                log.exception("could not send the OpenLineage events of run %s", item)
+
+    def _send_new(self, run_id: str) -> None:
+        for event in self.run_events(run_id):
+            key = (run_id, event.eventType.value)
+            if key in self._sent:
+                continue
+            self.send([event])
+            self._sent[key] = None
+            if len(self._sent) > REMEMBERED:
+                self._sent.popitem(last=False)
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until what was queued is sent (tests; shutdown)."""
+        done = threading.Event()
+        self._queue.put(done)
+        self._ensure_worker()
+        done.wait(timeout_s)
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Send what is queued, stop the worker, close the transports."""
+        with self._lock:
+            worker, self._worker = self._worker, None
+        if worker is not None:
+            self._queue.put(_STOP)
+            worker.join(timeout_s)
+        for client in self.clients:
+            client.close()
