@@ -44,6 +44,7 @@ ROOM_TABLE_MODULES: tuple[str, ...] = (
     "modelyard.serving.tables",
     "modelyard.features.tables",
     "modelyard.monitoring.tables",
+    "modelyard.pipelines.tables",
 )
 
 
