@@ -21,6 +21,7 @@ from modelyard.monitoring.log_windows import (
     rolling_metrics,
     window_bounds,
 )
+from modelyard.monitoring.prediction_rows import LogWindow, _ranked_quantiles, latency_quantiles
 from modelyard.monitoring.profiles import ReferenceProfile
 from modelyard.serving.prediction_log import partition_path
 
@@ -367,3 +368,19 @@ def test_an_inverted_range_and_bad_slices_are_refused(tmp_path: Path) -> None:
         with pytest.raises(InvalidParameter) as caught:
             window(s, slices=[""])
         assert caught.value.field == "slices"
+
+
+def test_latency_quantiles_by_ranks_equal_numpy_when_memory_is_short(tmp_path: Path) -> None:
+    """The out-of-core path (ranks from a window function), used when quantile_cont would
+    exceed DuckDB's memory limit, gives the same numbers."""
+    requests = traffic(150, seed=15) + traffic(40, seed=16, variant="green", version=2)
+    with open_stores(tmp_path) as s:
+        write_log(s.artifacts, requests)
+        with LogWindow(s.artifacts, DEPLOYMENT, T0, T0 + HOUR_MS) as log:
+            direct = latency_quantiles(log, (0.5, 0.9, 0.99))
+            ranked = _ranked_quantiles(log, (0.5, 0.9, 0.99), None)
+    for variant, version in (("blue", 1), ("green", 2)):
+        latencies = [r.latency_ms for r in requests if r.variant == variant]
+        expected = np.percentile(latencies, [50, 90, 99])
+        assert direct[(variant, version, None)] == pytest.approx(expected)
+        assert ranked[(variant, version, None)] == pytest.approx(expected)

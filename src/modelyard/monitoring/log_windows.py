@@ -31,7 +31,7 @@ in the drift report's ``errors``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -141,11 +141,13 @@ def evaluate_window(
     with LogWindow(
         artifacts, deployment, start_ms, end_ms, memory_limit=memory_limit, threads=threads
     ) as window:
-        stats = request_stats(window)
-        notes = _malformed_notes(stats)
+        streaming = reference is not None or prediction_reference is not None
+        # The drift stream parses every request's inputs: it counts those that do not.
+        stats = request_stats(window, validate_inputs=not streaming)
         rows = sum(s.rows for s in stats)
         drift: list[GroupDrift] = []
-        if rows and (reference is not None or prediction_reference is not None):
+        capped: list[str] = []
+        if rows and streaming:
             plan = plan_columns(window, reference, prediction_reference)
             summaries = WindowSummaries(reference, prediction_reference, plan, slices)
             extraction = Extraction(
@@ -156,7 +158,15 @@ def evaluate_window(
             for batch in reader:
                 summaries.update(batch)
             drift = summaries.reports(share)
-            notes += [
+            stats = [
+                replace(
+                    s,
+                    malformed_inputs=s.logged_inputs
+                    - summaries.requests.get((s.variant, s.version), 0),
+                )
+                for s in stats
+            ]
+            capped = [
                 f"slice column {c!r} has more than {MAX_SLICE_VALUES} values in the window; "
                 f"the rest are grouped as {c}=(other)"
                 for c in sorted(summaries.capped)
@@ -167,6 +177,7 @@ def evaluate_window(
             served = {
                 (v, version, label, None): n for (v, version, label), n in summaries.rows.items()
             }
+        notes = _malformed_notes(stats) + capped
         live, coverage, feedback_rows = _live(
             window, db, stats, slices, wanted, positive_label, served=served
         )

@@ -128,6 +128,8 @@ class WindowSummaries:
         self.predictions: dict[tuple[str, int, str | None], CurrentSummary | None] = {}
         self.rows: dict[tuple[str, int, str | None], int] = {}
         self.slice_values: list[dict[str, int]] = [{} for _ in self.slices]
+        #: requests read per (variant, version): the log's others did not parse
+        self.requests: dict[tuple[str, int], int] = {}
         self.capped: set[str] = set()
 
     def _summaries(self, key: tuple[str, int, str | None], slice_column: str | None) -> None:
@@ -160,6 +162,12 @@ class WindowSummaries:
         encoded = pc.dictionary_encode(group_keys).combine_chunks()
         group_names = [tuple(k.split("\x1f")) for k in encoded.dictionary.to_pylist()]
         group_codes = np.asarray(encoded.indices)
+        firsts = np.bincount(
+            group_codes[np.asarray(table.column("_row")) == 0], minlength=len(group_names)
+        )
+        for (variant, version), n in zip(group_names, firsts.tolist(), strict=True):
+            key = (variant, int(version))
+            self.requests[key] = self.requests.get(key, 0) + n
         inputs = table.select(list(self.plan.columns))
         predictions = table.select(["prediction"]) if self.plan.prediction is not None else None
         self._feed(group_names, group_codes, None, None, inputs, predictions)
