@@ -83,6 +83,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "server",
         "Serve the MLflow-compatible tracking API and artifact proxy over HTTP.",
     ),
+    "ui": (
+        "ui",
+        "ui",
+        "Open the web UI: runs, charts, artifacts, served from this machine's stores.",
+    ),
     "drift": (
         "drift",
         "drift",
