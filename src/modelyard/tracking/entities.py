@@ -72,7 +72,11 @@ class RunTag:
 
 @dataclass(slots=True, unsafe_hash=True)
 class DatasetInput:
-    """A dataset a run read: identified by name and content digest; ``context`` is its role."""
+    """A dataset a run read: identified by name and content digest; ``context`` is its role.
+
+    ``tags_json``: the input's tags as an MLflow client sent them (a JSON list of
+    ``[key, value]``, the context tag included), kept so they are answered back as sent;
+    None for inputs whose only tag is the context."""
 
     name: str
     digest: str
@@ -81,6 +85,7 @@ class DatasetInput:
     source: str = ""
     schema: str | None = None
     profile: str | None = None
+    tags_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

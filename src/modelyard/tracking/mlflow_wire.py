@@ -364,7 +364,7 @@ def run_info_from_json(fields: Fields, parent_run_id: str | None = None) -> RunI
 
 def dataset_input_to_json(dataset: DatasetInput) -> dict[str, Any]:
     return {
-        "tags": [{"key": DATASET_CONTEXT_TAG, "value": dataset.context}],
+        "tags": _input_tags(dataset),
         "dataset": prune(
             {
                 "name": dataset.name,
@@ -378,6 +378,16 @@ def dataset_input_to_json(dataset: DatasetInput) -> dict[str, Any]:
     }
 
 
+def _input_tags(dataset: DatasetInput) -> list[dict[str, str]]:
+    """The tags a client sent with the input, in its order; else the context alone."""
+    if dataset.tags_json:
+        pairs = json_codec.loads_lenient(dataset.tags_json)
+        return [{"key": str(k), "value": str(v)} for k, v in pairs]
+    if not dataset.context:
+        return []
+    return [{"key": DATASET_CONTEXT_TAG, "value": dataset.context}]
+
+
 def dataset_input_from_json(fields: Fields) -> DatasetInput:
     dataset = fields.object("dataset")
     if dataset is None:
@@ -386,7 +396,8 @@ def dataset_input_from_json(fields: Fields) -> DatasetInput:
     return DatasetInput(
         name=dataset.text("name", required=True),
         digest=dataset.text("digest", required=True),
-        context=tags.get(DATASET_CONTEXT_TAG) or "training",
+        context=tags.get(DATASET_CONTEXT_TAG, ""),  # none sent: none answered, as MLflow
+        tags_json=json_codec.dumps(list(tags.items())).decode() if tags else None,
         source_type=dataset.text("source_type", default=""),
         source=dataset.text("source", default=""),
         schema=dataset.text("schema"),

@@ -306,6 +306,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                         source=d.source,
                         schema=d.schema,
                         profile=d.profile,
+                        tags_json=d.tags_json,
                     )
                 )
 

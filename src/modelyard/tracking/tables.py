@@ -152,4 +152,5 @@ dataset_inputs = Table(
     Column("source", Text, nullable=False),
     Column("schema", Text, nullable=True),
     Column("profile", Text, nullable=True),
+    Column("tags_json", Text, nullable=True),
 )

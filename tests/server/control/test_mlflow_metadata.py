@@ -87,3 +87,33 @@ def test_reserved_experiment_tags_cannot_be_deleted_by_a_client(client, unique):
     with pytest.raises(MlflowException, match=r"modelyard\.gate") as info:
         client.delete_experiment_tag(experiment_id, "modelyard.gate")
     assert info.value.error_code == "PERMISSION_DENIED"
+
+
+def test_dataset_input_tags_come_back_as_sent(client, unique):
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    run = client.create_run(client.create_experiment(f"inputs-{unique}"))
+    dataset = Dataset(name="d", digest="f0f3e026", source_type="local", source="{}")
+    tagged = DatasetInput(
+        dataset, [InputTag("foo", "baz"), InputTag("mlflow.data.context", "train")]
+    )
+    other = Dataset(name="e", digest="abc", source_type="local", source="{}")
+    untagged_context = DatasetInput(other, [InputTag("tag1", "value1")])
+
+    client.log_inputs(run.info.run_id, datasets=[tagged, untagged_context])
+
+    inputs = {d.dataset.name: d for d in client.get_run(run.info.run_id).inputs.dataset_inputs}
+    assert [(t.key, t.value) for t in inputs["d"].tags] == [
+        ("foo", "baz"),
+        ("mlflow.data.context", "train"),
+    ]
+    assert [(t.key, t.value) for t in inputs["e"].tags] == [("tag1", "value1")]
+
+
+def test_a_relative_artifact_location_is_resolved_by_the_server(client, live_server, unique):
+    relative = client.create_experiment(f"rel-{unique}", artifact_location="my_location")
+    remote = client.create_experiment(f"s3-{unique}", artifact_location="s3://bucket/x")
+
+    location = client.get_experiment(relative).artifact_location
+    assert location.startswith("/") and location.endswith("/my_location")
+    assert client.get_experiment(remote).artifact_location == "s3://bucket/x"

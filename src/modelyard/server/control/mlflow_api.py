@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from starlette.routing import BaseRoute, Route
@@ -52,10 +53,19 @@ Handler = Callable[[ServerContext, Fields], "dict[str, Any] | json_codec.Encoded
 def create_experiment(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     experiment_id = ctx.client.create_experiment(
         f.text("name", required=True),
-        artifact_location=f.text("artifact_location") or None,
+        artifact_location=absolute_location(f.text("artifact_location") or None),
         tags=wire.tags_from_json(f.objects("tags")),
     )
     return {"experiment_id": experiment_id}
+
+
+def absolute_location(location: str | None) -> str | None:
+    """A relative ``artifact_location`` made absolute against the server's working
+    folder, as MLflow's server records it (a URI or an absolute path is kept). It is the
+    experiment's recorded location only: runs' files go to the artifact store."""
+    if not location or "://" in location or location.startswith(("/", "file:")):
+        return location
+    return str(Path.cwd() / location)
 
 
 def get_experiment(ctx: ServerContext, f: Fields) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""registry: metrics logged against MLflow 3 logged models, and runs' model inputs/outputs
+"""registry: metrics logged against MLflow 3 logged models, and runs' model inputs/outputs;
+tracking: a dataset input's tags as an MLflow client sent them (``dataset_inputs.tags_json``)
 
 Revision ID: 0011
 Revises: 0010
@@ -7,7 +8,7 @@ Create Date: 2026-12-06 08:20:00
 Written by hand to match ``modelyard/registry/tables.py``; ``tests/store/test_migrations.py``
 checks with Alembic's autogenerate comparison that the two agree. Only new tables: model
 outputs recorded before this revision were lineage edges only and stay so (their step was
-never kept).
+never kept); existing dataset inputs keep their context as their only tag (NULL).
 """
 
 from __future__ import annotations
@@ -62,8 +63,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("run_id", "model_id", "direction", name="pk_logged_model_runs"),
     )
     op.create_index("ix_logged_model_runs_model_id", "logged_model_runs", ["model_id"])
+    op.add_column("dataset_inputs", sa.Column("tags_json", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("dataset_inputs", "tags_json")
     op.drop_table("logged_model_runs")
     op.drop_table("logged_model_metrics")
