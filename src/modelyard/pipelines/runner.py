@@ -233,6 +233,7 @@ class _Execution:
         self.status: dict[str, str] = {}
         self.outputs: dict[str, dict[str, Any]] = {}  # step key → output name → stored JSON
         self.failure: str | None = None
+        self.upstream = {k: [u.key for u in c.upstream()] for k, c in graph.calls.items()}
 
     # the loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -244,7 +245,7 @@ class _Execution:
                     "step_key": c.key,
                     "step_name": c.step.name,
                     "position": c.position,
-                    "upstream": [u.key for u in c.upstream()],
+                    "upstream": self.upstream[c.key],
                 }
                 for c in order
             ],
@@ -290,19 +291,18 @@ class _Execution:
         while progressed:
             progressed = False
             for call in list(pending):
-                ups = call.upstream()
-                blocked = [u.key for u in ups if self.status.get(u.key) not in st.DONE]
-                broken = [u.key for u in ups if self.status.get(u.key) in (st.FAILED, st.SKIPPED)]
+                ups = self.upstream[call.key]
+                if any(u not in self.status for u in ups):
+                    continue  # an upstream step has not settled yet
+                pending.remove(call)
+                progressed = True
+                broken = [u for u in ups if self.status[u] not in st.DONE]
                 if broken:
-                    pending.remove(call)
                     self._skip(call, broken)
-                    progressed = True
-                elif not blocked:
-                    pending.remove(call)
-                    active = self._prepare(call)
-                    if active is not None:
-                        ready.append(active)
-                    progressed = True
+                    continue
+                active = self._prepare(call)
+                if active is not None:
+                    ready.append(active)
 
     # one step ------------------------------------------------------------------------
     def _prepare(self, call: StepCall) -> _Active | None:
