@@ -29,6 +29,7 @@ from typing import Any
 from modelyard.config import Settings, load_settings, os_user
 from modelyard.errors import InvalidParameter, NotFound
 from modelyard.ids import now_ms
+from modelyard.store.metric_chunks import MetricColumns
 from modelyard.tracking import checks, conventions
 from modelyard.tracking.async_logging import AsyncLogger
 from modelyard.tracking.datasets import describe
@@ -315,6 +316,11 @@ class TrackingClient:
             token = page.next_page_token
             if not token:
                 return points
+
+    def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
+        """``get_metric_history`` as NumPy columns (steps, timestamps, values): for charts
+        and statistics over long histories, without a Python object per point."""
+        return self.store.get_metric_columns(run_id, key)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         self.store.log_inputs(run_id, datasets)

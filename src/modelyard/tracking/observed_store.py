@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
+from modelyard.store.metric_chunks import MetricColumns
 from modelyard.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -168,6 +169,9 @@ class ObservedStore(TrackingStore):
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
     ) -> Page[Metric]:
         return self.store.get_metric_history(run_id, key, max_results, page_token)
+
+    def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
+        return self.store.get_metric_columns(run_id, key)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         self.store.log_inputs(run_id, datasets)

@@ -18,7 +18,14 @@ from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.ids import friendly_name, new_id, now_ms
 from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
-from modelyard.store.metric_chunks import history, next_chunk_id, pack_point, pack_points
+from modelyard.store.metric_chunks import (
+    MetricColumns,
+    history,
+    history_columns,
+    next_chunk_id,
+    pack_point,
+    pack_points,
+)
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.checks import check_run_id
@@ -281,6 +288,14 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         page = [Metric(key, value, ts, step) for step, ts, value in points[offset:end]]
         token = encode_page_token(end) if end < len(points) else None
         return Page(page, token)
+
+    def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
+        c = t.metric_chunks.c
+        stmt = select(c.points).where(c.run_id == run_id, c.key == key).order_by(c.chunk_id)
+        with self.db.read() as conn:
+            self._require_run(conn, run_id)
+            blobs = conn.execute(stmt).scalars().all()
+        return history_columns(blobs)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         if not datasets:

@@ -1,7 +1,8 @@
 """The tracking store interface: one contract test suite for all implementations.
 
 Every method is abstract except a few optional ones with a working default
-(``get_runs``; ``close``, which has nothing to release) or a clear refusal
+(``get_runs``; ``get_metric_columns``, from ``get_metric_history``; ``close``, which has
+nothing to release) or a clear refusal
 (``search_run_revisions``, ``run_revisions``).
 
 Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
@@ -15,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from modelyard.errors import NotFound, NotImplementedFeature
+from modelyard.store.metric_chunks import MetricColumns
 from modelyard.tracking.entities import (
     DatasetInput,
     Experiment,
@@ -116,6 +118,25 @@ class TrackingStore(ABC):
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
     ) -> Page[Metric]: ...
+
+    def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
+        """The whole history as NumPy columns, in ``get_metric_history`` order (charts
+        down-sample it). The SQL store reads its chunks straight into arrays."""
+        import numpy as np
+
+        points: list[Metric] = []
+        token: str | None = None
+        while True:
+            page = self.get_metric_history(run_id, key, None, token)
+            points.extend(page.items)
+            token = page.next_page_token
+            if not token:
+                break
+        return MetricColumns(
+            np.array([p.step for p in points], dtype=np.int64),
+            np.array([p.timestamp for p in points], dtype=np.int64),
+            np.array([p.value for p in points], dtype=np.float64),
+        )
 
     @abstractmethod
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None: ...

@@ -71,10 +71,8 @@ def metric_samples(
 ) -> dict[str, Any]:
     """The LTTB sample of one metric history, as columns."""
     check_key(key, "metric")
-    history = ctx.client.get_metric_history(check_run_id(run_id), key)
-    steps = np.fromiter((p.step for p in history), dtype=np.int64, count=len(history))
-    times = np.fromiter((p.timestamp for p in history), dtype=np.int64, count=len(history))
-    values = np.fromiter((p.value for p in history), dtype=np.float64, count=len(history))
+    steps, times, values = ctx.client.get_metric_columns(check_run_id(run_id), key)
+    total = len(values)
     finite = np.isfinite(values)
     steps, times, values = steps[finite], times[finite], values[finite]
     if x == "timestamp":  # histories come in step order; time order may differ
@@ -84,8 +82,8 @@ def metric_samples(
     return {
         "key": key,
         "x": x,
-        "total": len(history),
-        "non_finite": int(len(history) - len(values)),
+        "total": total,
+        "non_finite": total - len(values),
         "step": steps[keep].tolist(),
         "timestamp": times[keep].tolist(),
         "value": values[keep].tolist(),
