@@ -168,6 +168,13 @@ class Settings(BaseModel):
         default="modelyard", description="The OpenLineage namespace of our jobs and datasets."
     )
 
+    ray_address: str | None = Field(
+        default=None,
+        description="The Ray cluster pipelines run on with --executor ray: 'auto' or "
+        "HEAD:6379 on a node of the cluster, ray://HEAD:10001 (Ray Client) from outside; "
+        "unset starts a local Ray instance.",
+    )
+
     @field_validator("required_run_tags", "registry_approvers", mode="before")
     @classmethod
     def _split_comma_list(cls, value: object) -> object:
