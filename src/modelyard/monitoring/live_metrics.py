@@ -167,9 +167,8 @@ def load_feedback(con: Any, db: Database, deployment: str, since_ms: int) -> int
     with db.read() as conn:
         result = conn.execution_options(stream_results=True).execute(query)
         for part in result.partitions():
-            columns = list(zip(*part, strict=True))
             chunk = pa.Table.from_arrays(
-                [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+                [pa.array([r._mapping[f.name] for r in part], type=f.type) for f in schema],
                 schema=schema,
             )
             con.register("feedback_chunk", chunk)
