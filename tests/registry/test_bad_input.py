@@ -123,7 +123,7 @@ CASES = [
     pytest.param(
         lambda y, run: y.registry.get_model_version("churn", "two"),
         InvalidParameter,
-        "version must be a positive integer, got 'two'",
+        "Parameter 'version' must be an integer, got 'two'",
         id="bad-version",
     ),
     pytest.param(

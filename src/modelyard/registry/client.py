@@ -88,6 +88,8 @@ from modelyard.tracking.sql_store import SqlTrackingStore
 
 #: The logged-model tag where MLflow lists the versions registered from it.
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+#: How many ``models:/`` sources a download URI follows (a copy of a copy of …).
+MAX_SOURCE_HOPS = 8
 #: Where the registry keeps its frozen copies of versions' files.
 REGISTRY_PREFIX = namespaces.REGISTRY
 #: Told of each version just stored: ``observer(client, version)``.
@@ -668,9 +670,19 @@ class RegistryClient:
     def get_download_uri(self, name: str, version: int | str) -> str:
         """Where an MLflow client downloads the version's files from (the artifact proxy)."""
         mv = self.get_model_version(name, version)
-        if not mv.storage_location:  # metadata only: the source as given, as MLflow answers
-            return mv.source
-        return f"{_ARTIFACT_SCHEME}/{mv.storage_location}"
+        for _ in range(MAX_SOURCE_HOPS):
+            if mv.storage_location:
+                return f"{_ARTIFACT_SCHEME}/{mv.storage_location}"
+            # metadata only: the source as given, as MLflow answers; a copy of such a
+            # version (source models:/name/N) answers what that version answers
+            try:
+                ref = parse_model_uri(mv.source) if mv.source.startswith("models:/") else None
+                if not isinstance(ref, ModelRef):
+                    return mv.source
+                mv = self._version_for(ref)
+            except (NotFound, InvalidParameter):
+                return mv.source
+        return mv.source
 
     def download_model(self, uri: str, dst: str | Path | None = None) -> Path:
         """Fetch the files ``uri`` names into ``dst`` (default: a new temporary folder that

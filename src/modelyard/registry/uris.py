@@ -127,7 +127,11 @@ def check_version(version: object, field: str = "version") -> int:
     else:
         value = None
     if value is None or value < 1:
-        raise InvalidParameter(f"version must be a positive integer, got {version!r}", field=field)
+        raise InvalidParameter(
+            f"Parameter '{field}' must be an integer, got {version!r}: a version is a "
+            "positive integer",
+            field=field,
+        )
     return value
 
 

@@ -397,7 +397,10 @@ def dataset_input_from_json(fields: Fields) -> DatasetInput:
         name=dataset.text("name", required=True),
         digest=dataset.text("digest", required=True),
         context=tags.get(DATASET_CONTEXT_TAG, ""),  # none sent: none answered, as MLflow
-        tags_json=json_codec.dumps(list(tags.items())).decode() if tags else None,
+        # kept only when there is more than the context (which has its own column)
+        tags_json=json_codec.dumps(list(tags.items())).decode()
+        if set(tags) - {DATASET_CONTEXT_TAG}
+        else None,
         source_type=dataset.text("source_type", default=""),
         source=dataset.text("source", default=""),
         schema=dataset.text("schema"),

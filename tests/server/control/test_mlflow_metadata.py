@@ -117,3 +117,23 @@ def test_a_relative_artifact_location_is_resolved_by_the_server(client, live_ser
     location = client.get_experiment(relative).artifact_location
     assert location.startswith("/") and location.endswith("/my_location")
     assert client.get_experiment(remote).artifact_location == "s3://bucket/x"
+
+
+def test_a_copy_of_a_metadata_version_downloads_from_the_original_source(client, unique):
+    name = f"meta-copy-{unique}"
+    client.create_registered_model(name)
+    client.create_model_version(name, "runs:/run_id/model", "run_id_1", description="dummy")
+    client.set_registered_model_alias(name, "test_alias", "1")
+
+    copy = client.copy_model_version(f"models:/{name}@test_alias", name)
+
+    assert (copy.version, copy.source, copy.run_id) == ("2", f"models:/{name}/1", "run_id_1")
+    assert client.get_model_version_download_uri(name, "2") == "runs:/run_id/model"
+
+
+def test_a_version_without_description_has_an_empty_one(client, unique):
+    name = f"meta-desc-{unique}"
+    client.create_registered_model(name)
+    client.create_model_version(name, "runs:/run_id/model", "run_id_1")
+
+    assert client.get_model_version(name, "1").description == ""

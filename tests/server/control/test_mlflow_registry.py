@@ -177,7 +177,7 @@ def test_modelyard_loads_what_the_mlflow_client_logged(registered, live_server, 
             {"name": "x", "version": "abc"},
             400,
             "INVALID_PARAMETER_VALUE",
-            "version must be a positive integer",
+            "Parameter 'version' must be an integer, got 'abc'",
         ),
         (
             "POST",

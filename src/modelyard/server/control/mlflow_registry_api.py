@@ -47,7 +47,9 @@ ActorOf = Callable[[Request], Actor | None]
 
 
 def model_version_to_json(v: ModelVersion) -> dict[str, Any]:
-    return wire.prune(
+    # ``description`` is always sent (``""`` when unset): MLflow's server does, and its
+    # client turns an absent one into None.
+    return {"description": v.description or ""} | wire.prune(
         {
             "name": v.name,
             "version": str(v.version),
