@@ -156,3 +156,16 @@ def add(a: int, b: int) -> int:
 def parallel(marker: str, seconds: float = 0.5):
     """Two independent slow steps, joined."""
     return add(slow_square(2, seconds, marker), slow_square(3, seconds, marker))
+
+
+@step
+def interrupt(marker: str) -> int:
+    _executed(marker, "interrupt")
+    if not (Path(marker) / "fixed").exists():
+        raise KeyboardInterrupt
+    return 1
+
+
+@pipeline
+def interrupted(marker: str):
+    return interrupt(marker)

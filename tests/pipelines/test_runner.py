@@ -240,3 +240,25 @@ def test_a_running_run_is_resumed_only_with_force(settings, marker):
     with pytest.raises(InvalidState, match="is RUNNING"):
         resume(record.run_id, settings=settings)
     assert resume(record.run_id, settings=settings, force=True).status == "FINISHED"
+
+
+def test_an_interrupted_run_is_marked_failed_and_resumes(settings, marker, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(yard.interrupted, settings, marker=marker)
+    (record,) = pipelines_store(settings).list_runs()
+    record = pipelines_store(settings).get_run(record.run_id)
+    assert record.status == "FAILED"
+    assert record.error == "step 'interrupt' failed: interrupted: KeyboardInterrupt: "
+    assert record.steps[0].status == "FAILED"
+    with TrackingClient.from_settings(settings) as client:
+        assert client.get_run(record.run_id).info.status == "FAILED"
+    (tmp_path / "marker" / "fixed").touch()
+    assert resume(record.run_id, settings=settings).status == "FINISHED"
+
+
+def test_the_same_run_on_postgresql(backend_settings, marker):
+    record = run(yard.branches, backend_settings, marker=marker, rows=6)
+    assert set(statuses(record).values()) == {"COMPLETED"}
+    again = run(yard.branches, backend_settings, marker=marker, rows=6)
+    assert set(statuses(again).values()) == {"CACHED"}
+    assert load_output(again, "column_sum", settings=backend_settings) == 15.0

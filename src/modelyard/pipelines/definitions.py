@@ -325,8 +325,10 @@ class Pipeline:
         self.signature = inspect.signature(fn)
         functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
-    def bind_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The params with defaults filled in; an unknown or missing one names itself."""
+    def bind_params(self, params: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+        """The params with defaults filled in; an unknown or missing one names itself.
+        ``partial``: required params may be missing (defaults a registered pipeline keeps,
+        completed when it starts)."""
         for key in params:
             if key not in self.signature.parameters:
                 known = ", ".join(self.signature.parameters) or "none"
@@ -335,10 +337,11 @@ class Pipeline:
                     field=key,
                 )
         try:
-            bound = self.signature.bind(**params)
+            bound = (self.signature.bind_partial if partial else self.signature.bind)(**params)
         except TypeError as exc:
             raise InvalidParameter(f"pipeline {self.name!r}: {exc}", field="params") from None
-        bound.apply_defaults()
+        if not partial:
+            bound.apply_defaults()
         values = dict(bound.arguments)
         for key, value in values.items():
             problem = _json_problem(value)

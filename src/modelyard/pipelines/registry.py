@@ -43,14 +43,14 @@ class PipelineRegistry:
     ) -> PipelineDefinition:
         """Name a pipeline. The target is imported now, so a typo fails here and not at
         3 a.m.; a file target is stored as an absolute path; params are checked against
-        the function's."""
+        the function's (required ones may be left to ``start``)."""
         check_name(name, "pipeline")
         source, sep, attr = target.rpartition(":")
         if sep and source.endswith(".py"):
             target = f"{Path(source).resolve()}:{attr}"
         pipeline = load_target(target)
         checked = dict(params or {})
-        pipeline.bind_params(checked)  # unknown names and non-JSON values are refused
+        pipeline.bind_params(checked, partial=True)  # unknown names, non-JSON values
         return self.store.register(name, target, checked, description, replace=replace)
 
     def get(self, name: str) -> PipelineDefinition:
