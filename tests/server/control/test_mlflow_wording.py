@@ -143,3 +143,25 @@ def test_an_unknown_experiment_is_named_as_mlflow_names_it(http):
     assert assert_error(response, 404, "RESOURCE_DOES_NOT_EXIST")["message"] == (
         "No Experiment with id=987654 exists"
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/3.0/mlflow/issues/nonexistent-issue"),
+        ("POST", "/api/3.0/mlflow/issues"),
+        ("GET", "/api/2.0/mlflow/traces/tr-0123"),
+        ("POST", "/api/3.0/mlflow/traces/search"),
+        ("POST", "/api/3.0/mlflow/scorers/register"),
+        ("POST", "/api/3.0/mlflow/gateway/secrets/create"),
+        ("POST", "/api/3.0/mlflow/datasets/create"),
+        ("POST", "/ajax-api/2.0/mlflow/runs/create-promptlab-run"),
+    ],
+)
+def test_resources_this_server_does_not_hold_are_unknown_resources(http, method, path):
+    """As MLflow answers an unknown resource (its clients handle that), not a missing
+    endpoint."""
+    response = http.request(method, path, json={})
+
+    body = assert_error(response, 404, "RESOURCE_DOES_NOT_EXIST", "path")
+    assert body["message"].startswith(f"No such resource: {path}")

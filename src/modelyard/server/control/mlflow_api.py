@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -531,9 +533,35 @@ class MlflowEndpoint:
         await send({"type": "http.response.body", "body": body})
 
 
+#: MLflow resources this server does not hold (GenAI traces and their assessments,
+#: evaluation datasets, issues, scorers, the AI gateway, prompt-lab runs). A client that
+#: probes one is answered as MLflow answers an unknown resource: 404
+#: ``RESOURCE_DOES_NOT_EXIST``, which its clients handle, rather than a missing endpoint.
+OUT_OF_SCOPE = ("traces", "datasets", "issues", "scorers", "gateway", "runs/create-promptlab-run")
+OUT_OF_SCOPE_PREFIXES = (*PREFIXES, "/api/3.0/mlflow", "/ajax-api/3.0/mlflow")
+_ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+async def not_held(request: Request) -> Response:
+    path = request.url.path
+    raise NotFound(
+        f"No such resource: {path} (this modelyard server holds MLflow's experiments, runs, "
+        "artifacts, logged models and model registry, not GenAI traces, evaluation "
+        "datasets, issues, scorers or the AI gateway)",
+        field="path",
+    )
+
+
 def routes(ctx: ServerContext) -> list[BaseRoute]:
-    return [
+    served = [
         Route(prefix + path, MlflowEndpoint(ctx, handler), methods=list(methods))
         for prefix in PREFIXES
         for path, methods, handler in ENDPOINTS
     ]
+    probed = [
+        Route(f"{prefix}/{resource}{tail}", not_held, methods=_ALL_METHODS)
+        for prefix in OUT_OF_SCOPE_PREFIXES
+        for resource in OUT_OF_SCOPE
+        for tail in ("", "/{rest:path}")
+    ]
+    return [*served, *probed]

@@ -6,14 +6,14 @@ What the unmodified MLflow client calls for ``log_model(..., registered_model_na
 under ``/api/2.0/mlflow`` and ``/ajax-api/2.0/mlflow``. Handlers call the client, never a
 store, so the promotion policy and the audit trail apply exactly as they do locally.
 
-Mount these routes *before* ``mlflow_api.routes`` (whose catch-all registry and
-logged-model patterns answer 501/404 until these exist)::
+Mount these routes beside ``mlflow_api.routes``::
 
     routes = [*registry_routes(registry), *mlflow_api.routes(ctx), …]
 
 Versions are strings on the wire; versions are always ``READY`` (their files are copied
 before the row commits); ``get-download-uri`` answers a ``mlflow-artifacts:/`` URI the
-client fetches through the artifact proxy.
+client fetches through the artifact proxy, or, for a version kept as metadata only (its
+source names no files here, as MLflow allows), the source as given.
 """
 
 from __future__ import annotations
