@@ -131,8 +131,9 @@ def test_compare_shows_the_params_diff_and_overlaid_charts(
     legend = page.inner_text(".chart[data-metric='score'] .u-legend")
     assert "table-000" in legend and "table-001" in legend
     page.check("input[name=log-scale]")
-    page.select_option("select[name=x-axis]", "timestamp")
-    page.wait_for_selector(".chart[data-metric='score'] canvas")
+    for axis, label in [("relative", "seconds"), ("timestamp", "time"), ("step", "step")]:
+        page.select_option("select[name=x-axis]", axis)
+        page.wait_for_selector(f".chart[data-metric='score'] .u-legend .u-label:text-is('{label}')")
     screenshot(page, "compare")
     clean_page.check()
 

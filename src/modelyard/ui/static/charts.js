@@ -7,7 +7,23 @@ import { h } from "./dom.js";
 
 const UPLOT = "/static/vendor/uplot-1.6.32/";
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"];
+// The x axes: [setting, label]. "relative" is seconds since each run's first point.
+const X_AXES = [["step", "Step"], ["relative", "Relative time (s)"], ["timestamp", "Wall time"]];
 let loading = null;
+
+// What the server samples along, and the x values to draw, for an axis setting.
+export function sampledAlong(x) {
+  return x === "step" ? "step" : "timestamp";
+}
+
+function xValues(sample, x) {
+  if (x === "step") return sample.step;
+  if (x === "relative") {
+    const first = sample.timestamp.length ? Math.min(...sample.timestamp) : 0;
+    return sample.timestamp.map((t) => (t - first) / 1000);
+  }
+  return sample.timestamp.map((t) => t / 1000);
+}
 
 export function loadUplot() {
   if (window.uPlot) return Promise.resolve(window.uPlot);
@@ -57,8 +73,7 @@ export function smooth(values, weight) {
 // The controls every chart group shares: x axis, smoothing, log scale.
 export function chartControls(settings, onChange) {
   const axis = h("select", { name: "x-axis", onchange: () => { settings.x = axis.value; onChange("x"); } },
-    h("option", { value: "step", selected: settings.x === "step" }, "Step"),
-    h("option", { value: "timestamp", selected: settings.x === "timestamp" }, "Wall time"));
+    X_AXES.map(([value, label]) => h("option", { value, selected: settings.x === value }, label)));
   const weight = h("input", { type: "range", name: "smoothing", min: 0, max: 0.99, step: 0.01, value: settings.smoothing });
   const shown = h("span", { class: "muted" }, String(settings.smoothing));
   weight.addEventListener("input", () => { settings.smoothing = Number(weight.value); shown.textContent = weight.value; onChange("smoothing"); });
@@ -70,8 +85,8 @@ export function chartControls(settings, onChange) {
 // A chart of several series ({label, x, y}) that may have different x values.
 export async function lineChart(container, { title, series, x = "step", smoothing = 0, log = false, height = 220 }) {
   const uPlot = await loadUplot();
-  const time = x === "timestamp";
-  const tables = series.map((s) => [time ? s.x.map((t) => t / 1000) : s.x, s.y]);
+  const time = x === "timestamp"; // uPlot's time axis, in seconds
+  const tables = series.map((s) => [s.x, s.y]);
   const data = tables.length === 1 ? tables[0].slice() : uPlot.join(tables);
   for (let i = 1; i < data.length; i += 1) {
     let ys = smooth(Array.from(data[i]), smoothing);
@@ -86,7 +101,7 @@ export async function lineChart(container, { title, series, x = "step", smoothin
     scales: { x: { time }, y: log ? { distr: 3 } : {} },
     axes: [{}, { size: 60 }],
     legend: { show: true },
-    series: [{ label: time ? "time" : "step" }, ...series.map((s, i) => ({ label: s.label, stroke: color(i), width: 1.5, spanGaps: true, points: { show: false } }))],
+    series: [{ label: x === "step" ? "step" : time ? "time" : "seconds" }, ...series.map((s, i) => ({ label: s.label, stroke: color(i), width: 1.5, spanGaps: true }))],
   };
   return new uPlot(options, data, container);
 }
@@ -105,9 +120,9 @@ export function metricPanel(runs, keys, settings = { x: "step", smoothing: 0, lo
       const box = h("div", { class: "chart", dataset: { metric: key } });
       grid.append(box);
       try {
-        const got = await Promise.all(runs.map((r) => metricSamples(r.run_id, key, settings.x).catch(() => null)));
+        const got = await Promise.all(runs.map((r) => metricSamples(r.run_id, key, sampledAlong(settings.x)).catch(() => null)));
         const series = [];
-        got.forEach((s, i) => { if (s && s.value.length) series.push({ label: runs[i].name || runs[i].run_id, x: s[settings.x], y: s.value, total: s.total }); });
+        got.forEach((s, i) => { if (s && s.value.length) series.push({ label: runs[i].name || runs[i].run_id, x: xValues(s, settings.x), y: s.value, total: s.total }); });
         if (!series.length) { box.append(h("p", { class: "muted" }, `${key}: no points`)); return; }
         const sampled = series.some((s) => s.total > s.y.length);
         charts.push(await lineChart(box, { title: key, series, x: settings.x, smoothing: settings.smoothing, log: settings.log }));

@@ -57,8 +57,9 @@ export function withQuery(hash, query) {
 
 // A table from column names and rows of cells (strings, numbers or nodes).
 export function table(columns, rows, attrs = {}) {
+  const labelled = columns.some((c) => c !== "");
   return h("table", attrs,
-    h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))),
+    labelled ? h("thead", {}, h("tr", {}, columns.map((c) => h("th", {}, c)))) : null,
     h("tbody", {}, rows.map((row) => h("tr", {}, row.map((cell) => h("td", {}, cell))))));
 }
 
