@@ -165,3 +165,10 @@ def test_resources_this_server_does_not_hold_are_unknown_resources(http, method,
 
     body = assert_error(response, 404, "RESOURCE_DOES_NOT_EXIST", "path")
     assert body["message"].startswith(f"No such resource: {path}")
+
+
+def test_an_artifact_listing_outside_the_run_is_an_invalid_path(http, run_id):
+    response = http.get(f"{API}/artifacts/list", params={"run_id": run_id, "path": "../path"})
+
+    body = assert_error(response, 400, "INVALID_PARAMETER_VALUE", "path")
+    assert body["message"].startswith("Invalid path: ")

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from modelyard import json_codec
+from modelyard.artifacts.repository import validate_artifact_path
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
 from modelyard.registry.entities import ModelMetric
@@ -422,6 +423,11 @@ def list_artifacts(ctx: ServerContext, f: Fields) -> dict[str, Any]:
     """The tracking-API listing (``artifacts/list?run_id&path``) the MLflow UI uses."""
     run = ctx.client.get_run(f.run_id())
     path = (f.text("path") or "").strip("/") or None
+    if path is not None:
+        try:
+            validate_artifact_path(path)
+        except InvalidParameter as bad:  # MLflow's wording first
+            raise InvalidParameter(f"Invalid path: {bad.message}", field="path") from None
     files = ctx.client.list_artifacts(run.info.run_id, path)
     return wire.prune(
         {
