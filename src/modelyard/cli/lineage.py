@@ -31,6 +31,8 @@ _KIND_STYLE = {
     "deployment_revision": "green",
     "model": "bold cyan",
     "run": "cyan",
+    "step": "cyan",
+    "artifact": "blue",
     "training_set": "yellow",
     "feature_view": "yellow",
     "dataset": "bold blue",

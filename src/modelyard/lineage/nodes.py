@@ -286,6 +286,7 @@ _READERS: dict[str, Callable[[Connection, Sequence[str]], dict[str, Any]]] = {
     "on_demand_feature_view": _definitions("on_demand_feature_view"),
     "training_set": _training_sets,
     "run": _runs,
+    "step": _runs,  # a pipeline step is recorded as a nested run
     "model": _models,
     "deployment": _deployments,
     "deployment_revision": _revisions,

@@ -8,6 +8,9 @@ The mapping:
   run id as ``run.runId`` (our run ids are UUIDs already); START at its start time, then
   COMPLETE, FAIL (with an ``errorMessage`` facet) or ABORT (killed) at its end time;
   inputs and outputs are its lineage edges (datasets, training sets, models);
+* a pipeline step is the nested run the pipeline records for it: the job is
+  ``experiments/<experiment>/<step run name>``, a ``parent`` facet names the pipeline's
+  run, and the step's artifacts (``step:`` edges) are its inputs and outputs;
 * a training set is a COMPLETE run of the job ``training_set/<name>``: inputs the feature
   view versions and the datasets they read, output the training set (schema = features);
 * a materialisation is a COMPLETE run of ``materialize/<view>``: the view in, the online
@@ -32,7 +35,12 @@ from typing import Any
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.generated import data_quality_metrics_input_dataset as dq
 from openlineage.client.generated import dataset_version_dataset as version_facet
-from openlineage.client.generated import datasource_dataset, error_message_run, schema_dataset
+from openlineage.client.generated import (
+    datasource_dataset,
+    error_message_run,
+    parent_run,
+    schema_dataset,
+)
 from openlineage.client.generated import output_statistics_output_dataset as output_stats
 from sqlalchemy import Connection, select
 
@@ -55,6 +63,7 @@ DATASET_FOLDERS = {
     "on_demand_feature_view": "feature_views",
     "model": "models",
     "logged_model": "logged_models",
+    "artifact": "artifacts",
 }
 
 
@@ -73,13 +82,17 @@ def run_uuid(key: str) -> str:
 # -- datasets ---------------------------------------------------------------------------
 
 
-def _dataset_parts(namespace: str, node_id: str) -> tuple[str, str, str | None]:
+def _dataset_parts(conn: Connection, namespace: str, node_id: str) -> tuple[str, str, str | None]:
     """(namespace, name, version) of a node as an OpenLineage dataset."""
     kind, rest = split(node_id)
     if kind == "location":
         ns, name = location_dataset(rest)
         return ns, name, None
     folder = DATASET_FOLDERS.get(kind, kind)
+    if kind == "training_set":  # named by its name; each build is a version
+        c = feature_training_sets.c
+        called = conn.execute(select(c.name).where(c.training_set_id == rest)).scalar()
+        return namespace, f"{folder}/{called or rest}", rest
     if kind == "model" and "/" in rest:
         name, _, version = rest.rpartition("/")
         return namespace, f"{folder}/{name}", version
@@ -145,7 +158,7 @@ def _number(value: Any) -> float | None:
 
 
 def input_dataset(conn: Connection, namespace: str, node_id: str) -> InputDataset:
-    ns, name, version = _dataset_parts(namespace, node_id)
+    ns, name, version = _dataset_parts(conn, namespace, node_id)
     facets, inputs = _facets(conn, node_id, version)
     return InputDataset(ns, name, facets=facets, inputFacets=inputs)
 
@@ -153,7 +166,7 @@ def input_dataset(conn: Connection, namespace: str, node_id: str) -> InputDatase
 def output_dataset(
     conn: Connection, namespace: str, node_id: str, extra: dict[str, Any] | None = None
 ) -> OutputDataset:
-    ns, name, version = _dataset_parts(namespace, node_id)
+    ns, name, version = _dataset_parts(conn, namespace, node_id)
     facets, _ = _facets(conn, node_id, version)
     return OutputDataset(ns, name, facets={**facets, **(extra or {})})
 
@@ -193,21 +206,29 @@ def run_events(conn: Connection, namespace: str, run_id: str) -> list[RunEvent]:
     """START, and the end event once the run ended (none for an unknown run)."""
     r, x = runs.c, experiments.c
     row = conn.execute(
-        select(r.run_id, r.status, r.start_time, r.end_time, x.name)
+        select(r.run_id, r.run_name, r.status, r.start_time, r.end_time, r.parent_run_id, x.name)
         .select_from(runs.join(experiments, x.experiment_id == r.experiment_id))
         .where(r.run_id == run_id)
     ).first()
     if row is None:
         return []
-    node_id = f"run:{run_id}"
-    into, out = _linked(conn, node_id)
-    inputs = [input_dataset(conn, namespace, n) for n in into if _is_data(n)]
-    outputs = [output_dataset(conn, namespace, n) for n in out if _is_data(n)]
+    into, out = _linked(conn, f"run:{run_id}")
+    step_in, step_out = _linked(conn, f"step:{run_id}")  # a pipeline step's own run
+    inputs = [input_dataset(conn, namespace, n) for n in [*into, *step_in] if _is_data(n)]
+    outputs = [output_dataset(conn, namespace, n) for n in [*out, *step_out] if _is_data(n)]
     job = Job(namespace=namespace, name=f"experiments/{row.name}")
-    events = [_event(RunState.START, int(row.start_time), run_uuid(run_id), job, inputs, [])]
+    facets: dict[str, Any] = {}
+    if row.parent_run_id:  # a pipeline step (or any nested run): its job is its own name
+        job = Job(namespace=namespace, name=f"experiments/{row.name}/{row.run_name}")
+        facets["parent"] = parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=run_uuid(row.parent_run_id)),
+            job=parent_run.Job(namespace=namespace, name=f"experiments/{row.name}"),
+        )
+    start = _event(RunState.START, int(row.start_time), run_uuid(run_id), job, inputs, [], facets)
+    events = [start]
     state = TERMINAL.get(row.status)
     if state is not None:
-        facets: dict[str, Any] = {}
+        facets = dict(facets)
         if state is RunState.FAIL:
             facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
                 message=f"run {run_id} ended {row.status}", programmingLanguage="python"

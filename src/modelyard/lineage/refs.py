@@ -42,9 +42,9 @@ from modelyard.tracking.tables import runs
 
 #: Node kinds a ``kind:rest`` reference may name directly.
 KINDS = (
-    "alert", "dataset", "deployment", "deployment_revision", "feature_service", "feature_view",
-    "job", "location", "logged_model", "model", "monitor", "on_demand_feature_view",
-    "prediction", "run", "training_set",
+    "alert", "artifact", "dataset", "deployment", "deployment_revision", "feature_service",
+    "feature_view", "job", "location", "logged_model", "model", "monitor",
+    "on_demand_feature_view", "prediction", "run", "step", "training_set",
 )  # fmt: skip
 DEFINITION_KINDS = ("feature_view", "feature_service", "on_demand_feature_view")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -145,7 +145,8 @@ def _bare(conn: Connection, ref: str) -> list[str]:
         except NotFound:
             pass
     if _RUN_ID.match(ref) and _exists(conn, runs.c.run_id == ref):
-        found.append(node("run", ref))
+        step = node("step", ref)  # a pipeline step's run is named as a step in the graph
+        found.append(step if _is_edge_node(conn, step) else node("run", ref))
     if _exists(conn, feature_training_sets.c.training_set_id == ref):
         found.append(node("training_set", ref))
     if _exists(conn, deployments.c.name == ref):
@@ -176,7 +177,7 @@ def _is_edge_node(conn: Connection, node_id: str) -> bool:
 
 def _is_entity(conn: Connection, kind: str, rest: str) -> bool:
     """Whether a node with no edges yet is still a real thing (a run that read nothing)."""
-    if kind == "run":
+    if kind in ("run", "step"):  # a pipeline step is a nested run
         return _exists(conn, runs.c.run_id == rest)
     if kind == "training_set":
         return _exists(conn, feature_training_sets.c.training_set_id == rest)
