@@ -56,6 +56,9 @@ _EXPORTS: dict[str, str] = {
     "RegistryClient": "modelyard.registry.client",
     "PythonModel": "modelyard.registry.formats.python_model",
     "evaluate": "modelyard.validation.evaluate",
+    # Not imported below for type checkers: the root is imported by rooms under
+    # pipelines (serving), and import-linter reads that import as serving -> pipelines.
+    "sweep": "modelyard.pipelines.sweeps",
     "DataClient": "modelyard.data.client",
     "Contract": "modelyard.data.contracts.spec",
     "FeatureStore": "modelyard.features.client",

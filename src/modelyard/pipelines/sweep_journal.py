@@ -48,33 +48,41 @@ _journal = Table(
     Column("n", Integer, primary_key=True, autoincrement=False),
     Column("record", Text, nullable=False),
 )
-_created: set[str] = set()
+_created: set[tuple[str, int]] = set()
 _lock = threading.Lock()
 _databases: dict[str, Database] = {}
 
 
 def journal_database(settings: Settings) -> tuple[Database, str | None]:
     """The database holding sweep journals for ``settings`` and the schema in it (None on
-    SQLite). One ``Database`` per URI per process (its engine pools connections)."""
+    SQLite). On PostgreSQL it is the metadata store's own ``Database`` (one pool); the
+    SQLite sibling file has one ``Database`` per path per process."""
+    from modelyard.tracking.backends import database_for
+
     uri = settings.resolved_store_uri()
     url = make_url(uri)
-    schema: str | None = None
-    if url.get_backend_name() == "sqlite":
-        database = url.database or ""
-        if database in ("", ":memory:"):
-            raise_in_memory(uri)
-        path = Path(database)
-        uri = f"sqlite:///{path.with_name(path.stem + '.sweeps.db')}"
-    else:
-        schema = POSTGRES_SCHEMA
+    if url.get_backend_name() != "sqlite":
+        db = database_for(settings)
+        _ensure_table(db, uri, POSTGRES_SCHEMA)
+        return db, POSTGRES_SCHEMA
+    database = url.database or ""
+    if database in ("", ":memory:"):
+        raise_in_memory(uri)
+    path = Path(database)
+    sibling = f"sqlite:///{path.with_name(path.stem + '.sweeps.db')}"
     with _lock:
-        db = _databases.get(uri)
-        if db is None:
-            db = _databases[uri] = open_database(uri)
-        if uri not in _created:
+        found = _databases.get(sibling)
+        if found is None:
+            found = _databases[sibling] = open_database(sibling)
+    _ensure_table(found, sibling, None)
+    return found, None
+
+
+def _ensure_table(db: Database, key: str, schema: str | None) -> None:
+    with _lock:
+        if (key, id(db)) not in _created:
             _create_table(db, schema)
-            _created.add(uri)
-    return db, schema
+            _created.add((key, id(db)))
 
 
 def raise_in_memory(uri: str) -> None:

@@ -156,7 +156,7 @@ def build_sampler_and_pruner(
     elif config.sampler == "random":
         sampler = optuna.samplers.RandomSampler(seed=seed)
     else:
-        sampler = optuna.samplers.GridSampler(grid_of(config.space), seed=seed)
+        sampler = _Grid(grid_of(config.space), seed=seed)
     pruner: optuna.pruners.BasePruner
     if config.pruner == "median":
         pruner = optuna.pruners.MedianPruner(n_startup_trials=MEDIAN_STARTUP_TRIALS)
@@ -165,6 +165,15 @@ def build_sampler_and_pruner(
     else:
         pruner = optuna.pruners.NopPruner()
     return sampler, pruner
+
+
+class _Grid(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, without stopping the study when the grid is done: that
+    works only inside ``Study.optimize``, and a sweep caps ``n_trials`` at the grid's size
+    itself."""
+
+    def after_trial(self, *_: Any) -> None:
+        return None
 
 
 class SweepFile(Spec):

@@ -12,6 +12,7 @@ the sweep catches it). While a trial runs its run is the active one, so
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import math
 import sys
@@ -198,9 +199,14 @@ def objective_target(objective: Callable[..., Any]) -> str | None:
         return None
     module = sys.modules.get(module_name)
     file = getattr(module, "__file__", None)
+    by_file = f"{Path(file).resolve()}:{qualname}" if file else None
     if module_name == "__main__" or module_name.startswith("modelyard_pipeline_"):
-        return f"{Path(file).resolve()}:{qualname}" if file else None
-    return f"{module_name}:{qualname}"
+        return by_file
+    try:
+        importable = importlib.util.find_spec(module_name) is not None
+    except (ImportError, ValueError):
+        importable = False
+    return f"{module_name}:{qualname}" if importable or by_file is None else by_file
 
 
 def source_file(target: str) -> Path | None:
@@ -213,10 +219,10 @@ def source_file(target: str) -> Path | None:
     return Path(file).resolve() if file else None
 
 
-def load_objective(target: str) -> Callable[..., Any]:
-    """The function ``target`` names (``FILE.py:NAME`` or ``module:NAME``)."""
-    import importlib
-
+def load_objective(target: str, file: str | None = None) -> Callable[..., Any]:
+    """The function ``target`` names (``FILE.py:NAME`` or ``module:NAME``). ``file``: the
+    module's file, loaded under the module's name when the name does not import here (a
+    test module, a folder not on this worker's path)."""
     from modelyard.pipelines.loading import file_module_name
     from modelyard.pipelines.tasks import load_file_module
 
@@ -234,7 +240,9 @@ def load_objective(target: str) -> Callable[..., Any]:
         try:
             module = importlib.import_module(source)
         except ImportError as exc:
-            raise NotFound(f"cannot import {source!r}: {exc}", field="target") from None
+            if file is None or not Path(file).is_file():
+                raise NotFound(f"cannot import {source!r}: {exc}", field="target") from None
+            module = load_file_module(Path(file), source)
     found: Any = module
     for part in name.split("."):
         found = getattr(found, part, None)
@@ -269,7 +277,7 @@ def work(job: dict[str, Any]) -> dict[str, int]:
         job["experiment_id"],
         config.metric,
         config.space,
-        load_objective(job["target"]),
+        load_objective(job["target"], job.get("file")),
     )
     try:
         ran = run_trials(study, context, client, int(job["count"]))

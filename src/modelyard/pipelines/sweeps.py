@@ -133,13 +133,19 @@ def sweep(
 
     from modelyard.pipelines.sweep_journal import SqlJournal
     from modelyard.pipelines.sweep_setup import build_sampler_and_pruner, make_config
-    from modelyard.pipelines.sweep_trials import TrialContext, objective_target, run_trials
+    from modelyard.pipelines.sweep_trials import (
+        TrialContext,
+        objective_target,
+        run_trials,
+        takes_trial,
+    )
     from modelyard.tracking import fluent
 
     if not callable(objective):
         raise InvalidParameter(
             f"objective must be a function, got {type(objective).__name__}", field="objective"
         )
+    takes_trial(objective)  # refuses an objective that takes no argument, before any run
     config = make_config(
         name=name or str(getattr(objective, "__name__", "sweep")),
         space=space,
@@ -288,6 +294,7 @@ def _run_on_workers(
     """Each worker a task of a pipeline executor; a worker that fails (its process
     killed, Ray gone) loses only the trials it had not run: a restart runs them."""
     from modelyard.pipelines.executors import open_executor
+    from modelyard.pipelines.sweep_trials import source_file
     from modelyard.pipelines.tasks import FunctionRef, StepTask
 
     job = {
@@ -296,6 +303,7 @@ def _run_on_workers(
         "sweep_run_id": run_id,
         "experiment_id": experiment_id,
         "target": target,
+        "file": str(source_file(target) or "") or None,
     }
     function = FunctionRef("modelyard.pipelines.sweep_trials", "work")
     tasks = [
