@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from modelyard.errors import InvalidParameter
 from modelyard.pipelines.values import UnstorableOutput, decode, encode
 
 
@@ -85,3 +86,13 @@ def test_a_trusted_step_stores_anything_with_cloudpickle():
 def test_a_dict_with_non_string_keys_is_not_json():
     with pytest.raises(UnstorableOutput):
         encode({1: "a"}, step="s", output="return", trusted=False)
+
+
+def test_a_stored_model_file_cannot_escape_its_folder():
+    from sklearn.linear_model import LinearRegression
+
+    model = LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])
+    kind, files, meta = encode(model, step="s", output="return", trusted=False)
+    files["../escaped.skops"] = files.pop("model.skops")
+    with pytest.raises(InvalidParameter, match="escapes its folder"):
+        decode(kind, files, meta)

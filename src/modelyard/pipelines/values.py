@@ -178,7 +178,7 @@ def _load_model(files: dict[str, bytes], meta: dict[str, Any]) -> Any:
     if flavor not in SAFE_MODEL_FLAVORS:
         raise InvalidParameter(f"stored model flavor {flavor!r} is not a safe one", field="kind")
     with tempfile.TemporaryDirectory(prefix="modelyard-step-") as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp).resolve()
         for name, data in files.items():
             path = folder / name
             if folder not in path.resolve().parents:

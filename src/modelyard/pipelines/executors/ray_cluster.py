@@ -10,6 +10,10 @@ When no Ray instance runs in this process, one is started (``ray.init``) and shu
 with the executor; an instance the caller started (``ray.init`` in a test or a notebook)
 is used and left running. An address that does not answer is refused at once with
 ``StoreUnavailable`` instead of Ray's own minute-long connection retries.
+
+A step's timeout counts from its submission (the runner submits no more tasks than the
+cluster has CPUs, so little of it is queueing; a Ray worker's first start-up is counted),
+and a task past it is cancelled with ``force=True``, which kills its worker.
 """
 
 from __future__ import annotations
