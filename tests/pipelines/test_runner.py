@@ -57,6 +57,16 @@ def test_a_run_is_a_tracked_run_and_each_step_a_nested_run_with_its_tags(setting
     assert files == ["outputs/return"]
 
 
+def test_numeric_outputs_are_metrics_of_the_step_and_of_the_pipeline_run(settings, marker):
+    record = run(yard.branches, settings, marker=marker, rows=6)
+    by_key = {s.step_key: s for s in record.steps}
+    with TrackingClient.from_settings(settings) as client:
+        parent = client.get_run(record.run_id).data.metrics
+        step_metrics = client.get_run(by_key["column_sum_2"].step_run_id).data.metrics
+    assert parent == {"column_sum": 15.0, "column_sum_2": 6.0}
+    assert step_metrics == {"column_sum": 6.0}
+
+
 def test_outputs_are_artifacts_read_back_by_value(settings, marker):
     record = run(yard.branches, settings, marker=marker, rows=6)
     table = load_output(record, "make_table", settings=settings)

@@ -58,6 +58,9 @@ Recorded where:
   (``train``, ``train_2`` for a second call) tagged ``modelyard.step.name``, ``.key``,
   ``.cache_key``, ``.status``, ``.duration_ms``, ``.attempts``, ``.reason``,
   ``.cached_from``.
+* A step's numeric output is also a metric: on the step's run named by the output (the
+  step's name for a single output), on the pipeline's run by step key
+  (``weekly_mean_2``, ``evaluate.rmse`` for named outputs).
 * Outputs are artifacts of the step's run, ``outputs/<output name>/<file>`` (``value.json``,
   ``value.parquet``, ``value.npy``, a model folder in the registry's format, or
   ``value.pkl`` only for ``trusted_outputs=True`` steps) — see ``values``.

@@ -38,7 +38,7 @@ from modelyard.pipelines.tasks import StepResult, StepTask, StoredValue, blob_st
 from modelyard.store.lineage import node
 from modelyard.tracking.backends import database_for
 from modelyard.tracking.client import TrackingClient
-from modelyard.tracking.entities import Param, RunStatus, RunTag
+from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
 
 DEFAULT_EXPERIMENT = "pipelines"
 # Tags on the pipeline's run and on each step's nested run.
@@ -432,7 +432,12 @@ class _Execution:
         )
         self.status[call.key] = st.COMPLETED
         self.outputs[call.key] = manifest
-        self._end_step_run(active.step_run_id, st.COMPLETED, duration, active.attempt, None)
+        metrics = _metrics(call, manifest)
+        self._end_step_run(
+            active.step_run_id, st.COMPLETED, duration, active.attempt, None, metrics[0]
+        )
+        if metrics[1]:
+            self.client.log_batch(self.run_id, metrics=metrics[1])
 
     def _input_edges(self, call: StepCall, step_node: str) -> list[tuple[str, str, str]]:
         return [
@@ -495,7 +500,10 @@ class _Execution:
         )
         self.status[call.key] = st.CACHED
         self.outputs[call.key] = outputs
-        self._end_step_run(step_run_id, st.CACHED, 0, 0, reason)
+        metrics = _metrics(call, outputs)
+        self._end_step_run(step_run_id, st.CACHED, 0, 0, reason, metrics[0])
+        if metrics[1]:
+            self.client.log_batch(self.run_id, metrics=metrics[1])
 
     def _fail(self, active: _Active, reason: str) -> None:
         duration = now_ms() - active.started_ms
@@ -515,7 +523,13 @@ class _Execution:
         self.status[call.key] = st.SKIPPED
 
     def _end_step_run(
-        self, step_run_id: str, status: str, duration: int, attempts: int, reason: str | None
+        self,
+        step_run_id: str,
+        status: str,
+        duration: int,
+        attempts: int,
+        reason: str | None,
+        metrics: list[Metric] | None = None,
     ) -> None:
         tags = [
             RunTag(TAG_STATUS, status),
@@ -524,7 +538,7 @@ class _Execution:
         ]
         if reason:
             tags.append(RunTag(TAG_REASON, reason[:4000]))
-        self.client.log_batch(step_run_id, tags=tags)
+        self.client.log_batch(step_run_id, metrics=metrics or [], tags=tags)
         ended = RunStatus.FAILED if status == st.FAILED else RunStatus.FINISHED
         self.client.set_terminated(step_run_id, ended)
 
@@ -532,6 +546,23 @@ class _Execution:
         self.store.end_run(self.run_id, status, error)
         tracked = RunStatus.FINISHED if status == st.FINISHED else RunStatus.FAILED
         self.client.set_terminated(self.run_id, tracked)
+
+
+def _metrics(call: StepCall, manifest: Mapping[str, Any]) -> tuple[list[Metric], list[Metric]]:
+    """Numeric outputs as metrics: on the step's run named by the output (``return``: the
+    step's name), on the pipeline's run by step key (``weekly_mean_2``, ``evaluate.rmse``),
+    so ``runs compare`` and ``runs reproduce`` see them."""
+    now = now_ms()
+    own: list[Metric] = []
+    parent: list[Metric] = []
+    for name, stored in manifest.items():
+        meta = stored.get("meta") or {}
+        if "number" not in meta:
+            continue
+        value = float(meta["number"])
+        own.append(Metric(call.step.name if name == "return" else name, value, now))
+        parent.append(Metric(call.key if name == "return" else f"{call.key}.{name}", value, now))
+    return own, parent
 
 
 def _when(ms: int) -> str:

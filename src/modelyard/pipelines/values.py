@@ -3,7 +3,8 @@
 A value is stored as the first of these that fits:
 
 * ``json``: None, booleans, numbers, strings, and lists / dicts (string keys) of them
-  (tuples come back as lists);
+  (tuples come back as lists); a lone number is also in ``meta["number"]``, which the
+  runner logs as a metric;
 * ``parquet``: a pandas DataFrame or Series, or a pyarrow Table;
 * ``numpy``: a NumPy array of a non-object dtype (``.npy``, read with ``allow_pickle=False``);
 * ``model``: a scikit-learn, LightGBM, XGBoost or ONNX model, in the registry's formats
@@ -39,7 +40,9 @@ def encode(
     """``(kind, files, meta)`` for ``value``; raises UnstorableOutput naming the step."""
     if _is_json(value):
         text = json.dumps(value, separators=(",", ":"), allow_nan=True)
-        return "json", {"value.json": text.encode()}, {}
+        # A lone number is logged as a metric too (an int past int64 is only JSON).
+        number = type(value) is float or (type(value) is int and abs(value) < 2**63)
+        return "json", {"value.json": text.encode()}, {"number": value} if number else {}
     table = _table_kind(value)
     if table is not None:
         return "parquet", {"value.parquet": _parquet_bytes(value, table)}, {"format": table}
