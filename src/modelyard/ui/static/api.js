@@ -33,7 +33,8 @@ export async function request(method, path, { query, body, as = "json" } = {}) {
   const headers = { Accept: as === "json" ? "application/json" : "*/*" };
   const secret = token.get();
   if (secret) headers.Authorization = `Bearer ${secret}`;
-  const init = { method, headers, cache: "no-cache", credentials: "same-origin" };
+  // "omit": no cookies or HTTP-auth cache; the 401's Basic challenge then opens no browser prompt.
+  const init = { method, headers, cache: "no-cache", credentials: "omit" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
