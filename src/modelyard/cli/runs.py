@@ -428,3 +428,54 @@ def restore(
     for run_id in run_ids:
         client.restore_run(run_id)
         typer.echo(f"restored run {run_id}")
+
+
+@app.command("reproduce")
+def reproduce(
+    ctx: typer.Context,
+    run_id: str = typer.Argument(..., help="A sweep, pipeline or script run."),
+    rtol: float = typer.Option(
+        0.0,
+        "--rtol",
+        min=0.0,
+        max=0.999,
+        help="Relative difference allowed per metric value (default 0: bit-identical).",
+    ),
+) -> None:
+    """Execute a run again from its git commit and compare every metric side by side.
+
+    Exit 0 when every metric history, param and dataset input matches; 1 with the
+    differing ones (or when the code fails); 2 when something it needs is gone (a dirty
+    worktree at logging time, a deleted dataset version, no entry point).
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from modelyard.errors import InvalidState
+    from modelyard.pipelines.reproduce import CannotReproduce
+    from modelyard.pipelines.reproduce import reproduce as run_again
+
+    console = ctx.obj.console()
+    try:
+        done = run_again(run_id, settings=ctx.obj.settings(), rtol=rtol)
+    except CannotReproduce as exc:
+        raise CannotReproduce(f"cannot reproduce: {exc.message}", field=exc.field) from None
+    except InvalidState as exc:
+        console.print(exc.message, markup=False)
+        raise typer.Exit(1) from None
+    tolerance = "bit-identical" if done.rtol == 0 else f"rtol {done.rtol:g}"
+    table = Table(title=f"run {done.run_id} reproduced as {done.reproduced_run_id} ({tolerance})")
+    for column in ("", "run", "what", "key", "original", "reproduced"):
+        table.add_column(column, no_wrap=column in ("", "key"))
+    for row in done.rows:
+        style = "" if row.matches else DIFF_STYLE
+        cells = ("=" if row.matches else "≠", row.run, row.what, row.key, row.original)
+        table.add_row(*(Text(c, style=style) for c in (*cells, row.reproduced)))
+    console.print(table)
+    differing = done.differing
+    if differing:
+        names = ", ".join(f"{r.run}:{r.what}s.{r.key}" for r in differing[:20])
+        more = f" and {len(differing) - 20} more" if len(differing) > 20 else ""
+        console.print(f"{len(differing)} differ: {names}{more}", markup=False)
+        raise typer.Exit(1)
+    console.print(f"all {len(done.rows)} values match ({tolerance})", markup=False)
