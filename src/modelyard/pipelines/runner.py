@@ -234,6 +234,7 @@ class _Execution:
         self.outputs: dict[str, dict[str, Any]] = {}  # step key → output name → stored JSON
         self.failure: str | None = None
         self.upstream = {k: [u.key for u in c.upstream()] for k, c in graph.calls.items()}
+        self.parent_metrics: list[Metric] = []  # logged in one batch when the run ends
 
     # the loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -432,12 +433,9 @@ class _Execution:
         )
         self.status[call.key] = st.COMPLETED
         self.outputs[call.key] = manifest
-        metrics = _metrics(call, manifest)
-        self._end_step_run(
-            active.step_run_id, st.COMPLETED, duration, active.attempt, None, metrics[0]
-        )
-        if metrics[1]:
-            self.client.log_batch(self.run_id, metrics=metrics[1])
+        own, parent = _metrics(call, manifest)
+        self._end_step_run(active.step_run_id, st.COMPLETED, duration, active.attempt, None, own)
+        self.parent_metrics += parent
 
     def _input_edges(self, call: StepCall, step_node: str) -> list[tuple[str, str, str]]:
         return [
@@ -500,10 +498,9 @@ class _Execution:
         )
         self.status[call.key] = st.CACHED
         self.outputs[call.key] = outputs
-        metrics = _metrics(call, outputs)
-        self._end_step_run(step_run_id, st.CACHED, 0, 0, reason, metrics[0])
-        if metrics[1]:
-            self.client.log_batch(self.run_id, metrics=metrics[1])
+        own, parent = _metrics(call, outputs)
+        self._end_step_run(step_run_id, st.CACHED, 0, 0, reason, own)
+        self.parent_metrics += parent
 
     def _fail(self, active: _Active, reason: str) -> None:
         duration = now_ms() - active.started_ms
@@ -543,6 +540,8 @@ class _Execution:
         self.client.set_terminated(step_run_id, ended)
 
     def _end(self, status: str, error: str | None) -> None:
+        if self.parent_metrics:
+            self.client.log_batch(self.run_id, metrics=self.parent_metrics)
         self.store.end_run(self.run_id, status, error)
         tracked = RunStatus.FINISHED if status == st.FINISHED else RunStatus.FAILED
         self.client.set_terminated(self.run_id, tracked)
