@@ -109,6 +109,19 @@ def test_an_html_artifact_is_served_as_a_download_that_cannot_run(
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+def test_the_mlflow_artifact_proxy_serves_files_sandboxed_too(
+    http: httpx.Client, run: dict
+) -> None:
+    """Opened directly in the browser, an HTML artifact gets an opaque origin: its scripts
+    cannot read the UI's token from this origin's storage."""
+    put_artifact(http, run, "page.html", b"<script>alert(sessionStorage.length)</script>")
+    root = run["artifact_uri"].removeprefix("mlflow-artifacts:/")
+    response = http.get(f"{ARTIFACTS}/{root}/page.html")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-security-policy"] == "sandbox"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
 @pytest.mark.parametrize(
     ("path", "status", "field"),
     [("../../etc/passwd", 400, "path"), ("", 400, "path"), ("missing.txt", 404, "path")],

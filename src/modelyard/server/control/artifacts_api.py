@@ -38,6 +38,9 @@ from modelyard.server.control.context import ServerContext
 from modelyard.server.http.request_body import declared_length, too_large
 
 PREFIXES = ("/api/2.0/mlflow-artifacts", "/ajax-api/2.0/mlflow-artifacts")
+#: A file opened in a browser from here (an HTML report, an SVG) must not run as a page of
+#: this origin, where the web UI keeps its session: a sandbox gives it an opaque origin.
+DOWNLOAD_HEADERS = {"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
 _TEXT_NAMES = {"MLmodel", "requirements.txt", "conda.yaml", "python_env.yaml"}
 
 
@@ -135,7 +138,7 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         return StreamingResponse(
             _file_chunks(handle),
             media_type=_content_type(path),
-            headers={"Content-Length": str(entry.size)},
+            headers={"Content-Length": str(entry.size), **DOWNLOAD_HEADERS},
         )
 
     async def listing(request: Request) -> Response:
