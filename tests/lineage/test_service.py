@@ -138,3 +138,12 @@ def test_the_document_is_nodes_and_edges(lineage, story):
     run = next(n for n in body["nodes"] if n["id"] == f"run:{story.run_id}")
     assert run["kind"] == "run" and run["status"] == "RUNNING"
     assert "impact" not in body
+
+
+def test_a_model_version_carries_its_newest_gate_verdict(lineage, story):
+    story.registry.record_gate_verdict("demand", 1, passed=False, policy="p", summary="worse")
+    story.registry.record_gate_verdict("demand", 1, passed=True, policy="p", summary="better")
+    doc = lineage.trace(f"run:{story.run_id}", DOWNSTREAM, depth=1)
+    gate = doc.nodes["model:demand/1"].attributes["gate"]
+    assert gate["passed"] is True and gate["policy"] == "p"
+    assert doc.nodes["model:demand/1"].attributes["aliases"] == []

@@ -202,6 +202,9 @@ def _label(doc: LineageDocument, node_id: str) -> Text:
         text.append(f" {str(facts['status']).lower()}", style="dim")
     if node.kind == "model" and facts.get("aliases"):
         text.append(" @" + ", @".join(facts["aliases"]), style="cyan")
+    if node.kind == "model" and facts.get("gate"):
+        verdict = "passed" if facts["gate"]["passed"] else "failed"
+        text.append(f" gate {verdict}", style="green" if facts["gate"]["passed"] else "red")
     if node.kind == "deployment_revision" and facts.get("live"):
         text.append(" live", style="bold green")
     if facts.get("versioned") is False:

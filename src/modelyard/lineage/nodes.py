@@ -3,9 +3,11 @@
 The graph holds only ids; the rooms' tables hold what the ids stand for. ``describe``
 reads them with one query per kind of node in the answer (``IN`` lists of at most
 ``CHUNK`` ids), never one per node: a feature view's code hash and version, a dataset
-version's numbers, source and size, a run's name and status, a model version's status
-and aliases, whether a deployment revision is the one in force (*live*), a monitor's
-deployment, an alert's state. A node whose row is gone (a deleted run) keeps its id as
+version's numbers, source and size, a run's name and status, a model version's status,
+aliases and newest quality-gate verdict (its rules include the data contract when the
+policy names one: contract checks of ``data check`` are not stored), whether a
+deployment revision is the one in force (*live*), a monitor's deployment, an alert's
+state. A node whose row is gone (a deleted run) keeps its id as
 its label and says ``missing``; a ``dataset`` node that is no dataset version (the
 content digest of files a feature view or a run read without a snapshot) says
 ``versioned: false``.
@@ -24,7 +26,7 @@ from sqlalchemy import Connection, select, tuple_
 from modelyard.data.tables import dataset_versions
 from modelyard.features.tables import feature_definitions, feature_training_sets
 from modelyard.monitoring.tables import alerts, monitors
-from modelyard.registry.tables import model_aliases, model_versions
+from modelyard.registry.tables import gate_verdicts, model_aliases, model_versions
 from modelyard.serving.tables import deployment_revisions, deployments
 from modelyard.tracking.tables import runs
 
@@ -193,6 +195,18 @@ def _models(conn: Connection, rests: Sequence[str]) -> dict[str, Any]:
     aliases: dict[tuple[str, int], list[str]] = defaultdict(list)
     for row in conn.execute(select(a.name, a.alias, a.version).where(a.name.in_(names))):
         aliases[(row.name, int(row.version))].append(row.alias)
+    g = gate_verdicts.c
+    gates: dict[tuple[str, int], dict[str, Any]] = {}  # the newest verdict per version
+    for verdict in conn.execute(
+        select(g.name, g.version, g.passed, g.policy, g.created_at)
+        .where(tuple_(g.name, g.version).in_(keys))
+        .order_by(g.id)
+    ):
+        gates[(verdict.name, int(verdict.version))] = {
+            "passed": bool(verdict.passed),
+            "policy": verdict.policy,
+            "at": int(verdict.created_at),
+        }
     return {
         f"{r.name}/{r.version}": (
             f"models:/{r.name}/{r.version}",
@@ -203,6 +217,7 @@ def _models(conn: Connection, rests: Sequence[str]) -> dict[str, Any]:
                 "stage": r.stage,
                 "run_id": r.run_id,
                 "aliases": sorted(aliases[(r.name, int(r.version))]),
+                "gate": gates.get((r.name, int(r.version))),
                 "created_at": int(r.creation_time),
             },
         )
