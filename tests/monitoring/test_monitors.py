@@ -12,8 +12,8 @@ import pytest
 
 from modelyard.errors import Conflict, IntegrityViolation, NotFound
 from modelyard.monitoring import references
-from modelyard.monitoring.leases import MonitorLeases
 from modelyard.monitoring.store import MonitorStore
+from modelyard.store.leases import Leases
 
 from .monitor_yard import END, FEATURES, HOUR_MS, RULES, sales, service, yard
 
@@ -131,7 +131,7 @@ def test_a_monitor_held_by_another_scheduler_is_not_evaluated_twice(yard):
     yard.deployments.create("shop", "models:/demand/1")
     monitors = service(yard, holder="scheduler-a")
     monitors.create("shop-drift", "shop", schedule="@hourly", rules=RULES)
-    held = MonitorLeases(yard.registry.db).acquire("shop-drift", "scheduler-b", ttl_s=60)
+    held = Leases(yard.registry.db).acquire("monitor:shop-drift", "scheduler-b", ttl_s=60)
     assert held is not None
 
     with pytest.raises(Conflict, match="scheduler-b"):

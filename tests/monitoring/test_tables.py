@@ -11,7 +11,6 @@ from modelyard.monitoring.tables import (
     alert_events,
     alerts,
     monitor_evaluations,
-    monitor_leases,
     monitors,
     reference_profiles,
 )
@@ -82,14 +81,9 @@ def test_deleting_a_deployment_takes_its_monitors_and_their_history(metadata_db,
                 alert_id=alert_id, monitor="web-drift", state="firing", at=0
             )
         )
-        conn.execute(
-            insert(monitor_leases).values(
-                monitor="web-drift", holder="h", token="t", acquired_at=0, expires_at=1
-            )
-        )
         conn.execute(delete(deployments).where(deployments.c.name == "web"))
     with metadata_db.read() as conn:
-        for table in (monitors, monitor_evaluations, alerts, alert_events, monitor_leases):
+        for table in (monitors, monitor_evaluations, alerts, alert_events):
             assert conn.execute(select(table)).first() is None, table.name
 
 

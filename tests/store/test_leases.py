@@ -1,4 +1,4 @@
-"""Leases: of any number of schedulers racing for a monitor, exactly one gets it; an
+"""Leases: of any number of schedulers racing for a piece of work, exactly one gets it; an
 expired lease is taken over, and the old holder can neither renew nor release it."""
 
 from __future__ import annotations
@@ -8,16 +8,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import insert
 
-from modelyard.errors import Conflict, InvalidParameter, NotFound
-from modelyard.monitoring.leases import MonitorLeases
-from modelyard.monitoring.tables import monitors
-from modelyard.store.engine import open_database
+from modelyard.errors import Conflict, InvalidParameter
+from modelyard.store.engine import Database, open_database
+from modelyard.store.leases import Leases
+from modelyard.store.migrations import ensure_schema
 
-MONITORS = [f"m{i}" for i in range(30)]
+MONITORS = [f"monitor:m{i}" for i in range(30)]
 
 
 class Clock:
@@ -28,80 +28,81 @@ class Clock:
         return self.now
 
 
-def add_monitors(db, deployment, names=MONITORS):
-    deployment(db, "web")
-    with db.write() as conn:
-        for name in names:
-            conn.execute(
-                insert(monitors).values(
-                    name=name,
-                    deployment="web",
-                    schedule="* * * * *",
-                    rules="",
-                    window_s=60,
-                    enabled=True,
-                    created_by="t",
-                    created_at=0,
-                    updated_at=0,
-                )
-            )
+def _open(uri: str) -> Iterator[Database]:
+    db = open_database(uri)
+    ensure_schema(db)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
-def test_a_held_lease_is_refused_until_it_expires(sqlite_db, deployment):
-    add_monitors(sqlite_db, deployment, ["m"])
+@pytest.fixture(params=["sqlite", "postgres"])
+def metadata_db(request, tmp_path) -> Iterator[Database]:
+    """A migrated metadata database, once per backend."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+    yield from _open(uri)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Iterator[Database]:
+    yield from _open(f"sqlite:///{tmp_path / 'meta.db'}")
+
+
+def test_a_held_lease_is_refused_until_it_expires(sqlite_db):
     clock = Clock()
-    leases = MonitorLeases(sqlite_db, clock=clock)
-    a = leases.acquire("m", "a", ttl_s=60)
+    leases = Leases(sqlite_db, clock=clock)
+    a = leases.acquire("monitor:m", "a", ttl_s=60)
     assert a is not None and a.expires_at == clock.now + 60_000
-    assert leases.acquire("m", "b", ttl_s=60) is None
-    assert leases.current("m").holder == "a"
+    assert leases.acquire("monitor:m", "b", ttl_s=60) is None
+    assert leases.current("monitor:m").holder == "a"
     clock.now += 60_000  # expired: b takes it over
-    b = leases.acquire("m", "b", ttl_s=60)
+    b = leases.acquire("monitor:m", "b", ttl_s=60)
     assert b is not None and b.token != a.token
     with pytest.raises(Conflict, match="was lost"):
         leases.renew(a, ttl_s=60)
     assert leases.release(a) is False  # a cannot drop b's lease
-    assert leases.current("m").holder == "b"
+    assert leases.current("monitor:m").holder == "b"
     clock.now += 30_000
     b = leases.renew(b, ttl_s=60)
     assert b.expires_at == clock.now + 60_000
     clock.now += 59_000
-    assert leases.acquire("m", "c", ttl_s=60) is None  # the renewal kept it
+    assert leases.acquire("monitor:m", "c", ttl_s=60) is None  # the renewal kept it
     assert leases.release(b) is True
-    assert leases.current("m") is None
-    assert leases.acquire("m", "c", ttl_s=60) is not None
+    assert leases.current("monitor:m") is None
+    assert leases.acquire("monitor:m", "c", ttl_s=60) is not None
 
 
-def test_an_expired_lease_nobody_took_can_be_renewed(sqlite_db, deployment):
-    add_monitors(sqlite_db, deployment, ["m"])
+def test_an_expired_lease_nobody_took_can_be_renewed(sqlite_db):
     clock = Clock()
-    leases = MonitorLeases(sqlite_db, clock=clock)
-    a = leases.acquire("m", "a", ttl_s=1)
+    leases = Leases(sqlite_db, clock=clock)
+    a = leases.acquire("monitor:m", "a", ttl_s=1)
     clock.now += 5_000
-    assert leases.current("m") is None
+    assert leases.current("monitor:m") is None
     assert leases.renew(a, ttl_s=1).expires_at == clock.now + 1_000
 
 
-def test_the_holder_asking_again_gets_a_fresh_lease(sqlite_db, deployment):
-    add_monitors(sqlite_db, deployment, ["m"])
-    leases = MonitorLeases(sqlite_db, clock=Clock())
-    first = leases.acquire("m", "a", ttl_s=60)
-    again = leases.acquire("m", "a", ttl_s=60)
+def test_the_holder_asking_again_gets_a_fresh_lease(sqlite_db):
+    leases = Leases(sqlite_db, clock=Clock())
+    first = leases.acquire("monitor:m", "a", ttl_s=60)
+    again = leases.acquire("monitor:m", "a", ttl_s=60)
     assert again is not None and again.token != first.token
 
 
-def test_bad_calls_are_refused(sqlite_db, deployment):
-    add_monitors(sqlite_db, deployment, ["m"])
-    leases = MonitorLeases(sqlite_db)
-    with pytest.raises(NotFound, match="no monitor 'nope'"):
-        leases.acquire("nope", "a", ttl_s=60)
+def test_bad_calls_are_refused(sqlite_db):
+    leases = Leases(sqlite_db)
+    for name in ("", "x" * 513, None):
+        with pytest.raises(InvalidParameter, match="lease name"):
+            leases.acquire(name, "a", ttl_s=60)
     for bad in (0, -1, float("nan"), "60", True):
         with pytest.raises(InvalidParameter, match="ttl_s"):
-            leases.acquire("m", "a", ttl_s=bad)
+            leases.acquire("monitor:m", "a", ttl_s=bad)
 
 
-def test_threads_racing_for_each_monitor_get_it_exactly_once(metadata_db, deployment):
-    add_monitors(metadata_db, deployment)
+def test_threads_racing_for_each_name_get_it_exactly_once(metadata_db):
     uri = metadata_db.engine.url.render_as_string(hide_password=False)
     threads = 4
     won: dict[int, list[str]] = {i: [] for i in range(threads)}
@@ -109,7 +110,7 @@ def test_threads_racing_for_each_monitor_get_it_exactly_once(metadata_db, deploy
 
     def race(i: int) -> None:
         db = open_database(uri)  # its own engine and connections, as a process would have
-        leases = MonitorLeases(db)
+        leases = Leases(db)
         try:
             for name in MONITORS:
                 barrier.wait()
@@ -129,23 +130,23 @@ def test_threads_racing_for_each_monitor_get_it_exactly_once(metadata_db, deploy
 
 RACER = """
 import json, os, sys, time
-from modelyard.monitoring.leases import MonitorLeases
+from modelyard.store.leases import Leases
 from modelyard.store.engine import open_database
 uri, go, me = sys.argv[1:4]
 db = open_database(uri)
-leases = MonitorLeases(db)
-leases.current("m0")  # connected
+leases = Leases(db)
+leases.current("monitor:m0")  # connected
 open(go + "." + me, "w").close()  # ready
 while not os.path.exists(go):
     time.sleep(0.001)
-won = [f"m{i}" for i in range(30) if leases.acquire(f"m{i}", me, ttl_s=600) is not None]
+names = [f"monitor:m{i}" for i in range(30)]
+won = [n for n in names if leases.acquire(n, me, ttl_s=600) is not None]
 db.dispose()
 print(json.dumps(won))
 """
 
 
-def test_two_processes_never_both_hold_a_monitor(metadata_db, deployment, tmp_path):
-    add_monitors(metadata_db, deployment)
+def test_two_processes_never_both_hold_a_lease(metadata_db, tmp_path):
     uri = metadata_db.engine.url.render_as_string(hide_password=False)
     go = tmp_path / "go"
     racers = [

@@ -107,6 +107,8 @@ def list_monitors(
 @app.command()
 def show(ctx: typer.Context, name: str = typer.Argument(..., help="The monitor.")) -> None:
     """Show a monitor's rules, its latest evaluation and its open alerts."""
+    from modelyard.monitoring.monitors import lease_name
+
     service = _service(ctx)
     monitor = service.get(name)
     console = ctx.obj.console()
@@ -125,7 +127,7 @@ def show(ctx: typer.Context, name: str = typer.Argument(..., help="The monitor."
             f"({a.severity}, value {_number(a.value)})",
             markup=False,
         )
-    lease = service.leases.current(name)
+    lease = service.leases.current(lease_name(name))
     if lease is not None:
         console.print(f"being evaluated by {lease.holder} until {_time(lease.expires_at)}")
 

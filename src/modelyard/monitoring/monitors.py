@@ -5,7 +5,8 @@ rules → alerts → notifications, stored once per window.
 monitor run``, the scheduler, a test):
 
 1. the window is ``[end - window, end)``; one already stored is returned as it is;
-2. the monitor's lease is taken (``leases``), so two schedulers never evaluate it at once;
+2. the monitor's lease (``monitor:<name>`` in ``store.leases``) is taken, so two schedulers
+   never evaluate it at once;
 3. the reference profiles of every version the deployment served recently are read (built
    now from the training dataset when registration could not: ``references``);
 4. the prediction log and the feedback of the window are evaluated (``log_windows``);
@@ -31,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 from modelyard.errors import Conflict, ModelyardError, NotFound
 from modelyard.ids import now_ms
 from modelyard.monitoring import references
-from modelyard.monitoring.leases import MonitorLeases, default_holder
 from modelyard.monitoring.notifications import Delivery, notifiers_for, notify
 from modelyard.monitoring.observations import Observation
 from modelyard.monitoring.rules import evaluate_rules
 from modelyard.monitoring.store import Evaluation, Monitor, MonitorStore
+from modelyard.store.leases import Leases, default_holder
 
 if TYPE_CHECKING:
     from modelyard.config import Settings
@@ -52,6 +53,11 @@ log = logging.getLogger(__name__)
 LEASE_TTL_S = 900.0
 #: Revisions looked back through for the versions a window may have served.
 RECENT_REVISIONS = 20
+
+
+def lease_name(monitor: str) -> str:
+    """The lease a scheduler holds while it evaluates ``monitor``."""
+    return f"monitor:{monitor}"
 
 
 @dataclass
@@ -99,7 +105,7 @@ class MonitorService:
         self.db = registry.db
         self.artifacts = registry.artifacts
         self.store = MonitorStore(self.db, clock=clock)
-        self.leases = MonitorLeases(self.db, clock=clock)
+        self.leases = Leases(self.db, clock=clock)
         self.environ = os.environ if environ is None else environ
         self.holder = holder or default_holder()
         self.clock = clock
@@ -146,9 +152,9 @@ class MonitorService:
         stored = self.store.get_evaluation(name, start, end)
         if stored is not None:
             return MonitorRun(stored, created=False)
-        lease = self.leases.acquire(name, self.holder, ttl_s=self.lease_ttl_s)
+        lease = self.leases.acquire(lease_name(name), self.holder, ttl_s=self.lease_ttl_s)
         if lease is None:
-            current = self.leases.current(name)
+            current = self.leases.current(lease_name(name))
             holder = current.holder if current else "another scheduler"
             raise Conflict(f"monitor {name!r} is being evaluated by {holder}", field="monitor")
         try:

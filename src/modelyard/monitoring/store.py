@@ -1,8 +1,8 @@
 """Monitors, their evaluations and alerts, and reference profile rows, in the metadata store.
 
-``MonitorStore`` is the monitoring room's one way in and out of its tables (leases have
-their own ``leases.MonitorLeases``). Writing an evaluation is idempotent by window: the
-row and the alert transitions it causes are written in one transaction, and a window
+``MonitorStore`` is the monitoring room's one way in and out of its tables (a monitor's
+lease is ``monitor:<name>`` in ``store.leases``). Writing an evaluation is idempotent by
+window: the row and the alert transitions it causes are written in one transaction, and a window
 already written is returned as it is, with no transitions — so a retried or raced
 evaluation never notifies twice.
 
@@ -358,7 +358,7 @@ class MonitorStore:
             return self._get(conn, name)
 
     def delete(self, name: str) -> None:
-        """Remove a monitor with its evaluations, alerts and lease."""
+        """Remove a monitor with its evaluations and alerts."""
         with self.db.write() as conn:
             gone = conn.execute(delete(monitors).where(monitors.c.name == name)).rowcount
         if gone != 1:

@@ -1,5 +1,6 @@
 """The monitoring room's tables: monitors, their stored evaluations, alerts with their
-history, the leases that keep two schedulers off one monitor, and reference profiles.
+history, and reference profiles (the leases that keep two schedulers off one monitor are
+``monitor:<name>`` in ``store.leases``).
 
 Times are milliseconds since the epoch (``ids.now_ms``), as in every other room.
 
@@ -14,7 +15,6 @@ Times are milliseconds since the epoch (``ids.now_ms``), as in every other room.
   constraint is what makes "one open alert per fingerprint" hold even for two writers
   (NULLs never collide, on SQLite and PostgreSQL alike, so history stays).
 * ``alert_events``: every state transition, with the value and time.
-* ``monitor_leases``: one row per monitor while a scheduler evaluates it (``leases.py``).
 * ``reference_profiles``: where a model version's stored profile is (an artifact path and
   its digest), one per (model, version, kind).
 """
@@ -128,21 +128,6 @@ alert_events = Table(
     Column("at", BigInteger, nullable=False),
     Index("ix_alert_events_alert_id", "alert_id"),
     Index("ix_alert_events_monitor_at", "monitor", "at"),
-)
-
-monitor_leases = Table(
-    "monitor_leases",
-    metadata,
-    Column(
-        "monitor",
-        String(NAME_LENGTH),
-        ForeignKey("monitors.name", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("holder", String(NAME_LENGTH), nullable=False),  # host:pid:thread of a scheduler
-    Column("token", String(32), nullable=False),  # new on each acquisition
-    Column("acquired_at", BigInteger, nullable=False),
-    Column("expires_at", BigInteger, nullable=False),
 )
 
 reference_profiles = Table(

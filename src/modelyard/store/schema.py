@@ -1,7 +1,8 @@
 """The one SQLAlchemy ``MetaData`` on which every room registers its tables.
 
 Rooms own their tables (``tracking/tables.py`` and so on); this module owns only the
-shared object and the tables that belong to no single room: lineage edges.
+shared object and the tables that belong to no single room: lineage edges, and the leases
+that keep two processes off one piece of work (``store/leases.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,18 @@ lineage_edges = Table(
     Index("ix_lineage_edges_dst", "dst"),
 )
 
+#: A lease on a named piece of work (``monitor:web``, ``firing:alert:7``): who holds it and
+#: until when (ms). ``token`` is new on each acquisition (``store/leases.py``).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(512), primary_key=True),
+    Column("holder", String(256), nullable=False),  # host:pid:thread
+    Column("token", String(32), nullable=False),
+    Column("acquired_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
 
 #: Every module that registers tables on ``metadata``. A room adding tables adds itself
 #: here (and a migration); named as strings so that the storage layer never imports the
@@ -45,6 +58,7 @@ ROOM_TABLE_MODULES: tuple[str, ...] = (
     "modelyard.features.tables",
     "modelyard.monitoring.tables",
     "modelyard.pipelines.tables",
+    "modelyard.pipelines.schedule_tables",
 )
 
 
