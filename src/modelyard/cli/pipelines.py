@@ -82,7 +82,15 @@ def run(
         None, "--experiment", help="The experiment of the run (default: pipelines)."
     ),
 ) -> None:
-    """Run a pipeline as a tracked run: each step a nested run, cached steps skipped."""
+    """Run a pipeline as a tracked run: each step a nested run, cached steps skipped.
+
+    Exits 0 when the run finished, 1 when a step failed (resume it), 2 on bad usage.
+
+    Examples:
+    $ modelyard pipelines run flows.py:retrain --param days=30 --param depth=6
+    $ modelyard pipelines run flows.py:retrain --executor ray --workers 8
+    $ modelyard pipelines run retrain-demand     # a registered name
+    """
     from modelyard.pipelines.loading import load_target, parse_params
     from modelyard.pipelines.registry import PipelineRegistry
     from modelyard.pipelines.runner import PipelineFailed, run_pipeline
@@ -129,7 +137,15 @@ def resume(
         False, "--force", help="Resume a run still marked RUNNING whose process is gone."
     ),
 ) -> None:
-    """Re-run only the steps of RUN that did not finish."""
+    """Re-run only the steps of RUN that did not finish.
+
+    The pipeline is rebuilt from the run's recorded target and params; steps that finished
+    keep their outputs (a step whose code changed since runs again, with what it feeds).
+
+    Examples:
+    $ modelyard pipelines resume 3f2c0d9e4b5a4c1d8e7f6a5b4c3d2e1f
+    $ modelyard pipelines resume 3f2c0d9e4b5a4c1d8e7f6a5b4c3d2e1f --executor local
+    """
     from modelyard.pipelines.runner import PipelineFailed
     from modelyard.pipelines.runner import resume as resume_run
 
