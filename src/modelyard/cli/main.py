@@ -103,6 +103,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Run pipelines of steps (tracked, cached, resumable), locally or on Ray.",
     ),
+    "sweep": (
+        "sweep",
+        "sweep",
+        "Search hyperparameters with Optuna: each trial a tracked child run, pruned early.",
+    ),
     "build": ("build", "build", "Write a container build context serving one model version."),
     "k8s": (
         "build",
