@@ -191,3 +191,30 @@ def test_a_parquet_artifact_shows_its_head(clean_page: CleanPage, logged: Logged
     assert "sku" in page.inner_text(".preview table.data")
     assert "First 2 of 2 rows" in page.inner_text(".preview")
     clean_page.check()
+
+
+def test_a_running_runs_charts_follow_new_points(
+    clean_page: CleanPage, ui_server: Any, logged: Logged
+) -> None:
+    import httpx
+
+    with httpx.Client(base_url=ui_server.url, timeout=30) as http:
+        experiment = http.get("/api/v1/experiments", params={"name_like": "ui-run"}).json()
+        experiment_id = experiment["experiments"][0]["experiment_id"]
+        run = http.post("/api/v1/runs", json={"experiment_id": experiment_id}).json()
+        batch = f"/api/v1/runs/{run['run_id']}/batch"
+
+        def log(steps: range) -> None:
+            points = [{"key": "live", "value": s / 10, "step": s, "timestamp": 1} for s in steps]
+            assert http.post(batch, json={"metrics": points}).status_code == 200
+
+        log(range(5))
+        page = clean_page.page
+        page.clock.install()  # the page's timers run when the test says so
+        page.goto(f"{ui_server.url}/#/experiments/{experiment_id}/runs/{run['run_id']}")
+        page.wait_for_selector(".chart[data-metric='live'][data-points='5'] canvas")
+        page.clock.run_for(11_000)  # nothing new: the same chart
+        log(range(5, 12))
+        page.clock.run_for(11_000)
+        page.wait_for_selector(".chart[data-metric='live'][data-points='12'] canvas")
+    clean_page.check()

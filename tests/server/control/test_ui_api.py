@@ -72,6 +72,28 @@ def test_the_time_axis_samples_in_time_order(http: httpx.Client, run: dict) -> N
     assert body["timestamp"] == [1000, 2000, 3000] and body["value"] == [2.0, 3.0, 1.0]
 
 
+def test_polling_a_history_is_a_304_until_the_run_changes(http: httpx.Client, run: dict) -> None:
+    log_points(http, run["run_id"], "loss", [1.0, 0.5])
+    first = samples(http, run["run_id"], key="loss")
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"] == "private, no-cache"
+    unchanged = http.get(
+        f"{V1}/runs/{run['run_id']}/metric-samples",
+        params={"key": "loss"},
+        headers={"If-None-Match": etag},
+    )
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    other_key = samples(http, run["run_id"], key="acc")
+    assert other_key.headers["etag"] != etag  # another query, another tag
+    log_points(http, run["run_id"], "other", [3.0])  # any write to the run moves it
+    moved = http.get(
+        f"{V1}/runs/{run['run_id']}/metric-samples",
+        params={"key": "loss"},
+        headers={"If-None-Match": etag},
+    )
+    assert moved.status_code == 200 and moved.headers["etag"] != etag
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

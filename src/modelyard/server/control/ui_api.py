@@ -5,7 +5,9 @@
   most ``max_points`` points, as columns (``step``, ``timestamp``, ``value``), so a
   100,000-point history reaches the browser as ~1,000 points of the same shape. ``x`` is
   the axis the shape is kept along (the chart's x axis). Non-finite values are left out
-  of the sample and counted in ``non_finite``.
+  of the sample and counted in ``non_finite``. The answer's ``ETag`` is the run's
+  revision (bumped by every write to the run), so a page polling a running run gets a 304
+  without the history being read while nothing was logged.
 * ``GET /api/v1/runs/{run_id}/artifact-content?path=P``: a run's file by its path
   relative to the run's root, served so that it can never run as a page of this origin
   (``Content-Disposition: attachment``, ``Content-Security-Policy: sandbox``, ``nosniff``):
@@ -20,6 +22,7 @@ All are GETs, so with ``--auth`` a viewer may call them.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import mimetypes
 from collections.abc import Iterator
@@ -32,7 +35,7 @@ from starlette.routing import BaseRoute, Route
 
 from modelyard.artifacts.blobs import CHUNK_SIZE
 from modelyard.artifacts.repository import validate_artifact_path
-from modelyard.errors import InvalidParameter, MissingExtra
+from modelyard.errors import InvalidParameter, MissingExtra, NotFound
 from modelyard.server.control.context import ServerContext
 from modelyard.server.http.threads import in_thread
 from modelyard.tracking.checks import check_key, check_run_id
@@ -90,6 +93,15 @@ def metric_samples(
     }
 
 
+def samples_etag(ctx: ServerContext, run_id: str, query: str) -> str:
+    """The run's revision and the query: equal tags mean an equal answer."""
+    revision = ctx.client.run_revisions([check_run_id(run_id)]).get(run_id)
+    if revision is None:
+        raise NotFound(f"Run with id={run_id} not found", field="run_id")
+    digest = hashlib.sha256(query.encode()).hexdigest()[:16]
+    return f'"{run_id}.{revision}.{digest}"'
+
+
 def parquet_head(ctx: ServerContext, path: str, rows: int) -> dict[str, Any]:
     try:
         import pyarrow.parquet as pq
@@ -140,8 +152,13 @@ def routes(ctx: ServerContext) -> list[BaseRoute]:
         if x not in X_AXES:
             raise InvalidParameter(f"x must be one of {X_AXES}, got {x[:40]!r}", field="x")
         points = _int_param(request, "max_points", DEFAULT_POINTS, MIN_POINTS, MAX_POINTS)
-        body = await in_thread(metric_samples, ctx, request.path_params["run_id"], key, points, x)
-        return JSONResponse(body)
+        run_id = request.path_params["run_id"]
+        etag = await in_thread(samples_etag, ctx, run_id, f"{key}\0{x}\0{points}")
+        headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        body = await in_thread(metric_samples, ctx, run_id, key, points, x)
+        return JSONResponse(body, headers=headers)
 
     async def content(request: Request) -> Response:
         path = await in_thread(_artifact_path, ctx, request.path_params["run_id"], request)

@@ -63,6 +63,20 @@ export const api = {
   post: (path, body, options = {}) => request("POST", path, { body, ...options }),
 };
 
+// An MLflow REST run ({info, data: {metrics: [...], params: [...], tags: [...]}}) in the
+// native API's flat shape ({run_id, name, ..., metrics: {key: {value, step}}, params: {}}).
+// The runs table reads MLflow's runs/search: the server keeps its answers rendered.
+export function flatRun({ info, data = {} }) {
+  const pairs = (items) => Object.fromEntries((items || []).map((x) => [x.key, x.value]));
+  return {
+    ...info,
+    name: info.run_name,
+    metrics: Object.fromEntries((data.metrics || []).map((m) => [m.key, { value: m.value, step: m.step, timestamp: m.timestamp }])),
+    params: pairs(data.params),
+    tags: pairs(data.tags),
+  };
+}
+
 // A run's artifact as the server serves it for the UI (never executed as a page).
 export function artifact(runId, path, as) {
   return api.get(`/api/v1/runs/${encodeURIComponent(runId)}/artifact-content`, { path }, { as });

@@ -43,8 +43,15 @@ export function color(i) {
   return COLORS[i % COLORS.length];
 }
 
-// One metric of one run, down-sampled along `x` ("step" or "timestamp").
+// One metric of one run, down-sampled along `x` ("step" or "timestamp"); answers are
+// kept until `forget(runId)` (then the browser revalidates them by ETag: a 304 when the
+// run has not changed).
 const samples = new Map();
+
+export function forget(runId) {
+  for (const id of [...samples.keys()]) if (id.startsWith(`${runId}\u0000`)) samples.delete(id);
+}
+
 export function metricSamples(runId, key, x = "step", maxPoints = 1000) {
   const id = `${runId}\u0000${key}\u0000${x}\u0000${maxPoints}`;
   if (!samples.has(id)) {
@@ -107,35 +114,58 @@ export async function lineChart(container, { title, series, x = "step", smoothin
 }
 
 // Charts of `keys` for `runs` ([{run_id, name}]), one chart per key with one series per
-// run, under shared controls. Returns { element, ready, cleanup }.
+// run, under shared controls. `refresh()` fetches again (a 304 when the run did not
+// change) and redraws only the charts whose data moved. Returns { element, ready,
+// refresh, cleanup }.
 export function metricPanel(runs, keys, settings = { x: "step", smoothing: 0, log: false }) {
   const grid = h("div", { class: "charts" });
-  const charts = [];
-  let drawing = Promise.resolve();
+  const boxes = new Map(keys.map((key) => [key, h("div", { class: "chart", dataset: { metric: key } })]));
+  const charts = new Map();
+  const drawn = new Map(); // key -> signature of the data drawn
+  let work = Promise.resolve();
 
-  async function drawAll() {
-    for (const chart of charts.splice(0)) chart.destroy();
-    grid.replaceChildren();
-    await Promise.all(keys.map(async (key) => {
-      const box = h("div", { class: "chart", dataset: { metric: key } });
-      grid.append(box);
-      try {
-        const got = await Promise.all(runs.map((r) => metricSamples(r.run_id, key, sampledAlong(settings.x)).catch(() => null)));
-        const series = [];
-        got.forEach((s, i) => { if (s && s.value.length) series.push({ label: runs[i].name || runs[i].run_id, x: xValues(s, settings.x), y: s.value, total: s.total }); });
-        if (!series.length) { box.append(h("p", { class: "muted" }, `${key}: no points`)); return; }
-        const sampled = series.some((s) => s.total > s.y.length);
-        charts.push(await lineChart(box, { title: key, series, x: settings.x, smoothing: settings.smoothing, log: settings.log }));
-        if (sampled) box.append(h("p", { class: "muted note" }, `Down-sampled on the server to ${Math.max(...series.map((s) => s.y.length))} of ${Math.max(...series.map((s) => s.total))} points (LTTB).`));
-      } catch (error) {
-        box.append(h("p", { class: "error" }, `${key}: ${error.message}`));
-      }
-    }));
+  async function seriesOf(key) {
+    const got = await Promise.all(runs.map((r) => metricSamples(r.run_id, key, sampledAlong(settings.x)).catch(() => null)));
+    const series = [];
+    got.forEach((s, i) => {
+      if (s && s.value.length) series.push({ label: runs[i].name || runs[i].run_id, x: xValues(s, settings.x), y: s.value, total: s.total });
+    });
+    return series;
   }
 
-  const controls = chartControls(settings, () => { drawing = drawing.then(drawAll); });
+  async function drawKey(key, force) {
+    const box = boxes.get(key);
+    try {
+      const series = await seriesOf(key);
+      const signature = JSON.stringify([settings, series.map((s) => [s.total, s.x.at(-1), s.y.at(-1)])]);
+      if (!force && drawn.get(key) === signature) return;
+      drawn.set(key, signature);
+      box.dataset.points = String(series.reduce((n, s) => n + s.total, 0));
+      charts.get(key)?.destroy();
+      charts.delete(key);
+      box.replaceChildren();
+      if (!series.length) { box.append(h("p", { class: "muted" }, `${key}: no points`)); return; }
+      charts.set(key, await lineChart(box, { title: key, series, x: settings.x, smoothing: settings.smoothing, log: settings.log }));
+      if (series.some((s) => s.total > s.y.length)) {
+        const kept = Math.max(...series.map((s) => s.y.length)), total = Math.max(...series.map((s) => s.total));
+        box.append(h("p", { class: "muted note" }, `Down-sampled on the server to ${kept} of ${total} points (LTTB).`));
+      }
+    } catch (error) {
+      box.replaceChildren(h("p", { class: "error" }, `${key}: ${error.message}`));
+    }
+  }
+
+  const drawAll = (force) => Promise.all(keys.map((key) => drawKey(key, force)));
+  const queue = (task) => { work = work.then(task); return work; };
+  const controls = chartControls(settings, () => queue(() => drawAll(true)));
+  grid.append(...boxes.values());
   const element = h("div", { class: "metric-panel" }, keys.length ? controls : null,
     keys.length ? grid : h("p", { class: "muted" }, "No metrics."));
-  drawing = drawAll();
-  return { element, ready: () => drawing, cleanup: () => { for (const chart of charts.splice(0)) chart.destroy(); } };
+  queue(() => drawAll(true));
+  return {
+    element,
+    ready: () => work,
+    refresh: () => queue(() => { for (const r of runs) forget(r.run_id); return drawAll(false); }),
+    cleanup: () => { for (const chart of charts.values()) chart.destroy(); charts.clear(); },
+  };
 }

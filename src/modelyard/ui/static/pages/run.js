@@ -7,6 +7,8 @@ import { formatDuration, formatTime, formatValue, h, keyValues, route, section, 
 
 const SYSTEM_TAG = /^(mlflow\.|modelyard\.)/;
 const MAX_CHARTS = 24;
+// While a run is RUNNING its charts are fetched again this often (304s while idle).
+const REFRESH_MS = 10_000;
 
 function source(tags) {
   const commit = tags["mlflow.source.git.commit"];
@@ -66,5 +68,6 @@ export async function render(view, { params }) {
 
   const browser = artifactBrowser(run.run_id);
   view.append(section("Artifacts", browser.element));
-  return () => { charts.cleanup(); browser.cleanup(); };
+  const timer = run.status === "RUNNING" ? setInterval(() => charts.refresh(), REFRESH_MS) : null;
+  return () => { clearInterval(timer); charts.cleanup(); browser.cleanup(); };
 }

@@ -3,7 +3,7 @@
 // compare. The state lives in the URL fragment (filter, order, page), so a view can be
 // shared and Back works; the column choice is remembered per experiment in localStorage.
 
-import { api } from "../api.js";
+import { api, flatRun } from "../api.js";
 import { errorBox, formatDuration, formatTime, formatValue, h, route, withQuery } from "../dom.js";
 
 const PAGE_SIZES = [25, 50, 100, 500];
@@ -58,15 +58,15 @@ export async function render(view, { params, query }) {
 
   let answer;
   try {
-    answer = await api.post("/api/v1/runs/search", {
-      experiment_ids: [experimentId], filter: filter || null, order_by: order ? [order] : [],
-      max_results: size, page_token: page || null,
+    answer = await api.post("/api/2.0/mlflow/runs/search", {
+      experiment_ids: [experimentId], filter, order_by: order ? [order] : [],
+      max_results: size, page_token: page || undefined,
     });
   } catch (error) {
     if (error.status === 400) { view.append(errorBox(error)); return; } // a bad filter: say why
     throw error;
   }
-  const runs = answer.runs;
+  const runs = (answer.runs || []).map(flatRun);
 
   // Columns: every key seen on this page; chosen ones stored, else the first few.
   const available = [];
