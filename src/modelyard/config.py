@@ -167,6 +167,12 @@ class Settings(BaseModel):
     openlineage_namespace: str = Field(
         default="modelyard", description="The OpenLineage namespace of our jobs and datasets."
     )
+    openlineage_follow_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often the server sends the OpenLineage events of what others "
+        "wrote to the store (training sets, materialisations, runs of scripts).",
+    )
 
     ray_address: str | None = Field(
         default=None,

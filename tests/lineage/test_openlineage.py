@@ -144,6 +144,24 @@ def test_the_observer_sends_each_runs_events_once_in_the_background(story, emitt
     assert [e["eventType"] for e in read_back(sink)] == ["START", "ABORT"]
 
 
+def test_following_sends_what_others_wrote_once(story, emitter, sink):
+    emitter.follow(interval_s=3600, since_ms=0)  # looks happen on flush in this test
+    emitter.flush()
+    first = read_back(sink)
+    assert ("training_set/demand-train", "COMPLETE") in {
+        (e["job"]["name"], e["eventType"]) for e in first
+    }
+    emitter.on_write(StoreWrite("create_run", (story.run_id,)))  # already sent: not again
+    emitter.flush()
+    assert read_back(sink) == first
+    story.features.materialize(BASE, BASE + pd.Timedelta(hours=1))  # written by another
+    emitter.flush()
+    added = read_back(sink)[len(first) :]
+    assert [(e["job"]["name"], e["eventType"]) for e in added] == [
+        ("materialize/sales", "COMPLETE")
+    ]
+
+
 def test_a_failing_sink_is_counted_not_raised(story, tmp_path):
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the folder should be")

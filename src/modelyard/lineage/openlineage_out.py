@@ -16,12 +16,15 @@ How events get out without the rooms below knowing this room exists — the desi
   client (failures are logged and counted, never raised). The registry's
   ``version_observers`` and monitoring's ``recording_references`` follow the same
   pattern.
-* **Catch-up: a drain over a period.** Writers that never pass through the server — a
-  script on a local SQLite store, training sets and materialisations made in the
-  feature store's own process — are sent by ``Emitter.emit_since`` (``modelyard lineage
-  --emit-openlineage 1d``, e.g. from cron). The events are the same ones (the run id is
-  the OpenLineage runId, a training set's id gives a stable UUID), so a consumer that
-  saw one already receives an identical copy, which OpenLineage consumers treat as one.
+* **Drained from the store: what never passes through the server.** A script writing to
+  the shared store, training sets and materialisations made in the feature store's own
+  process, pipeline steps run elsewhere: the server's emitter also *follows* the store
+  (``Emitter.follow``: every 10 s, the events of what was written since the last look),
+  and ``Emitter.emit_since`` sends a period on demand (``modelyard lineage
+  --emit-openlineage 1d``, e.g. from cron, for a yard without a server). The events are
+  the same ones (the run id is the OpenLineage runId, a training set's id gives a stable
+  UUID): one emitter sends each once, and a consumer given a copy twice (by the command
+  and the server) receives an identical event.
 
 An outbox table drained by this room was the alternative; it would guarantee delivery
 across crashes but needs every room to write outbox rows in its transactions — a hook in
@@ -43,6 +46,7 @@ from sqlalchemy import or_, select
 from modelyard.config import Settings
 from modelyard.errors import InvalidParameter, MissingExtra
 from modelyard.features.tables import feature_training_sets
+from modelyard.ids import now_ms
 from modelyard.store.engine import Database
 from modelyard.tracking.tables import runs
 
@@ -53,8 +57,12 @@ log = logging.getLogger(__name__)
 
 #: Tracking writes after which a run's events may have changed.
 RUN_WRITES = ("create_run", "update_run_info")
-#: (run id, event type) pairs remembered as sent, so repeated updates send once.
+#: (runId, event type) pairs remembered as sent, so repeated updates send once.
 REMEMBERED = 10_000
+#: How often a following emitter looks at the store, and how far back each look reaches
+#: before the previous one (writers' clocks differ).
+FOLLOW_INTERVAL_S = 10.0
+FOLLOW_OVERLAP_MS = 60_000
 _STOP = object()
 
 
@@ -96,6 +104,8 @@ class Emitter:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._follow_s: float | None = None  # set by follow()
+        self._watermark = 0
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> Emitter:
@@ -174,32 +184,54 @@ class Emitter:
                 )
                 self._worker.start()
 
+    def follow(self, interval_s: float = FOLLOW_INTERVAL_S, since_ms: int | None = None) -> None:
+        """Also send, every ``interval_s``, the events of what others wrote to the store
+        since the last look (from ``since_ms``, default now): scripts on a shared store,
+        training sets, materialisations, pipeline steps run elsewhere. Each look overlaps
+        the one before by ``FOLLOW_OVERLAP_MS`` (clocks differ); what was sent is not
+        sent again."""
+        self._watermark = now_ms() if since_ms is None else since_ms
+        self._follow_s = interval_s
+        self._ensure_worker()
+
     def _work(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self._follow_s)
+            except queue.Empty:
+                item = None  # time to look at the store
             if item is _STOP:
                 return
-            if isinstance(item, threading.Event):  # flush(): everything before it is sent
-                item.set()
-                continue
             try:
-                self._send_new(str(item))
+                if isinstance(item, str):
+                    for event in self.run_events(item):
+                        self._send_once(event)
+                elif self._follow_s is not None:
+                    self._look()
             except Exception:  # a sink or store failure must not end the worker
                 self.failures += 1
-                log.exception("could not send the OpenLineage events of run %s", item)
+                log.exception("could not send OpenLineage events (%s)", item or "follow")
+            if isinstance(item, threading.Event):  # flush(): everything before it is sent
+                item.set()
 
-    def _send_new(self, run_id: str) -> None:
-        for event in self.run_events(run_id):
-            key = (run_id, event.eventType.value)
-            if key in self._sent:
-                continue
-            self.send([event])
-            self._sent[key] = None
-            if len(self._sent) > REMEMBERED:
-                self._sent.popitem(last=False)
+    def _look(self) -> None:
+        now = now_ms()
+        for event in self.events_since(self._watermark - FOLLOW_OVERLAP_MS):
+            self._send_once(event)
+        self._watermark = now
+
+    def _send_once(self, event: Any) -> None:
+        key = (event.run.runId, event.eventType.value)
+        if key in self._sent:
+            return
+        self.send([event])
+        self._sent[key] = None
+        if len(self._sent) > REMEMBERED:
+            self._sent.popitem(last=False)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until what was queued is sent (tests; shutdown)."""
+        """Wait until what was queued is sent, and (when following) the store looked at
+        once more (tests; shutdown)."""
         done = threading.Event()
         self._queue.put(done)
         self._ensure_worker()
@@ -207,6 +239,7 @@ class Emitter:
 
     def close(self, timeout_s: float = 30.0) -> None:
         """Send what is queued, stop the worker, close the transports."""
+        self._follow_s = None
         with self._lock:
             worker, self._worker = self._worker, None
         if worker is not None:

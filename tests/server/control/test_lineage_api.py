@@ -36,7 +36,9 @@ def yard(tmp_path_factory) -> Iterator[Yard]:
     story = write_story(root)
     events = root / "openlineage" / "events.ndjson"
     # the server reads .env in its working directory (root): its OpenLineage sink
-    (root / ".env").write_text(f"MODELYARD_OPENLINEAGE_FILE={events}\n")
+    (root / ".env").write_text(
+        f"MODELYARD_OPENLINEAGE_FILE={events}\nMODELYARD_OPENLINEAGE_FOLLOW_S=0.2\n"
+    )
     url, _, process = start_server(root / "yard")
     try:
         yield Yard(url, story, events, root / "sales.parquet")
@@ -222,3 +224,19 @@ def test_the_servers_runs_go_out_as_openlineage_events(http, yard):
         "facets": {},
     }
     assert events[1]["producer"].startswith("https://")
+
+
+def test_the_server_follows_what_others_write_to_the_store(http, yard):
+    import pandas as pd
+
+    from ...lineage.lineage_yard import BASE
+
+    entities = pd.DataFrame({"store_id": [1], "event_timestamp": [BASE]})
+    ts = yard.story.features.get_training_set(entities, ["sales:units"], name="later")
+    run_id = ts.training_set_id  # a UUID already: the OpenLineage runId
+    deadline = time.monotonic() + 20
+    while len(_events(yard.events, run_id)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    events = _events(yard.events, run_id)
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    assert events[1]["job"]["name"] == "training_set/later"

@@ -33,7 +33,11 @@ from modelyard.registry.client import RegistryClient
 from modelyard.server.control import artifacts_api, mlflow_api, native_api, ui_api, ui_routes
 from modelyard.server.control.auth import actor_of
 from modelyard.server.control.context import ServerContext, ServerLimits
-from modelyard.server.control.lineage_api import lineage_routes, openlineage_emitter
+from modelyard.server.control.lineage_api import (
+    lineage_routes,
+    openlineage_emitter,
+    start_following,
+)
 from modelyard.server.control.metrics import ServerMetrics
 from modelyard.server.control.mlflow_registry_api import registry_routes
 from modelyard.server.control.monitoring_metrics import MonitoringCollector, store_reader
@@ -138,6 +142,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         warm_up_search(client)
         prerender.start()
+        start_following(openlineage, settings)
         yield
         prerender.stop()
         client.flush()

@@ -56,10 +56,16 @@ def _int(request: Request, name: str) -> int | None:
 
 def openlineage_emitter(settings: Settings, db: Database) -> Emitter | None:
     """The OpenLineage emitter to observe the server's tracking writes, when a sink is
-    configured (``MODELYARD_OPENLINEAGE_URL`` / ``_FILE``); ``None`` otherwise."""
+    configured (``MODELYARD_OPENLINEAGE_URL`` / ``_FILE``); ``None`` otherwise. The app's
+    lifespan calls ``start_following`` (what others write to the store) and ``close``."""
     if not (settings.openlineage_url or settings.openlineage_file):
         return None
     return Emitter.from_settings(settings, db)
+
+
+def start_following(emitter: Emitter | None, settings: Settings) -> None:
+    if emitter is not None:
+        emitter.follow(settings.openlineage_follow_s)
 
 
 def lineage_routes(service: LineageService) -> list[BaseRoute]:
