@@ -329,3 +329,21 @@ def test_the_study_journal_lives_beside_the_metadata_database(local, settings):
     sweep(quadratic, SPACE, n_trials=1, name="where")
     store = Path(settings.resolved_store_uri().removeprefix("sqlite:///"))
     assert store.with_name(store.stem + ".sweeps.db").is_file()
+
+
+def test_a_journal_that_writes_alone_refuses_records_another_process_wrote(backend_settings):
+    """A sweep in one process answers reads from what it wrote; were a second process
+    running the same sweep, the first's next append would be refused, not interleaved."""
+    from modelyard.errors import InvalidState
+    from modelyard.pipelines.sweep_journal import SqlJournal
+
+    alone = SqlJournal(backend_settings, "shared", sole_writer=True)
+    other = SqlJournal(backend_settings, "shared")
+    alone.append_logs([{"op": 0}])
+    other.append_logs([{"op": 1}])
+    assert list(other.read_logs(0)) == [{"op": 0}, {"op": 1}]
+    assert list(alone.read_logs(1)) == []  # no query: it wrote alone
+    with pytest.raises(InvalidState, match="another process") as caught:
+        alone.append_logs([{"op": 2}])
+    assert caught.value.field == "name"
+    assert other.count() == 2

@@ -24,20 +24,34 @@ reader never skips a record committed late.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import BaseJournalBackend
-from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, select, text
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 
 from modelyard.config import Settings
-from modelyard.errors import InvalidParameter
+from modelyard.errors import InvalidParameter, InvalidState
 from modelyard.store.engine import Database, open_database
+from modelyard.store.statements import Compiled
 
 POSTGRES_SCHEMA = "modelyard_sweeps"
 _metadata = MetaData()
@@ -107,49 +121,105 @@ def _table(schema: str | None) -> Table:
     return _journal.to_metadata(MetaData(), schema=schema)
 
 
-class SqlJournal(BaseJournalBackend):
-    """An Optuna journal backend: the records of one sweep in the journal table."""
+@dataclass(frozen=True)
+class _Statements:
+    """The journal's statements, compiled once per schema and dialect for raw cursors
+    (SQLAlchemy's per-execution work costs as much as these small statements)."""
 
-    def __init__(self, settings: Settings, sweep: str) -> None:
+    read: Compiled
+    last: Compiled
+    insert: Compiled
+    count: Compiled
+    lock: Compiled | None
+
+
+@functools.lru_cache(maxsize=16)
+def _statements(schema: str | None, dialect: Any) -> _Statements:
+    table = _table(schema)
+    c = table.c
+    mine = c.sweep == bindparam("sweep")
+    return _Statements(
+        read=Compiled(
+            select(c.record).where(mine, c.n >= bindparam("start")).order_by(c.n), dialect
+        ),
+        last=Compiled(select(func.max(c.n).label("last")).where(mine), dialect),
+        insert=Compiled(
+            table.insert().values(
+                sweep=bindparam("sweep"), n=bindparam("n"), record=bindparam("record")
+            ),
+            dialect,
+        ),
+        count=Compiled(select(func.count().label("records")).where(mine), dialect),
+        lock=(
+            Compiled(select(func.pg_advisory_xact_lock(bindparam("key")).label("ok")), dialect)
+            if schema is not None
+            else None
+        ),
+    )
+
+
+class SqlJournal(BaseJournalBackend):
+    """An Optuna journal backend: the records of one sweep in the journal table.
+
+    ``sole_writer``: this process alone writes the sweep while the journal is open (a
+    sweep run in one process). Reads are then answered from the records it loaded and
+    appended, with no query; an append that finds records it did not write (another
+    process running the same sweep) is refused instead of corrupting the study.
+    """
+
+    def __init__(self, settings: Settings, sweep: str, *, sole_writer: bool = False) -> None:
         self.db, schema = journal_database(settings)
-        self.table = _table(schema)
         self.sweep = sweep
-        self._postgres = not self.db.is_sqlite
+        self._sql = _statements(schema, self.db.engine.dialect)
         # A transaction advisory lock's key: one per sweep, stable across processes.
-        self._lock_key = zlib.crc32(f"modelyard.sweep:{sweep}".encode())
+        self._lock_key = zlib.crc32(f"modelyard.sweep:{sweep}".encode()) - 2**31
+        self._known: list[dict[str, Any]] | None = [] if sole_writer else None
+        self._loaded = False
 
     def __reduce__(self) -> tuple[Any, ...]:
         raise TypeError("a sweep journal is opened in each process, not pickled")
 
+    def _query(self, start: int) -> list[dict[str, Any]]:
+        with self.db.raw_read() as cur:
+            rows = self._sql.read.all(cur, {"sweep": self.sweep, "start": start})
+        return [json.loads(row.record) for row in rows]
+
     def read_logs(self, log_number_from: int) -> Iterable[dict[str, Any]]:
-        c = self.table.c
-        query = select(c.record).where(c.sweep == self.sweep, c.n >= log_number_from).order_by(c.n)
-        with self.db.read() as conn:
-            rows = conn.execute(query).all()
-        return [json.loads(r.record) for r in rows]
+        if self._known is None:
+            return self._query(log_number_from)
+        if not self._loaded:
+            self._known = self._query(0)
+            self._loaded = True
+        return self._known[log_number_from:]
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if not logs:
             return
-        c = self.table.c
-        with self.db.write() as conn:
-            if self._postgres:
-                conn.execute(select(func.pg_advisory_xact_lock(self._lock_key)))
-            last = conn.execute(select(func.max(c.n)).where(c.sweep == self.sweep)).scalar()
-            first = 0 if last is None else int(last) + 1
-            conn.execute(
-                self.table.insert(),
+        if self._known is not None and not self._loaded:
+            self.read_logs(0)
+        with self.db.raw_write() as cur:
+            if self._sql.lock is not None:
+                self._sql.lock.execute(cur, {"key": self._lock_key})
+            found = self._sql.last.first(cur, {"sweep": self.sweep})
+            first = 0 if found is None or found.last is None else int(found.last) + 1
+            if self._known is not None and first != len(self._known):
+                raise InvalidState(
+                    f"sweep {self.sweep!r} is being written by another process too; run one "
+                    "sweep per name at a time (parallel= gives it several workers)",
+                    field="name",
+                )
+            self._sql.insert.executemany(
+                cur,
                 [
                     {"sweep": self.sweep, "n": first + i, "record": json.dumps(log)}
                     for i, log in enumerate(logs)
                 ],
             )
+        if self._known is not None:
+            self._known.extend(logs)
 
     def count(self) -> int:
         """How many records the sweep's journal holds (0: no such sweep yet)."""
-        c = self.table.c
-        with self.db.read() as conn:
-            found = conn.execute(
-                select(func.count()).select_from(self.table).where(c.sweep == self.sweep)
-            ).scalar()
-        return int(found or 0)
+        with self.db.raw_read() as cur:
+            found = self._sql.count.first(cur, {"sweep": self.sweep})
+        return int(found.records or 0) if found is not None else 0

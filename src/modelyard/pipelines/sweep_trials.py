@@ -12,6 +12,7 @@ the sweep catches it). While a trial runs its run is the active one, so
 
 from __future__ import annotations
 
+import contextvars
 import importlib.util
 import inspect
 import math
@@ -38,8 +39,6 @@ TAG_TRIAL = "modelyard.sweep.trial"
 TAG_STATE = "modelyard.sweep.state"
 TAG_BEST = "modelyard.sweep.best"
 TAG_ERROR = "modelyard.sweep.error"
-#: The Optuna trial's user attribute naming its tracking run.
-ATTR_RUN = "modelyard.run_id"
 _ERROR_CHARS = 4000
 
 
@@ -110,32 +109,41 @@ def run_trials(
     study: optuna.Study, context: TrialContext, client: TrackingClient, count: int
 ) -> int:
     """Run ``count`` trials one after the other; returns how many ran. A failing objective
-    fails its trial only; Ctrl-C marks the trial and its run KILLED and stops."""
+    fails its trial only; Ctrl-C marks the trial and its run KILLED and stops.
+
+    ``client`` is the fluent API's client. The trials run in a context of their own (the
+    fluent API's active runs are context variables): the sweep's run is made active
+    there, so each trial's run is created nested under it in one step, and nothing leaks
+    into the caller's context."""
     with_trial = takes_trial(context.objective)
-    for _ in range(count):
-        run_one(study, context, client, with_trial)
-    return count
+
+    def trials() -> int:
+        fluent.start_run(run_id=context.sweep_run_id, nested=True)
+        for _ in range(count):
+            run_one(study, context, client, with_trial)
+        return count
+
+    return contextvars.Context().run(trials)
 
 
 def run_one(
     study: optuna.Study, context: TrialContext, client: TrackingClient, with_trial: bool
 ) -> TrialState:
+    """One trial, in a context where the sweep's run is the active one."""
     trial = study.ask(dict(context.space))
     params = dict(trial.params)
-    run = client.create_run(
-        context.experiment_id,
+    active = fluent.start_run(
+        experiment_id=context.experiment_id,
         run_name=f"trial-{trial.number}",
+        nested=True,
         tags={TAG_SWEEP: context.sweep, TAG_TRIAL: str(trial.number)},
-        parent_run_id=context.sweep_run_id,
     )
-    run_id = run.info.run_id
-    trial.set_user_attr(ATTR_RUN, run_id)
+    run_id = active.info.run_id
     client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
     handle = SweepTrial(trial.number, run_id, params, context.metric, trial, client)
     error: str | None = None
     value: float | None = None
     state = TrialState.COMPLETE
-    active = fluent.start_run(run_id=run_id, nested=True)
     try:
         returned = context.objective(params, handle) if with_trial else context.objective(params)
         value = _value(returned, handle)

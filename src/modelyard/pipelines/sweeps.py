@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelyard.errors import InvalidParameter, InvalidState, MissingExtra, NotImplementedFeature
-from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
+from modelyard.tracking.entities import Metric, Param, Run, RunStatus, RunTag
 
 TAG_SWEEP_RUN = "modelyard.sweep.run"
 TAG_BEST_RUN = "modelyard.sweep.best_run"
@@ -175,7 +175,7 @@ def sweep(
             "sweeps run against a local metadata store (MODELYARD_STORE_URI), not a "
             "tracking server: they keep their study beside the database"
         )
-    journal = SqlJournal(settings, config.name)
+    journal = SqlJournal(settings, config.name, sole_writer=not remote_workers)
     resumed = journal.count() > 0
     storage = JournalStorage(journal)
     sampler_, pruner_ = build_sampler_and_pruner(config)
@@ -251,7 +251,7 @@ def _continue(study: Any, config: Any, client: Any) -> str:
     left running, and mark the sweep's run running again."""
     from optuna.trial import TrialState
 
-    from modelyard.pipelines.sweep_trials import ATTR_RUN, TAG_STATE
+    from modelyard.pipelines.sweep_trials import TAG_STATE
 
     attrs = study.user_attrs
     recorded = attrs.get(ATTR_CONFIG, {})
@@ -265,14 +265,39 @@ def _continue(study: Any, config: Any, client: Any) -> str:
                 field=key,
             )
     run_id: str = attrs[ATTR_SWEEP_RUN]
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    runs = trial_runs(client, run_id) if running else {}
+    for trial in running:
         study.tell(trial.number, state=TrialState.FAIL)
-        stale = trial.user_attrs.get(ATTR_RUN)
-        if stale:
-            client.set_tag(stale, TAG_STATE, "FAIL")
-            client.set_terminated(stale, RunStatus.KILLED)
+        stale = runs.get(trial.number)
+        if stale is not None:
+            client.set_tag(stale.info.run_id, TAG_STATE, "FAIL")
+            client.set_terminated(stale.info.run_id, RunStatus.KILLED)
     client.update_run(run_id, status=str(RunStatus.RUNNING))
     return run_id
+
+
+def trial_runs(client: Any, sweep_run_id: str) -> dict[int, Run]:
+    """Trial number -> its run (the trials' runs carry their number as a tag)."""
+    from modelyard.pipelines.sweep_trials import TAG_TRIAL
+
+    experiment_id = client.get_run(sweep_run_id).info.experiment_id
+    found: dict[int, Run] = {}
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            [experiment_id],
+            f"tags.`mlflow.parentRunId` = '{sweep_run_id}'",
+            max_results=50_000,
+            page_token=token,
+        )
+        for run in page.items:
+            number = run.data.tags.get(TAG_TRIAL)
+            if number is not None and number.isdigit():
+                found[int(number)] = run
+        token = page.next_page_token
+        if not token:
+            return found
 
 
 def _counted(study: Any) -> int:
@@ -343,13 +368,14 @@ def _finish(study: Any, config: Any, client: Any, run_id: str, resumed: bool) ->
     """Tag the best trial's run, record the summary on the sweep's run and end it."""
     from optuna.trial import TrialState
 
-    from modelyard.pipelines.sweep_trials import ATTR_RUN, TAG_BEST
+    from modelyard.pipelines.sweep_trials import TAG_BEST
 
     trials = study.get_trials(deepcopy=False)
+    runs = trial_runs(client, run_id)
     records = [
         TrialRecord(
             t.number,
-            t.user_attrs.get(ATTR_RUN),
+            runs[t.number].info.run_id if t.number in runs else None,
             t.state.name,
             t.value if t.state == TrialState.COMPLETE else None,
             dict(t.params),
@@ -358,16 +384,11 @@ def _finish(study: Any, config: Any, client: Any, run_id: str, resumed: bool) ->
     ]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     best = study.best_trial if complete else None
-    best_run = best.user_attrs.get(ATTR_RUN) if best is not None else None
+    best_run = runs[best.number].info.run_id if best is not None and best.number in runs else None
     tags = [RunTag(TAG_BEST_RUN, best_run or "")]
     # A restart may have found a better trial: one run carries the tag.
-    experiment_id = client.get_run(run_id).info.experiment_id
-    tagged = client.search_runs(
-        [experiment_id],
-        f"tags.`mlflow.parentRunId` = '{run_id}' AND tags.`{TAG_BEST}` = 'true'",
-    ).items
-    for other in tagged:
-        if other.info.run_id != best_run:
+    for other in runs.values():
+        if other.data.tags.get(TAG_BEST) == "true" and other.info.run_id != best_run:
             client.set_tag(other.info.run_id, TAG_BEST, "false")
     if best_run:
         client.set_tag(best_run, TAG_BEST, "true")
