@@ -38,6 +38,8 @@ def test_the_link_the_mlflow_client_prints_opens_the_run_page(
     page.wait_for_selector(".chart[data-metric='loss'] canvas")
     page.wait_for_selector(".chart[data-metric='accuracy'] canvas")
     screenshot(page, "run")
+    page.goto(link + "?workspace=default")  # mlflow adds this outside the default workspace
+    page.wait_for_selector("h1.run-name:text-is('artifacts-run')")
     clean_page.check()
 
 
@@ -55,6 +57,8 @@ def test_a_run_named_like_html_is_shown_as_text(clean_page: CleanPage, logged: L
     page.goto(logged.run_links[HOSTILE_NAME])
     page.wait_for_selector("h1.run-name")
     assert page.inner_text("h1.run-name") == HOSTILE_NAME
+    assert HOSTILE_NAME in page.inner_text("section:has(h2:text('Parameters')) table")
+    assert HOSTILE_NAME in page.inner_text("section:has(h2:text('Tags')) table")
     assert page.locator("img[src='x']").count() == 0
     page.goto(page.url.split("/runs/")[0])  # its row in the experiment's table
     page.wait_for_selector("#runs")
@@ -130,6 +134,9 @@ def test_compare_shows_the_params_diff_and_overlaid_charts(
     page.wait_for_selector(".chart[data-metric='score'] canvas")
     legend = page.inner_text(".chart[data-metric='score'] .u-legend")
     assert "table-000" in legend and "table-001" in legend
+    smoothing = page.locator("input[name=smoothing]")
+    smoothing.evaluate("(e) => { e.value = '0.6'; e.dispatchEvent(new Event('input')); }")
+    page.wait_for_selector(".controls span:text-is('0.6')")
     page.check("input[name=log-scale]")
     for axis, label in [("relative", "seconds"), ("timestamp", "time"), ("step", "step")]:
         page.select_option("select[name=x-axis]", axis)
@@ -217,4 +224,20 @@ def test_a_running_runs_charts_follow_new_points(
         log(range(5, 12))
         page.clock.run_for(11_000)
         page.wait_for_selector(".chart[data-metric='live'][data-points='12'] canvas")
+    clean_page.check()
+
+
+@pytest.mark.parametrize(
+    ("fragment", "heading"),
+    [
+        ("#/models/demand/versions/3", "Not in the web UI yet"),  # MLflow's model link shape
+        ("#/no/such/page", "Page not found"),
+    ],
+)
+def test_pages_not_built_yet_say_so(
+    clean_page: CleanPage, ui_server: Any, fragment: str, heading: str
+) -> None:
+    page = clean_page.page
+    page.goto(f"{ui_server.url}/{fragment}")
+    page.wait_for_selector(f"h1:text-is('{heading}')")
     clean_page.check()
