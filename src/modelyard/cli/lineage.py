@@ -8,8 +8,10 @@ reads from the start outwards; ``--json`` prints the node-and-edge document the 
 ``GET /api/v1/lineage`` answers. ``--downstream`` ends with the impact: the training
 sets, runs, model versions and live deployments that depend on the start.
 
-``--emit-openlineage DURATION`` (no ID) sends the OpenLineage RunEvents of the runs,
-training sets and materialisations of that period to the configured endpoint or file.
+With ``MODELYARD_TRACKING_URI`` set, the question goes to that server
+(``GET /api/v1/lineage/ID``). ``--emit-openlineage DURATION`` (no ID) sends the
+OpenLineage RunEvents of the runs, training sets and materialisations of that period to
+the configured endpoint or file.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from modelyard.lineage.service import LineageDocument, LineageService
+    from modelyard.lineage.service import LineageDocument, LineageService, RemoteLineage
 
 _KIND_STYLE = {
     "prediction": "bold magenta",
@@ -122,28 +124,35 @@ def lineage(
     print_document(doc, ctx.obj.console())
 
 
-def _service(ctx: typer.Context) -> LineageService:
-    from modelyard.errors import InvalidParameter
-    from modelyard.lineage.service import LineageService
+def _service(ctx: typer.Context) -> LineageService | RemoteLineage:
+    """The local stores' graph, or the server's when a tracking URI is set."""
+    from modelyard.http_transport import HttpTransport
+    from modelyard.lineage.service import LineageService, RemoteLineage
 
     settings = ctx.obj.settings()
     if settings.is_remote:
-        raise InvalidParameter(
-            f"modelyard lineage reads the metadata store itself, not a tracking URI "
-            f"({settings.tracking_uri}); ask the server (GET /api/v1/lineage/ID) or unset "
-            "MODELYARD_TRACKING_URI and pass --store-uri / --artifacts-uri",
-            field="tracking_uri",
-        )
+        transport = HttpTransport(str(settings.tracking_uri), token=settings.tracking_token)
+        ctx.call_on_close(transport.close)
+        return RemoteLineage(transport)
     return LineageService.from_settings(settings)
 
 
 def _emit(ctx: typer.Context, period: str) -> None:
     from modelyard.durations import parse_duration
+    from modelyard.errors import InvalidParameter
     from modelyard.ids import now_ms
     from modelyard.lineage.openlineage_out import Emitter
+    from modelyard.lineage.service import LineageService
 
     settings = ctx.obj.settings()
-    emitter = Emitter.from_settings(settings, _service(ctx).db)
+    if settings.is_remote:
+        raise InvalidParameter(
+            "--emit-openlineage reads the metadata store itself; a server sends its own "
+            f"events: unset MODELYARD_TRACKING_URI ({settings.tracking_uri}) and pass "
+            "--store-uri / --artifacts-uri",
+            field="tracking_uri",
+        )
+    emitter = Emitter.from_settings(settings, LineageService.from_settings(settings).db)
     since_ms = now_ms() - round(parse_duration(period, "--emit-openlineage").total_seconds() * 1000)
     sent = emitter.emit_since(since_ms)
     ctx.obj.console().print(f"[green]✓[/] sent {sent:,} OpenLineage event{'s' * (sent != 1)}")

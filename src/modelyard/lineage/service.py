@@ -5,6 +5,8 @@
 >>> doc.impact["deployments"]                                           # doctest: +SKIP
 ['web']
 
+``RemoteLineage`` asks a server the same question over its native API.
+
 ``trace`` resolves what the user named (``refs``), walks the edge table in SQL
 (``graph``), adds a prediction's edges from the prediction log (``predictions``) and
 describes every node (``nodes``). Downstream answers carry ``impact``: the training
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from modelyard.config import Settings, load_settings
+from modelyard.http_transport import HttpTransport
 from modelyard.lineage import graph
 from modelyard.lineage.graph import DOWNSTREAM, UPSTREAM, Edge
 from modelyard.lineage.nodes import Node, describe, split
@@ -60,6 +64,54 @@ class LineageDocument:
         if self.impact is not None:
             body["impact"] = self.impact
         return body
+
+
+def document_from_dict(body: dict[str, Any]) -> LineageDocument:
+    """A document as ``to_dict`` wrote it (what the server's ``GET /api/v1/lineage`` sends)."""
+    nodes = {}
+    for item in body["nodes"]:
+        facts = {k: v for k, v in item.items() if k not in ("id", "kind", "label")}
+        nodes[item["id"]] = Node(item["id"], item["kind"], item["label"], facts)
+    edges = [Edge(e["src"], e["dst"], e["relation"], int(e["depth"])) for e in body["edges"]]
+    return LineageDocument(
+        ref=body["ref"],
+        start=body["start"],
+        direction=body["direction"],
+        depth=body["depth"],
+        nodes=nodes,
+        edges=edges,
+        truncated=bool(body["truncated"]),
+        impact=body.get("impact"),
+    )
+
+
+class RemoteLineage:
+    """``LineageService.trace`` asked of a ``modelyard server`` (``MODELYARD_TRACKING_URI``)."""
+
+    def __init__(self, transport: HttpTransport) -> None:
+        self.transport = transport
+
+    def trace(
+        self,
+        ref: str,
+        direction: str = UPSTREAM,
+        *,
+        depth: int | None = None,
+        deployment: str | None = None,
+        since_ms: int | None = None,
+    ) -> LineageDocument:
+        graph.check_direction(direction)
+        body = self.transport.call(
+            "GET",
+            "/api/v1/lineage/" + quote(ref, safe=":/@"),
+            params={
+                "direction": direction,
+                "depth": depth,
+                "deployment": deployment,
+                "since_ms": since_ms,
+            },
+        )
+        return document_from_dict(body)
 
 
 class LineageService:

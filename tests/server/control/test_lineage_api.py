@@ -240,3 +240,22 @@ def test_the_server_follows_what_others_write_to_the_store(http, yard):
     events = _events(yard.events, run_id)
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert events[1]["job"]["name"] == "training_set/later"
+
+
+def test_the_cli_asks_the_server_when_a_tracking_uri_is_set(http, yard, tmp_path):
+    from typer.testing import CliRunner
+
+    from modelyard.cli.main import app
+
+    env = {"MODELYARD_TRACKING_URI": yard.url, "MODELYARD_HOME": str(tmp_path / "client")}
+    out = CliRunner().invoke(app, ["lineage", "sales@1", "--downstream", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    assert (
+        json_codec.loads_strict(out.output)
+        == http.get("/api/v1/lineage/sales@1", params={"direction": "downstream"}).json()
+    )
+    out = CliRunner().invoke(app, ["lineage", REQUEST_ID], env={**env, "COLUMNS": "200"})
+    assert out.exit_code == 0, out.output
+    assert "web revision 1" in out.output and "feature view sales v1" in out.output
+    out = CliRunner().invoke(app, ["lineage", "nothing-called-this"], env=env)
+    assert out.exit_code == 2 and "nothing in the lineage graph" in out.output
