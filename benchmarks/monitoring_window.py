@@ -13,12 +13,26 @@ One invocation:
    folder) and metadata database (SQLite);
 2. builds the reference profiles (inputs and predictions, 200,000 training rows from the
    same distributions, except ``f01`` shifted by 0.5 σ in the log so one feature must
-   drift) and stores feedback for ``--feedback`` of the rows (values, by request id and
-   row);
+   drift) and stores feedback for ``--feedback`` of the requests (a value for their
+   row 0, by request id and row);
 3. runs ``evaluate_window`` in a fresh process (its memory is its own): the profiles are
    loaded first, freed pages returned to the OS, then the peak resident set is sampled
    every 2 ms during the evaluation. "Beyond the reference" is that peak minus the
    resident set before the evaluation (imports and profiles loaded).
+
+Measured here (2 shared cores, load average 6-10 from other work; DuckDB
+``memory_limit`` 256 MB; 24-hour window, slices by ``region``: 10 groups of summaries;
+only ``f01`` flagged, as it must be):
+
+    layout                          threads  wall    CPU    beyond the reference
+    10M rows, 1 row a request (10M     2      99 s    82 s   363 MB (ru_maxrss 506 MB)
+      requests, 889 MB of Parquet)     1     237 s    92 s   297 MB (load average ~10)
+    10M rows, 10 rows a request        2     124 s    61 s   477 MB (ru_maxrss 618 MB)
+      (1M requests, 605 MB)            1     113 s    56 s   357 MB
+
+The first version (latency by ranks always, every request's inputs parsed twice) took
+186 s for the first layout. Smaller record batches (16,384 rows) cut the 10-row layout to
+397 MB but doubled its CPU time; a 128 MB memory limit runs DuckDB out of memory there.
 
     python benchmarks/monitoring_window.py                # 10M rows, 1 row a request
     python benchmarks/monitoring_window.py --quick        # 200k rows
@@ -260,7 +274,9 @@ def main() -> None:
     parser.add_argument(
         "--file-rows", type=int, default=50_000, help="rows per Parquet file (the writer's most)"
     )
-    parser.add_argument("--feedback", type=float, default=0.02, help="share of rows with feedback")
+    parser.add_argument(
+        "--feedback", type=float, default=0.02, help="share of requests with feedback (on row 0)"
+    )
     parser.add_argument("--memory-limit", default="256MB", help="DuckDB's memory_limit")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="200,000 rows")
