@@ -70,6 +70,7 @@ bench: install-dev bench-venvs
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/monitoring_window.py
 
 clean:
 	rm -rf $(VENV) .modelyard .pytest_cache .ruff_cache .mypy_cache
