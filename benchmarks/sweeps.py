@@ -76,11 +76,18 @@ def journal_only(trials: int, home: Path, name: str) -> float:
     from modelyard.config import Settings
     from modelyard.pipelines.sweep_journal import SqlJournal
 
-    storage = JournalStorage(SqlJournal(Settings(home=home), name, sole_writer=True))
+    journal = SqlJournal(Settings(home=home), name, sole_writer=True)
     study = optuna.create_study(
-        study_name=name, storage=storage, sampler=optuna.samplers.TPESampler(seed=SEED)
+        study_name=name,
+        storage=JournalStorage(journal),
+        sampler=optuna.samplers.TPESampler(seed=SEED),
     )
-    study.optimize(optuna_objective, n_trials=trials)
+    # as a sweep does: the journal written when a trial starts and when it ends
+    study.optimize(
+        lambda trial: (journal.flush(), optuna_objective(trial))[1],
+        n_trials=trials,
+        callbacks=[lambda *_: journal.flush()],
+    )
     return float(study.best_value)
 
 

@@ -340,10 +340,13 @@ def test_a_journal_that_writes_alone_refuses_records_another_process_wrote(backe
     alone = SqlJournal(backend_settings, "shared", sole_writer=True)
     other = SqlJournal(backend_settings, "shared")
     alone.append_logs([{"op": 0}])
+    assert other.count() == 0  # held until flushed
+    alone.flush()
     other.append_logs([{"op": 1}])
     assert list(other.read_logs(0)) == [{"op": 0}, {"op": 1}]
     assert list(alone.read_logs(1)) == []  # no query: it wrote alone
+    alone.append_logs([{"op": 2}])
     with pytest.raises(InvalidState, match="another process") as caught:
-        alone.append_logs([{"op": 2}])
+        alone.flush()
     assert caught.value.field == "name"
     assert other.count() == 2

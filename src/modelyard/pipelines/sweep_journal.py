@@ -163,8 +163,11 @@ class SqlJournal(BaseJournalBackend):
 
     ``sole_writer``: this process alone writes the sweep while the journal is open (a
     sweep run in one process). Reads are then answered from the records it loaded and
-    appended, with no query; an append that finds records it did not write (another
-    process running the same sweep) is refused instead of corrupting the study.
+    appended, with no query, and appends wait in memory until ``flush`` writes them in
+    one transaction (a sweep flushes once a trial has started and once it has ended, so
+    a trial's params and the values it reports per step cost no transaction each). A
+    flush that finds records it did not write (another process running the same sweep)
+    is refused instead of corrupting the study.
     """
 
     def __init__(self, settings: Settings, sweep: str, *, sole_writer: bool = False) -> None:
@@ -174,6 +177,7 @@ class SqlJournal(BaseJournalBackend):
         # A transaction advisory lock's key: one per sweep, stable across processes.
         self._lock_key = zlib.crc32(f"modelyard.sweep:{sweep}".encode()) - 2**31
         self._known: list[dict[str, Any]] | None = [] if sole_writer else None
+        self._pending: list[dict[str, Any]] = []
         self._loaded = False
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -195,14 +199,28 @@ class SqlJournal(BaseJournalBackend):
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if not logs:
             return
-        if self._known is not None and not self._loaded:
+        if self._known is None:
+            self._write(logs, expected=None)
+            return
+        if not self._loaded:
             self.read_logs(0)
+        self._known.extend(logs)
+        self._pending.extend(logs)
+
+    def flush(self) -> None:
+        """Write the records a sole writer holds, in one transaction."""
+        if not self._pending or self._known is None:
+            return
+        self._write(self._pending, expected=len(self._known) - len(self._pending))
+        self._pending = []
+
+    def _write(self, logs: list[dict[str, Any]], *, expected: int | None) -> None:
         with self.db.raw_write() as cur:
             if self._sql.lock is not None:
                 self._sql.lock.execute(cur, {"key": self._lock_key})
             found = self._sql.last.first(cur, {"sweep": self.sweep})
             first = 0 if found is None or found.last is None else int(found.last) + 1
-            if self._known is not None and first != len(self._known):
+            if expected is not None and first != expected:
                 raise InvalidState(
                     f"sweep {self.sweep!r} is being written by another process too; run one "
                     "sweep per name at a time (parallel= gives it several workers)",
@@ -215,8 +233,6 @@ class SqlJournal(BaseJournalBackend):
                     for i, log in enumerate(logs)
                 ],
             )
-        if self._known is not None:
-            self._known.extend(logs)
 
     def count(self) -> int:
         """How many records the sweep's journal holds (0: no such sweep yet)."""

@@ -81,6 +81,9 @@ class TrialContext:
     metric: str
     space: Mapping[str, Any]
     objective: Callable[..., Any]
+    #: Writes what the study's journal holds (``SqlJournal.flush``): once a trial has
+    #: started, once it has ended.
+    flush: Callable[[], None] = lambda: None
 
 
 def takes_trial(objective: Callable[..., Any]) -> bool:
@@ -131,6 +134,7 @@ def run_one(
 ) -> TrialState:
     """One trial, in a context where the sweep's run is the active one."""
     trial = study.ask(dict(context.space))
+    context.flush()  # the trial is RUNNING in the study before its objective runs
     params = dict(trial.params)
     active = fluent.start_run(
         experiment_id=context.experiment_id,
@@ -151,6 +155,7 @@ def run_one(
         state = TrialState.PRUNED
     except KeyboardInterrupt:
         study.tell(trial, state=TrialState.FAIL)
+        context.flush()
         client.set_tag(run_id, TAG_STATE, "FAIL")
         fluent.end_run(RunStatus.KILLED, _run=active)
         raise
@@ -169,6 +174,7 @@ def run_one(
         study.tell(trial, value)
     else:
         study.tell(trial, state=state)
+    context.flush()
     fluent.end_run(RunStatus.FAILED if error else RunStatus.FINISHED, _run=active)
     return state
 

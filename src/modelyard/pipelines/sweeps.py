@@ -184,6 +184,7 @@ def sweep(
             study_name=config.name, storage=storage, sampler=sampler_, pruner=pruner_
         )
         run_id = _continue(study, config, client)
+        journal.flush()
     else:
         study = optuna.create_study(
             study_name=config.name,
@@ -193,11 +194,12 @@ def sweep(
             direction=config.direction,
         )
         run_id = _start(study, config, client, target)
+        journal.flush()
     experiment_id = client.get_run(run_id).info.experiment_id
     done = _counted(study)
     remaining = max(config.n_trials - done, 0)
     context = TrialContext(
-        config.name, run_id, experiment_id, config.metric, config.space, objective
+        config.name, run_id, experiment_id, config.metric, config.space, objective, journal.flush
     )
     try:
         if remaining and remote_workers:
