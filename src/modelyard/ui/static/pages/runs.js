@@ -8,8 +8,9 @@ import { errorBox, formatDuration, formatTime, formatValue, h, route, withQuery 
 
 const PAGE_SIZES = [25, 50, 100, 500];
 const DEFAULT_COLUMNS = 8;
-// Tokens of the pages before the current one, per experiment and query (for "Previous").
-const history = new Map();
+// Per experiment and query: each page token seen -> { n: its page number, prev: the token
+// of the page before it }, so "Previous" and the page number survive Back and Forward.
+const pagesSeen = new Map();
 let pickerOpen = false;
 
 const ATTRIBUTES = [
@@ -75,8 +76,8 @@ export async function render(view, { params, query }) {
     for (const r of runs) for (const k of Object.keys(r[kind] || {})) if (kind !== "tags" || !k.startsWith("mlflow.")) keys.add(k);
     for (const k of [...keys].sort()) available.push(columnId(kind, k));
   }
-  const chosen = storedColumns(experimentId) || available.filter((id) => !id.startsWith("tags")).slice(0, DEFAULT_COLUMNS);
-  const columns = chosen; // a chosen key missing from this page shows as blank cells
+  // A chosen key missing from this page shows as blank cells.
+  const columns = storedColumns(experimentId) || available.filter((id) => !id.startsWith("tags")).slice(0, DEFAULT_COLUMNS);
 
   const selected = new Set();
   const compareButton = h("button", { type: "button", id: "compare", disabled: true, onclick: () => {
@@ -123,20 +124,16 @@ export async function render(view, { params, query }) {
     ? h("div", { class: "scroll" }, h("table", { class: "list runs", id: "runs" }, h("thead", {}, head), h("tbody", {}, body)))
     : h("p", { class: "muted" }, filter ? "No run matches this filter." : "No runs yet."));
 
-  // Pages: the server's tokens forward, the remembered ones back.
-  const before = history.get(stateKey) || [];
-  if (!page) history.set(stateKey, []);
-  const previous = page ? before : [];
+  // Pages: the server's tokens forward, the remembered ones back (a page opened from a
+  // link without that memory goes back to the first).
+  if (!pagesSeen.has(stateKey)) pagesSeen.set(stateKey, new Map([["", { n: 1, prev: "" }]]));
+  const seen = pagesSeen.get(stateKey);
+  const here = seen.get(page);
   const nav = h("div", { class: "pager" },
-    h("button", { type: "button", id: "prev-page", disabled: !page, onclick: () => {
-      const stack = history.get(stateKey) || [];
-      const back = stack.pop();
-      history.set(stateKey, stack);
-      go({ page: back || "" });
-    } }, "← Previous"),
-    h("span", { class: "muted" }, ` Page ${previous.length + 1} · ${runs.length} runs `),
+    h("button", { type: "button", id: "prev-page", disabled: !page, onclick: () => go({ page: here ? here.prev : "" }) }, "← Previous"),
+    h("span", { class: "muted" }, ` ${here ? `Page ${here.n}` : "A later page"} · ${runs.length} runs `),
     h("button", { type: "button", id: "next-page", disabled: !answer.next_page_token, onclick: () => {
-      history.set(stateKey, [...(history.get(stateKey) || []), page]);
+      seen.set(answer.next_page_token, { n: here ? here.n + 1 : 2, prev: page });
       go({ page: answer.next_page_token });
     } }, "Next →"));
   view.append(nav);
