@@ -1,6 +1,7 @@
 """``modelyard monitor``: create a monitor from a rules file, run it (exit 1 when a rule is
 breached), list, show, history, live metrics, the HTML report, Prometheus rules that
-promtool accepts, a reference built on demand, the scheduler once, and delete."""
+promtool accepts, a reference built on demand, and delete (``modelyard scheduler``
+evaluates monitors: tests/cli/test_scheduler.py)."""
 
 from __future__ import annotations
 
@@ -112,13 +113,6 @@ def test_a_reference_built_on_demand_from_a_dataset_version(served):
 
     assert result.exit_code == 0, result.output
     assert "3000 rows from sales@1" in result.output and "predictions" in result.output
-
-
-def test_the_scheduler_once_evaluates_what_is_due(served):
-    result = invoke(served, "monitor", "scheduler", "--once")
-
-    assert result.exit_code == 0, result.output
-    assert "shop: window ending" in result.output
 
 
 def test_bad_usage_exits_2_with_one_line(served, tmp_path):

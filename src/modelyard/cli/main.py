@@ -103,6 +103,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "Run pipelines of steps (tracked, cached, resumable), locally or on Ray.",
     ),
+    "schedule": (
+        "schedule",
+        "app",
+        "Start registered pipelines on cron schedules: create, list, pause, resume, delete.",
+    ),
+    "scheduler": (
+        "scheduler",
+        "scheduler",
+        "Run monitors, pipeline schedules and alert triggers: each due run started once.",
+    ),
     "sweep": (
         "sweep",
         "sweep",

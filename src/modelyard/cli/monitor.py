@@ -9,11 +9,10 @@
     modelyard monitor report shop --window 7d --out report.html
     modelyard monitor rules --prometheus alerts.yml   # every monitor, for Prometheus
     modelyard monitor reference models:/demand/3 --data sales@3
-    modelyard monitor scheduler                       # evaluate monitors on their schedules
     modelyard monitor delete shop
 
 ``run`` exits 1 when a rule is breached (a CI job or a cron line can act on it), 0
-otherwise, 2 on bad usage.
+otherwise, 2 on bad usage. ``modelyard scheduler`` evaluates monitors on their schedules.
 """
 
 from __future__ import annotations
@@ -384,32 +383,6 @@ def _table(loaded: Any, label: str) -> tuple[Any, str]:
     if not isinstance(table, pd.DataFrame):
         table = table.to_pandas()
     return table, str(name)
-
-
-@app.command()
-def scheduler(
-    ctx: typer.Context,
-    poll: float = typer.Option(30.0, "--poll", min=1.0, help="Seconds between looks."),
-    once: bool = typer.Option(False, "--once", help="Evaluate what is due now, then stop."),
-) -> None:
-    """Evaluate every enabled monitor on its schedule (run one or several, anywhere)."""
-    import logging
-    import signal
-
-    from modelyard.monitoring.scheduler import Scheduler
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runner = Scheduler(_service(ctx), poll_s=poll)
-    if once:
-        for r in runner.tick():
-            typer.echo(f"{r.monitor}: window ending {_time(r.window_end)} {r.status} {r.detail}")
-        return
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
-    typer.echo(f"scheduler: evaluating monitors every {poll:g}s (Ctrl-C stops)")
-    try:
-        runner.run_forever()
-    except KeyboardInterrupt:
-        runner.stop()
 
 
 @app.command()
