@@ -22,12 +22,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from modelyard.errors import MissingExtra, NotFound
+from modelyard.errors import InvalidParameter, MissingExtra, NotFound
 from modelyard.features.relations import literal
 from modelyard.serving.prediction_log import PREFIX, partition_path
 from modelyard.serving.tables import serving_feedback
 from modelyard.store.lineage import node
 
+#: The last millisecond of year 9999 (a later time has no hour partition).
+MAX_TIME_MS = 253_402_300_799_999
 #: The columns read for a prediction (never the logged inputs or outputs).
 COLUMNS = ("request_id", "deployment", "revision", "variant", "model", "version", "role", "status")
 
@@ -87,6 +89,11 @@ def find_prediction(
     """Every logged answer to ``request_id`` (primary and shadows), oldest first; raises
     ``NotFound`` when the log has none (the log is written a few seconds after the
     answer: a request just served may not be there yet)."""
+    if since_ms is not None and not 0 <= since_ms <= MAX_TIME_MS:
+        raise InvalidParameter(
+            f"since_ms must be milliseconds since 1970 (0 to {MAX_TIME_MS}), got {since_ms}",
+            field="since_ms",
+        )
     deployments = [deployment] if deployment else _feedback_deployments(db, request_id)
     found = _scan(artifacts, request_id, deployments or None, since_ms)
     if not found and not deployment and deployments:  # feedback named another deployment

@@ -87,6 +87,14 @@ def test_a_model_uri_with_slashes_and_a_depth(http):
         ),
         ("/api/v1/lineage/sales@1", {"depth": "deep"}, 400, "INVALID_PARAMETER_VALUE", "depth"),
         ("/api/v1/lineage/sales@1", {"depth": "0"}, 400, "INVALID_PARAMETER_VALUE", "depth"),
+        (
+            "/api/v1/lineage/req-1",
+            {"since_ms": "9" * 17},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "since_ms",
+        ),
+        ("/api/v1/lineage/req-1", {"since_ms": "-1"}, 400, "INVALID_PARAMETER_VALUE", "since_ms"),
     ],
 )
 def test_bad_questions(http, path, params, status, code, field):
@@ -178,6 +186,13 @@ _DROP = object()
 def test_bad_events_are_refused_naming_the_field(http, path, value, field):
     response = http.post("/api/v1/lineage", json=_with(path, value))
     assert_error(response, 400, "INVALID_PARAMETER_VALUE", field)
+
+
+def test_values_nothing_can_store_are_refused_naming_the_field(http):
+    body = b'{"eventType": "COMPLETE", "job": {"name": "\\ud800"}}'
+    assert_error(
+        http.post("/api/v1/lineage", content=body), 400, "INVALID_PARAMETER_VALUE", "job.name"
+    )
 
 
 def test_a_body_that_is_not_json_is_a_bad_request(http):

@@ -91,6 +91,8 @@ def lineage_routes(service: LineageService) -> list[BaseRoute]:
         raw = await read_body(request, MAX_EVENT_BYTES, decode=True)
         try:
             body = json_codec.loads_lenient(raw)
+        except json_codec.UnusableValue as exc:  # a lone surrogate, an endless integer
+            raise InvalidParameter(str(exc), field=exc.field) from None
         except json_codec.DecodeError as exc:
             raise BadRequest(f"the OpenLineage event is not JSON: {exc}") from None
         accepted = await in_thread(ingest, service.db, body)
