@@ -62,6 +62,24 @@ OBJECTIVE = textwrap.dedent(
 )
 
 
+FLOW = textwrap.dedent(
+    """
+    from modelyard.pipelines import pipeline, step
+
+    @step(cache=CACHE)
+    def total(days: int) -> float:
+        return float(sum(range(days)))  # a numeric output: a metric of the runs
+
+    @pipeline
+    def flow(days: int = 3):
+        return total(days)
+
+    if __name__ == "__main__":
+        flow.run({"days": 5}, executor="local")
+    """
+)
+
+
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True)
     return done.stdout.strip()
@@ -83,6 +101,8 @@ def repo(tmp_path) -> Path:
     (root / "src" / "train.py").write_text(TRAIN.replace("OUTSIDE", str(tmp_path / "outside")))
     (root / "src" / "datasets.json").write_text("[]")
     (root / "src" / "search.py").write_text(OBJECTIVE)
+    (root / "src" / "flow.py").write_text(FLOW.replace("CACHE", "False"))
+    (root / "src" / "cached_flow.py").write_text(FLOW.replace("CACHE", "True"))
     git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "config", "user.email", "ana@example.com")
     git(root, "config", "user.name", "Ana")
@@ -220,3 +240,19 @@ def test_a_trial_names_its_sweep_and_rtol_is_checked(repo, settings):
     assert run_id in caught.value.message
     with pytest.raises(InvalidParameter, match="rtol"):
         reproduce(run_id, settings=settings, rtol=-1)
+
+
+def test_a_pipeline_run_is_reproduced_with_its_params(repo, settings):
+    run_id = log_run(repo, settings, "src/flow.py")
+    done = reproduce(run_id, settings=settings)
+    assert done.kind == "pipeline"
+    assert done.matches, done.differing
+    rows = {(r.run, r.what, r.key): r for r in done.rows}
+    assert rows[("(run)", "param", "days")].reproduced == "5"
+    assert rows[("total", "metric", "total")].original == "10.0"
+
+
+def test_pipeline_steps_answered_from_the_cache_are_not_a_reproduction(repo, settings):
+    run_id = log_run(repo, settings, "src/cached_flow.py")
+    with pytest.raises(CannotReproduce, match="steps total were answered from the cache"):
+        reproduce(run_id, settings=settings)

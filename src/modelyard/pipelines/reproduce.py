@@ -40,6 +40,9 @@ from typing import Any
 
 from modelyard.config import Settings, load_settings
 from modelyard.errors import InvalidParameter, InvalidState, NotFound
+from modelyard.pipelines.runner import TAG_EXECUTOR as PIPELINE_EXECUTOR
+from modelyard.pipelines.runner import TAG_STATUS as STEP_STATUS
+from modelyard.pipelines.runner import TAG_TARGET as PIPELINE_TARGET
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.entities import Run
 from modelyard.tracking.run_context import TAG_ENTRY_POINT, TAG_GIT_COMMIT, TAG_GIT_DIRTY
@@ -51,7 +54,6 @@ TAG_KIND = "modelyard.source.kind"
 TAG_TARGET = "modelyard.source.target"
 TAG_GIT_ROOT = "modelyard.source.git.root"
 TAG_REPRODUCES = "modelyard.reproduce.of"
-PIPELINE_TARGET = "modelyard.pipeline.target"  # written by the pipelines runner
 SWEEP_CONFIG = "sweep.json"
 GIT_TIMEOUT_S = 60
 OUTPUT_TAIL = 3000
@@ -199,7 +201,7 @@ def plan_of(run: Run, client: TrackingClient) -> Plan:
             relative,
             name,
             params=params,
-            executor=tags.get("modelyard.pipeline.executor"),
+            executor=tags.get(PIPELINE_EXECUTOR),
         )
     return plan
 
@@ -380,8 +382,27 @@ def reproduce(run_id: str, *, settings: Settings | None = None, rtol: float = 0.
                     field="run_id",
                 )
         client.set_tag(new.info.run_id, TAG_REPRODUCES, run_id)
+        if plan.kind == KIND_PIPELINE:
+            _refuse_cached(client, new, run_id)
         rows = compare_runs(client, original, new, rtol)
     return Reproduction(run_id, new.info.run_id, plan.kind, plan.commit, float(rtol), rows)
+
+
+def _refuse_cached(client: TrackingClient, new: Run, run_id: str) -> None:
+    """A pipeline's steps answered from the cache were not executed again: comparing
+    their values would prove nothing. (``pipelines run`` has no switch to bypass the cache
+    yet; a step declared ``@step(cache=False)`` always runs.)"""
+    cached = sorted(
+        name
+        for name, step in _children(client, new).items()
+        if step.data.tags.get(STEP_STATUS) == "CACHED"
+    )
+    if cached:
+        raise CannotReproduce(
+            f"the pipeline of run {run_id} was run again, but steps {', '.join(cached)} were "
+            "answered from the cache instead of executed: nothing to compare them by",
+            field="run_id",
+        )
 
 
 def _find_reproduced(
