@@ -33,6 +33,9 @@ Public API (stable; the sweeps, reproduce and scheduler work builds on it):
   (``.run`` holds the record) when a step failed; the run is recorded either way.
 * ``resume(run_id, *, executor=None, settings=None, workers=None, force=False)``.
 * ``load_output(record, step_key, output="return", *, settings=None)``: a step's value.
+* ``current_step() -> StepContext | None`` inside a step: the pipeline's run id, the step
+  call's nested run id (its outputs are ``runs:/<step_run_id>/outputs/<name>``), key and
+  attempt — for steps that register what an earlier step stored.
 * ``load_target("pkg.module:NAME" | "/path/file.py:NAME") -> Pipeline``;
   ``target_of(pipeline) -> str``; ``parse_params(pipeline, ["k=v", ...])``.
 * ``PipelineRegistry(settings)``: ``register(name, target, params=None, *, description=None,
@@ -97,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "PipelineRunRecord": "modelyard.pipelines.store",
     "PipelineStore": "modelyard.pipelines.store",
     "StepRecord": "modelyard.pipelines.store",
+    "StepContext": "modelyard.pipelines.tasks",
+    "current_step": "modelyard.pipelines.tasks",
 }
 __all__ = [
     "Graph",
@@ -107,7 +112,9 @@ __all__ = [
     "PipelineRunRecord",
     "PipelineStore",
     "Step",
+    "StepContext",
     "StepRecord",
+    "current_step",
     "load_output",
     "load_target",
     "parse_params",
@@ -145,3 +152,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         run_pipeline,
     )
     from modelyard.pipelines.store import PipelineRunRecord, PipelineStore, StepRecord
+    from modelyard.pipelines.tasks import StepContext, current_step

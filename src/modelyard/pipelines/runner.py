@@ -379,6 +379,8 @@ class _Execution:
             trusted_outputs=options.trusted_outputs,
             timeout_s=options.timeout_s,
             attempt=active.attempt,
+            run_id=self.run_id,
+            step_run_id=active.step_run_id,
         )
 
     def _settle(self, active: _Active, result: StepResult) -> tuple[float, _Active] | None:

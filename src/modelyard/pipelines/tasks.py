@@ -12,6 +12,7 @@ and only then is the output visible.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import importlib.util
 import sys
@@ -117,6 +118,30 @@ class StepTask:
     trusted_outputs: bool
     timeout_s: float | None
     attempt: int = 1
+    run_id: str = ""  # the pipeline's tracking run
+    step_run_id: str = ""  # this step call's nested run: its outputs are its artifacts
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """The step call running now (``current_step()``): a step that registers a model or
+    writes lineage names the runs its outputs belong to — an output ``o`` of this call is
+    stored at ``runs:/<step_run_id>/outputs/<o>``."""
+
+    run_id: str
+    step_run_id: str
+    key: str
+    attempt: int
+
+
+_current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
+    "modelyard_pipeline_step", default=None
+)
+
+
+def current_step() -> StepContext | None:
+    """The step call this code runs in, or None outside a pipeline step."""
+    return _current.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +190,12 @@ def execute_step(task: StepTask, fn: Any = None) -> StepResult:
     try:
         store = blob_store(task.artifacts_uri)
         kwargs = {name: _load(store, arg) for name, arg in task.arguments.items()}
-        returned = fn(**kwargs)
+        context = StepContext(task.run_id, task.step_run_id, task.key, task.attempt)
+        token = _current.set(context)
+        try:
+            returned = fn(**kwargs)
+        finally:
+            _current.reset(token)
         outputs = _store_outputs(store, task, returned)
     except values.UnstorableOutput as exc:
         return _failed(task, str(exc), started, retryable=False)
