@@ -101,3 +101,10 @@ def test_emit_openlineage_writes_the_periods_events_to_the_file(story, tmp_path)
 def test_emit_without_a_sink_says_which_setting(story):
     out = run(story, "--emit-openlineage", "1d")
     assert out.exit_code == 2 and "MODELYARD_OPENLINEAGE_URL" in out.output
+
+
+def test_backfill_says_what_it_read(story):
+    out = run(story, "--backfill")
+    assert out.exit_code == 0, out.output
+    assert "2 deployment revisions, 1 monitor, 0 alerts" in out.output
+    assert run(story, "web", "--backfill").exit_code == 2

@@ -70,6 +70,11 @@ def lineage(
         metavar="DURATION",
         help="Look for a request id only in the log of this period (e.g. 1d).",
     ),
+    backfill: bool = typer.Option(
+        False,
+        "--backfill",
+        help="Record the edges of deployments, monitors and alerts stored before lineage.",
+    ),
     emit_openlineage: str | None = typer.Option(
         None,
         "--emit-openlineage",
@@ -85,10 +90,16 @@ def lineage(
     $ modelyard lineage sales@4 --downstream
     $ modelyard lineage web --downstream --json
     $ modelyard lineage --emit-openlineage 1d
+    $ modelyard lineage --backfill
     """
     from modelyard.errors import InvalidParameter
     from modelyard.lineage.graph import DOWNSTREAM, UPSTREAM
 
+    if backfill:
+        if ref is not None:
+            raise InvalidParameter("--backfill takes no ID", field="ID")
+        _backfill(ctx)
+        return
     if emit_openlineage is not None:
         if ref is not None:
             raise InvalidParameter(
@@ -135,6 +146,25 @@ def _service(ctx: typer.Context) -> LineageService | RemoteLineage:
         ctx.call_on_close(transport.close)
         return RemoteLineage(transport)
     return LineageService.from_settings(settings)
+
+
+def _backfill(ctx: typer.Context) -> None:
+    from modelyard.errors import InvalidParameter
+    from modelyard.lineage.backfill import backfill
+    from modelyard.lineage.service import LineageService
+
+    settings = ctx.obj.settings()
+    if settings.is_remote:
+        raise InvalidParameter(
+            "--backfill writes to the metadata store itself: unset MODELYARD_TRACKING_URI "
+            "and pass --store-uri",
+            field="tracking_uri",
+        )
+    counts = backfill(LineageService.from_settings(settings).db)
+    read = ", ".join(
+        f"{n:,} {kind.replace('_', ' ')}{'' if n == 1 else 's'}" for kind, n in counts.items()
+    )
+    ctx.obj.console().print(f"[green]✓[/] lineage edges recorded for {read}")
 
 
 def _emit(ctx: typer.Context, period: str) -> None:
