@@ -10,7 +10,9 @@
    steps, each a fixed amount of pure-Python work (``--work`` loop iterations; it holds
    the GIL, so only processes run it in parallel). The same functions called in sequence,
    against the pipeline on the local executor, on 2 local worker processes (their start-up
-   included), and on Ray (a local instance with 2 CPUs; ``ray.init`` timed apart).
+   included: a run starts its workers), and on Ray (a local instance with 2 CPUs started
+   once, ``ray.init`` timed apart, its workers warmed by one small run). The variants run
+   interleaved, once per repeat, and each reports its median.
 
     python benchmarks/pipelines.py                     # both parts
     python benchmarks/pipelines.py --part overhead --steps 200
@@ -129,38 +131,46 @@ def overhead(steps: int, repeats: int, base: Path) -> dict[str, Any]:
     return found
 
 
+def _sequential(work: int) -> float:
+    started = time.perf_counter()
+    for branch in range(BRANCHES):
+        value = burn(branch, work)
+        for _ in range(DEPTH - 1):
+            value = burn(value, work)
+    return time.perf_counter() - started
+
+
 def parallel(work: int, repeats: int, base: Path, with_ray: bool) -> dict[str, Any]:
-    sequential = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for branch in range(BRANCHES):
-            value = burn(branch, work)
-            for _ in range(DEPTH - 1):
-                value = burn(value, work)
-        sequential.append(time.perf_counter() - started)
-    found: dict[str, Any] = {"work": work, "sequential_s": statistics.median(sequential)}
+    """Each repeat runs every variant once, one after another (interleaved, so a shared
+    machine's changing load falls on all of them alike); the medians are reported."""
     params = {"work": work}
     home = base / "branches"
     _run(chain, {"steps": 2}, home, "local")  # the store exists before timing
-    found["local_s"] = statistics.median(
-        [_run(branches, params, home, "local") for _ in range(repeats)]
-    )
-    found["process_2_s"] = statistics.median(
-        [_run(branches, params, home, "process", workers=2) for _ in range(repeats)]
-    )
+    found: dict[str, Any] = {"work": work}
     if with_ray:
         import ray
 
         started = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
         found["ray_init_s"] = time.perf_counter() - started
-        try:
-            _run(chain, {"steps": 2}, home, "ray")  # Ray's workers start and import once
-            found["ray_2_s"] = statistics.median(
-                [_run(branches, params, home, "ray") for _ in range(repeats)]
-            )
-        finally:
+        _run(chain, {"steps": 2}, home, "ray")  # Ray's workers start and import once
+    variants: dict[str, Any] = {
+        "sequential_s": lambda: _sequential(work),
+        "local_s": lambda: _run(branches, params, home, "local"),
+        "process_2_s": lambda: _run(branches, params, home, "process", workers=2),
+    }
+    if with_ray:
+        variants["ray_2_s"] = lambda: _run(branches, params, home, "ray")
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for _ in range(repeats):
+            for name, measure in variants.items():
+                times[name].append(measure())
+    finally:
+        if with_ray:
             ray.shutdown()
+    found.update({name: statistics.median(values) for name, values in times.items()})
+    found["all_s"] = times
     return found
 
 
