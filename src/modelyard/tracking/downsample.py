@@ -9,7 +9,7 @@ survive where a stride or an average would erase them.
 
 >>> x = np.arange(10_000.0); y = np.sin(x / 500)
 >>> keep = lttb(x, y, 500)
->>> len(keep), keep[0], keep[-1]
+>>> len(keep), int(keep[0]), int(keep[-1])
 (500, 0, 9999)
 """
 
