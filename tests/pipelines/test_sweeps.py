@@ -350,3 +350,19 @@ def test_a_journal_that_writes_alone_refuses_records_another_process_wrote(backe
         alone.flush()
     assert caught.value.field == "name"
     assert other.count() == 2
+
+
+@pytest.mark.slow
+def test_trials_run_on_ray_workers_through_the_pipelines_ray_executor(local):
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    try:
+        result = sweep(
+            quadratic, SPACE, n_trials=6, seed=4, parallel=2, executor="ray", name="on-ray"
+        )
+    finally:
+        ray.shutdown()
+    assert sorted(t.number for t in result.trials) == list(range(6))
+    assert all(t.state == "COMPLETE" and t.run_id for t in result.trials)
+    pids = {r.data.tags["modelyard.pid"] for r in children(local, result.run_id).values()}
+    assert str(os.getpid()) not in pids
