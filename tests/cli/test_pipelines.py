@@ -66,6 +66,8 @@ def test_run_prints_the_tree_and_list_and_show_find_the_run(tmp_path, flow_file)
     assert listed.exit_code == 0 and run_id in listed.output and "manual" in listed.output
     shown = invoke(home, "show", run_id)
     assert shown.exit_code == 0
+    assert 'params {"marker": "none", "n": 5}' in shown.output
+    assert 'cause {"kind": "manual", "via": "cli"}' in shown.output
     assert shown.output.index("numbers") < shown.output.index("total")
 
 

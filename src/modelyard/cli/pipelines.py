@@ -214,6 +214,12 @@ def _print_tree(ctx: typer.Context, record: PipelineRunRecord) -> None:
     if record.attempts > 1:
         head += f", resumed {record.attempts - 1}x"
     tree = Tree(head)
+    facts = [f"started {_time(record.started_at)} on {record.executor}"]
+    if record.params:
+        facts.append(f"params {json.dumps(record.params, sort_keys=True)}")
+    if record.cause:
+        facts.append(f"cause {json.dumps(record.cause, sort_keys=True)}")
+    tree.add(f"[dim]{escape('; '.join(facts))}[/]")
     if record.error:
         tree.add(f"[red]{escape(record.error)}[/]")
     branches: dict[str, Tree] = {}
