@@ -4,6 +4,7 @@ sweep that continues after an interruption (on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -157,6 +158,8 @@ def test_a_sweep_started_again_continues_from_the_trials_it_has(yard):
     assert yard.get_run(first.run_id).info.status == "FINISHED"
     done = sweep(quadratic, SPACE, n_trials=7, seed=5, name="again")
     assert len(done.trials) == 7  # nothing left to run
+    recorded = json.loads(yard.read_artifact(first.run_id, "sweep.json"))
+    assert recorded["n_trials"] == 7  # what reproducing the sweep runs
 
 
 def test_a_restart_with_another_space_or_direction_is_refused(yard):

@@ -185,6 +185,8 @@ def sweep(
         )
         run_id = _continue(study, config, client)
         journal.flush()
+        # n_trials (the total) and parallel may change from one start to the next
+        client.log_dict(run_id, _replay_config(config), CONFIG_ARTIFACT)
     else:
         study = optuna.create_study(
             study_name=config.name,
