@@ -47,6 +47,12 @@ export async function render(view, { params, query }) {
   const stateKey = `${experimentId}|${filter}|${order}|${size}`;
   const go = (changes) => { location.hash = withQuery(base, { filter, order, size: size === 50 ? "" : size, ...changes }); };
 
+  // Both requests at once; a bad filter is answered below the search box.
+  const search = api.post("/api/2.0/mlflow/runs/search", {
+    experiment_ids: [experimentId], filter, order_by: order ? [order] : [],
+    max_results: size, page_token: page || undefined,
+  });
+  search.catch(() => {}); // handled where it is awaited
   const experiment = await api.get(`/api/v1/experiments/${encodeURIComponent(experimentId)}`);
   document.title = `${experiment.name} · modelyard`;
   view.append(h("p", { class: "crumbs" }, h("a", { href: "#/experiments" }, "Experiments"), " / "),
@@ -59,10 +65,7 @@ export async function render(view, { params, query }) {
 
   let answer;
   try {
-    answer = await api.post("/api/2.0/mlflow/runs/search", {
-      experiment_ids: [experimentId], filter, order_by: order ? [order] : [],
-      max_results: size, page_token: page || undefined,
-    });
+    answer = await search;
   } catch (error) {
     if (error.status === 400) { view.append(errorBox(error)); return; } // a bad filter: say why
     throw error;
