@@ -369,3 +369,48 @@ def test_trials_run_on_ray_workers_through_the_pipelines_ray_executor(local):
     assert all(t.state == "COMPLETE" and t.run_id for t in result.trials)
     pids = {r.data.tags["modelyard.pid"] for r in children(local, result.run_id).values()}
     assert str(os.getpid()) not in pids
+
+
+def test_maximize_picks_the_largest_value_and_hyperband_prunes_from_reports(local):
+    def rising(params, trial):
+        for step in range(9):
+            trial.report(params["x"] * (step + 1), step)
+        return params["x"] * 9
+
+    result = sweep(
+        rising,
+        {"x": {"type": "float", "low": 0.0, "high": 1.0}},
+        n_trials=12,
+        direction="maximize",
+        pruner="hyperband",
+        seed=2,
+        name="up",
+    )
+    complete = [t for t in result.trials if t.state == "COMPLETE"]
+    assert result.best_value == max(t.value for t in complete)
+    assert result.count("COMPLETE") + result.count("PRUNED") == 12
+    history = local.get_metric_history(result.best_run_id, "objective")
+    assert [p.step for p in history] == list(range(9))  # report() logs under the metric
+
+
+def test_ctrl_c_kills_the_trial_and_the_sweep_which_continues_when_started_again(local):
+    calls = []
+
+    def interrupted(params):
+        calls.append(params)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return params["x"]
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep(interrupted, SPACE, n_trials=5, seed=1, name="ctrl-c")
+    runs = local.search_runs(
+        [local.get_experiment_by_name("sweeps").experiment_id],
+        "tags.`modelyard.sweep.name` = 'ctrl-c'",
+    ).items
+    statuses = {r.info.run_name: r.info.status for r in runs}
+    assert statuses["ctrl-c"] == "KILLED" and statuses["trial-2"] == "KILLED"
+    result = sweep(interrupted, SPACE, n_trials=5, seed=1, name="ctrl-c")
+    assert result.resumed and [t.state for t in result.trials].count("COMPLETE") == 5
+    assert result.trials[2].state == "FAIL"
+    assert local.get_run(result.run_id).info.status == "FINISHED"
