@@ -272,3 +272,25 @@ def test_the_same_run_on_postgresql(backend_settings, marker):
     again = run(yard.branches, backend_settings, marker=marker, rows=6)
     assert set(statuses(again).values()) == {"CACHED"}
     assert load_output(again, "column_sum", settings=backend_settings) == 15.0
+
+
+def test_required_run_tags_are_given_once_and_carried_by_every_step(tmp_path, marker):
+    from modelyard.config import Settings
+    from modelyard.errors import ConventionViolation
+
+    strict = Settings(
+        home=tmp_path / "strict", required_run_tags=["team"], convention_mode="refuse"
+    )
+    with pytest.raises(ConventionViolation, match="'team'"):
+        run(yard.branches, strict, marker=marker)
+    (tmp_path / "marker" / "broken").touch()
+    with pytest.raises(PipelineFailed) as err:
+        run_pipeline(
+            yard.branches, {"marker": marker}, settings=strict, executor="local",
+            tags={"team": "demand"},
+        )  # fmt: skip
+    (tmp_path / "marker" / "broken").unlink()
+    resumed = resume(err.value.run.run_id, settings=strict)  # the steps it re-runs too
+    with TrackingClient.from_settings(strict) as client:
+        for s in resumed.steps:
+            assert client.get_run(s.step_run_id).data.tags["team"] == "demand"

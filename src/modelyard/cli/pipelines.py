@@ -81,6 +81,9 @@ def run(
     experiment: str | None = typer.Option(
         None, "--experiment", help="The experiment of the run (default: pipelines)."
     ),
+    tag: list[str] = typer.Option(
+        [], "--tag", "-t", help="A tag KEY=VALUE for the run and each step's run; repeatable."
+    ),
 ) -> None:
     """Run a pipeline as a tracked run: each step a nested run, cached steps skipped.
 
@@ -96,6 +99,7 @@ def run(
     from modelyard.pipelines.runner import PipelineFailed, run_pipeline
 
     settings = ctx.obj.settings()
+    tags = _tags(tag)
     try:
         if ":" in target:
             pipeline = load_target(target)
@@ -107,6 +111,7 @@ def run(
                 experiment=experiment,
                 workers=workers,
                 cause={"kind": "manual", "via": "cli"},
+                tags=tags,
             )
         else:
             registry = PipelineRegistry(settings)
@@ -118,11 +123,24 @@ def run(
                 experiment=experiment,
                 workers=workers,
                 cause={"kind": "manual", "via": "cli"},
+                tags=tags,
             )
     except PipelineFailed as exc:
         _finish(ctx, exc.run, True)
         return
     _finish(ctx, record, False)
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    from modelyard.errors import InvalidParameter
+
+    found: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameter(f"--tag {pair!r} is not KEY=VALUE", field="tag")
+        found[key.strip()] = value
+    return found
 
 
 @app.command()

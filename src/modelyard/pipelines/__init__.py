@@ -28,7 +28,7 @@ Public API (stable; the sweeps, reproduce and scheduler work builds on it):
   call returns inside a pipeline), ``Graph`` (``Pipeline.build(params)``: the DAG, with
   ``order()``).
 * ``run_pipeline(pipeline, params=None, *, executor="process", settings=None,
-  experiment=None, cause=None, name=None, target=None, workers=None) ->
+  experiment=None, cause=None, name=None, target=None, workers=None, tags=None) ->
   PipelineRunRecord``; ``Pipeline.run(params, **same)``. Raises ``PipelineFailed``
   (``.run`` holds the record) when a step failed; the run is recorded either way.
 * ``resume(run_id, *, executor=None, settings=None, workers=None, force=False)``.
@@ -40,9 +40,9 @@ Public API (stable; the sweeps, reproduce and scheduler work builds on it):
   ``target_of(pipeline) -> str``; ``parse_params(pipeline, ["k=v", ...])``.
 * ``PipelineRegistry(settings)``: ``register(name, target, params=None, *, description=None,
   replace=False)``, ``get(name)``, ``list()``, ``unregister(name)``, ``start(name,
-  params=None, *, cause=None, executor="process", experiment=None, workers=None)``. A
-  monitor alert's ``trigger`` is such a name: the scheduler calls ``start(trigger,
-  cause={"kind": "alert", "alert_id": ..., "monitor": ..., "rule": ...})``.
+  params=None, *, cause=None, executor="process", experiment=None, workers=None,
+  tags=None)``. A monitor alert's ``trigger`` is such a name: the scheduler calls
+  ``start(trigger, cause={"kind": "alert", "alert_id": ..., "monitor": ..., "rule": ...})``.
 * ``PipelineStore`` (``pipelines_store(settings)``): ``get_run``, ``list_runs``; records
   ``PipelineRunRecord`` (run_id, pipeline, target, params, executor, status RUNNING |
   FINISHED | FAILED, cause, error, started_at, ended_at, attempts, steps) and
@@ -57,9 +57,10 @@ Recorded where:
 
 * The pipeline run is a tracking run (experiment ``pipelines`` unless given) tagged
   ``modelyard.pipeline.name`` / ``.target`` / ``.executor`` / ``.cause``, its params
-  logged as params (JSON text). Each step call is a nested run named by its step key
-  (``train``, ``train_2`` for a second call) tagged ``modelyard.step.name``, ``.key``,
-  ``.cache_key``, ``.status``, ``.duration_ms``, ``.attempts``, ``.reason``,
+  logged as params (JSON text), and the caller's ``tags`` (also on every step's run, so
+  a team's required run tags are given once). Each step call is a nested run named by its
+  step key (``train``, ``train_2`` for a second call) tagged ``modelyard.step.name``,
+  ``.key``, ``.cache_key``, ``.status``, ``.duration_ms``, ``.attempts``, ``.reason``,
   ``.cached_from``.
 * A step's numeric output is also a metric: on the step's run named by the output (the
   step's name for a single output), on the pipeline's run by step key

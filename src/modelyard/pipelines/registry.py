@@ -71,6 +71,7 @@ class PipelineRegistry:
         executor: str = DEFAULT_EXECUTOR,
         experiment: str | None = None,
         workers: int | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> PipelineRunRecord:
         """Run the pipeline registered as ``name`` (raises ``PipelineFailed`` if it fails;
         the run is recorded either way)."""
@@ -88,4 +89,5 @@ class PipelineRegistry:
             name=name,
             target=definition.target,
             workers=workers,
+            tags=tags,
         )

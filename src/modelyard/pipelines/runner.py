@@ -84,13 +84,15 @@ def run_pipeline(
     name: str | None = None,
     target: str | None = None,
     workers: int | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> PipelineRunRecord:
     """Run ``pipeline`` with ``params`` as a tracked run; return its record, or raise
     ``PipelineFailed`` (carrying the record) when a step failed.
 
     ``name``: the name runs are listed under (a registered pipeline's; default the
     function's). ``cause``: why it runs, recorded on the run (``{"kind": "alert",
-    "alert_id": 7}``). ``workers``: parallel steps (process and Ray executors).
+    "alert_id": 7}``). ``workers``: parallel steps (process and Ray executors). ``tags``:
+    set on the pipeline's run and on every step's run (a team's required run tags).
     """
     settings = settings or load_settings()
     check_executor(executor)
@@ -103,10 +105,11 @@ def run_pipeline(
     shown = name or pipeline.name
     with TrackingClient.from_settings(settings) as client:
         experiment_id = client.get_or_create_experiment(experiment or DEFAULT_EXPERIMENT)
-        tags = {TAG_PIPELINE: shown, TAG_TARGET: target, TAG_EXECUTOR: executor}
+        user_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        run_tags = {**user_tags, TAG_PIPELINE: shown, TAG_TARGET: target, TAG_EXECUTOR: executor}
         if cause is not None:
-            tags[TAG_CAUSE] = json.dumps(dict(cause), sort_keys=True)
-        run = client.create_run(experiment_id.experiment_id, run_name=shown, tags=tags)
+            run_tags[TAG_CAUSE] = json.dumps(dict(cause), sort_keys=True)
+        run = client.create_run(experiment_id.experiment_id, run_name=shown, tags=run_tags)
         run_id = run.info.run_id
         if values:
             client.log_batch(
@@ -121,7 +124,7 @@ def run_pipeline(
             cause=cause,
         )
         with _executor(client, store, run_id, executor, settings, workers) as pool:
-            _Execution(client, store, settings, graph, run_id, pool, refs).run()
+            _Execution(client, store, settings, graph, run_id, pool, refs, user_tags).run()
     return _finished(store, run_id)
 
 
@@ -159,7 +162,8 @@ def resume(
         client.update_run(run_id, status=RunStatus.RUNNING)
         with _executor(client, store, run_id, chosen, settings, workers) as pool:
             previous = {s.step_key: s for s in record.steps}
-            _Execution(client, store, settings, graph, run_id, pool, refs, previous).run()
+            tags = _user_tags(client.get_run(run_id).data.tags)
+            _Execution(client, store, settings, graph, run_id, pool, refs, tags, previous).run()
     return _finished(store, run_id)
 
 
@@ -179,6 +183,11 @@ def _executor(
         store.end_run(run_id, st.FAILED, f"the {name} executor could not start: {exc}")
         client.set_terminated(run_id, RunStatus.FAILED)
         raise
+
+
+def _user_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags a user gave a run (not modelyard's or MLflow's own)."""
+    return {k: v for k, v in tags.items() if not k.startswith(("modelyard.", "mlflow."))}
 
 
 def _finished(store: PipelineStore, run_id: str) -> PipelineRunRecord:
@@ -218,6 +227,7 @@ class _Execution:
         run_id: str,
         executor: Executor,
         refs: Mapping[str, Any],
+        tags: Mapping[str, str],
         previous: Mapping[str, StepRecord] | None = None,
     ) -> None:
         self.client = client
@@ -227,6 +237,7 @@ class _Execution:
         self.run_id = run_id
         self.executor = executor
         self.refs = refs
+        self.tags = dict(tags)  # the user's, on every step's run
         self.previous = dict(previous or {})
         self.experiment_id = client.get_run(run_id).info.experiment_id
         self.artifacts_uri = settings.resolved_artifacts_uri()
@@ -331,6 +342,7 @@ class _Execution:
                 self._reuse(call, cache_key, described, *hit)
                 return None
         tags = {
+            **self.tags,
             TAG_STEP: call.step.name,
             TAG_STEP_KEY: call.key,
             TAG_CACHE_KEY: cache_key,
@@ -459,6 +471,7 @@ class _Execution:
             f"cache hit: same code and inputs as step run {source_run_id} ({_when(created_at)})"
         )
         tags = {
+            **self.tags,
             TAG_STEP: call.step.name,
             TAG_STEP_KEY: call.key,
             TAG_CACHE_KEY: cache_key,
