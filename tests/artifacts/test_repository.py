@@ -480,3 +480,21 @@ def test_ranges_are_bytewise_on_postgresql_even_under_a_locale_collation(
         assert repo.collect_garbage() == GcReport(3, len(b"a/x") + 11 + 7)
     finally:
         db.dispose()
+
+
+def test_log_blobs_records_blobs_another_process_stored(repo: ArtifactRepository) -> None:
+    """A pipeline worker puts bytes in the blob store; the coordinator records the paths."""
+    first, second = repo.blobs.put_bytes(b"one"), repo.blobs.put_bytes(b"two")
+    entries = repo.log_blobs([("run/outputs/a/value.json", first), ("run/outputs/b/x", second)])
+    assert [e.digest for e in entries] == [first.digest, second.digest]
+    assert repo.read_bytes("run/outputs/b/x") == b"two"
+
+
+def test_log_blobs_refuses_a_missing_blob_and_records_nothing(repo: ArtifactRepository) -> None:
+    kept = repo.blobs.put_bytes(b"kept")
+    missing = BlobRef(sha(b"never stored"), 12)
+    with pytest.raises(NotFound, match="is not in the store"):
+        repo.log_blobs([("run/a", kept), ("run/b", missing)])
+    assert not repo.exists("run/a") and not repo.exists("run/b")
+    with pytest.raises(InvalidParameter, match=r"has a '\.\.' segment"):
+        repo.log_blobs([("run/../escape", kept)])
