@@ -9,7 +9,7 @@ schema): each step is an index lookup — the primary key ``(src, dst, relation)
 ``src``, ``ix_lineage_edges_dst`` serves ``dst`` — so the cost follows the size of the
 answer, never the size of the graph, and the graph is never loaded into Python.
 
-The recursion keeps ``(node, depth)`` pairs with ``UNION`` (not ``UNION ALL``), so a
+The recursion carries ``(edge, depth)`` rows with ``UNION`` (not ``UNION ALL``), so a
 cycle, or a node reached by many paths, ends at ``depth``; ``MAX_DEPTH`` bounds an
 unlimited walk and ``MAX_EDGES`` bounds the answer (``truncated`` says it was cut).
 
@@ -99,33 +99,23 @@ def walk(
     if not start:
         return Walk(start, direction, [], False)
     e = lineage_edges.c
-    near, far = (e.dst, e.src) if direction == UPSTREAM else (e.src, e.dst)
+    near = e.dst if direction == UPSTREAM else e.src
 
-    # The seeds are read from the table (a start without edges has nothing to walk), so
-    # any number of them is one ``IN`` over the index.
-    seed = (
-        select(near.label("node"), literal(0, Integer).label("depth"))
-        .where(near.in_(start))
-        .distinct()
+    # The walk carries the edges themselves: each step joins the edges found last to the
+    # edges at their far end, by index, so no step ever scans the table. The seeds are
+    # one ``IN`` over the index (a start without edges has nothing to walk).
+    seed = select(e.src, e.dst, e.relation, literal(1, Integer).label("depth")).where(
+        near.in_(start)
     )
-    frontier = seed.cte("frontier", recursive=True)
+    walked = seed.cte("walked", recursive=True)
+    w = walked.c
+    reached_end = w.src if direction == UPSTREAM else w.dst
     step = (
-        select(far.label("node"), (frontier.c.depth + 1).label("depth"))
-        .select_from(frontier.join(lineage_edges, near == frontier.c.node))
-        .where(frontier.c.depth < limit)
+        select(e.src, e.dst, e.relation, (w.depth + 1).label("depth"))
+        .select_from(walked.join(lineage_edges, near == reached_end))
+        .where(w.depth < limit)
     )
-    frontier = frontier.union(step)
-    reached = (
-        select(
-            e.src,
-            e.dst,
-            e.relation,
-            (frontier.c.depth + 1).label("depth"),
-        )
-        .select_from(frontier.join(lineage_edges, near == frontier.c.node))
-        .where(frontier.c.depth < limit)
-        .subquery("reached")
-    )
+    reached = walked.union(step)
     r = reached.c
     nearest = func.min(r.depth).label("depth")
     query = (
