@@ -4,6 +4,8 @@ refused promotion by a policy that requires resolved lineage (off by default).""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -152,3 +154,16 @@ def test_a_local_path_source_is_refused(yard, source):
 
     with pytest.raises(InvalidParameter, match="To use a local path as a model version source"):
         registry.create_model_version("churn", source, run_id="run_id_1")
+
+
+def test_a_stage_transition_updates_the_models_last_update_time(yard):
+    registry = served(yard)
+    registry.create_registered_model("churn")
+    registry.create_model_version("churn", "runs:/run_id/model", run_id="run_id_1")
+    before = registry.get_registered_model("churn").last_updated_time
+    time.sleep(0.005)  # a later millisecond than the model's last change
+
+    moved = registry.transition_model_version_stage("churn", 1, "Staging")
+
+    after = registry.get_registered_model("churn").last_updated_time
+    assert after >= moved.last_updated_time > before

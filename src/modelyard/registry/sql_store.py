@@ -507,6 +507,7 @@ class SqlRegistryStore(RegistryStore):
                     reason=f"replaced by version {version}",
                 )
             self._set_stage(conn, actor, name, version, current.stage.value, stage)
+            self._touch(conn, name)  # the model changed too, as MLflow records it
             return version_entity(conn, name, version)
 
     def _set_stage(
