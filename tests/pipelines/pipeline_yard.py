@@ -169,3 +169,9 @@ def interrupt(marker: str) -> int:
 @pipeline
 def interrupted(marker: str):
     return interrupt(marker)
+
+
+@pipeline
+def interrupted_pair(marker: str):
+    """An interrupt while an independent step waits its turn."""
+    return interrupt(marker), make_table(3, marker)

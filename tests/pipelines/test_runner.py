@@ -294,3 +294,15 @@ def test_required_run_tags_are_given_once_and_carried_by_every_step(tmp_path, ma
     with TrackingClient.from_settings(strict) as client:
         for s in resumed.steps:
             assert client.get_run(s.step_run_id).data.tags["team"] == "demand"
+
+
+def test_an_interrupt_ends_every_open_step_run_not_only_the_running_one(settings, marker):
+    with pytest.raises(KeyboardInterrupt):
+        run(yard.interrupted_pair, settings, marker=marker)
+    (record,) = pipelines_store(settings).list_runs()
+    record = pipelines_store(settings).get_run(record.run_id)
+    assert statuses(record) == {"interrupt": "FAILED", "make_table": "FAILED"}
+    with TrackingClient.from_settings(settings) as client:
+        for s in record.steps:
+            assert client.get_run(s.step_run_id).info.status == "FAILED", s.step_key
+            assert s.reason.startswith("interrupted: KeyboardInterrupt")

@@ -291,7 +291,8 @@ class _Execution:
                         retries.append(again)
         except BaseException as exc:
             reason = f"interrupted: {type(exc).__name__}: {exc}"
-            for active in running.values():
+            # Every step with a nested run open: running, ready, or waiting for a retry.
+            for active in [*running.values(), *ready, *(r[1] for r in retries)]:
                 self._fail(active, reason)
             self._end(st.FAILED, self.failure or reason)
             raise
