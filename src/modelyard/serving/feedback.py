@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from modelyard.errors import InvalidParameter
 from modelyard.ids import now_ms
+from modelyard.registry import audit
 from modelyard.serving.tables import serving_feedback
 from modelyard.store.engine import Database
 
@@ -179,8 +180,16 @@ class FeedbackStore:
         deployment: str,
         items: Sequence[FeedbackItem],
         served: Sequence[Served | None],
+        *,
+        reviewer: str | None = None,
+        model: str | None = None,
     ) -> int:
-        """Store ``items`` (with what answered each, when known); returns how many."""
+        """Store ``items`` (with what answered each, when known); returns how many.
+
+        ``reviewer``: the person who entered them (the web UI's review page), recorded in
+        the audit trail in the same transaction, one ``feedback.review`` event per item
+        (``model``: the model whose audit history lists it). Machine feedback sent to
+        ``POST /feedback`` names nobody and writes no event."""
         now = now_ms()
         rows = []
         for item, info in zip(items, served, strict=True):
@@ -199,6 +208,15 @@ class FeedbackStore:
             )
         with self.db.write() as conn:
             conn.execute(serving_feedback.insert(), rows)
+            for row in rows if reviewer else ():
+                audit.append(
+                    conn,
+                    actor=str(reviewer),
+                    action="feedback.review",
+                    entity=f"prediction:{row['request_id']}",
+                    model_name=model,
+                    after={k: v for k, v in row.items() if k != "created_at"},
+                )
         return len(rows)
 
     def frame(self, deployment: str, since_ms: int | None = None) -> Any:

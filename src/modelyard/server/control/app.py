@@ -30,7 +30,17 @@ from modelyard.lineage.service import LineageService
 from modelyard.monitoring.references import recording_references
 from modelyard.monitoring.store import MonitorStore
 from modelyard.registry.client import RegistryClient
-from modelyard.server.control import artifacts_api, mlflow_api, native_api, ui_api, ui_routes
+from modelyard.server.control import (
+    artifacts_api,
+    deployments_ui_api,
+    mlflow_api,
+    native_api,
+    registry_ui_api,
+    review_ui_api,
+    session_ui_api,
+    ui_api,
+    ui_routes,
+)
 from modelyard.server.control.auth import actor_of
 from modelyard.server.control.context import ServerContext, ServerLimits
 from modelyard.server.control.lineage_api import (
@@ -160,6 +170,10 @@ def create_app(
                 *artifacts_api.routes(ctx),
                 *lineage_routes(LineageService(registry.db, client.artifacts)),
                 *ui_api.routes(ctx),
+                *registry_ui_api.routes(registry, actor_of),
+                *deployments_ui_api.routes(registry, actor_of),
+                *review_ui_api.routes(registry, actor_of),
+                *session_ui_api.routes(registry, actor_of),
                 *ui_routes.routes(),  # the web UI: `/` and `/static/...`
             ]
         ),

@@ -24,7 +24,12 @@ from modelyard.auth.lockout import FailureLockout
 from modelyard.auth.roles import Role, roles_up_to
 from modelyard.auth.service import AuthService
 from modelyard.server.control.ui_routes import public_paths
-from modelyard.server.http.auth_middleware import DEFAULT_CACHE_TTL_S, AuthMiddleware, principal_of
+from modelyard.server.http.auth_middleware import (
+    DEFAULT_CACHE_TTL_S,
+    SESSION_COOKIE,
+    AuthMiddleware,
+    principal_of,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -81,6 +86,7 @@ def auth_middleware(
         open_paths=OPEN_PATHS | public_paths(),  # the UI's code: it asks for a token itself
         rules=DEFAULT_RULES,
         lockout=lockout,
+        cookie=SESSION_COOKIE,  # the web UI's session (server.control.session_ui_api)
     )
 
 

@@ -43,6 +43,15 @@ The role a route needs, first match wins:
 3. the app's ``rules`` table, keyed by (method, path template);
 4. by method: GET, HEAD and OPTIONS need viewer, everything else editor.
 
+A browser signed in to the web UI sends the token as the HttpOnly cookie ``SESSION_COOKIE``
+instead (``server.control.session_ui_api`` sets it), when the app names the cookie
+(``cookie=``; the data plane does not). A request authenticated by the cookie that is
+not GET, HEAD or OPTIONS must carry ``CSRF_HEADER`` and, when it sends ``Origin``, come
+from the server's own origin, else it is a 403: a cross-site form cannot set a custom
+header, and a cross-site script that does needs a CORS preflight nobody grants. A
+refusal of a request carrying ``CSRF_HEADER`` (the UI's) leaves out ``WWW-Authenticate``,
+so the browser never opens its own password prompt over the page's sign-in form.
+
 The authenticated ``Principal`` is put in the request scope (``principal_of(request)``)
 and in a context variable (``current_principal()``) that follows the request into the
 worker thread running its handler.
@@ -85,6 +94,9 @@ REQUIRED_ROLE_ATTR = "__modelyard_required_role__"
 #: another server process) may take to bite, against one query per request without it.
 DEFAULT_CACHE_TTL_S = 2.0
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The web UI's session cookie (the token, HttpOnly) and the header its requests carry.
+SESSION_COOKIE = "modelyard_session"
+CSRF_HEADER = "x-modelyard-csrf"
 
 _current: ContextVar[Principal | None] = ContextVar("modelyard_principal", default=None)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -143,6 +155,7 @@ class AuthMiddleware:
         role: Role | None = None,
         lockout: FailureLockout | None = None,
         render: Callable[[ModelyardError], Response] | None = None,
+        cookie: str | None = None,
     ) -> None:
         self.app = app
         #: How a refusal is rendered (the data plane adds the Open Inference Protocol's key).
@@ -151,6 +164,8 @@ class AuthMiddleware:
         self.rules = dict(rules or {})
         self.open_paths = frozenset(open_paths)
         self.role = role
+        #: The session cookie accepted in place of an Authorization header (None: none).
+        self.cookie = cookie
         self.lockout = lockout if lockout is not None else FailureLockout()
         self._routes = RouteResolver()
 
@@ -173,7 +188,10 @@ class AuthMiddleware:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008, "reason": exc.code})
                 return
-            await self.render(exc)(scope, receive, send)
+            response = self.render(exc)
+            if CSRF_HEADER in Headers(scope=scope):  # the UI asks for a token itself
+                del response.headers["www-authenticate"]
+            await response(scope, receive, send)
             return
         scope[SCOPE_KEY] = principal
         reset = _current.set(principal)
@@ -183,10 +201,14 @@ class AuthMiddleware:
             _current.reset(reset)
 
     async def _authenticate(self, scope: Scope, address: str) -> Principal:
-        header = Headers(scope=scope).get("authorization")
+        headers = Headers(scope=scope)
+        header = headers.get("authorization")
         token, claimed_user = "", None
+        session = None if header or not self.cookie else _cookie(headers, self.cookie)
+        if session:
+            check_same_origin(scope, headers)
         try:
-            token, claimed_user = credentials(header)
+            token, claimed_user = (session, None) if session else credentials(header)
             principal = self.service.from_cache(token)
             if principal is None:  # a query (and maybe a write): not on the event loop
                 principal = await run_in_threadpool(self.service.authenticate, token)
@@ -196,7 +218,7 @@ class AuthMiddleware:
                     "name or a Bearer token"
                 )
         except Unauthenticated as exc:
-            if header:  # no credentials guess nothing: only a failed credential counts
+            if header or session:  # no credentials guess nothing: only a failed credential counts
                 self._failed(exc, address, token, claimed_user)
             raise
         return principal
@@ -245,6 +267,26 @@ class AuthMiddleware:
         if ruled is not None:
             return ruled
         return Role.VIEWER if method in SAFE_METHODS else Role.EDITOR
+
+
+def _cookie(headers: Headers, name: str) -> str | None:
+    from starlette.requests import cookie_parser
+
+    return cookie_parser(headers.get("cookie", "")).get(name) or None
+
+
+def check_same_origin(scope: Scope, headers: Headers) -> None:
+    """Refuse a cookie-authenticated change that a page of another site could have sent."""
+    if scope.get("method", "GET") in SAFE_METHODS:
+        return
+    origin = headers.get("origin")
+    host = headers.get("host", "")
+    if CSRF_HEADER not in headers or (origin is not None and origin.split("://", 1)[-1] != host):
+        raise PermissionDenied(
+            f"{scope.get('method')} {scope['path']} with the session cookie must come from "
+            f"this server's pages (header {CSRF_HEADER} and the same origin); scripts and "
+            "other clients send 'Authorization: Bearer <token>' instead"
+        )
 
 
 def credentials(authorization: str | None) -> tuple[str, str | None]:
