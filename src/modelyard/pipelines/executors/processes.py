@@ -70,13 +70,18 @@ class ProcessExecutor(Executor):
         self._workers: list[_Worker] = []
 
     def submit(self, task: StepTask) -> None:
-        worker = next((w for w in self._workers if w.task is None), None)
-        if worker is None:
-            worker = self._start()
+        for worker in [w for w in self._workers if w.task is None]:
+            if not worker.process.is_alive():  # died while idle (the OOM killer)
+                worker.process.join(1)
+                self._forget(worker)
+        worker = next((w for w in self._workers if w.task is None), None) or self._start()
         worker.task = task
         worker.submitted = time.perf_counter()
         worker.started = None
-        worker.conn.send(task)
+        try:
+            worker.conn.send(task)
+        except (BrokenPipeError, OSError):  # it died just now: ``wait`` reports the death
+            pass
 
     def _start(self) -> _Worker:
         parent, child = self._context.Pipe()
