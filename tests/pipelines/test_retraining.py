@@ -105,8 +105,8 @@ contract: {contract}
 training_set: {{keys: [store_id, product_id], timestamp: day, target: units, service: demand}}
 model:
   name: demand
-  estimator: sklearn.ensemble.HistGradientBoostingRegressor
-  params: {{max_iter: 40}}
+  estimator: sklearn.tree.DecisionTreeRegressor
+  params: {{max_depth: 6, random_state: 0}}
   intended_use: daily demand per store and product
 evaluation: {{holdout: 7d, cv: {{n_splits: 3}}}}
 gate: gate.yaml
@@ -229,8 +229,8 @@ def test_bad_configs_are_refused_naming_the_key(tmp_path):
     assert load_config(tmp_path / "retrain.yaml").spec.model.name == "demand"
     cases = {
         "unknown key 'holdot'": good.replace("holdout:", "holdot:"),
-        "model.estimator 'sklearn.ensemble.Nope' cannot be imported": good.replace(
-            "HistGradientBoostingRegressor", "Nope"
+        "model.estimator 'sklearn.tree.Nope' cannot be imported": good.replace(
+            "DecisionTreeRegressor", "Nope"
         ),
         "gate: .* does not exist": good.replace("gate: gate.yaml", "gate: missing.yaml"),
         "training_set needs service": good.replace(", service: demand", ""),
@@ -239,3 +239,19 @@ def test_bad_configs_are_refused_naming_the_key(tmp_path):
         (tmp_path / "bad.yaml").write_text(text)
         with pytest.raises(InvalidParameter, match=message):
             load_config(tmp_path / "bad.yaml")
+
+
+def test_a_drift_alert_naming_the_pipeline_retrains_once(yard):
+    from modelyard.pipelines.scheduler import PipelineScheduler
+    from modelyard.tracking.backends import database_for
+
+    from .scheduler_yard import BASE, Clock, add_alert
+
+    alert_id = add_alert(database_for(yard.settings), trigger="retrain-demand")
+    scheduler = PipelineScheduler(yard, executor="local", background=False, clock=Clock(BASE))
+
+    assert len(scheduler.tick().started) == 1
+    assert scheduler.tick().started == []  # the same firing episode: once
+    (run,) = yard.store.list_runs("retrain-demand")
+    assert run.status == "FINISHED" and run.cause["alert_id"] == alert_id
+    assert RegistryClient.from_settings(yard.settings).get_model_version("demand", 1)
