@@ -4,6 +4,8 @@ as the UI lists them, and registered as versions (which MLflow notes on the mode
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
@@ -37,6 +39,7 @@ def experiment_id(client, unique) -> str:
 
 def test_unnamed_models_get_distinct_generated_names(client, experiment_id):
     first = client.create_logged_model(experiment_id)
+    time.sleep(0.002)  # created a millisecond later: newest first is then well defined
     second = client.create_logged_model(experiment_id)
 
     assert first.name and second.name and first.name != second.name
@@ -69,6 +72,7 @@ def test_a_source_run_naming_no_run_is_kept_as_given(client, experiment_id):
 
 def test_search_pages_filters_and_orders(client, experiment_id):
     first = client.create_logged_model(experiment_id, name="first")
+    time.sleep(0.002)
     second = client.create_logged_model(experiment_id, name="second")
 
     page = client.search_logged_models(experiment_ids=[experiment_id], max_results=1)
