@@ -101,3 +101,26 @@ def test_bad_questions_are_refused_naming_the_field(chain, kwargs, field):
     with chain.read() as conn, pytest.raises(InvalidParameter) as err:
         walk(conn, ["run:r1"], direction, **kwargs)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize("direction", [UPSTREAM, DOWNSTREAM])
+def test_every_step_of_the_walk_is_an_index_search_never_a_scan_of_the_edges(tmp_path, direction):
+    from sqlalchemy.dialects import sqlite
+
+    from modelyard.lineage.graph import walk_query
+    from modelyard.store.engine import open_database
+    from modelyard.store.migrations import ensure_schema
+
+    db = open_database(f"sqlite:///{tmp_path / 'plan.db'}")
+    ensure_schema(db)
+    with db.write() as conn:
+        record_edges(conn, [*CHAIN, *((f"x{i}", f"y{i}", "noise") for i in range(500))])
+        conn.exec_driver_sql("ANALYZE")
+    sql = walk_query(["model:demand/1"], direction).compile(
+        dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+    )
+    with db.read() as conn:
+        plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+    db.dispose()
+    touching = [step for step in plan if "lineage_edges" in step]
+    assert touching and all(step.startswith("SEARCH") for step in touching), plan

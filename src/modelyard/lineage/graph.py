@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Integer, func, literal, select
+from sqlalchemy import Connection, Integer, Select, func, literal, select
 
 from modelyard.errors import InvalidParameter
 from modelyard.store.schema import lineage_edges
@@ -93,19 +94,29 @@ def walk(
 ) -> Walk:
     """The edges within ``depth`` hops of ``start`` in ``direction``, nearest first (each
     edge once, at the least depth it was reached); at most ``max_edges`` of them."""
-    check_direction(direction)
-    limit = check_depth(depth)
     start = tuple(dict.fromkeys(start))
+    query = walk_query(start, direction, depth=depth, max_edges=max_edges)
     if not start:
         return Walk(start, direction, [], False)
+    rows = conn.execute(query).all()
+    truncated = len(rows) > max_edges
+    edges = [Edge(r.src, r.dst, r.relation, int(r.depth)) for r in rows[:max_edges]]
+    return Walk(start, direction, edges, truncated)
+
+
+def walk_query(
+    start: Sequence[str], direction: str, *, depth: int | None = None, max_edges: int = MAX_EDGES
+) -> Select[Any]:
+    """The one statement ``walk`` runs: ``(src, dst, relation, depth)`` rows."""
+    check_direction(direction)
+    limit = check_depth(depth)
     e = lineage_edges.c
     near = e.dst if direction == UPSTREAM else e.src
-
     # The walk carries the edges themselves: each step joins the edges found last to the
     # edges at their far end, by index, so no step ever scans the table. The seeds are
     # one ``IN`` over the index (a start without edges has nothing to walk).
     seed = select(e.src, e.dst, e.relation, literal(1, Integer).label("depth")).where(
-        near.in_(start)
+        near.in_(list(start))
     )
     walked = seed.cte("walked", recursive=True)
     w = walked.c
@@ -115,19 +126,14 @@ def walk(
         .select_from(walked.join(lineage_edges, near == reached_end))
         .where(w.depth < limit)
     )
-    reached = walked.union(step)
-    r = reached.c
+    r = walked.union(step).c
     nearest = func.min(r.depth).label("depth")
-    query = (
+    return (
         select(r.src, r.dst, r.relation, nearest)
         .group_by(r.src, r.dst, r.relation)
         .order_by(nearest, r.src, r.dst, r.relation)
         .limit(max_edges + 1)
     )
-    rows = conn.execute(query).all()
-    truncated = len(rows) > max_edges
-    edges = [Edge(r.src, r.dst, r.relation, int(r.depth)) for r in rows[:max_edges]]
-    return Walk(start, direction, edges, truncated)
 
 
 def neighbours(conn: Connection, node_id: str) -> list[Edge]:
