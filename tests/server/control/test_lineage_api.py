@@ -274,3 +274,45 @@ def test_the_cli_asks_the_server_when_a_tracking_uri_is_set(http, yard, tmp_path
     assert "web revision 1" in out.output and "feature view sales v1" in out.output
     out = CliRunner().invoke(app, ["lineage", "nothing-called-this"], env=env)
     assert out.exit_code == 2 and "nothing in the lineage graph" in out.output
+
+
+def test_with_auth_viewers_read_and_editors_send_events(tmp_path):
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    from modelyard.auth.service import AuthService
+    from modelyard.config import Settings
+    from modelyard.tracking.backends import database_for
+
+    home = tmp_path / "yard"
+    url, _, process = start_server(home, "--auth")
+    try:
+        auth = AuthService(database_for(Settings(home=home)))
+        auth.create_user("alice", "editor")
+        auth.create_user("victor", "viewer")
+        editor, viewer = auth.create_token("alice").token, auth.create_token("victor").token
+        with httpx.Client(base_url=url, timeout=30.0) as client:
+            assert client.get("/api/v1/lineage/web").status_code == 401
+            seen = client.get("/api/v1/lineage/web", headers={"Authorization": f"Bearer {viewer}"})
+            assert_error(seen, 404, "RESOURCE_DOES_NOT_EXIST", "id")  # read, found nothing
+            sent = client.post(
+                "/api/v1/lineage", json=GOOD, headers={"Authorization": f"Bearer {viewer}"}
+            )
+            assert sent.status_code == 403, sent.text
+        # an integration configured with an API key (OpenLineage's own auth option)
+        config = HttpConfig.from_dict({"url": url, "auth": {"type": "api_key", "apiKey": editor}})
+        ol = OpenLineageClient(transport=HttpTransport(config))
+        from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
+
+        ol.emit(
+            RunEvent(
+                eventType=RunState.START,
+                eventTime="2026-12-06T08:00:00+00:00",
+                run=Run(runId=str(uuid.uuid4())),
+                job=Job(namespace="airflow", name="nightly"),
+                producer="https://github.com/apache/airflow",
+            )
+        )
+        ol.close()
+    finally:
+        stop_server(process)
