@@ -147,3 +147,20 @@ def test_a_model_version_carries_its_newest_gate_verdict(lineage, story):
     gate = doc.nodes["model:demand/1"].attributes["gate"]
     assert gate["passed"] is True and gate["policy"] == "p"
     assert doc.nodes["model:demand/1"].attributes["aliases"] == []
+
+
+def test_every_relation_the_rooms_wrote_is_listed_in_the_readme(story):
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from modelyard.store.schema import lineage_edges
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    table = readme.split("The relations the rooms write", 1)[1].split("\n\n", 2)[1]
+    assert table.startswith("| edge | relation |")
+    with story.registry.db.read() as conn:
+        relations = set(conn.execute(select(lineage_edges.c.relation).distinct()).scalars())
+    assert {"source", "input", "produced", "serves", "revision_of", "monitors"} <= relations
+    missing = sorted(r for r in relations if f"`{r}`" not in table)
+    assert not missing, f"add these relations to the README's lineage table: {missing}"
