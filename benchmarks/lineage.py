@@ -205,11 +205,15 @@ def prediction_log(rows: int, repeat: int) -> str:
         start = 1_790_064_000_000
         per_file = 50_000
         prefixes = [uuid.uuid4().hex[:16] for _ in range(4)]
+        counters = [1, 1, 1, 1]
         for f in range(0, rows, per_file):
             n = min(per_file, rows - f)
             # as the data plane names requests: a per-process prefix and a counter
-            # (serving.runtime.new_request_id), four worker processes taking turns
-            rid = [f"{prefixes[i % 4]}{i // 4 + 1:08x}" for i in range(f, f + n)]
+            # (serving.runtime.new_request_id); each of four workers writes its own files
+            writer = (f // per_file) % 4
+            first = counters[writer]
+            counters[writer] += n
+            rid = [f"{prefixes[writer]}{c:08x}" for c in range(first, first + n)]
             ids += rid[:: max(1, n // 50)]
             table = pa.table(
                 {
