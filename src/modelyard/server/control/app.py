@@ -32,8 +32,10 @@ from modelyard.monitoring.store import MonitorStore
 from modelyard.registry.client import RegistryClient
 from modelyard.server.control import (
     artifacts_api,
+    data_ui_api,
     deployments_ui_api,
     mlflow_api,
+    monitoring_ui_api,
     native_api,
     registry_ui_api,
     review_ui_api,
@@ -174,6 +176,8 @@ def create_app(
                 *deployments_ui_api.routes(registry, actor_of),
                 *review_ui_api.routes(registry, actor_of),
                 *session_ui_api.routes(registry, actor_of),
+                *monitoring_ui_api.routes(registry),
+                *data_ui_api.routes(registry),
                 *ui_routes.routes(),  # the web UI: `/` and `/static/...`
             ]
         ),
