@@ -414,3 +414,42 @@ def test_ctrl_c_kills_the_trial_and_the_sweep_which_continues_when_started_again
     assert result.resumed and [t.state for t in result.trials].count("COMPLETE") == 5
     assert result.trials[2].state == "FAIL"
     assert local.get_run(result.run_id).info.status == "FINISHED"
+
+
+def test_an_unguarded_script_is_told_to_guard_its_call_not_swept_again_by_workers(
+    settings, tmp_path
+):
+    """A worker imports the objective's script: an unguarded top-level sweep would start
+    again there. Spawned processes stop at Python's own check; any other worker (Ray)
+    loading the file is refused by the sweep."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys
+            import modelyard
+
+            def objective(params):
+                return params["x"]
+
+            modelyard.configure(home=sys.argv[1])
+            modelyard.sweep(objective, {"x": [1, 2]}, sampler="grid", parallel=2)
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), str(settings.home)], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    assert "2 worker(s) failed" in done.stderr
+    assert "if __name__ == '__main__'" in done.stderr
+
+    from modelyard.errors import InvalidState
+    from modelyard.pipelines.sweep_trials import in_worker
+
+    token = in_worker.set("objective")
+    try:
+        with pytest.raises(InvalidState, match="put the script's own call under"):
+            sweep(quadratic, SPACE, n_trials=1)
+    finally:
+        in_worker.reset(token)

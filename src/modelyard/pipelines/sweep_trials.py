@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import Trial, TrialState
 
 from modelyard.config import Settings
-from modelyard.errors import InvalidParameter, NotFound
+from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.tracking import fluent
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
@@ -266,6 +266,25 @@ def load_objective(target: str, file: str | None = None) -> Callable[..., Any]:
     return getattr(found, "fn", found)  # a @step's plain function
 
 
+#: The sweep whose objective a worker is loading: a script that calls ``modelyard.sweep``
+#: at its top level, unguarded, would start the sweep again inside every worker.
+in_worker: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "modelyard_sweep_worker", default=None
+)
+
+
+def check_not_loading() -> None:
+    """Refuse a sweep started while a worker loads an objective's file."""
+    loading = in_worker.get()
+    if loading is not None:
+        raise InvalidState(
+            f"modelyard.sweep was called while a worker of sweep {loading!r} loaded the "
+            "objective's file: put the script's own call under "
+            '`if __name__ == "__main__":`',
+            field="objective",
+        )
+
+
 def work(job: dict[str, Any]) -> dict[str, int]:
     """A worker's share of a sweep (run by a pipeline executor in another process or on a
     Ray worker): open the sweep's study from its journal and run ``job["count"]`` trials."""
@@ -277,6 +296,11 @@ def work(job: dict[str, Any]) -> dict[str, int]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = Settings(**job["settings"])
     config = config_from_record(job["config"])
+    loading = in_worker.set(config.name)
+    try:
+        objective = load_objective(job["target"], job.get("file"))
+    finally:
+        in_worker.reset(loading)
     client = fluent.configure(settings)
     sampler, pruner = build_sampler_and_pruner(config, worker=int(job["worker"]))
     study = optuna.load_study(
@@ -291,7 +315,7 @@ def work(job: dict[str, Any]) -> dict[str, int]:
         job["experiment_id"],
         config.metric,
         config.space,
-        load_objective(job["target"], job.get("file")),
+        objective,
     )
     try:
         ran = run_trials(study, context, client, int(job["count"]))

@@ -135,11 +135,14 @@ def sweep(
     from modelyard.pipelines.sweep_setup import build_sampler_and_pruner, make_config
     from modelyard.pipelines.sweep_trials import (
         TrialContext,
+        check_not_loading,
         objective_target,
         run_trials,
         takes_trial,
     )
     from modelyard.tracking import fluent
+
+    check_not_loading()
 
     if not callable(objective):
         raise InvalidParameter(
