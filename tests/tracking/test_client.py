@@ -368,3 +368,29 @@ class TestReservedTagsInBatches:
         CountedTags.passes = 0
         self.server_side(local_client).log_batch(run_id, tags=CountedTags([RunTag("a", "b")]))
         assert CountedTags.passes == 2  # the reserved-key check, then the rebuild
+
+
+def test_get_or_create_experiment_is_safe_when_threads_race_for_a_new_name(settings):
+    """Pipelines started together (a scheduler's tick) all ask for their experiment at
+    once: each gets the one experiment, none fails because another created it first."""
+    import threading
+
+    from modelyard.tracking.client import TrackingClient
+
+    TrackingClient.from_settings(settings).search_experiments()  # the schema exists
+    barrier, found, errors = threading.Barrier(4), [], []
+
+    def ask() -> None:
+        with TrackingClient.from_settings(settings) as client:
+            barrier.wait()
+            try:
+                found.append(client.get_or_create_experiment("pipelines").experiment_id)
+            except Exception as exc:  # the failure this test is about
+                errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(found)) == 1

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.config import Settings, load_settings, os_user
-from modelyard.errors import InvalidParameter, NotFound
+from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
 from modelyard.ids import now_ms
 from modelyard.store.metric_chunks import MetricColumns
 from modelyard.tracking import checks, conventions
@@ -122,7 +122,12 @@ class TrackingClient:
     def get_or_create_experiment(self, name: str) -> Experiment:
         found = self.store.get_experiment_by_name(name)
         if found is None:
-            return self.get_experiment(self.create_experiment(name))
+            try:
+                return self.get_experiment(self.create_experiment(name))
+            except AlreadyExists:  # another thread or process created it since we looked
+                found = self.store.get_experiment_by_name(name)
+                if found is None:
+                    raise
         return found
 
     def search_experiments(
