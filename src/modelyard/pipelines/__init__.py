@@ -25,8 +25,10 @@
 Public API (stable; the sweeps, reproduce and scheduler work builds on it):
 
 * ``step`` / ``pipeline`` (decorators), ``Step``, ``Pipeline``, ``Output`` (a handle a step
-  call returns inside a pipeline), ``Graph`` (``Pipeline.build(params)``: the DAG, with
-  ``order()``).
+  call returns inside a pipeline; ``output.after(*others)`` orders without data), ``Graph``
+  (``Pipeline.build(params)``: the DAG, with ``order()``). ``@step(name=None,
+  outputs=None, retries=0, backoff=1.0, timeout=None, cache=True, trusted_outputs=False)``
+  (durations as seconds or ``"90s"``, ``"10m"``); ``@pipeline(name=None)``.
 * ``run_pipeline(pipeline, params=None, *, executor="process", settings=None,
   experiment=None, cause=None, name=None, target=None, workers=None, tags=None) ->
   PipelineRunRecord``; ``Pipeline.run(params, **same)``. Raises ``PipelineFailed``
