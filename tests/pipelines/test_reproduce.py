@@ -67,15 +67,16 @@ FLOW = textwrap.dedent(
     from modelyard.pipelines import pipeline, step
 
     @step(cache=CACHE)
-    def total(days: int) -> float:
+    def total(days: int, label: str) -> float:
+        assert label == "7", label  # text that looks like a number stays text
         return float(sum(range(days)))  # a numeric output: a metric of the runs
 
     @pipeline
-    def flow(days: int = 3):
-        return total(days)
+    def flow(days: int = 3, label: str = "x"):
+        return total(days, label)
 
     if __name__ == "__main__":
-        flow.run({"days": 5}, executor="local")
+        flow.run({"days": 5, "label": "7"}, executor="local")
     """
 )
 
@@ -249,6 +250,7 @@ def test_a_pipeline_run_is_reproduced_with_its_params(repo, settings):
     assert done.matches, done.differing
     rows = {(r.run, r.what, r.key): r for r in done.rows}
     assert rows[("(run)", "param", "days")].reproduced == "5"
+    assert rows[("(run)", "param", "label")].reproduced == '"7"'  # as JSON, like the original
     assert rows[("total", "metric", "total")].original == "10.0"
 
 

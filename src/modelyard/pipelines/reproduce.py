@@ -299,12 +299,24 @@ def command_for(plan: Plan, tree: Path, scratch: Path, name: str) -> list[str]:
         spec = scratch / "sweep.yaml"
         spec.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
         return [*cli, "sweep", target, "--config", str(spec)]
-    args = [*cli, "pipelines", "run", target]
-    for key, value in plan.params.items():
-        args += ["--param", f"{key}={json.dumps(value)}"]
-    if plan.executor:
-        args += ["--executor", plan.executor]
-    return args
+    # Params go as the JSON they were recorded as: ``--param k=v`` would read a text
+    # param that looks like a number as the number.
+    return [
+        sys.executable,
+        "-c",
+        _RUN_PIPELINE,
+        target,
+        json.dumps(plan.params),
+        plan.executor or "process",
+    ]
+
+
+_RUN_PIPELINE = (
+    "import json, sys\n"
+    "from modelyard.pipelines import load_target, run_pipeline\n"
+    "if __name__ == '__main__':\n"
+    "    run_pipeline(load_target(sys.argv[1]), json.loads(sys.argv[2]), executor=sys.argv[3])\n"
+)
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
