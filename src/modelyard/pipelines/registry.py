@@ -1,4 +1,4 @@
-"""Named pipelines: what a scheduler, an alert or a person starts by name.
+r"""Named pipelines: what a scheduler, an alert or a person starts by name.
 
 A name maps to an import target (``package.module:function`` or an absolute
 ``/path/file.py:function``) and default params, stored in ``pipeline_definitions`` so that
@@ -7,9 +7,17 @@ over the defaults and records the ``cause`` on the run — the scheduler passes
 ``{"kind": "schedule", "schedule": "nightly", "tick": "2026-12-06T03:00:00Z"}``, an alert
 trigger ``{"kind": "alert", "monitor": "shop", "alert_id": 7, "rule": "drift"}``.
 
->>> registry = PipelineRegistry(settings)
->>> registry.register("retrain-demand", "shop.pipelines:retrain", {"days": 90})
->>> registry.start("retrain-demand", {"days": 30}, cause={"kind": "manual"})
+>>> _ = (tmp_home / "flows.py").write_text(
+...     "from modelyard.pipelines import pipeline, step\n"
+...     "@step\ndef double(days: int) -> int:\n    return 2 * days\n"
+...     "@pipeline\ndef retrain(days: int = 90):\n    return double(days)\n"
+... )
+>>> registry = PipelineRegistry(Settings(home=tmp_home / "yard"))
+>>> registry.register("retrain-demand", f"{tmp_home}/flows.py:retrain", {"days": 90}).params
+{'days': 90}
+>>> run = registry.start("retrain-demand", {"days": 30}, cause={"kind": "manual"}, executor="local")
+>>> run.status, run.params, run.cause
+('FINISHED', {'days': 30}, {'kind': 'manual'})
 """
 
 from __future__ import annotations
