@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from tests.server.conftest import LiveServer, server_env, start_server, stop_server
+from tests.ui.governance_yard import Yard, write_yard
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -101,15 +102,14 @@ class CleanPage:
         assert not self.dialogs, self.dialogs
 
 
-@pytest.fixture
-def clean_page(browser: Any, ui_server: LiveServer) -> Iterator[CleanPage]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
+def watch(page: Any, origin: str) -> CleanPage:
+    """Refuse every request leaving ``origin``; record console errors and warnings, page
+    errors, failed requests and dialogs."""
     page.set_default_timeout(15_000)
-    watched = CleanPage(page, ui_server.url)
+    watched = CleanPage(page, origin)
 
     def route(r: Any) -> None:
-        if r.request.url.startswith(ui_server.url + "/") or r.request.url.startswith("blob:"):
+        if r.request.url.startswith(origin + "/") or r.request.url.startswith("blob:"):
             r.continue_()
         else:
             watched.problems.append(f"request left the server: {r.request.url}")
@@ -128,10 +128,29 @@ def clean_page(browser: Any, ui_server: LiveServer) -> Iterator[CleanPage]:
     page.on("pageerror", lambda e: watched.problems.append(f"page error: {e}"))
     page.on("requestfailed", lambda r: watched.problems.append(f"failed: {r.url} {r.failure}"))
     page.on("dialog", dialog)
+    return watched
+
+
+@pytest.fixture
+def clean_page(browser: Any, ui_server: LiveServer) -> Iterator[CleanPage]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     try:
-        yield watched
+        yield watch(context.new_page(), ui_server.url)
     finally:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def yard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, Yard]]:
+    """A ``--auth`` server over a registry, a deployment and a prediction log
+    (``governance_yard``), with a token per role."""
+    tmp = tmp_path_factory.mktemp("ui-yard")
+    yard = write_yard(tmp, tmp / "yard")
+    url, log, process = start_server(tmp / "yard", "--auth")
+    try:
+        yield LiveServer(url, tmp / "yard", log, process), yard
+    finally:
+        stop_server(process)
 
 
 def screenshot(page: Any, name: str) -> None:

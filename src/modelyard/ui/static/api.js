@@ -1,8 +1,11 @@
 // Every call the pages make to the server. With `modelyard server --auth` the API needs a
-// token: the user pastes it once (signin.js); it is kept in this tab's sessionStorage and
-// sent as "Authorization: Bearer <token>". Nothing is sent anywhere but this origin.
+// session: the user pastes a token once (signin.js), the server checks it and sets it as
+// an HttpOnly, SameSite=Strict cookie (no script of the page can read it). Every request
+// carries the X-Modelyard-CSRF header, without which the server refuses a change made
+// with the cookie (and which tells it to send no Basic challenge, so the browser opens
+// no password prompt of its own). Nothing is sent anywhere but this origin.
 
-const TOKEN_KEY = "modelyard.token";
+export const CSRF_HEADER = "X-Modelyard-CSRF";
 
 export class ApiError extends Error {
   constructor(status, code, message, field) {
@@ -13,12 +16,6 @@ export class ApiError extends Error {
   }
 }
 
-export const token = {
-  get: () => sessionStorage.getItem(TOKEN_KEY),
-  set: (value) => sessionStorage.setItem(TOKEN_KEY, value.trim()),
-  clear: () => sessionStorage.removeItem(TOKEN_KEY),
-};
-
 export function url(path, query = {}) {
   const out = new URL(path, location.origin);
   for (const [key, value] of Object.entries(query)) {
@@ -28,13 +25,11 @@ export function url(path, query = {}) {
   return out;
 }
 
-// as: "json" (default), "text", "blob" or "response".
-export async function request(method, path, { query, body, as = "json" } = {}) {
-  const headers = { Accept: as === "json" ? "application/json" : "*/*" };
-  const secret = token.get();
-  if (secret) headers.Authorization = `Bearer ${secret}`;
-  // "omit": no cookies or HTTP-auth cache; the 401's Basic challenge then opens no browser prompt.
-  const init = { method, headers, cache: "no-cache", credentials: "omit" };
+// as: "json" (default), "text", "blob" or "response". bearer: a token to send once (signing in).
+export async function request(method, path, { query, body, as = "json", bearer } = {}) {
+  const headers = { Accept: as === "json" ? "application/json" : "*/*", [CSRF_HEADER]: "1" };
+  if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  const init = { method, headers, cache: "no-cache", credentials: "same-origin" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -61,7 +56,21 @@ async function apiError(response) {
 export const api = {
   get: (path, query, options = {}) => request("GET", path, { query, ...options }),
   post: (path, body, options = {}) => request("POST", path, { body, ...options }),
+  delete: (path, options = {}) => request("DELETE", path, options),
 };
+
+// Who is signed in ({auth, user, role}), asked once per page load and after signing in or
+// out; pages show the buttons of the role (the server checks it anyway).
+let who = null;
+export function session(refresh = false) {
+  if (refresh || !who) who = api.get("/api/v1/session");
+  return who;
+}
+
+const RANK = { viewer: 0, editor: 1, approver: 2, admin: 3 };
+export function atLeast(role, needed) {
+  return (RANK[role] ?? -1) >= RANK[needed];
+}
 
 // An MLflow REST run ({info, data: {metrics: [...], params: [...], tags: [...]}}) in the
 // native API's flat shape ({run_id, name, ..., metrics: {key: {value, step}}, params: {}}).

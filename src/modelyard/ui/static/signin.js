@@ -1,8 +1,9 @@
 // The sign-in form shown when the API answers 401 (`modelyard server --auth`). The token
-// (from `modelyard tokens create --user NAME`) is kept in this tab's sessionStorage only:
-// closing the tab signs out, and other sites cannot read it.
+// (from `modelyard tokens create --user NAME`) is sent once, to POST /api/v1/session,
+// which checks it and answers with an HttpOnly, SameSite=Strict session cookie: the page
+// never keeps the token, and no script can read the cookie. Signing out clears it.
 
-import { api, token } from "./api.js";
+import { api, session } from "./api.js";
 import { errorBox, h } from "./dom.js";
 
 export function signInForm(onDone, problem) {
@@ -11,13 +12,13 @@ export function signInForm(onDone, problem) {
   if (problem) status.append(errorBox(problem));
   async function submit(event) {
     event.preventDefault();
-    token.set(input.value);
     status.replaceChildren(h("p", { class: "muted" }, "Checking…"));
     try {
-      await api.get("/api/v1/experiments", { max_results: 1 });
+      await api.post("/api/v1/session", {}, { bearer: input.value.trim() });
+      input.value = "";
+      await session(true);
       onDone();
     } catch (error) {
-      token.clear();
       status.replaceChildren(errorBox(error));
     }
   }
@@ -27,10 +28,20 @@ export function signInForm(onDone, problem) {
       h("code", {}, "modelyard tokens create --user NAME"), "."),
     h("form", { onsubmit: submit }, input, " ", h("button", { type: "submit" }, "Sign in")),
     status,
-    h("p", { class: "muted" }, "The token stays in this browser tab (sessionStorage) and is sent only to this server."));
+    h("p", { class: "muted" }, "The token becomes a session cookie of this server (HttpOnly: no script reads it), gone when the browser closes."));
 }
 
+// The header's "user (role) · Sign out", filled in when the session is known.
 export function sessionControl(onChange) {
-  if (!token.get()) return h("span");
-  return h("button", { class: "link", type: "button", onclick: () => { token.clear(); onChange(); } }, "Sign out");
+  const box = h("span", { class: "who" });
+  session().then((who) => {
+    if (!who.auth) return;
+    box.replaceChildren(h("span", { class: "muted-light" }, `${who.user} (${who.role})`), " ",
+      h("button", { class: "link", type: "button", onclick: async () => {
+        await api.delete("/api/v1/session").catch(() => {});
+        await session(true).catch(() => {});
+        onChange();
+      } }, "Sign out"));
+  }, () => { /* signed out: the page shows the form */ });
+  return box;
 }
