@@ -155,11 +155,16 @@ def test_following_sends_what_others_wrote_once(story, emitter, sink):
     emitter.flush()
     assert read_back(sink) == first
     story.features.materialize(BASE, BASE + pd.Timedelta(hours=1))  # written by another
+    story.tracking.set_terminated(story.other_run_id, "FINISHED")  # a run open at the look
     emitter.flush()
     added = read_back(sink)[len(first) :]
-    assert [(e["job"]["name"], e["eventType"]) for e in added] == [
-        ("materialize/sales", "COMPLETE")
+    assert sorted((e["job"]["name"], e["eventType"]) for e in added) == [
+        ("experiments/demand", "COMPLETE"),
+        ("materialize/sales", "COMPLETE"),
     ]
+    assert {e["run"]["runId"] for e in added if e["eventType"] == "COMPLETE"} >= {
+        str(uuid.UUID(story.other_run_id))
+    }
 
 
 def test_a_failing_sink_is_counted_not_raised(story, tmp_path):

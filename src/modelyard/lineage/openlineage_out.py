@@ -48,7 +48,7 @@ from modelyard.errors import InvalidParameter, MissingExtra
 from modelyard.features.tables import feature_training_sets
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
-from modelyard.tracking.tables import runs
+from modelyard.tracking.tables import experiments, runs
 
 if TYPE_CHECKING:
     from modelyard.tracking.observed_store import StoreWrite
@@ -63,6 +63,8 @@ REMEMBERED = 10_000
 #: before the previous one (writers' clocks differ).
 FOLLOW_INTERVAL_S = 10.0
 FOLLOW_OVERLAP_MS = 60_000
+#: Run ids per ``IN`` list.
+CHUNK = 500
 _STOP = object()
 
 
@@ -106,6 +108,7 @@ class Emitter:
         self._lock = threading.Lock()
         self._follow_s: float | None = None  # set by follow()
         self._watermark = 0
+        self._open: set[str] | None = None  # runs not ended at the last look
 
     @classmethod
     def from_settings(cls, settings: Settings, db: Database) -> Emitter:
@@ -215,8 +218,52 @@ class Emitter:
                 item.set()
 
     def _look(self) -> None:
+        """One look at the store, by index only: runs started since the last look
+        (``ix_runs_search``: experiment, start time), the runs still open at the last
+        look (by id: did they end?), training sets and materialisations since then."""
+        from modelyard.lineage.openlineage_events import (
+            TERMINAL,
+            materialization_events,
+            run_events,
+            training_set_events,
+        )
+
         now = now_ms()
-        for event in self.events_since(self._watermark - FOLLOW_OVERLAP_MS):
+        since = self._watermark - FOLLOW_OVERLAP_MS
+        r, t, x = runs.c, feature_training_sets.c, experiments.c
+        events: list[Any] = []
+        with self.db.read() as conn:
+            if self._open is None:  # the first look: the runs open now (one scan, once)
+                open_now = select(r.run_id).where(r.status == "RUNNING")
+                self._open = set(conn.execute(open_now).scalars())
+            experiment_ids = conn.execute(select(x.experiment_id)).scalars().all()
+            started = set(
+                conn.execute(
+                    select(r.run_id).where(
+                        r.experiment_id.in_(experiment_ids), r.start_time >= since
+                    )
+                ).scalars()
+            )
+            watched = sorted(started | self._open)
+            changed = set(started)
+            still_open = set()
+            for i in range(0, len(watched), CHUNK):
+                rows = conn.execute(
+                    select(r.run_id, r.status).where(r.run_id.in_(watched[i : i + CHUNK]))
+                )
+                for run_id, status in rows:
+                    if status in TERMINAL:
+                        changed.add(run_id)
+                    else:
+                        still_open.add(run_id)
+            self._open = still_open
+            for run_id in sorted(changed):
+                events += run_events(conn, self.namespace, run_id)
+            sets = conn.execute(select(t.training_set_id).where(t.created_at >= since))
+            for training_set_id in sets.scalars().all():
+                events += training_set_events(conn, self.namespace, training_set_id)
+            events += materialization_events(conn, self.namespace, since)
+        for event in sorted(events, key=lambda e: e.eventTime):
             self._send_once(event)
         self._watermark = now
 
