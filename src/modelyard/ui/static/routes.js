@@ -17,11 +17,6 @@ const deployments = () => import("./pages/deployments.js");
 const deployment = () => import("./pages/deployment.js");
 const review = () => import("./pages/review.js");
 
-const monitoring = () => import("./pages/monitoring.js");
-const data = () => import("./pages/data.js");
-const feature = () => import("./pages/feature.js");
-const lineage = () => import("./pages/lineage.js");
-
 export const ROUTES = [
   { path: "/", page: experiments },
   { path: "/experiments", page: experiments },
@@ -41,12 +36,6 @@ export const ROUTES = [
   { path: "/deployments/:name", page: deployment },
   { path: "/review", page: review },
   { path: "/review/:requestId", page: review },
-  { path: "/monitoring", page: monitoring },
-  { path: "/monitoring/:deployment", page: monitoring },
-  { path: "/data", page: data },
-  { path: "/data/datasets/:name/versions/:version", page: data },
-  { path: "/features/:kind/:name", page: feature },
-  { path: "/lineage", page: lineage },
 ];
 
 // The header's links: label, target, and the first path segment that marks them current.
@@ -55,9 +44,6 @@ export const NAV = [
   { label: "Models", href: "#/models", section: "models" },
   { label: "Deployments", href: "#/deployments", section: "deployments" },
   { label: "Review", href: "#/review", section: "review" },
-  { label: "Monitoring", href: "#/monitoring", section: "monitoring" },
-  { label: "Data", href: "#/data", section: "data" },
-  { label: "Lineage", href: "#/lineage", section: "lineage" },
 ];
 
 export function matchRoute(path) {
