@@ -218,9 +218,10 @@ class Emitter:
                 item.set()
 
     def _look(self) -> None:
-        """One look at the store, by index only: runs started since the last look
-        (``ix_runs_search``: experiment, start time), the runs still open at the last
-        look (by id: did they end?), training sets and materialisations since then."""
+        """One look at the store: runs started since the last look (by index,
+        ``ix_runs_search``: experiment, start time), the runs still open at the last look
+        (by id: did they end?), and the training sets and materialisations since then
+        (small tables, read whole: neither has an index on its time)."""
         from modelyard.lineage.openlineage_events import (
             TERMINAL,
             materialization_events,
