@@ -12,7 +12,7 @@ import time
 import pytest
 from sqlalchemy import update
 
-from modelyard.pipelines import pipelines_store
+from modelyard.pipelines import PipelineRegistry, load_output, pipelines_store
 from modelyard.pipelines.firings import Firings, alert_key
 from modelyard.pipelines.scheduler import PipelineScheduler, lease_name
 from modelyard.pipelines.schedules import Schedules
@@ -253,3 +253,58 @@ def test_two_scheduler_processes_never_both_start_a_run(backend, tmp_path, reque
     runs = runs_of(settings)
     assert sorted(r.cause["firing"] for r in runs) == sorted(expected)  # one run each
     assert {r.status for r in runs} == {"FINISHED"}
+
+
+KILLED = """
+import sys
+from pathlib import Path
+from modelyard.config import Settings
+from modelyard.pipelines import PipelineRegistry
+from modelyard.pipelines.scheduler import PipelineScheduler
+home, now = sys.argv[1:3]
+registry = PipelineRegistry(Settings(home=Path(home)))
+PipelineScheduler(
+    registry, monitors=None, background=False, holder="doomed", clock=lambda: int(now)
+).tick()  # blocks in the step until the test kills this process
+"""
+
+
+def test_a_scheduler_killed_mid_run_is_taken_over_and_its_run_resumed(settings, tmp_path):
+    from . import waiting_yard
+
+    marker = tmp_path / "marker"
+    marker.mkdir()
+    registry = PipelineRegistry(settings)
+    registry.register("waiting", f"{waiting_yard.__file__}:waiting", {"marker": str(marker)})
+    clock = Clock()
+    Schedules(registry.store.db, clock=clock).create("waiting", "0 * * * *", executor="local")
+    clock.now = BASE + HOUR_MS
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(settings.home), str(clock.now)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    key = f"schedule:waiting@{BASE + HOUR_MS}"
+    firings = Firings(registry.store.db)
+    while not (marker / "wait.count").exists() and doomed.poll() is None:
+        time.sleep(0.02)  # the run is in its step
+    doomed.kill()  # SIGKILL: no cleanup, the run left RUNNING, the lease left held
+    _, err = doomed.communicate(timeout=60)
+    assert doomed.returncode == -9, err
+    assert firings.get(key).status == "running"
+    (left,) = runs_of(settings, "waiting")
+    assert left.status == "RUNNING"
+
+    (marker / "released").touch()
+    restarted = scheduler(registry, clock)
+    assert restarted.tick().recovered == []  # the dead scheduler's lease has not expired
+    clock.now += 61_000
+    report = restarted.tick()
+
+    assert [f.key for f in report.recovered] == [key] and report.started == []
+    (run,) = runs_of(settings, "waiting")
+    assert run.run_id == left.run_id and run.status == "FINISHED" and run.attempts == 2
+    resumed = registry.store.get_run(run.run_id)
+    assert load_output(resumed, "wait_for_release", settings=settings) == 2  # again, once
+    assert firings.get(key).status == "finished"
