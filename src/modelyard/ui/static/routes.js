@@ -10,6 +10,12 @@ const runs = () => import("./pages/runs.js");
 const run = () => import("./pages/run.js");
 const compare = () => import("./pages/compare.js");
 const notYet = () => import("./pages/not_yet.js");
+const models = () => import("./pages/models.js");
+const model = () => import("./pages/model.js");
+const modelVersion = () => import("./pages/model_version.js");
+const deployments = () => import("./pages/deployments.js");
+const deployment = () => import("./pages/deployment.js");
+const review = () => import("./pages/review.js");
 
 const monitoring = () => import("./pages/monitoring.js");
 const data = () => import("./pages/data.js");
@@ -26,8 +32,15 @@ export const ROUTES = [
   { path: "/runs/:runId", page: run },
   { path: "/compare", page: compare },
   { path: "/compare-runs", page: compare },
-  { path: "/models", page: notYet, room: "registry" },
-  { path: "/models/*", page: notYet, room: "registry" },
+  { path: "/models", page: models },
+  { path: "/models/:name", page: model },
+  { path: "/models/:name/versions/:version", page: modelVersion },
+  { path: "/models/:name/versions/:version/*", page: modelVersion },
+  { path: "/models/:name/*", page: model },
+  { path: "/deployments", page: deployments },
+  { path: "/deployments/:name", page: deployment },
+  { path: "/review", page: review },
+  { path: "/review/:requestId", page: review },
   { path: "/monitoring", page: monitoring },
   { path: "/monitoring/:deployment", page: monitoring },
   { path: "/data", page: data },
@@ -39,6 +52,9 @@ export const ROUTES = [
 // The header's links: label, target, and the first path segment that marks them current.
 export const NAV = [
   { label: "Experiments", href: "#/experiments", section: "experiments" },
+  { label: "Models", href: "#/models", section: "models" },
+  { label: "Deployments", href: "#/deployments", section: "deployments" },
+  { label: "Review", href: "#/review", section: "review" },
   { label: "Monitoring", href: "#/monitoring", section: "monitoring" },
   { label: "Data", href: "#/data", section: "data" },
   { label: "Lineage", href: "#/lineage", section: "lineage" },
