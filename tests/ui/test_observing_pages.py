@@ -10,10 +10,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from tests.server.conftest import LiveServer, start_server, stop_server
 from tests.ui.conftest import CleanPage, screenshot, watch
+from tests.ui.governance_yard import DEPLOYMENT as GOVERNED
+from tests.ui.governance_yard import Yard
 from tests.ui.observed_yard import DEPLOYMENT, MONITOR, VIEW, Observed, write_observed
+from tests.ui.signed_in import signed_in
 
 pytestmark = pytest.mark.slow
 
@@ -134,3 +138,34 @@ def test_clicking_a_lineage_node_centres_the_graph_on_it(
     p.locator("#lineage-nodes tbody tr", has_text="dataset").locator("a.node-page").click()
     p.wait_for_selector("#profile tbody tr")
     page.check()
+
+
+def test_under_auth_a_viewer_reads_every_page_and_no_token_reads_nothing(
+    browser: Any, yard_server: tuple[LiveServer, Yard]
+) -> None:
+    """The governance yard's ``--auth`` server: deployment ``web`` with a prediction log but
+    no monitor and no reference profile, no dataset versions, no feature definitions."""
+    server, yard = yard_server
+    with signed_in(browser, server, yard.tokens["victor"]) as clean:
+        p = clean.page
+        p.goto(server.url + f"/#/monitoring/{GOVERNED}")
+        p.wait_for_selector("#live .uplot")
+        assert "no monitors" in (p.text_content("main") or "")
+        assert "nothing to compare" in (p.text_content("#latest") or "")
+        p.goto(server.url + "/#/data")
+        p.wait_for_selector("#datasets")
+        assert "No dataset versions yet" in (p.text_content("#datasets") or "")
+        p.goto(server.url + f"/#/lineage?node=deployment:{GOVERNED}")
+        p.wait_for_selector("#lineage-graph .lineage-node.start")
+        clean.check()
+    for path in (
+        f"/api/v1/monitoring/deployments/{GOVERNED}",
+        "/api/v1/monitoring/monitors",
+        "/api/v1/datasets",
+        "/api/v1/features",
+    ):
+        assert httpx.get(server.url + path).status_code == 401, path
+        signed = httpx.get(
+            server.url + path, headers={"Authorization": f"Bearer {yard.tokens['victor']}"}
+        )
+        assert signed.status_code == 200, (path, signed.text)
