@@ -7,8 +7,9 @@ the traffic changes an editor makes from the page.
   rate and latency p50/p99 per variant and time bucket, from the prediction log
   (``monitoring.log_windows.rolling_metrics``: one DuckDB pass over the window's files);
   ``step`` defaults to what the monitoring report uses for the window;
-* ``GET  /api/v1/deployments/{name}/ab-report``: ``serving.ab_report.ab_report_for``
-  (a 400 saying why when there is no feedback to compare yet);
+* ``GET  /api/v1/deployments/{name}/ab-report``: ``serving.ab_report.ab_report_for``,
+  or ``{"available": false, "reason": ...}`` while there is nothing to compare (no
+  logged predictions with feedback yet);
 * ``POST /api/v1/deployments/{name}/switch`` ``{"model_uri"?, "reason"?}`` (blue-green),
   ``.../promote`` ``{"variant"?, "reason"?}``, ``.../rollback`` ``{"revision"?,
   "reason"?}``: declared ``editor``; ``DeploymentService`` acts as the authenticated user,
@@ -144,8 +145,11 @@ def ab_report(service: DeploymentService, name: str) -> dict[str, Any]:
     from modelyard.serving.feedback import FeedbackStore
 
     service.get(name)
-    report = ab_report_for(service.registry.artifacts, FeedbackStore(service.db), name)
-    return {**report.to_dict(), "text": report.render()}
+    try:
+        report = ab_report_for(service.registry.artifacts, FeedbackStore(service.db), name)
+    except InvalidParameter as exc:  # nothing to compare yet: a state of the page, not an error
+        return {"available": False, "reason": exc.message}
+    return {"available": True, **report.to_dict(), "text": report.render()}
 
 
 def _text(body: dict[str, Any], key: str) -> str | None:

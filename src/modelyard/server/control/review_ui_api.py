@@ -56,6 +56,8 @@ LOGGED = (
     "error",
 )
 
+REVIEW_FIELDS = frozenset({"deployment", "row", "label", "value"})
+
 ActorOf = Callable[[Request], Actor | None]
 
 
@@ -143,6 +145,12 @@ def review(
     registry: RegistryClient, reviewer: str, request_id: str, body: dict[str, Any]
 ) -> dict[str, Any]:
     """Store the reviewer's right value as feedback on the answer users got."""
+    unknown = sorted(set(body) - REVIEW_FIELDS)
+    if unknown:
+        raise InvalidParameter(
+            f"unknown field {unknown[0]!r}; a review takes {', '.join(sorted(REVIEW_FIELDS))}",
+            field=unknown[0],
+        )
     deployment = body.get("deployment")
     if deployment is not None:
         deployment = check_deployment_name(deployment)
