@@ -77,6 +77,7 @@ def test_a_deployments_monitoring_shows_drift_histograms_live_metrics_and_alerts
     p.wait_for_selector("#alert-history tbody tr")
     assert "firing" in p.text_content("#alert-history")
     assert "breached" in p.text_content("#evaluations")
+    p.evaluate("window.scrollTo(0, 0)")  # sticky table heads drawn where they belong
     screenshot(p, "monitoring-deployment")
     page.check()
 

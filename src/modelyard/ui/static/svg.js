@@ -23,9 +23,10 @@ const CURRENT = "#e07b39";
 // Reference against current shares on the same bins, side by side per bin:
 // { labels, reference, current } (shares of the non-missing rows, null when unknown).
 // A label is shown under every k-th bin so the axis stays readable; each bar's title
-// tells its bin and share.
-export function barChart({ labels, series, width = 640, height = 220, title = "" }) {
-  const pad = { left: 44, right: 8, top: 22, bottom: 54 };
+// tells its bin and share. `compact` leaves out the bin labels and the legend (a sparkline
+// beside a table row, whose min and max the row already shows).
+export function barChart({ labels, series, width = 720, height = 240, title = "", compact = false }) {
+  const pad = compact ? { left: 36, right: 4, top: 6, bottom: 4 } : { left: 84, right: 8, top: 22, bottom: 64 };
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const values = series.flatMap((x) => x.values).filter((v) => Number.isFinite(v));
@@ -48,12 +49,12 @@ export function barChart({ labels, series, width = 640, height = 220, title = ""
       parts.push(s("rect", { x, y: y(v), width: bar, height: Math.max(0, pad.top + plotH - y(v)), fill: one.color, class: `bar ${one.name}` },
         s("title", {}, `${label}: ${one.name} ${(v * 100).toFixed(1)}%`)));
     });
-    if (i % every === 0) {
+    if (!compact && i % every === 0) {
       const x = pad.left + i * slot + slot / 2;
       parts.push(s("text", { x, y: pad.top + plotH + 12, "text-anchor": "end", transform: `rotate(-35 ${x} ${pad.top + plotH + 12})`, class: "axis" }, label.length > 18 ? `${label.slice(0, 17)}…` : label));
     }
   });
-  series.forEach((one, j) => {
+  if (!compact) series.forEach((one, j) => {
     const x = pad.left + plotW - 180 + j * 90;
     parts.push(s("rect", { x, y: 6, width: 10, height: 10, fill: one.color }), s("text", { x: x + 14, y: 15, class: "axis" }, one.name));
   });

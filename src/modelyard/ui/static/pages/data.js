@@ -74,12 +74,12 @@ function distribution(name, p) {
   if (p.histogram && p.histogram.counts.length) {
     const total = p.histogram.counts.reduce((a, b) => a + b, 0) || 1;
     const e = p.histogram.edges;
-    return barChart({ width: 260, height: 110, labels: p.histogram.counts.map((_, i) => `[${formatValue(e[i])}, ${formatValue(e[i + 1])})`),
+    return barChart({ width: 240, height: 64, compact: true, labels: p.histogram.counts.map((_, i) => `[${formatValue(e[i])}, ${formatValue(e[i + 1])})`),
       series: [{ name: "rows", color: "#1f77b4", values: p.histogram.counts.map((n) => n / total) }] });
   }
   if (p.top && p.top.length) {
     const total = p.count || p.top.reduce((a, t) => a + t[1], 0) || 1;
-    return barChart({ width: 260, height: 110, labels: p.top.map((t) => String(t[0])),
+    return barChart({ width: 240, height: 64, compact: true, labels: p.top.map((t) => String(t[0])),
       series: [{ name: "rows", color: "#1f77b4", values: p.top.map((t) => t[1] / total) }] });
   }
   return "";

@@ -29,7 +29,7 @@ async function renderIndex(view) {
           m.name,
           h("a", { href: route("monitoring", m.deployment) }, m.deployment),
           h("code", {}, m.schedule),
-          `${m.window_s} s`,
+          span(m.window_s),
           formatTime(m.last_run_at) || "never",
           m.open_alerts.length ? h("span", { class: "badge bad" }, `${m.open_alerts.length} open`) : h("span", { class: "muted" }, "none"),
         ]), { class: "list", id: "monitors" })
@@ -70,23 +70,30 @@ async function renderDeployment(view, name, query) {
     section("Evaluated windows", evaluationsTable(evaluated.evaluations)),
   );
   const draws = [
-    ...report.drift_over_time.map((c) => drawChart(driftBox, c, charts, true)),
-    ...report.metrics_over_time.map((c) => drawChart(liveBox, c, charts, false)),
+    ...report.drift_over_time.map((c) => drawChart(driftBox, c, charts, report)),
+    ...report.metrics_over_time.map((c) => drawChart(liveBox, c, charts, null)),
   ];
   await Promise.all(draws);
   return () => charts.forEach((c) => c.destroy());
 }
 
+// 3600 -> "1 h", 900 -> "15 min", 86400 -> "1 d".
+function span(seconds) {
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) if (seconds >= size && seconds % size === 0) return `${seconds / size} ${unit}`;
+  return `${seconds} s`;
+}
+
 function monitorsTable(monitors) {
   if (!monitors.length) return h("p", { class: "muted" }, "This deployment has no monitors.");
   return table(["Monitor", "Schedule", "Window", "Last run", "Rules"], monitors.map((m) => [
-    m.name, h("code", {}, m.schedule), `${m.window_s} s`, formatTime(m.last_run_at) || "never",
+    m.name, h("code", {}, m.schedule), span(m.window_s), formatTime(m.last_run_at) || "never",
     h("details", {}, h("summary", {}, "rules"), h("pre", { class: "report" }, m.rules)),
   ]), { class: "list" });
 }
 
-// One chart: a line per series; drift charts draw the rule's threshold as a flat line.
-async function drawChart(container, chart, charts, withThreshold) {
+// One chart: a line per series. Drift charts draw the rule's threshold as a flat line
+// across the whole period (so a single evaluated window still sits on a time axis).
+async function drawChart(container, chart, charts, period) {
   const box = h("div", { class: "chart", dataset: { chart: chart.title } });
   container.append(box);
   const series = chart.lines.map((line) => ({
@@ -94,10 +101,8 @@ async function drawChart(container, chart, charts, withThreshold) {
     x: line.points.map((p) => p[0] / 1000),
     y: line.points.map((p) => p[1]),
   })).filter((s) => s.x.length);
-  const xs = series.flatMap((s) => s.x);
-  if (withThreshold && chart.threshold !== null && xs.length) {
-    const ends = [Math.min(...xs), Math.max(...xs)];
-    series.push({ label: "threshold", x: ends[0] === ends[1] ? [ends[0]] : ends, y: ends[0] === ends[1] ? [chart.threshold] : [chart.threshold, chart.threshold] });
+  if (period && chart.threshold !== null && series.length) {
+    series.push({ label: "threshold", x: [period.start_ms / 1000, period.end_ms / 1000], y: [chart.threshold, chart.threshold] });
   }
   if (!series.length) { box.append(h("p", { class: "muted" }, `${chart.title}: no values`)); return; }
   try {
