@@ -6,31 +6,57 @@ per time bucket, and the alerts with their history. Bad input is a 400 naming th
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 from tests.monitoring.monitor_yard import END, HOUR_MS, RULES, Yard, sales, service, yard
 from tests.server.conftest import assert_error
 
+from modelyard.config import Settings
+from modelyard.data.client import DataClient
+from modelyard.monitoring import references
+from modelyard.registry.client import RegistryClient
 from modelyard.server.control.app import create_app
+from modelyard.serving.deployments import DeploymentService
+from modelyard.tracking.client import TrackingClient
 
 __all__ = ["yard"]  # the fixture, used by name
 
 REPORT = "/api/v1/monitoring/deployments/shop"
 
 
-@pytest.fixture
-def drifted(yard: Yard) -> Iterator[TestClient]:
-    yard.train()
-    yard.deployments.create("shop", "models:/demand/1")
-    current = sales(400, seed=7, price_shift=3.0)
-    yard.serve(current, version=1, start_ms=END - HOUR_MS, prefix="r")
-    yard.feedback(current, prefix="r")
-    monitors = service(yard)
-    monitors.create("shop-drift", "shop", schedule="*/15 * * * *", rules=RULES)
-    assert monitors.run("shop-drift", end_ms=END).evaluation.status == "breached"
-    with TestClient(create_app(yard.settings, yard.tracking, registry=yard.registry)) as client:
-        yield client
+def _yard(tmp: Path) -> Yard:
+    settings = Settings(home=tmp / "yard", user="ana")
+    registry = references.recording_references(RegistryClient.from_settings(settings))
+    return Yard(
+        settings,
+        TrackingClient.from_settings(settings),
+        registry,
+        DataClient(registry.db, registry.artifacts, settings),
+        DeploymentService(registry.db, registry),
+        tmp,
+    )
+
+
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One yard for the module (read-only tests): a drifted hour evaluated by a monitor."""
+    yard = _yard(tmp_path_factory.mktemp("monitoring-ui"))
+    try:
+        yard.train()
+        yard.deployments.create("shop", "models:/demand/1")
+        current = sales(400, seed=7, price_shift=3.0)
+        yard.serve(current, version=1, start_ms=END - HOUR_MS, prefix="r")
+        yard.feedback(current, prefix="r")
+        monitors = service(yard)
+        monitors.create("shop-drift", "shop", schedule="*/15 * * * *", rules=RULES)
+        assert monitors.run("shop-drift", end_ms=END).evaluation.status == "breached"
+        app = create_app(yard.settings, yard.tracking, registry=yard.registry)
+        with TestClient(app) as client:
+            yield client
+    finally:
+        yard.tracking.close()
 
 
 def test_the_report_draws_drift_per_feature_from_the_stored_evaluation(
