@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.server.conftest import LiveServer
-from tests.ui.conftest import screenshot
+from tests.ui.conftest import CleanPage, screenshot
 from tests.ui.governance_yard import HOSTILE, MODEL, Yard
 from tests.ui.signed_in import signed_in
 
@@ -90,3 +90,20 @@ def test_the_versions_creator_may_not_approve_it_four_eyes(
         json={},
     )
     assert refused.status_code == 403 and "four-eyes" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("fragment", "says"),
+    [
+        ("#/models", "No registered models yet."),
+        ("#/deployments", "No deployments yet"),
+        ("#/review", "Enter the request id"),
+    ],
+)
+def test_the_new_sections_load_empty_without_auth(
+    clean_page: CleanPage, ui_server: LiveServer, fragment: str, says: str
+) -> None:
+    clean_page.page.goto(f"{ui_server.url}/{fragment}")
+    clean_page.page.wait_for_selector(f"main :text('{says}')")
+    assert clean_page.page.locator("#session button").count() == 0  # nobody to sign out
+    clean_page.check()

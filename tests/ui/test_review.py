@@ -30,10 +30,13 @@ def test_an_editor_flags_a_prediction_and_it_becomes_feedback_with_the_reviewer(
         page.fill("input[name=request_id]", REQUEST_ID)
         page.press("input[name=request_id]", "Enter")
         page.wait_for_selector("#answers")
-        assert '"tenure"' in page.text_content("pre.json")  # the logged inputs
+        logged = page.locator("table.rows tbody tr").first.inner_text()  # inputs, prediction
+        assert [c.strip() for c in logged.split("\t")] == ["0", "11", "gold", "1"]
+        assert "tenure" in page.text_content("table.rows thead")
         page.fill("input[name=label]", "0")
         page.click("button[name=submit-review]")
         page.wait_for_selector("#feedback td:text-is('ed')")
+        assert "reviewed by ed" in page.text_content("[role=status]")
         assert "no" in page.locator("#feedback tbody tr").first.inner_text()  # 1.0 was wrong
         screenshot(page, "review-submitted")
         clean.check()

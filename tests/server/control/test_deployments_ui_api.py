@@ -113,3 +113,45 @@ def test_bad_changes_are_refused(ui: UiApp, verb: str, body: dict, field: str | 
     assert 400 <= answer.status_code < 500, answer.text
     if field:
         assert answer.json()["field"] == field
+
+
+def test_feedback_outside_an_ab_test_makes_no_report(ui: UiApp) -> None:
+    from modelyard.serving.feedback import FeedbackItem, FeedbackStore, Served
+    from modelyard.tracking.backends import database_for
+
+    FeedbackStore(database_for(ui.yard.settings)).record(
+        DEPLOYMENT, [FeedbackItem("req-1", value=1.0)], [Served("blue", 2, (1.0,))]
+    )
+    body = ui.http.get(f"{BASE}/ab-report", headers=ui.as_user("victor")).json()
+    assert body["available"] is False and "variants 'a' and 'b'" in body["reason"]
+
+
+def test_an_ab_test_with_feedback_has_its_report(ui: UiApp) -> None:
+    from modelyard.ids import now_ms
+    from modelyard.registry.client import RegistryClient
+    from modelyard.serving.deployments import DeploymentService
+    from modelyard.serving.feedback import FeedbackItem, FeedbackStore, Served
+    from modelyard.serving.prediction_log import PredictionLog, PredictionRecord
+
+    registry = RegistryClient.from_settings(ui.yard.settings)
+    deployments = DeploymentService(registry.db, registry)
+    deployments.create("exp", "models:/churn/1")
+    deployments.ab("exp", "models:/churn/2")
+    log, now = PredictionLog(registry.artifacts, flush_interval_s=0.05), now_ms()
+    items, served = [], []
+    for i in range(40):
+        variant = "ab"[i % 2]
+        log.append(
+            PredictionRecord(
+                f"exp-{i}", now - i, "exp", 2, variant, "churn", 1 + i % 2, "primary", "ok", 1.0, 1
+            )
+        )
+        items.append(FeedbackItem(f"exp-{i}", value=float(variant == "b" or i % 4 == 0)))
+        served.append(Served(variant, 1 + i % 2, ()))
+    log.close()
+    FeedbackStore(registry.db).record("exp", items, served)
+    body = ui.http.get("/api/v1/deployments/exp/ab-report", headers=ui.as_user("victor")).json()
+    assert body["available"] is True
+    assert (body["control"], body["treatment"]) == ("a", "b")
+    assert body["overall"]["control"]["n"] == body["overall"]["treatment"]["n"] == 20
+    assert body["overall"]["treatment"]["mean"] == 1.0 and "A/B report for exp" in body["text"]

@@ -9,7 +9,7 @@ the traffic changes an editor makes from the page.
   ``step`` defaults to what the monitoring report uses for the window;
 * ``GET  /api/v1/deployments/{name}/ab-report``: ``serving.ab_report.ab_report_for``,
   or ``{"available": false, "reason": ...}`` while there is nothing to compare (no
-  logged predictions with feedback yet);
+  logged predictions with feedback on an A/B test's variants yet);
 * ``POST /api/v1/deployments/{name}/switch`` ``{"model_uri"?, "reason"?}`` (blue-green),
   ``.../promote`` ``{"variant"?, "reason"?}``, ``.../rollback`` ``{"revision"?,
   "reason"?}``: declared ``editor``; ``DeploymentService`` acts as the authenticated user,
@@ -149,6 +149,13 @@ def ab_report(service: DeploymentService, name: str) -> dict[str, Any]:
         report = ab_report_for(service.registry.artifacts, FeedbackStore(service.db), name)
     except InvalidParameter as exc:  # nothing to compare yet: a state of the page, not an error
         return {"available": False, "reason": exc.message}
+    overall = report.overall
+    if overall is None or overall.control.n + overall.treatment.n == 0:
+        return {
+            "available": False,
+            "reason": f"no feedback on an A/B test's variants {report.control!r} and "
+            f"{report.treatment!r} of {name!r} yet (`modelyard deploy ab` starts one)",
+        }
     return {"available": True, **report.to_dict(), "text": report.render()}
 
 

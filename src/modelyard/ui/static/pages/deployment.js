@@ -3,7 +3,7 @@
 // revision history (/api/v1/deployments/<name>...). The charts refresh every 15 s.
 import { api, atLeast, session } from "../api.js";
 import { lineChart } from "../charts.js";
-import { errorBox, formatNumber, formatTime, h, route, section, table } from "../dom.js";
+import { errorBox, formatTime, h, route, section, table } from "../dom.js";
 import { splitBar, variantLabel, versionLink } from "./deployment_parts.js";
 
 const WINDOWS = ["15m", "1h", "6h", "1d", "7d"];
@@ -95,7 +95,7 @@ export async function render(view, { params, query }) {
     charts.forEach((c) => c.destroy());
     charts = await drawCharts(chartBox, answer);
     const total = answer.buckets.reduce((n, b) => n + b.requests, 0), errors = answer.buckets.reduce((n, b) => n + b.errors, 0);
-    summary.replaceChildren(`${total} requests, ${errors} errors (${total ? formatNumber(100 * errors / total) : 0}%) in the last ${span}, in buckets of ${answer.step_ms / 1000} s.`);
+    summary.replaceChildren(`${total} requests, ${errors} errors (${total ? (100 * errors / total).toFixed(1) : 0}%) in the last ${span}, in buckets of ${answer.step_ms / 1000} s.`);
   };
   const summary = h("p", { class: "muted", id: "live-summary" });
   view.append(

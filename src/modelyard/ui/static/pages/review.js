@@ -13,6 +13,25 @@ function rowsOf(outputs) {
   return Array.isArray(outputs) ? outputs.length : 1;
 }
 
+// The logged inputs (columns of values, or a list of records) beside each row's output, as
+// one table; anything else as JSON.
+function rowsTable(inputs, outputs) {
+  let columns = null, cell = null, n = 0;
+  if (inputs && !Array.isArray(inputs) && typeof inputs === "object" && Object.values(inputs).every(Array.isArray)) {
+    columns = Object.keys(inputs);
+    n = Math.max(0, ...columns.map((c) => inputs[c].length));
+    cell = (i, c) => inputs[c][i];
+  } else if (Array.isArray(inputs) && inputs.every((r) => r && typeof r === "object" && !Array.isArray(r))) {
+    columns = [...new Set(inputs.flatMap((r) => Object.keys(r)))];
+    n = inputs.length;
+    cell = (i, c) => inputs[i][c];
+  }
+  if (!columns) return null;
+  const shown = (v) => (v === null || v === undefined ? "" : typeof v === "object" ? JSON.stringify(v) : String(v));
+  const predicted = (i) => (Array.isArray(outputs) ? shown(outputs[i]) : i === 0 ? shown(outputs) : "");
+  return table(["Row", ...columns, "Prediction"], Array.from({ length: n }, (_, i) => [String(i), ...columns.map((c) => shown(cell(i, c))), h("strong", {}, predicted(i))]), { class: "list rows" });
+}
+
 function reviewForm(requestId, primary, who, done) {
   if (!who || !atLeast(who.role, "editor")) {
     return h("p", { class: "muted", id: "why-not" }, `Only editors enter feedback; you are ${who ? `${who.user} (${who.role})` : "not signed in"}.`);
@@ -30,6 +49,9 @@ function reviewForm(requestId, primary, who, done) {
     if (value.value !== "") body.value = Number(value.value);
     try {
       done(await api.post(`/api/v1/predictions/${encodeURIComponent(requestId)}/review`, body));
+      status.replaceChildren(h("p", { class: "muted" }, `Stored as feedback, reviewed by ${who.user}.`));
+      label.value = "";
+      value.value = "";
     } catch (error) {
       status.replaceChildren(errorBox(error));
     }
@@ -57,9 +79,13 @@ function draw(view, answer, who) {
       formatTime(a.ts_ms), h("a", { href: route("deployments", a.deployment) }, a.deployment), String(a.revision), a.variant,
       h("a", { href: route("models", a.model, "versions", a.version) }, `${a.model} v${a.version}`), a.role, a.status, String(a.latency_ms),
     ]), { class: "list", id: "answers" }),
-    answer.answers.map((a) => h("div", { class: "io" },
-      h("div", {}, h("h3", {}, `Inputs (${a.variant})`), json(a.inputs)),
-      h("div", {}, h("h3", {}, `Outputs (${a.variant})`), a.error ? h("p", { class: "error" }, a.error) : json(a.outputs))))),
+    answer.answers.map((a) => {
+      const rows = a.error ? null : rowsTable(a.inputs, a.outputs);
+      return [h("h3", {}, `${a.role === "primary" ? "Answer" : "Shadow answer"} of ${a.variant} (${a.model} v${a.version})`),
+        rows || h("div", { class: "io" },
+          h("div", {}, h("h3", {}, "Inputs"), json(a.inputs)),
+          h("div", {}, h("h3", {}, "Outputs"), a.error ? h("p", { class: "error" }, a.error) : json(a.outputs)))];
+    })),
     section("Review", primary ? reviewForm(answer.request_id, primary, who, (next) => feedback.replaceChildren(feedbackTable(next.feedback))) : h("p", { class: "muted" }, "No primary answer to review.")),
     section("Feedback", feedback));
 }
