@@ -153,9 +153,10 @@ def routes(registry: RegistryClient) -> list[BaseRoute]:
 
         data = report_data(service, name, window=window, step=step, end_ms=end_ms)
         latest = data.latest_drift.to_dict() if data.latest_drift is not None else None
+        found = {m.name: m for m in service.list(name)}  # one read, not one per monitor
         return {
             "deployment": data.deployment,
-            "monitors": [service.get(m).to_dict() for m in data.monitors],
+            "monitors": [found[m].to_dict() for m in data.monitors if m in found],
             "start_ms": data.start_ms,
             "end_ms": data.end_ms,
             "drift_over_time": _charts(data.drift_over_time, data.drift_thresholds),
