@@ -108,9 +108,12 @@ def logged_answers(
     return sorted(out, key=lambda r: (r["ts_ms"], r["role"] != "primary", r["variant"]))
 
 
-def stored_feedback(registry: RegistryClient, request_id: str) -> list[dict[str, Any]]:
+def stored_feedback(
+    registry: RegistryClient, request_id: str, models: set[str]
+) -> list[dict[str, Any]]:
     """Feedback rows for the request, each with the reviewer the audit trail names (None
-    for machine feedback sent to ``POST /feedback``)."""
+    for machine feedback sent to ``POST /feedback``). Reviews are looked up among the
+    events of the ``models`` that answered (the trail's index is by model)."""
     c, a = serving_feedback.c, audit_events.c
     with registry.db.read() as conn:
         rows = conn.execute(
@@ -118,7 +121,11 @@ def stored_feedback(registry: RegistryClient, request_id: str) -> list[dict[str,
         ).all()
         reviews = conn.execute(
             select(a.actor, a.after)
-            .where(a.entity == f"prediction:{request_id}", a.action == "feedback.review")
+            .where(
+                a.model_name.in_(sorted(models)),
+                a.entity == f"prediction:{request_id}",
+                a.action == "feedback.review",
+            )
             .order_by(a.seq)
         ).all()
     reviewed = [(r.actor, json_codec.loads_lenient(r.after or "{}")) for r in reviews]
@@ -134,10 +141,11 @@ def stored_feedback(registry: RegistryClient, request_id: str) -> list[dict[str,
 
 
 def prediction(registry: RegistryClient, request_id: str, deployment: str | None) -> dict[str, Any]:
+    answers = logged_answers(registry, request_id, deployment)
     return {
         "request_id": request_id,
-        "answers": logged_answers(registry, request_id, deployment),
-        "feedback": stored_feedback(registry, request_id),
+        "answers": answers,
+        "feedback": stored_feedback(registry, request_id, {str(a["model"]) for a in answers}),
     }
 
 
