@@ -1,121 +1,167 @@
-"""``modelyard demo``: the synthetic retail data set, and the tracked runs the demo leaves."""
+"""``modelyard demo``: the story runs end to end, and every stage left its records in the
+stores — runs, dataset versions, approvals, revisions, evaluations, alerts, pipeline runs,
+lineage — not only lines on the screen."""
 
 from __future__ import annotations
 
-import json
+import re
 
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from modelyard.cli.demo import CANDIDATES, EXPERIMENT, OBJECTIVE, how_to_run, make_retail_demand
+from modelyard.cli.demo import how_to_run
 from modelyard.cli.main import app
 from modelyard.config import Settings
-from modelyard.tracking.client import TrackingClient
-
-
-class TestDataSet:
-    @pytest.fixture(scope="class")
-    def frame(self):
-        return make_retail_demand(30_000)
-
-    def test_is_stores_by_products_by_days(self, frame):
-        series = frame.groupby(["store", "product"]).size()
-        assert len(series) == 8 * 12
-        assert series.nunique() == 1  # every series covers the same days
-        assert 29_000 <= len(frame) <= 31_000
-
-    def test_is_reproducible(self, frame):
-        assert make_retail_demand(30_000).equals(frame)
-
-    def test_weekends_sell_more(self, frame):
-        by_day = frame.groupby("day_of_week")["units_sold"].mean()
-        assert by_day[[5, 6]].min() > by_day[[0, 1, 2]].max()
-
-    def test_promotions_lift_demand_and_cut_price(self, frame):
-        promo = frame[frame["promo"] == 1]
-        plain = frame[(frame["promo"] == 0) & (frame["disruption"] == 0)]
-        assert promo["units_sold"].mean() > 1.2 * plain["units_sold"].mean()
-        price = frame.groupby(["product", "promo"])["price"].max().unstack()
-        assert (price[1] < price[0]).all()
-
-    def test_lags_look_only_at_the_past(self, frame):
-        one = frame[(frame["store"] == 0) & (frame["product"] == 0)].reset_index(drop=True)
-        units = one["units_sold"].to_numpy()
-        assert np.array_equal(one["lag_1"].to_numpy()[1:], units[:-1])
-        assert np.array_equal(one["lag_7"].to_numpy()[7:], units[:-7])
-        assert one["mean_7"].iloc[10] == pytest.approx(units[3:10].mean())
+from modelyard.demo.workspace import (
+    DATASET,
+    EXPERIMENT,
+    MODEL,
+    PIPELINE,
+    PRODUCTION,
+    REVIEWER,
+    SCIENTIST,
+    STAGING,
+)
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """One quick demo run (few rows), shared by the tests below."""
+    """One scaled-down demo (``--quick``: 4 stores × 5 products, 16 live days)."""
     home = tmp_path_factory.mktemp("demo") / "yard"
-    result = CliRunner().invoke(app, ["demo", "--home", str(home), "--rows", "2000"])
+    result = CliRunner().invoke(app, ["demo", "--home", str(home), "--quick", "--no-serve"])
     assert result.exit_code == 0, result.output
-    client = TrackingClient.from_settings(Settings(home=home))
+    return result, Settings(home=home), home
+
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_stage_is_reported_in_order(demo):
+    out = demo[0].stdout
+    titles = [
+        "generate sales history",
+        "dataset version and contract check",
+        "feature store",
+        "training: sweep and time-aware cross-validation",
+        "metrics per region and category",
+        "registration with a model card",
+        "quality gate against the champion",
+        "approval (four eyes)",
+        "blue-green in staging, then a canary in production",
+        "live traffic over HTTP: canary days",
+        "live traffic: seasonal shift and promotion shock",
+        "drift and live-metric alert",
+        "the retraining pipeline, triggered by the alert",
+        "the retrained model: shadow, canary, then promoted or rolled back",
+    ]
+    positions = [out.index(f"] {title}") for title in titles]
+    assert positions == sorted(positions)
+    assert "✗" not in out
+    assert "key numbers" in out and "lead time" in out
+
+
+def test_training_runs_are_tracked_with_time_aware_cv_and_a_sweep(demo):
+    from modelyard.tracking.client import TrackingClient
+
+    _, settings, _ = demo
+    client = TrackingClient.from_settings(settings)
     experiment = client.get_experiment_by_name(EXPERIMENT)
-    runs = client.search_runs([experiment.experiment_id]).items
-    return result, client, runs, home
-
-
-def test_trains_each_candidate_in_a_finished_run_with_the_objective(demo):
-    _, _, runs, _ = demo
-    assert sorted(r.info.run_name for r in runs) == sorted(c.name for c in CANDIDATES)
-    for run in runs:
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id]).items}
+    for name in ("ridge-baseline", "gbm-poisson"):
+        run = runs[name]
         assert run.info.status == "FINISHED"
-        assert run.data.tags["objective"] == OBJECTIVE
-        assert {"rmse", "mae", "train_rmse", "fit_seconds"} <= set(run.data.metrics)
-        assert run.data.params["model"] in ("ridge", "gbm")
-        assert {i.context for i in run.inputs} == {"training", "validation"}
+        assert run.data.params["features"] == "202"
+        metrics = set(run.data.metrics)
+        assert {"eval.rmse", "eval.mae", "eval.fold.rmse"} <= metrics
+        folds = client.get_metric_history(run.info.run_id, "eval.fold.rmse")
+        assert len(folds) == 2  # --quick: two time-ordered folds
+        assert {
+            f"eval.slice.region.{r}.rmse" for r in ("north", "south", "east", "west")
+        } <= metrics
+    sweep_id = re.search(r"sweep retail-demand-sweep: .* \(run (\w+)\)", demo[0].stdout)[1]
+    sweep = client.get_run(sweep_id)
+    trials = client.search_runs(
+        [sweep.info.experiment_id], f"tags.mlflow.parentRunId = '{sweep_id}'"
+    ).items
+    assert len(trials) == 2 and all(t.info.status == "FINISHED" for t in trials)
 
 
-def test_boosting_runs_log_the_validation_curve_per_stage(demo):
-    _, client, runs, _ = demo
-    for run in runs:
-        if run.data.params["model"] != "gbm":
-            continue
-        curve = client.get_metric_history(run.info.run_id, "valid_rmse")
-        assert [p.step for p in curve] == list(range(1, int(run.data.params["n_estimators"]) + 1))
-        assert curve[-1].value == pytest.approx(run.data.metrics["rmse"])
-        assert curve[-1].value < curve[0].value
+def test_two_dataset_versions_pass_the_contract(demo):
+    from modelyard.data.client import DataClient
+
+    _, settings, _ = demo
+    data = DataClient.from_settings(settings)
+    versions = data.list_versions(DATASET)
+    assert [v.version for v in versions][:2] in ([1, 2], [2, 1])
+    assert data.check(f"{DATASET}@2", demo[2] / "demo" / "contract.yaml").passed
 
 
-def test_each_run_stores_model_figure_and_evaluation(demo):
-    from modelyard.registry.log_model import registry_for
+def test_the_candidate_passed_its_gate_and_has_a_card_and_four_eyes_approval(demo):
+    from modelyard.registry.client import RegistryClient
 
-    _, client, runs, _ = demo
-    registry = registry_for(client.settings)
-    for run in runs:
-        run_id = run.info.run_id
-        files = {
-            f.path
-            for folder in ("model", "plots", "evaluation")
-            for f in client.list_artifacts(run_id, folder)
-        }
-        assert files >= {
-            "model/MLmodel.json",
-            "model/model.skops",
-            "plots/predicted_vs_actual.png",
-            "evaluation/summary.json",
-        }
-        assert client.read_artifact(run_id, "plots/predicted_vs_actual.png").startswith(b"\x89PNG")
-        summary = json.loads(client.read_artifact(run_id, "evaluation/summary.json"))
-        assert summary["rmse"] == pytest.approx(run.data.metrics["rmse"])
-        # a saved model: it loads untrusted, with no types listed by hand
-        loaded = registry.load_model(f"runs:/{run_id}/model")
-        assert loaded.flavor == "sklearn"
-        assert len(loaded.predict(loaded.input_example())) == 5
+    _, settings, _ = demo
+    registry = RegistryClient.from_settings(settings)
+    candidate = registry.get_model_version(MODEL, 2)
+    assert candidate.created_by == SCIENTIST
+    verdict = registry.latest_gate_verdict(MODEL, 2)
+    assert verdict is not None and verdict.passed
+    card = registry.get_card(MODEL, 2)
+    assert card.intended_use and card.limitations and card.validation_results["cv.rmse"] > 0
+    approvals = registry.list_approvals(MODEL, 2)
+    assert [(a.actor, str(a.decision)) for a in approvals] == [(REVIEWER, "approved")]
+    assert "cannot approve it (four-eyes rule)" in demo[0].stdout
 
 
-def test_summary_names_the_best_run_and_where_to_look(demo):
-    result, _, runs, home = demo
-    best = min(runs, key=lambda r: r.data.metrics["rmse"])
-    out = result.stdout
-    assert f"best run: {best.info.run_name} ({best.info.run_id})" in out
-    assert f"modelyard runs show {best.info.run_id} --home {home}" in out
-    assert f"modelyard runs list --home {home}" in out
-    assert str(home / "modelyard.db") in out
+def test_deployments_went_blue_green_canary_shadow_and_a_verdict(demo):
+    from modelyard.serving.deployments import DeploymentService
+
+    _, settings, _ = demo
+    deployments = DeploymentService.from_settings(settings)
+    staging = [r.action for r in deployments.history(STAGING)]
+    production = [r.action for r in deployments.history(PRODUCTION)]
+    assert "switch" in staging
+    assert production.count("canary") == 2
+    assert "shadow" in production
+    assert {"promote", "rollback"} & set(production)
+
+
+def test_live_traffic_was_logged_and_the_monitor_fired_the_error_alert(demo):
+    from modelyard.monitoring.alerts import list_alerts
+    from modelyard.monitoring.monitors import MonitorService
+    from modelyard.serving.prediction_log import read_predictions
+
+    _, settings, _ = demo
+    monitors = MonitorService.from_settings(settings)
+    logged = read_predictions(monitors.artifacts, PRODUCTION)
+    assert len(logged) > 50 and set(logged["status"]) == {"ok"}
+    (monitor,) = monitors.list(PRODUCTION)
+    evaluations = monitors.store.evaluations(monitor.name)
+    assert evaluations
+    with monitors.db.read() as conn:
+        alerts = list_alerts(conn, monitor.name)
+    error = [a for a in alerts if a.rule == "forecast error"]
+    assert error and error[0].trigger == PIPELINE and error[0].state == "firing"
+
+
+def test_the_alert_started_the_retraining_pipeline_which_registered_a_version(demo):
+    from modelyard.pipelines.runner import pipelines_store
+
+    _, settings, _ = demo
+    store = pipelines_store(settings)
+    (listed,) = store.list_runs(PIPELINE)
+    run = store.get_run(listed.run_id)
+    assert run.status == "FINISHED"
+    assert run.cause["kind"] == "alert" and run.cause["rule"] == "forecast error"
+    assert {s.step_key: s.status for s in run.steps}["register"] == "COMPLETED"
+
+
+def test_lineage_joins_the_served_candidate_to_its_run_training_set_and_dataset(demo):
+    from modelyard.lineage.service import LineageService
+
+    _, settings, _ = demo
+    document = LineageService.from_settings(settings).trace(f"models:/{MODEL}/2")
+    kinds = {node.split(":", 1)[0] for node in document.nodes}
+    assert {"dataset", "run", "training_set"} <= kinds
 
 
 class TestTheNextCommands:
@@ -149,9 +195,10 @@ class TestTheNextCommands:
 
 
 def test_the_printed_commands_run_as_shown(demo):
-    result, _, _, home = demo
+    result, _, home = demo
     command, hint = how_to_run()
     assert f"{command} runs list --home {home} --experiment {EXPERIMENT}" in result.stdout
+    assert f"{command} lineage models:/{MODEL}/" in result.stdout
     if hint:
         assert hint in result.stdout
 

@@ -19,12 +19,16 @@ from pathlib import Path
 import typer
 
 DEFAULT_ROWS = 20_000
+QUICK_ROWS = 4_000
 
 
 def demo(
     ctx: typer.Context,
-    rows: int = typer.Option(
-        DEFAULT_ROWS, "--rows", help="History rows to generate (stores × products × days)."
+    rows: int | None = typer.Option(
+        None,
+        "--rows",
+        help=f"History rows to generate (stores × products × days); {DEFAULT_ROWS:,} "
+        f"({QUICK_ROWS:,} with --quick).",
     ),
     quick: bool = typer.Option(
         False, "--quick", help="A scaled-down story: fewer trials, rounds and live days."
@@ -54,6 +58,7 @@ def demo(
             name, "sklearn"
         )
         raise MissingExtra(package, extra, "modelyard demo") from None
+    rows = rows if rows is not None else QUICK_ROWS if quick else DEFAULT_ROWS
     if rows < 1_000:
         raise typer.BadParameter(f"needs at least 1000 rows, got {rows}", param_hint="--rows")
 

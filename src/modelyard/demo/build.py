@@ -103,7 +103,12 @@ def training_rows(ws: Workspace, table: pd.DataFrame, names: list[str], name: st
 
 
 def sweep_and_train(
-    stage: Stage, ws: Workspace, frame: pd.DataFrame, names: list[str], options: Any
+    stage: Stage,
+    ws: Workspace,
+    frame: pd.DataFrame,
+    names: list[str],
+    options: Any,
+    inputs: tuple[Any, Any],
 ) -> tuple[training.Trained, training.Trained]:
     """The sweep, then the incumbent (a ridge baseline) and the chosen boosting model,
     each cross-validated along time in its own run."""
@@ -130,6 +135,10 @@ def sweep_and_train(
         run_name="gbm-poisson", params={"model": "hist_gbm", **params}, folds=options.folds,
         tags=tags,
     )  # fmt: skip
+    dataset, training_set = inputs
+    for trained in (baseline, chosen):  # lineage: dataset → training set → run → model
+        ws.data.log_input(trained.run_id, dataset, context="training")
+        ws.features.log_training_set(ws.tracking, trained.run_id, training_set)
     for trained, label in ((baseline, "ridge baseline"), (chosen, "boosting")):
         folds = ", ".join(f"{f['rmse']:.2f}" for f in trained.folds)
         stage.say(

@@ -91,7 +91,9 @@ def _story(ws: Workspace, console: Console, options: Options) -> Outcome:
         st.say(f"the dataset's rows start after a {WARMUP_DAYS}-day warm-up (the longest lag)")
 
     with story.stage("data", "dataset version and contract check") as st:
-        build.snapshot(st, ws, history[history["date"] >= warm], "history up to the cut-off")
+        dataset = build.snapshot(
+            st, ws, history[history["date"] >= warm], "history up to the cut-off"
+        )
 
     with story.stage("features", "feature store") as st:
         names = build.feature_store(st, ws, source)
@@ -106,7 +108,7 @@ def _story(ws: Workspace, console: Console, options: Options) -> Outcome:
 
     with story.stage("train", "training: sweep and time-aware cross-validation") as st:
         fit_rows, holdout = training.holdout_split(frame)
-        baseline, chosen = build.sweep_and_train(st, ws, fit_rows, names, options)
+        baseline, chosen = build.sweep_and_train(st, ws, fit_rows, names, options, (dataset, ts))
         params = {k: v for k, v in chosen.params.items() if k != "model"}
 
     with story.stage("slices", "metrics per region and category") as st:
