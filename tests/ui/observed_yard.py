@@ -6,6 +6,8 @@ server starts (``tests/monitoring/monitor_yard.py``'s pieces):
 * deployment ``shop`` serving it; an hour of predictions up to ``end_ms`` whose prices
   drifted up, half of them with feedback; monitor ``shop-drift`` evaluated on that hour
   (drift alerts firing);
+* dataset ``notes`` version 1 whose description and a column name hold markup (the pages
+  must show it as text);
 * feature view ``store_sales`` (with entity ``store`` and service ``demand``) applied and
   materialised to the online store.
 """
@@ -38,6 +40,7 @@ from modelyard.tracking.client import TrackingClient
 DEPLOYMENT = "shop"
 MONITOR = "shop-drift"
 VIEW = "store_sales"
+HOSTILE = "<img src=x onerror=alert(1)>"
 
 
 @dataclass(frozen=True)
@@ -86,5 +89,6 @@ def write_observed(tmp: Path, home: Path) -> Observed:
         monitors.create(MONITOR, DEPLOYMENT, schedule="*/15 * * * *", rules=RULES)
         monitors.run(MONITOR, end_ms=end)
         run_id = registry.get_model_version("demand", 1).run_id
+        data.snapshot(pd.DataFrame({HOSTILE: [1.0, 2.0]}), "notes", description=HOSTILE)
     _features(settings)
     return Observed(end, run_id)

@@ -16,7 +16,14 @@ from tests.server.conftest import LiveServer, start_server, stop_server
 from tests.ui.conftest import CleanPage, screenshot, watch
 from tests.ui.governance_yard import DEPLOYMENT as GOVERNED
 from tests.ui.governance_yard import Yard
-from tests.ui.observed_yard import DEPLOYMENT, MONITOR, VIEW, Observed, write_observed
+from tests.ui.observed_yard import (
+    DEPLOYMENT,
+    HOSTILE,
+    MONITOR,
+    VIEW,
+    Observed,
+    write_observed,
+)
 from tests.ui.signed_in import signed_in
 
 pytestmark = pytest.mark.slow
@@ -92,13 +99,25 @@ def test_data_lists_datasets_and_features_and_a_version_shows_its_profile(
     view_row = p.locator("#features tbody tr", has_text=VIEW)
     assert re.search(r"up to \d{4}-\d\d-\d\d [\d:]+ \(\d+ s ago\)", view_row.inner_text())
     screenshot(p, "data-index")
-    p.click("#datasets a:text('v1')")
+    p.locator("#datasets tbody tr", has_text="sales").locator("a:text('v1')").click()
     p.wait_for_selector("#profile tbody tr")
     price = p.locator("#profile tbody tr", has_text="price")
     assert price.locator("svg.bars rect.bar").count() > 3
     assert "None stored" in p.text_content("#contracts")
     screenshot(p, "dataset-version")
     page.check()
+
+
+def test_markup_in_a_dataset_is_shown_as_text(
+    page: CleanPage, observed: tuple[LiveServer, Observed]
+) -> None:
+    p = page.page
+    p.goto(observed[0].url + "/#/data/datasets/notes/versions/1")
+    p.wait_for_selector("#profile tbody tr")
+    assert HOSTILE in (p.text_content("main") or "")
+    assert HOSTILE in (p.text_content("#profile") or "")
+    assert p.locator("main img").count() == 0
+    page.check()  # no dialog: nothing ran
 
 
 def test_a_feature_view_shows_its_definition_and_freshness(
