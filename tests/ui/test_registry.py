@@ -107,3 +107,30 @@ def test_the_new_sections_load_empty_without_auth(
     clean_page.page.wait_for_selector(f"main :text('{says}')")
     assert clean_page.page.locator("#session button").count() == 0  # nobody to sign out
     clean_page.check()
+
+
+def test_an_editor_sets_an_alias_and_moves_the_stage(
+    browser: Any, yard_server: tuple[LiveServer, Yard]
+) -> None:
+    server, yard = yard_server
+    with signed_in(browser, server, yard.tokens["ed"]) as clean:
+        page = clean.page
+        page.goto(server.url + f"/#/models/{MODEL}/versions/2")
+        page.fill("input[name=alias]", "challenger")
+        page.click("button[name=set-alias]")
+        page.wait_for_selector("button[name=drop-challenger]")
+        page.select_option("select[name=stage]", "Staging")
+        page.click("button[name=set-stage]")
+        page.wait_for_selector("#stage:text-is('Staging')")
+        page.click("button[name=drop-challenger]")
+        page.wait_for_selector("#audit td:text-is('alias.delete')")
+        assert page.locator("button[name=drop-challenger]").count() == 0
+        for action in ("alias.set", "version.stage", "alias.delete"):
+            assert page.locator(f"#audit td:text-is('{action}')").count() == 1, action
+        clean.check()
+    answer = httpx.get(
+        f"{server.url}/api/2.0/mlflow/model-versions/get",
+        params={"name": MODEL, "version": "2"},
+        headers={"Authorization": f"Bearer {yard.tokens['victor']}"},
+    ).json()["model_version"]
+    assert answer["current_stage"] == "Staging" and "challenger" not in answer.get("aliases", [])

@@ -81,6 +81,43 @@ function approvalsSection(gov, who, reload) {
     status);
 }
 
+const STAGES = ["None", "Staging", "Production", "Archived"];
+const MLFLOW = "/api/2.0/mlflow";
+
+// Aliases and the stage, with controls for editors (MLflow's registry API). A gated alias
+// (@champion) or Production needs what the policy asks (approvals, a passing gate): the
+// server says what is missing.
+function promotionSection(v, gov, who, reload) {
+  const status = h("div", { role: "status" });
+  const change = async (method, path, body) => {
+    status.replaceChildren(h("p", { class: "muted" }, "Saving…"));
+    try {
+      await (method === "DELETE" ? api.delete(path, { body }) : api.post(path, body));
+      reload();
+    } catch (error) {
+      status.replaceChildren(errorBox(error));
+    }
+  };
+  const editor = who && atLeast(who.role, "editor");
+  const aliases = (v.aliases || []).map((a) => h("span", { class: "tag" }, `@${a}`,
+    editor ? h("button", { type: "button", class: "link", name: `drop-${a}`, title: `Remove @${a}`, onclick: () => change("DELETE", `${MLFLOW}/registered-models/alias`, { name: v.name, alias: a }) }, " ×") : null));
+  const parts = [
+    table(["", ""], [["Stage", h("span", { id: "stage" }, v.current_stage)], ["Aliases", aliases.length ? aliases : h("span", { class: "muted" }, "none")]], { class: "kv" }),
+  ];
+  if (editor) {
+    const alias = h("input", { type: "text", name: "alias", placeholder: "alias (champion, challenger…)", size: 24 });
+    const stage = h("select", { name: "stage" }, STAGES.map((x) => h("option", { value: x, selected: x === v.current_stage }, x)));
+    parts.push(h("form", { class: "toolbar", onsubmit: (e) => e.preventDefault() },
+      alias, h("button", { type: "button", name: "set-alias", onclick: () => change("POST", `${MLFLOW}/registered-models/alias`, { name: v.name, alias: alias.value.trim(), version: String(v.version) }) }, "Set alias"),
+      " ", stage, h("button", { type: "button", name: "set-stage", onclick: () => change("POST", `${MLFLOW}/model-versions/transition-stage`, { name: v.name, version: String(v.version), stage: stage.value, archive_existing_versions: false }) }, "Move to stage")),
+    h("p", { class: "muted" }, `Production and ${gov.policy.gated_aliases.map((a) => `@${a}`).join(", ")} need the policy's approvals${gov.gate.required ? " and a passing quality gate" : ""}.`));
+  } else {
+    parts.push(h("p", { class: "muted" }, `Only editors move versions; you are ${who ? `${who.user} (${who.role})` : "not signed in"}.`));
+  }
+  parts.push(status);
+  return section("Stage and aliases", ...parts);
+}
+
 export async function render(view, { params }) {
   const { name, version } = params;
   document.title = `${name} v${version} · Models · modelyard`;
@@ -92,14 +129,15 @@ export async function render(view, { params }) {
     session(),
   ]);
   const v = answer.model_version;
-  const mine = trail.events.filter((e) => e.entity === `model:${name}/${version}`);
+  // The version's own events, and the model's alias events that point at or away from it.
+  const about = (side) => side && String(side.version) === String(version);
+  const mine = trail.events.filter((e) => e.entity === `model:${name}/${version}`
+    || (e.action.startsWith("alias.") && (about(e.before) || about(e.after))));
   const reload = () => { view.replaceChildren(); render(view, { params }).catch((error) => view.append(errorBox(error))); };
   view.append(
     h("p", { class: "crumbs" }, h("a", { href: "#/models" }, "Models"), " / ", h("a", { href: route("models", name) }, name), " / "),
     h("h1", {}, `${name} — version ${v.version}`),
     section("Version", table(["", ""], [
-      ["Stage", h("span", { id: "stage" }, v.current_stage)],
-      ["Aliases", (v.aliases || []).map((a) => h("span", { class: "tag" }, `@${a}`))],
       ["Registered by", v.user_id || ""],
       ["Registered", formatTime(v.creation_timestamp)],
       ["Source", h("code", {}, v.source || "")],
@@ -109,6 +147,7 @@ export async function render(view, { params }) {
       ["Tags", keyValues(Object.fromEntries((v.tags || []).map((t) => [t.key, t.value])), "None.")],
       ["Description", v.description || ""],
     ], { class: "kv" })),
+    promotionSection(v, gov, who, reload),
     approvalsSection(gov, who, reload),
     gateSection(gov.gate),
     cardSection(gov.card),
