@@ -127,7 +127,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lineage": (
         "lineage",
         "lineage",
-        "Trace lineage: where a prediction, model or dataset came from, or what it fed.",
+        "Trace lineage: where a prediction, model, run or dataset came from, or what it fed.",
     ),
     "audit": ("audit", "app", "Show and verify the audit trail of registry changes."),
     "users": (
