@@ -4,8 +4,8 @@ server starts (``tests/monitoring/monitor_yard.py``'s pieces):
 * dataset ``sales`` version 1 (the training data, with its stored profile) and a model
   ``demand`` version 1 trained on it in a tracked run (lineage: dataset → run → model);
 * deployment ``shop`` serving it; an hour of predictions up to ``end_ms`` whose prices
-  drifted up, half of them with feedback; monitor ``shop-drift`` evaluated on that hour
-  (drift alerts firing);
+  drifted up, half of them with feedback; monitor ``shop-drift`` (live MAE per ``promo``
+  slice too) evaluated on that hour (drift alerts firing);
 * dataset ``notes`` version 1 whose description and a column name hold markup (the pages
   must show it as text);
 * feature view ``store_sales`` (with entity ``store`` and service ``demand``) applied and
@@ -41,6 +41,11 @@ DEPLOYMENT = "shop"
 MONITOR = "shop-drift"
 VIEW = "store_sales"
 HOSTILE = "<img src=x onerror=alert(1)>"
+#: The monitor yard's rules and one per slice of ``promo``, so live metrics come per slice.
+SLICED_RULES = RULES.replace(
+    "notify:",
+    '  - name: mae per promo\n    metric: {name: mae, above: 5.0, slice: "promo=*"}\nnotify:',
+)
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def write_observed(tmp: Path, home: Path) -> Observed:
         yard.serve(current, version=1, start_ms=end - HOUR_MS, prefix="r")
         yard.feedback(current, prefix="r")
         monitors = MonitorService(registry, deployments, environ={})
-        monitors.create(MONITOR, DEPLOYMENT, schedule="*/15 * * * *", rules=RULES)
+        monitors.create(MONITOR, DEPLOYMENT, schedule="*/15 * * * *", rules=SLICED_RULES)
         monitors.run(MONITOR, end_ms=end)
         run_id = registry.get_model_version("demand", 1).run_id
         data.snapshot(pd.DataFrame({HOSTILE: [1.0, 2.0]}), "notes", description=HOSTILE)

@@ -72,13 +72,15 @@ def test_a_deployments_monitoring_shows_drift_histograms_live_metrics_and_alerts
     assert any(t.startswith("price (") for t in drift_titles)
     live_titles = p.locator("#live .chart").evaluate_all("els => els.map(e => e.dataset.chart)")
     assert "requests" in live_titles and "mae" in live_titles
+    mae = p.locator("#live .chart[data-chart='mae'] .u-legend .u-series").all_inner_texts()
+    assert len([line for line in mae if "promo" in line]) == 2, mae  # a line per slice
     price = p.locator("#columns tbody tr", has_text="price")
     assert "drifted" in price.inner_text()
     price.locator("button[name=histogram]").click()
     p.wait_for_selector("#histogram svg.bars rect.bar.current")
     assert p.locator("#histogram rect.bar.reference").count() > 3
     assert "price" in p.text_content("#histogram h3")
-    firing = p.locator("#alerts tbody tr", has_text="price drifted")
+    firing = p.locator("#alerts tbody tr", has_text="price drifted").filter(has_not_text="slice=")
     assert "firing" in firing.inner_text()
     firing.locator("button[name=alert-history]").click()
     p.wait_for_selector("#alert-history tbody tr")

@@ -24,6 +24,11 @@ from modelyard.tracking.client import TrackingClient
 __all__ = ["yard"]  # the fixture, used by name
 
 REPORT = "/api/v1/monitoring/deployments/shop"
+#: The monitor yard's rules and one per slice of ``promo``, so live metrics come per slice.
+SLICED_RULES = RULES.replace(
+    "notify:",
+    '  - name: mae per promo\n    metric: {name: mae, above: 5.0, slice: "promo=*"}\nnotify:',
+)
 
 
 def _yard(tmp: Path) -> Yard:
@@ -50,7 +55,7 @@ def drifted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yard.serve(current, version=1, start_ms=END - HOUR_MS, prefix="r")
         yard.feedback(current, prefix="r")
         monitors = service(yard)
-        monitors.create("shop-drift", "shop", schedule="*/15 * * * *", rules=RULES)
+        monitors.create("shop-drift", "shop", schedule="*/15 * * * *", rules=SLICED_RULES)
         assert monitors.run("shop-drift", end_ms=END).evaluation.status == "breached"
         app = create_app(yard.settings, yard.tracking, registry=yard.registry)
         with TestClient(app) as client:
@@ -89,6 +94,9 @@ def test_live_metrics_come_per_bucket_from_the_prediction_log(drifted: TestClien
     assert sum(p[1] for p in requests["points"]) == 400
     assert "mae" in charts  # from the feedback, per bucket with its interval
     assert all(len(p) == 4 for line in charts["mae"]["lines"] for p in line["points"])
+    names = [line["name"] for line in charts["mae"]["lines"]]
+    assert "primary · version 1" in names  # all rows, and a line per promo value
+    assert len([n for n in names if "promo" in n]) == 2, names
 
 
 def test_alerts_come_with_their_history(drifted: TestClient) -> None:
