@@ -88,6 +88,14 @@ def write_yard(tmp: Path, home: Path) -> Yard:
         _register(tmp, tracking, registry, 1)
         _register(tmp, tracking, registry, 2)
     registry.update_card(MODEL, 1, intended_use=HOSTILE, owners=["alice"])
+    registry.record_gate_verdict(  # an earlier run of the gate that failed
+        MODEL,
+        1,
+        passed=False,
+        policy="rmse <= champion",
+        summary="rmse 0.3 > 0.2",
+        created_at=now_ms() - 60_000,
+    )
     folder = f"validation/gates/{MODEL}/1/{now_ms()}"
     registry.artifacts.log_bytes(f"{folder}/report.md", b"# Gate: passed\n\nrmse 0.1 <= 0.2\n")
     registry.record_gate_verdict(

@@ -42,6 +42,7 @@ def test_a_viewer_sees_the_version_page_and_no_working_button(
         clean.page.wait_for_selector("#gate-verdict")
         assert clean.page.text_content("#gate-verdict") == "passed"
         assert "rmse 0.1 <= 0.2" in clean.page.text_content("pre.report")
+        assert clean.page.locator("#verdicts tbody tr").count() == 2  # failed, then passed
         assert HOSTILE in clean.page.text_content("main")  # the card's markup shown as text
         assert clean.page.locator("main img").count() == 0
         assert clean.page.is_disabled("button[name=approve]")

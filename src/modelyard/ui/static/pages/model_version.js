@@ -29,7 +29,18 @@ function cardSection(card) {
     data.length ? table(["Name", "Digest", "Context", "Source"], data.map((d) => [d.name, d.digest.slice(0, 16), d.context, d.source])) : h("p", { class: "muted" }, "None recorded."));
 }
 
-function gateSection(gate) {
+// Every verdict recorded on the version, from the audit trail (the newest is the one above).
+function verdictHistory(events) {
+  const verdicts = events.filter((e) => e.action === "version.gate" && e.after);
+  if (verdicts.length < 2) return null;
+  return h("details", {}, h("summary", {}, `All ${verdicts.length} recorded verdicts`),
+    table(["When", "By", "Verdict", "Policy", "Files"], verdicts.map((e) => [
+      formatTime(e.ts), e.actor, h("span", { class: e.after.passed ? "badge good" : "badge bad" }, e.after.passed ? "passed" : "failed"),
+      e.after.policy || "", h("code", {}, (e.after.files_digest || "").slice(0, 12)),
+    ]), { class: "list", id: "verdicts" }));
+}
+
+function gateSection(gate, events) {
   const verdict = gate.verdict;
   const parts = [];
   if (!verdict) {
@@ -46,6 +57,7 @@ function gateSection(gate) {
   if (gate.report && gate.report.markdown) {
     parts.push(h("details", {}, h("summary", {}, `Report (${gate.report.folder}/report.md)`), h("pre", { class: "report" }, gate.report.markdown)));
   }
+  parts.push(verdictHistory(events));
   return section("Quality gate", ...parts);
 }
 
@@ -149,7 +161,7 @@ export async function render(view, { params }) {
     ], { class: "kv" })),
     promotionSection(v, gov, who, reload),
     approvalsSection(gov, who, reload),
-    gateSection(gov.gate),
+    gateSection(gov.gate, mine),
     cardSection(gov.card),
     section("Audit history of this version", auditTable(mine)));
   return null;
