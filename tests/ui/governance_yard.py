@@ -106,3 +106,28 @@ def write_yard(tmp: Path, home: Path) -> Yard:
     deployments.switch(DEPLOYMENT, f"models:/{MODEL}/2", reason="v2 is better")
     _predictions(registry, now_ms())
     return Yard(settings, tokens)
+
+
+def write_ab_test(settings: Settings, name: str = "exp") -> str:
+    """Deployment ``name``: an A/B test of churn v1 (a) against v2 (b), 40 logged requests
+    with feedback: b converts every time, a one time in four."""
+    from modelyard.serving.feedback import FeedbackItem, FeedbackStore, Served
+
+    registry = RegistryClient.from_settings(settings)
+    deployments = DeploymentService(registry.db, registry)
+    deployments.create(name, f"models:/{MODEL}/1")
+    deployments.ab(name, f"models:/{MODEL}/2")
+    log, now = PredictionLog(registry.artifacts, flush_interval_s=0.05), now_ms()
+    items, served = [], []
+    for i in range(40):
+        variant, version = "ab"[i % 2], 1 + i % 2
+        log.append(
+            PredictionRecord(
+                f"{name}-{i}", now - i, name, 2, variant, MODEL, version, "primary", "ok", 1.0, 1
+            )
+        )
+        items.append(FeedbackItem(f"{name}-{i}", value=float(variant == "b" or i % 4 == 0)))
+        served.append(Served(variant, version, ()))
+    log.close()
+    FeedbackStore(registry.db).record(name, items, served)
+    return name

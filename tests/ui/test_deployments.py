@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests.server.conftest import LiveServer
 from tests.ui.conftest import screenshot
-from tests.ui.governance_yard import DEPLOYMENT, Yard
+from tests.ui.governance_yard import DEPLOYMENT, Yard, write_ab_test
 from tests.ui.signed_in import signed_in
 
 pytestmark = pytest.mark.slow
@@ -82,4 +82,17 @@ def test_an_editor_switches_traffic_and_rolls_it_back(
             "n => document.querySelectorAll('#history tbody tr').length === n", arg=revisions + 2
         )
         assert traffic(page) == before
+        clean.check()
+
+
+def test_an_ab_test_shows_its_report(browser: Any, yard_server: tuple[LiveServer, Yard]) -> None:
+    server, yard = yard_server
+    name = write_ab_test(yard.settings, "exp-ui")
+    with signed_in(browser, server, yard.tokens["victor"]) as clean:
+        clean.page.goto(server.url + f"/#/deployments/{name}")
+        clean.page.wait_for_selector("#ab table")
+        overall = clean.page.locator("#ab tbody tr").first.inner_text()
+        assert overall.startswith("overall") and "(n=20)" in overall and "significant" in overall
+        assert clean.page.locator("#traffic tbody tr").count() == 2  # a and b
+        screenshot(clean.page, "deployment-ab")
         clean.check()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from tests.server.conftest import assert_error
 from tests.server.control.ui_app import UiApp, serve_yard
-from tests.ui.governance_yard import DEPLOYMENT
+from tests.ui.governance_yard import DEPLOYMENT, write_ab_test
 
 BASE = f"/api/v1/deployments/{DEPLOYMENT}"
 
@@ -127,31 +127,9 @@ def test_feedback_outside_an_ab_test_makes_no_report(ui: UiApp) -> None:
 
 
 def test_an_ab_test_with_feedback_has_its_report(ui: UiApp) -> None:
-    from modelyard.ids import now_ms
-    from modelyard.registry.client import RegistryClient
-    from modelyard.serving.deployments import DeploymentService
-    from modelyard.serving.feedback import FeedbackItem, FeedbackStore, Served
-    from modelyard.serving.prediction_log import PredictionLog, PredictionRecord
-
-    registry = RegistryClient.from_settings(ui.yard.settings)
-    deployments = DeploymentService(registry.db, registry)
-    deployments.create("exp", "models:/churn/1")
-    deployments.ab("exp", "models:/churn/2")
-    log, now = PredictionLog(registry.artifacts, flush_interval_s=0.05), now_ms()
-    items, served = [], []
-    for i in range(40):
-        variant = "ab"[i % 2]
-        log.append(
-            PredictionRecord(
-                f"exp-{i}", now - i, "exp", 2, variant, "churn", 1 + i % 2, "primary", "ok", 1.0, 1
-            )
-        )
-        items.append(FeedbackItem(f"exp-{i}", value=float(variant == "b" or i % 4 == 0)))
-        served.append(Served(variant, 1 + i % 2, ()))
-    log.close()
-    FeedbackStore(registry.db).record("exp", items, served)
-    body = ui.http.get("/api/v1/deployments/exp/ab-report", headers=ui.as_user("victor")).json()
+    name = write_ab_test(ui.yard.settings)
+    body = ui.http.get(f"/api/v1/deployments/{name}/ab-report", headers=ui.as_user("victor")).json()
     assert body["available"] is True
     assert (body["control"], body["treatment"]) == ("a", "b")
     assert body["overall"]["control"]["n"] == body["overall"]["treatment"]["n"] == 20
-    assert body["overall"]["treatment"]["mean"] == 1.0 and "A/B report for exp" in body["text"]
+    assert body["overall"]["treatment"]["mean"] == 1.0 and f"A/B report for {name}" in body["text"]

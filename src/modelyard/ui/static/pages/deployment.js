@@ -3,7 +3,7 @@
 // revision history (/api/v1/deployments/<name>...). The charts refresh every 15 s.
 import { api, atLeast, session } from "../api.js";
 import { lineChart } from "../charts.js";
-import { errorBox, formatTime, h, route, section, table } from "../dom.js";
+import { errorBox, formatNumber, formatTime, h, route, section, table } from "../dom.js";
 import { splitBar, variantLabel, versionLink } from "./deployment_parts.js";
 
 const WINDOWS = ["15m", "1h", "6h", "1d", "7d"];
@@ -66,10 +66,33 @@ async function drawCharts(box, answer) {
     box.append(holder);
     charts.push(await lineChart(holder, {
       title, x: "timestamp", height: 180,
-      series: [...series].map(([label, rows]) => ({ label, x: rows.map((b) => b.bucket_ms / 1000), y: rows.map(pick) })),
+      // The window's ends (without values) keep the x axis on the window, however few buckets.
+      series: [...series].map(([label, rows]) => ({
+        label,
+        x: [answer.start_ms / 1000, ...rows.map((b) => b.bucket_ms / 1000), answer.end_ms / 1000],
+        y: [null, ...rows.map(pick), null],
+      })),
     }));
   }
   return charts;
+}
+
+// The A/B report (serving/ab_report.py): overall and per slice, Holm-adjusted p-values.
+function abReport(ab) {
+  if (!ab.available) return h("p", { class: "muted", id: "ab" }, ab.reason);
+  const n = (x) => (x === null || x === undefined ? "" : formatNumber(x));
+  const rows = [ab.overall, ...ab.slices].filter(Boolean).map((c) => [
+    c.slice === null ? "overall" : `${ab.slice_by}=${c.slice}`,
+    `${n(c.control.mean)} (n=${c.control.n})`, `${n(c.treatment.mean)} (n=${c.treatment.n})`,
+    `${c.difference >= 0 ? "+" : ""}${n(c.difference)}${c.relative === null ? "" : ` (${(100 * c.relative).toFixed(1)}%)`}`,
+    `[${n(c.ci_low)}, ${n(c.ci_high)}]`, n(c.p_adjusted), c.test,
+    h("span", { class: c.significant ? "badge good" : "badge" }, c.significant ? "significant" : "not significant"),
+  ]);
+  return h("div", { id: "ab" },
+    h("p", {}, `${ab.treatment} against ${ab.control} on ${ab.metric}, alpha ${ab.alpha}.`),
+    table(["Where", ab.control, ab.treatment, "Difference", "95% CI", "p (Holm)", "Test", ""], rows, { class: "list" }),
+    ab.warnings.map((w) => h("p", { class: "warn" }, w)),
+    ab.unmatched_feedback ? h("p", { class: "muted" }, `${ab.unmatched_feedback} feedback items matched no logged prediction.`) : null);
 }
 
 export async function render(view, { params, query }) {
@@ -107,7 +130,7 @@ export async function render(view, { params, query }) {
       d.policy.canary ? h("p", {}, `Canary ${d.policy.canary.candidate}: steps ${d.policy.canary.steps.join(", ")}%`) : null,
       actions(d, who, base, reload)),
     section("Live traffic", windowPick, summary, chartBox),
-    section("A/B report", ab.available ? h("pre", { class: "report", id: "ab" }, ab.text) : h("p", { class: "muted", id: "ab" }, ab.reason)),
+    section("A/B report", abReport(ab)),
     section("Revision history", historyStatus, historyTable(history, canChange, rollbackTo)));
   await refresh();
   if (stopped) return () => cleanup(); // reloaded (a change was made) while drawing
