@@ -11,7 +11,7 @@ import httpx
 import pytest
 from tests.server.conftest import LiveServer
 from tests.ui.conftest import screenshot
-from tests.ui.governance_yard import DEPLOYMENT, Yard, write_ab_test
+from tests.ui.governance_yard import DEPLOYMENT, REQUEST_ID, Yard, write_ab_test
 from tests.ui.signed_in import signed_in
 
 pytestmark = pytest.mark.slow
@@ -43,6 +43,8 @@ def test_a_viewer_sees_traffic_charts_and_history_without_buttons(
         assert "12 requests, 1 errors" in clean.page.text_content("#live-summary")
         assert "feedback" in clean.page.text_content("p#ab")  # nothing to compare: says why
         assert clean.page.locator("#history tbody tr").count() >= 2
+        assert clean.page.locator("#recent tbody tr").count() == 12  # newest first
+        assert clean.page.locator("#recent tbody tr").first.inner_text().startswith(REQUEST_ID)
         assert clean.page.locator("button[name=switch]").count() == 0
         assert "Only editors change traffic" in clean.page.text_content("#why-not")
         screenshot(clean.page, "deployment-viewer")
@@ -95,4 +97,16 @@ def test_an_ab_test_shows_its_report(browser: Any, yard_server: tuple[LiveServer
         assert overall.startswith("overall") and "(n=20)" in overall and "significant" in overall
         assert clean.page.locator("#traffic tbody tr").count() == 2  # a and b
         screenshot(clean.page, "deployment-ab")
+        clean.check()
+
+
+def test_a_recent_prediction_links_to_its_review(
+    browser: Any, yard_server: tuple[LiveServer, Yard]
+) -> None:
+    server, yard = yard_server
+    with signed_in(browser, server, yard.tokens["victor"]) as clean:
+        clean.page.goto(server.url + f"/#/deployments/{DEPLOYMENT}")
+        clean.page.click(f"#recent a:text-is('{REQUEST_ID}')")
+        clean.page.wait_for_selector("#answers")
+        assert REQUEST_ID in clean.page.input_value("input[name=request_id]")
         clean.check()

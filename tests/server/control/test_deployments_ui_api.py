@@ -62,6 +62,17 @@ def test_bad_windows_are_refused_naming_the_field(ui: UiApp, params: dict, field
     assert_error(answer, 400, "INVALID_PARAMETER_VALUE", field)
 
 
+def test_recent_predictions_come_newest_first(ui: UiApp) -> None:
+    body = ui.http.get(
+        f"{BASE}/predictions", params={"limit": 3}, headers=ui.as_user("victor")
+    ).json()
+    rows = body["predictions"]
+    assert [r["request_id"] for r in rows] == ["req-review-1", "req-10", "req-9"]
+    assert rows[0]["outputs"] == "[1.0]" and rows[0]["variant"] == "blue"
+    bad = ui.http.get(f"{BASE}/predictions", params={"limit": 0}, headers=ui.as_user("victor"))
+    assert_error(bad, 400, "INVALID_PARAMETER_VALUE", "limit")
+
+
 def test_the_ab_report_says_why_it_is_not_there_yet(ui: UiApp) -> None:
     body = ui.http.get(f"{BASE}/ab-report", headers=ui.as_user("victor")).json()
     assert body["available"] is False and "no logged predictions with feedback" in body["reason"]

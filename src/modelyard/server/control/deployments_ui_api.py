@@ -7,6 +7,9 @@ the traffic changes an editor makes from the page.
   rate and latency p50/p99 per variant and time bucket, from the prediction log
   (``monitoring.log_windows.rolling_metrics``: one DuckDB pass over the window's files);
   ``step`` defaults to what the monitoring report uses for the window;
+* ``GET  /api/v1/deployments/{name}/predictions?window=1h&limit=20``: the newest logged
+  answers in the window (request id, time, variant, version, status, latency, outputs),
+  for the page to link each to its review;
 * ``GET  /api/v1/deployments/{name}/ab-report``: ``serving.ab_report.ab_report_for``,
   or ``{"available": false, "reason": ...}`` while there is nothing to compare (no
   logged predictions with feedback on an A/B test's variants yet);
@@ -56,6 +59,8 @@ MAX_WINDOW = timedelta(days=8)
 #: At most this many buckets per variant: a chart, not an export.
 MAX_BUCKETS = 2000
 DEFAULT_HISTORY = 100
+DEFAULT_PREDICTIONS = 20
+MAX_PREDICTIONS = 500
 MAX_BODY = 64 * 1024
 MAX_TEXT = 1000
 
@@ -84,6 +89,25 @@ def revision_json(r: Revision) -> dict[str, Any]:
     return body
 
 
+def _window(window: str) -> timedelta:
+    span = parse_duration(window, "window")
+    if not timedelta(0) < span <= MAX_WINDOW:
+        raise InvalidParameter(
+            f"window must be longer than zero and at most {MAX_WINDOW.days} days, got {window!r}",
+            field="window",
+        )
+    return span
+
+
+def _limit(raw: str | None) -> int:
+    text = raw or str(DEFAULT_PREDICTIONS)
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PREDICTIONS:
+        raise InvalidParameter(
+            f"limit must be an integer in [1, {MAX_PREDICTIONS}], got {text[:40]!r}", field="limit"
+        )
+    return int(text)
+
+
 def default_step(window: timedelta) -> str:
     """The bucket the monitoring report draws a window of this length with (about
     60 buckets for short windows)."""
@@ -102,12 +126,7 @@ def traffic(
     """Per variant and bucket: requests, errors, error rate, latency p50/p99 (ms)."""
     from modelyard.monitoring.log_windows import rolling_metrics
 
-    span = parse_duration(window, "window")
-    if not timedelta(0) < span <= MAX_WINDOW:
-        raise InvalidParameter(
-            f"window must be longer than zero and at most {MAX_WINDOW.days} days, got {window!r}",
-            field="window",
-        )
+    span = _window(window)
     step = step or default_step(span)
     bucket = parse_duration(step, "step")
     if bucket <= timedelta(0) or span / bucket > MAX_BUCKETS:
@@ -138,6 +157,26 @@ def traffic(
             for s in rolled.requests
         ],
     }
+
+
+def recent_predictions(
+    service: DeploymentService, name: str, window: str, limit: int, end_ms: int
+) -> dict[str, Any]:
+    """The newest ``limit`` primary answers logged in the window, newest first."""
+    from modelyard.monitoring.prediction_rows import LogWindow
+
+    span = _window(window)
+    service.get(name)
+    start = end_ms - int(span / timedelta(milliseconds=1))
+    with LogWindow(service.registry.artifacts, name, start, end_ms) as log:
+        cursor = log.con.execute(
+            "SELECT request_id, epoch_ms(ts) AS ts_ms, variant, version, status, latency_ms, "
+            "outputs, error FROM log WHERE role = 'primary' ORDER BY ts DESC LIMIT ?",
+            [limit],
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    return {"deployment": name, "start_ms": start, "end_ms": end_ms, "predictions": rows}
 
 
 def ab_report(service: DeploymentService, name: str) -> dict[str, Any]:
@@ -216,6 +255,18 @@ def routes(registry: RegistryClient, actor_of: ActorOf) -> list[BaseRoute]:
         )
         return json_response(body)
 
+    async def get_predictions(request: Request) -> Response:
+        q = request.query_params
+        body = await in_thread(
+            recent_predictions,
+            base,
+            name_of(request),
+            q.get("window") or DEFAULT_WINDOW,
+            _limit(q.get("limit")),
+            now_ms(),
+        )
+        return json_response(body)
+
     async def get_ab(request: Request) -> Response:
         return json_response(await in_thread(ab_report, base, name_of(request)))
 
@@ -252,6 +303,7 @@ def routes(registry: RegistryClient, actor_of: ActorOf) -> list[BaseRoute]:
         Route(PREFIX, list_all, methods=["GET"]),
         Route(PREFIX + "/{name}", get_one, methods=["GET"]),
         Route(PREFIX + "/{name}/traffic", get_traffic, methods=["GET"]),
+        Route(PREFIX + "/{name}/predictions", get_predictions, methods=["GET"]),
         Route(PREFIX + "/{name}/ab-report", get_ab, methods=["GET"]),
         Route(PREFIX + "/{name}/switch", switch, methods=["POST"]),
         Route(PREFIX + "/{name}/promote", promote, methods=["POST"]),

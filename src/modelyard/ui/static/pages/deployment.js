@@ -95,13 +95,23 @@ function abReport(ab) {
     ab.unmatched_feedback ? h("p", { class: "muted" }, `${ab.unmatched_feedback} feedback items matched no logged prediction.`) : null);
 }
 
+// The newest answers in the window, each linked to its review page.
+function recentTable(name, answer) {
+  if (!answer.predictions.length) return h("p", { class: "muted", id: "recent" }, "No predictions logged in this window.");
+  return table(["Request", "When", "Variant", "Status", "Latency (ms)", "Output"], answer.predictions.map((p) => [
+    h("a", { href: `${route("review", p.request_id)}?deployment=${encodeURIComponent(name)}` }, p.request_id),
+    formatTime(p.ts_ms), `${p.variant} v${p.version}`, p.status, formatNumber(p.latency_ms),
+    p.error ? h("span", { class: "warn" }, p.error) : h("code", {}, (p.outputs || "").slice(0, 80)),
+  ]), { class: "list", id: "recent" });
+}
+
 export async function render(view, { params, query }) {
   const name = params.name;
   const base = `/api/v1/deployments/${encodeURIComponent(name)}`;
   const span = WINDOWS.includes(query.get("window")) ? query.get("window") : "1h";
   document.title = `${name} · Deployments · modelyard`;
-  const [{ deployment: d, history }, who, ab] = await Promise.all([
-    api.get(base), session(), api.get(`${base}/ab-report`),
+  const [{ deployment: d, history }, who, ab, recent] = await Promise.all([
+    api.get(base), session(), api.get(`${base}/ab-report`), api.get(`${base}/predictions`, { window: span, limit: 20 }),
   ]);
   let charts = [], timer = null, stopped = false;
   let cleanup = () => { stopped = true; clearInterval(timer); timer = null; charts.forEach((c) => c.destroy()); charts = []; };
@@ -130,6 +140,7 @@ export async function render(view, { params, query }) {
       d.policy.canary ? h("p", {}, `Canary ${d.policy.canary.candidate}: steps ${d.policy.canary.steps.join(", ")}%`) : null,
       actions(d, who, base, reload)),
     section("Live traffic", windowPick, summary, chartBox),
+    section("Recent predictions (review one)", recentTable(name, recent)),
     section("A/B report", abReport(ab)),
     section("Revision history", historyStatus, historyTable(history, canChange, rollbackTo)));
   await refresh();
