@@ -64,6 +64,8 @@ def test_after_the_calm_live_days_the_season_shifts_and_promotions_surge(sales):
 
 def test_the_scale_follows_the_rows_asked_for():
     assert Scale.for_rows(20_000) == Scale(8, 12, 208, 28)
-    small = Scale.for_rows(4_000, live_days=16)
-    assert (small.stores, small.products, small.live_days, small.calm_days) == (4, 5, 16, 4)
+    quick = Scale.for_rows(8_000, live_days=16)
+    assert (quick.stores, quick.products, quick.live_days, quick.calm_days) == (6, 8, 16, 4)
+    small = Scale.for_rows(1_000)
+    assert (small.stores, small.products) == (4, 5)
     assert small.history_days >= 120  # every rolling window fills

@@ -19,7 +19,7 @@ from pathlib import Path
 import typer
 
 DEFAULT_ROWS = 20_000
-QUICK_ROWS = 4_000
+QUICK_ROWS = 8_000
 
 
 def demo(

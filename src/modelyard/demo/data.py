@@ -45,9 +45,9 @@ class Scale:
 
     @classmethod
     def for_rows(cls, rows: int, live_days: int = 28) -> Scale:
-        """A shape of about ``rows`` history rows: 8 × 12 series from 20,000 rows on
-        (else 4 × 5), over at least 120 days so every rolling window fills."""
-        stores, products = (8, 12) if rows >= 20_000 else (4, 5)
+        """A shape of about ``rows`` history rows: 8 × 12 series from 20,000 rows on, 6 × 8
+        from 8,000 (else 4 × 5), over at least 120 days so every rolling window fills."""
+        stores, products = (8, 12) if rows >= 20_000 else (6, 8) if rows >= 8_000 else (4, 5)
         days = max(rows // (stores * products), 120)
         return cls(stores, products, days, live_days)
 

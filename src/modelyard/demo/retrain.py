@@ -101,11 +101,16 @@ def triggered_run(stage: Stage, ws: Workspace) -> Any:
     if not report.started:
         stage.missing("no firing alert named the pipeline: nothing was retrained")
         return None
-    firing = Firings(scheduler.db).get(report.started[0].key)
-    stage.say(
-        f"the scheduler claimed firing {firing.key} (alert of monitor {firing.source}) and "
-        f"ran {firing.pipeline}: {firing.status}" + (f" — {firing.detail}" if firing.detail else "")
-    )
-    if firing.run_id is None:
+    firings = [Firings(scheduler.db).get(started.key) for started in report.started]
+    for firing in firings:  # one per alert that fired naming the pipeline
+        stage.say(
+            f"the scheduler claimed firing {firing.key} (alert of monitor {firing.source}) and "
+            f"ran {firing.pipeline}: {firing.status}"
+            + (f" — {firing.detail}" if firing.detail else "")
+        )
+    if len(firings) > 1:
+        stage.say("a later run on the same data reuses the first one's cached steps")
+    first = firings[0]
+    if first.run_id is None:
         return None
-    return pipelines_store(ws.settings).get_run(firing.run_id)
+    return pipelines_store(ws.settings).get_run(first.run_id)
