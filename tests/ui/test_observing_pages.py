@@ -150,6 +150,7 @@ def test_clicking_a_lineage_node_centres_the_graph_on_it(
         "?.dataset.node === 'model:demand/1'"
     )
     assert "node=model%3Ademand%2F1" in p.url or "node=model:demand/1" in p.url
+    screenshot(p, "lineage-model")
     # Downstream of the model: the revision and the deployment; upstream: run and dataset.
     kinds = p.locator("#lineage-nodes tbody tr").all_inner_texts()
     assert any(k.startswith("dataset") for k in kinds) and any(

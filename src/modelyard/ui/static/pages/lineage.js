@@ -38,15 +38,20 @@ export async function render(view, { query }) {
     api.get(path, { direction: "downstream", depth }),
   ]);
   const graph = merge(up, down);
+  const drawn = draw(graph, (id) => go(id));
+  const scroller = h("div", { class: "lineage-scroll" }, drawn);
   view.append(
     section(`Around ${graph.nodes.get(graph.start).label}`,
       graph.truncated ? h("p", { class: "warn" }, "The graph was cut at the server's limit of edges: choose fewer hops.") : null,
-      graph.edges.length ? h("div", { class: "lineage-scroll" }, draw(graph, (id) => go(id))) : h("p", { class: "muted" }, "No recorded edges around this node yet."),
+      graph.edges.length ? scroller : h("p", { class: "muted" }, "No recorded edges around this node yet."),
       impactList(down.impact)),
     section("Nodes", table(["Kind", "Node", "Side", "Page", ""], [...graph.nodes.values()].sort((a, b) => graph.layer.get(a.id) - graph.layer.get(b.id)).map((n) => [
       n.kind.replaceAll("_", " "), n.label, side(graph.layer.get(n.id)), pageLink(n) || h("span", { class: "muted" }, "—"),
       n.id === graph.start ? h("strong", {}, "centre") : h("a", { href: withQuery("#/lineage", { node: n.id, depth }) }, "centre here"),
     ]), { class: "list", id: "lineage-nodes" })));
+  // A wide graph scrolls: bring the chosen node to the middle of the view.
+  const centre = Number(drawn.dataset.startX);
+  scroller.scrollLeft = Math.max(0, centre - scroller.clientWidth / 2);
 }
 
 function side(layer) {
@@ -135,7 +140,8 @@ function draw(graph, onPick) {
     s("text", { x: 8, y: 16, class: "lineage-kind" }, n.kind.replaceAll("_", " ")),
     s("text", { x: 8, y: 34, class: "lineage-label" }, short));
   });
-  return s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "lineage", id: "lineage-graph" },
+  const start = at.get(graph.start);
+  return s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, class: "lineage", id: "lineage-graph", "data-start-x": start ? start.x + NODE_W / 2 : 0 },
     s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
       s("path", { d: "M0,0 L10,5 L0,10 z", fill: "#7a8793" }))),
     edges, nodes);
