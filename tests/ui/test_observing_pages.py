@@ -126,7 +126,8 @@ def test_a_feature_view_shows_its_definition_and_freshness(
     page: CleanPage, observed: tuple[LiveServer, Observed]
 ) -> None:
     p = page.page
-    p.goto(observed[0].url + f"/#/features/feature_view/{VIEW}")
+    p.goto(observed[0].url + "/#/data")
+    p.click(f"#features a:text('{VIEW}')")
     p.wait_for_selector("#freshness")
     assert re.search(r"up to \d{4}-\d\d-\d\d [\d:]+ \(", p.text_content("#freshness") or "")
     assert (

@@ -45,7 +45,7 @@ export const ROUTES = [
   { path: "/monitoring/:deployment", page: monitoring },
   { path: "/data", page: data },
   { path: "/data/datasets/:name/versions/:version", page: data },
-  { path: "/features/:kind/:name", page: feature },
+  { path: "/data/features/:kind/:name", page: feature },
   { path: "/lineage", page: lineage },
 ];
 

@@ -22,7 +22,7 @@ async function renderIndex(view) {
       : h("p", { class: "muted", id: "datasets" }, "No dataset versions yet: make one with `modelyard data snapshot`.")),
     section("Feature definitions", features.definitions.length
       ? table(["Kind", "Name", "Version", "Created", "By", "Freshness"], features.definitions.map((d) => [
-        d.kind.replaceAll("_", " "), h("a", { href: route("features", d.kind, d.name) }, d.name), `v${d.version}`,
+        d.kind.replaceAll("_", " "), h("a", { href: route("data", "features", d.kind, d.name) }, d.name), `v${d.version}`,
         formatTime(d.created_at), d.created_by, d.materializations ? freshnessText(d.materializations) : "",
       ]), { class: "list", id: "features" })
       : h("p", { class: "muted", id: "features" }, "No feature definitions yet: register them with `modelyard features apply`.")),

@@ -1,4 +1,4 @@
-// One feature definition (#/features/<kind>/<name>): its spec, code, versions and, for a
+// One feature definition (#/data/features/<kind>/<name>): its spec, code, versions and, for a
 // feature view, how fresh each online store's copy is (materialisation watermarks).
 import { api } from "../api.js";
 import { formatTime, formatValue, h, section, table, withQuery } from "../dom.js";

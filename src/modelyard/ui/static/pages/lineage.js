@@ -166,7 +166,7 @@ export function pageLink(n) {
   else if (kind === "deployment_revision" && n.deployment) href = route("deployments", n.deployment);
   else if (kind === "monitor" && n.deployment) href = route("monitoring", n.deployment);
   else if (kind === "dataset" && n.versions && n.versions.length) href = route("data", "datasets", n.name, "versions", n.versions.at(-1));
-  else if (["feature_view", "on_demand_feature_view", "feature_service", "entity"].includes(kind)) href = route("features", kind, rest.replace(/@\d+$/, ""));
+  else if (["feature_view", "on_demand_feature_view", "feature_service", "entity"].includes(kind)) href = route("data", "features", kind, rest.replace(/@\d+$/, ""));
   else if (kind === "request" && n.served && n.served.length) href = route("review", rest);
   if (!href) return null;
   return h("a", { href, class: "node-page" }, kind === "run" && n.start_time ? `run of ${formatTime(n.start_time)}` : "open");
