@@ -140,7 +140,10 @@ def test_clicking_a_lineage_node_centres_the_graph_on_it(
     page: CleanPage, observed: tuple[LiveServer, Observed]
 ) -> None:
     p = page.page
-    p.goto(observed[0].url + f"/#/lineage?node=deployment:{DEPLOYMENT}&depth=3")
+    p.goto(observed[0].url + "/#/lineage")
+    p.click(f"#starts a:text('{DEPLOYMENT}')")  # a starting point, then 3 hops around it
+    p.select_option("select[name=depth]", "3")
+    p.wait_for_selector("#lineage-graph .lineage-node[data-node^='run:']")  # 3 hops up
     p.wait_for_selector("#lineage-graph .lineage-node.start")
     assert p.get_attribute("#lineage-graph .lineage-node.start", "data-node") == "deployment:shop"
     assert p.locator("#lineage-graph .lineage-edge").count() >= 3

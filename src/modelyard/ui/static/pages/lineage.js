@@ -29,7 +29,8 @@ export async function render(view, { query }) {
       input, depthPick, h("button", { type: "submit" }, "Trace")));
   depthPick.addEventListener("change", () => node && go(node));
   if (!node) {
-    view.append(h("p", { class: "muted" }, "Name anything that has lineage: the graph shows what it came from and what it fed."));
+    view.append(h("p", { class: "muted" }, "Name anything that has lineage: the graph shows what it came from and what it fed."),
+      await startingPoints(depth));
     return;
   }
   const path = `/api/v1/lineage/${encodeURIComponent(node)}`;
@@ -52,6 +53,18 @@ export async function render(view, { query }) {
   // A wide graph scrolls: bring the chosen node to the middle of the view.
   const centre = Number(drawn.dataset.startX);
   scroller.scrollLeft = Math.max(0, centre - scroller.clientWidth / 2);
+}
+
+// Where to start when nothing is named: the deployments and the newest dataset versions.
+async function startingPoints(depth) {
+  const [deployed, datasets] = await Promise.all([api.get("/api/v1/deployments"), api.get("/api/v1/datasets")]);
+  const link = (id, text) => h("a", { href: withQuery("#/lineage", { node: id, depth }) }, text);
+  const newest = [...datasets.versions].sort((a, b) => b.created_at - a.created_at).slice(0, 20);
+  return section("Start from",
+    h("p", { id: "starts" }, h("strong", {}, "Deployments: "),
+      deployed.deployments.length ? deployed.deployments.map((d, i) => [i ? ", " : "", link(`deployment:${d.name}`, d.name)]) : h("span", { class: "muted" }, "none yet")),
+    h("p", {}, h("strong", {}, "Dataset versions: "),
+      newest.length ? newest.map((v, i) => [i ? ", " : "", link(v.lineage_node, v.ref)]) : h("span", { class: "muted" }, "none yet")));
 }
 
 function side(layer) {
