@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from modelyard.data.client import DataClient
+    from modelyard.data.contract_checks import ContractResult
     from modelyard.data.contracts.result import ValidationResult
     from modelyard.data.entities import DatasetVersion
 
@@ -151,15 +152,18 @@ def show(
     ref: str = typer.Argument(..., help="NAME, NAME@VERSION or NAME@<digest prefix>."),
     as_json: bool = typer.Option(False, "--json", help="Print the version as JSON."),
 ) -> None:
-    """Show a version: schema and the profile of every column."""
+    """Show a version: schema, the profile of every column, the contract checks made on it."""
     from dataclasses import asdict
 
     from rich.table import Table
 
-    version = _client(ctx).resolve(ref)
+    client = _client(ctx)
+    version = client.resolve(ref)
+    checks = client.contract_results(version)
     console = ctx.obj.console()
     if as_json:
-        typer.echo(json.dumps(asdict(version), indent=2, default=str))
+        body = {**asdict(version), "contract_results": [c.to_dict() for c in checks]}
+        typer.echo(json.dumps(body, indent=2, default=str))
         return
     console.print(
         f"[bold]{version.ref}[/]  {version.num_rows:,} rows, {_size(version.num_bytes)}, "
@@ -184,6 +188,35 @@ def show(
             _fmt(stats.get("mean")),
             _fmt(stats.get("std")),
             top,
+        )
+    console.print(table)
+    _print_contract_results(checks, console)
+
+
+def _print_contract_results(checks: list[ContractResult], console: Console) -> None:
+    """Newest first: when, which contract (and digest), the verdict and its counts."""
+    from rich.table import Table
+    from rich.text import Text
+
+    if not checks:
+        console.print(
+            "no contract checks recorded — `modelyard data check NAME@VERSION -c C.yaml`",
+            style="dim",
+        )
+        return
+    table = Table(title="contract checks")
+    for heading in ("checked", "by", "contract", "digest", "verdict", "failed", "warnings"):
+        table.add_column(heading, overflow="fold")
+    for c in checks:
+        verdict = Text("passed", "green") if c.passed else Text("FAILED", "bold red")
+        table.add_row(
+            format_time(c.checked_at),
+            c.checked_by,
+            c.contract,
+            c.contract_digest[:12],
+            verdict,
+            f"{c.failed}/{c.checks}",
+            str(c.warnings),
         )
     console.print(table)
 
@@ -244,7 +277,8 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Validate data against a contract: exit 0 when it holds, 1 when it does not, 2 when it
-    cannot be checked (a malformed contract, a missing file, a missing extra)."""
+    cannot be checked (a malformed contract, a missing file, a missing extra). A check on a
+    dataset version (sales@3) is recorded, passed or failed: `modelyard data show` lists it."""
     from modelyard.data.client import looks_like_path
     from modelyard.data.contracts.spec import Contract
 

@@ -237,6 +237,12 @@ def _label(doc: LineageDocument, node_id: str) -> Text:
         text.append(f" code {str(facts['code_hash'])[:12]}", style="dim")
     if node.kind == "dataset" and "rows" in facts:
         text.append(f" {facts['rows']:,} rows from {facts.get('source', '?')}", style="dim")
+    for verdict in facts.get("contracts", ()) if node.kind == "dataset" else ():
+        passed = verdict["passed"]
+        text.append(
+            f" contract {verdict['contract']} {'passed' if passed else 'FAILED'}",
+            style="green" if passed else "red",
+        )
     if node.kind == "run" and "status" in facts:
         text.append(f" {str(facts['status']).lower()}", style="dim")
     if node.kind == "model" and facts.get("aliases"):

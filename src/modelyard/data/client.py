@@ -1,5 +1,6 @@
 """``DataClient``: dataset versions (snapshot, list, show, diff, pull, load), contract checks
-against stored versions, and the link from runs to the versions they read.
+against stored versions (recorded: ``contract_results``), and the link from runs to the
+versions they read.
 
 >>> import pandas as pd
 >>> pd.DataFrame({"store": [1, 2, 3], "units": [5, 0, 7]}).to_parquet("sales.parquet")
@@ -10,6 +11,8 @@ against stored versions, and the link from runs to the versions they read.
 >>> _ = Path("sales.yaml").write_text("{contract: sales, columns: {units: {min: 0}}}")
 >>> data.check("sales@1", "sales.yaml").passed
 True
+>>> [(r.ref, r.contract, r.passed) for r in data.contract_results("sales@1")]
+[('sales@1', 'sales', True)]
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from sqlalchemy.exc import IntegrityError
 
 from modelyard.artifacts import namespaces
 from modelyard.config import Settings, load_settings, os_user
+from modelyard.data import contract_checks
 from modelyard.data import pointer as pointers
 from modelyard.data import snapshot as snap
+from modelyard.data.contract_checks import ContractResult
 from modelyard.data.contracts.distribution import profile_psi
 from modelyard.data.contracts.result import ValidationResult
 from modelyard.data.contracts.spec import Contract
@@ -302,20 +307,41 @@ class DataClient:
     ) -> ValidationResult:
         """Validate ``data`` (a table, a path, or a dataset reference such as ``sales@3``)
         against ``contract``; distribution checks use the stored profiles of the reference
-        versions the contract names."""
+        versions the contract names.
+
+        A check on a dataset version (a reference or a ``DatasetVersion``) is recorded —
+        verdict, counts, contract name and digest — with the lineage edge ``dataset -->
+        contract_check``, whether it passed or not; a table or a path records nothing (see
+        ``contract_checks`` for why a path whose bytes equal a version's is not matched)."""
         if not isinstance(contract, Contract):
             contract = Contract.from_yaml(contract)
-        label = None
+        version = None
         if isinstance(data, (DatasetVersion, str)) and not looks_like_path(data):
             version = self.resolve(data)
-            label = version.ref
             data = self.load(version)
 
         def reference(ref: str) -> dict[str, Any]:
             return self.resolve(ref).profile
 
         result = contract.validate(data, reference=reference, sample=sample, now=now)
-        return replace(result, data=label) if label else result
+        if version is None:
+            return result
+        with self.db.write() as conn:
+            contract_checks.record(
+                conn,
+                version,
+                contract,
+                result,
+                checked_by=self.settings.user or os_user(),
+                checked_at=now_ms(),
+            )
+        return replace(result, data=version.ref)
+
+    def contract_results(self, ref: str | DatasetVersion) -> list[ContractResult]:
+        """The contract checks recorded on a version (``sales@3``), newest first."""
+        version = self.resolve(ref)
+        with self.db.read() as conn:
+            return contract_checks.results_of(conn, version.name, version.version)
 
     # -- runs -----------------------------------------------------------------------------
 

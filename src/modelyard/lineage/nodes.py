@@ -3,14 +3,14 @@
 The graph holds only ids; the rooms' tables hold what the ids stand for. ``describe``
 reads them with one query per kind of node in the answer (``IN`` lists of at most
 ``CHUNK`` ids), never one per node: a feature view's code hash and version, a dataset
-version's numbers, source and size, a run's name and status, a model version's status,
-aliases and newest quality-gate verdict (its rules include the data contract when the
-policy names one: contract checks of ``data check`` are not stored), whether a
-deployment revision is the one in force (*live*), a monitor's deployment, an alert's
-state. A node whose row is gone (a deleted run) keeps its id as
-its label and says ``missing``; a ``dataset`` node that is no dataset version (the
-content digest of files a feature view or a run read without a snapshot) says
-``versioned: false``.
+version's numbers, source and size and its newest verdict per contract (``contracts``:
+the stored checks of ``data check`` on any version with that content, a second query),
+a contract check's verdict, a run's name and status, a model version's status, aliases
+and newest quality-gate verdict, whether a deployment revision is the one in force
+(*live*), a monitor's deployment, an alert's state. A node whose row is gone (a deleted
+run) keeps its id as its label and says ``missing``; a ``dataset`` node that is no
+dataset version (the content digest of files a feature view or a run read without a
+snapshot) says ``versioned: false``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, func, select, tuple_
 
-from modelyard.data.tables import dataset_versions
+from modelyard.data.tables import dataset_contract_checks, dataset_versions
 from modelyard.features.tables import feature_definitions, feature_training_sets
 from modelyard.monitoring.tables import alerts, monitors
 from modelyard.registry.tables import gate_verdicts, model_aliases, model_versions
@@ -132,9 +132,70 @@ def _datasets(conn: Connection, rests: Sequence[str]) -> dict[str, Any]:
                 "created_at": int(r.created_at),
             }
         found[key]["versions"].append(int(r.version))
+    for key, verdicts in _newest_verdicts(conn, keys).items():
+        found[key]["contracts"] = verdicts
     return {
         key: (f"{a['name']}@{','.join(str(v) for v in a['versions'])}", a)
         for key, a in found.items()
+    }
+
+
+def _newest_verdicts(
+    conn: Connection, keys: Sequence[tuple[str, ...]]
+) -> dict[str, list[dict[str, Any]]]:
+    """``name@digest`` → the newest stored check per contract name on any version with
+    that content, by contract name: one query, the newest row found by ``max(id)``."""
+    k, v = dataset_contract_checks.c, dataset_versions.c
+    joined = dataset_contract_checks.join(
+        dataset_versions, (v.name == k.name) & (v.version == k.version)
+    )
+    newest = (
+        select(func.max(k.id))
+        .select_from(joined)
+        .where(tuple_(v.name, v.digest).in_(keys))
+        .group_by(v.name, v.digest, k.contract)
+    )
+    rows = conn.execute(
+        select(k.id, k.name, k.version, k.contract, k.contract_digest, k.passed)
+        .add_columns(k.failed, k.warnings, k.checked_at, k.checked_by, v.digest)
+        .select_from(joined)
+        .where(k.id.in_(newest))
+        .order_by(k.contract)
+    )
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        out[f"{r.name}@{r.digest}"].append(_verdict(r))
+    return out
+
+
+def _verdict(r: Any) -> dict[str, Any]:
+    return {
+        "id": int(r.id),
+        "contract": r.contract,
+        "contract_digest": r.contract_digest,
+        "version": int(r.version),
+        "passed": bool(r.passed),
+        "failed": int(r.failed),
+        "warnings": int(r.warnings),
+        "checked_at": int(r.checked_at),
+        "checked_by": r.checked_by,
+    }
+
+
+def _contract_checks(conn: Connection, rests: Sequence[str]) -> dict[str, Any]:
+    ids = [int(r) for r in rests if r.isdigit()]
+    k = dataset_contract_checks.c
+    rows = conn.execute(
+        select(k.id, k.name, k.version, k.contract, k.contract_digest, k.passed)
+        .add_columns(k.failed, k.warnings, k.checked_at, k.checked_by)
+        .where(k.id.in_(ids))
+    )
+    return {
+        str(r.id): (
+            f"{r.contract} on {r.name}@{r.version} {'passed' if r.passed else 'FAILED'}",
+            {"dataset": r.name, **_verdict(r)},
+        )
+        for r in rows
     }
 
 
@@ -299,6 +360,7 @@ _READERS: dict[str, Callable[[Connection, Sequence[str]], dict[str, Any]]] = {
     "feature_view": _definitions("feature_view"),
     "feature_service": _definitions("feature_service"),
     "on_demand_feature_view": _definitions("on_demand_feature_view"),
+    "contract_check": _contract_checks,
     "training_set": _training_sets,
     "run": _runs,
     "step": _runs,  # a pipeline step is recorded as a nested run
