@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from modelyard.cli.main import app
+from modelyard.tracking.client import TrackingClient
 
 FLOW = """
 from pathlib import Path
@@ -118,3 +119,66 @@ def test_bad_targets_params_and_executors_exit_2_naming_them(tmp_path, flow_file
     assert malformed.exit_code == 2 and "is not KEY=VALUE" in malformed.output
     executor = invoke(home, "run", f"{flow_file}:flow", "-e", "spark")
     assert executor.exit_code == 2 and "unknown executor 'spark'" in executor.output
+
+
+def test_no_cache_executes_every_step_and_its_resume_bypasses_the_cache_too(tmp_path, flow_file):
+    home = tmp_path / "yard"
+    marker = tmp_path / "refuse"  # absent: total succeeds; same path, same cache key
+    first = invoke(home, "run", f"{flow_file}:flow", "-p", f"marker={marker}", "-e", "local")
+    assert first.exit_code == 0, first.output
+
+    marker.touch()
+    fresh = invoke(
+        home, "run", f"{flow_file}:flow", "-p", f"marker={marker}", "-e", "local", "--no-cache"
+    )
+    assert fresh.exit_code == 1  # total executed (not read back) and refused
+    assert "numbers  COMPLETED" in fresh.output and "cache bypassed for this run" in fresh.output
+    assert "step 'total' failed: ValueError: total refused" in fresh.output
+
+    marker.unlink()
+    resumed = invoke(home, "resume", run_id_of(fresh.output))
+    assert resumed.exit_code == 0, resumed.output
+    assert "2 steps, 0 cached" in resumed.output and "total  COMPLETED" in resumed.output
+
+
+STORES = """
+from modelyard.pipelines import current_step, pipeline, step, step_settings
+from modelyard.tracking.client import TrackingClient
+
+
+@step(cache=False)
+def where() -> str:
+    settings = step_settings()
+    with TrackingClient.from_settings(settings) as client:  # NotFound in another store
+        client.set_tag(current_step().step_run_id, "seen", "yes")
+    return settings.resolved_store_uri()
+
+
+@pipeline
+def stores():
+    return where()
+"""
+
+
+def test_steps_in_worker_processes_open_the_stores_of_home_not_the_environment_s(
+    tmp_path, monkeypatch
+):
+    """``--home`` reaches a step in a spawned worker, whose environment names another
+    home (``MODELYARD_HOME``): it tags its own run, in the run's store."""
+    from modelyard.config import Settings
+    from modelyard.pipelines import load_output, pipelines_store
+
+    other = tmp_path / "other"
+    monkeypatch.setenv("MODELYARD_HOME", str(other))
+    flows = tmp_path / "stores.py"
+    flows.write_text(STORES)
+    home = tmp_path / "yard"
+    ran = invoke(home, "run", f"{flows}:stores", "-e", "process")
+    assert ran.exit_code == 0, ran.output
+
+    settings = Settings(home=home)
+    record = pipelines_store(settings).get_run(run_id_of(ran.output))
+    assert load_output(record, "where", settings=settings) == settings.resolved_store_uri()
+    with TrackingClient.from_settings(settings) as client:
+        assert client.get_run(record.steps[0].step_run_id).data.tags["seen"] == "yes"
+    assert not other.exists()  # nothing opened the environment's stores

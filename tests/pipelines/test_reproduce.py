@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from modelyard.cli.main import app
 from modelyard.config import Settings
 from modelyard.errors import InvalidParameter
+from modelyard.pipelines import pipelines_store
 from modelyard.pipelines.reproduce import TAG_REPRODUCES, CannotReproduce, reproduce
 from modelyard.tracking.client import TrackingClient
 
@@ -254,7 +255,39 @@ def test_a_pipeline_run_is_reproduced_with_its_params(repo, settings):
     assert rows[("total", "metric", "total")].original == "10.0"
 
 
-def test_pipeline_steps_answered_from_the_cache_are_not_a_reproduction(repo, settings):
+def test_a_reproduction_executes_every_step_even_those_the_cache_holds(repo, settings):
+    """The original run cached ``total``; the reproduction bypasses the cache, so the value
+    compared was computed again, not read back."""
     run_id = log_run(repo, settings, "src/cached_flow.py")
-    with pytest.raises(CannotReproduce, match="steps total were answered from the cache"):
-        reproduce(run_id, settings=settings)
+    done = reproduce(run_id, settings=settings)
+    assert done.matches, done.differing
+    with TrackingClient.from_settings(settings) as client:
+        new = client.get_run(done.reproduced_run_id)
+        steps = client.search_runs(
+            [new.info.experiment_id], f"tags.`mlflow.parentRunId` = '{new.info.run_id}'"
+        ).items
+    assert new.data.tags["modelyard.pipeline.cache"] == "false"
+    assert [s.data.tags["modelyard.step.status"] for s in steps] == ["COMPLETED"]
+    (step,) = pipelines_store(settings).get_run(new.info.run_id).steps
+    assert step.reason is not None and step.reason.startswith("cache bypassed for this run")
+
+
+def test_a_pipeline_run_from_the_cli_records_its_file_s_commit_and_is_reproduced(repo, settings):
+    """``modelyard pipelines run FILE.py:NAME`` runs the modelyard script: the run records
+    the commit of FILE's repository, not the one the script (or pytest) lives in."""
+    home = ["--home", str(settings.home)]
+    target = f"{repo / 'src' / 'cached_flow.py'}:flow"
+    ran = CliRunner().invoke(
+        app, [*home, "pipelines", "run", target, "-p", "days=5", "-p", "label=7", "-e", "local"]
+    )
+    assert ran.exit_code == 0, ran.output
+    run_id = ran.output.split(" run ", 1)[1].split()[0]
+    with TrackingClient.from_settings(settings) as client:
+        tags = client.get_run(run_id).data.tags
+    assert tags["modelyard.source.git.commit"] == git(repo, "rev-parse", "HEAD")
+    assert tags["modelyard.source.git.root"] == str(repo.resolve())
+    assert tags["modelyard.source.git.dirty"] == "false"
+    assert tags["modelyard.source.kind"] == "pipeline"
+    result = CliRunner().invoke(app, [*home, "runs", "reproduce", run_id])
+    assert result.exit_code == 0, result.output
+    assert "values match" in result.output

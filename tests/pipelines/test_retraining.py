@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from modelyard.config import Settings
 from modelyard.data.client import DataClient
 from modelyard.errors import InvalidParameter
 from modelyard.features.client import FeatureStore
@@ -195,14 +196,15 @@ def test_a_gate_failure_fails_the_run_with_the_report_attached(yard, tmp_path):
     assert deployments.get("shop").current_revision == before  # nothing reached traffic
 
 
-def test_a_protected_environment_holds_the_canary_until_approved(yard, tmp_path, monkeypatch):
+def test_a_protected_environment_holds_the_canary_until_approved(yard, tmp_path):
     _, deployments = champion_in_shop(yard, environment="locked")
-    monkeypatch.setenv("MODELYARD_REGISTRY_REQUIRED_APPROVALS", "1")
     write_config(
         tmp_path, rollout="rollout: {deployment: shop, shadow: 50, canary: {steps: [10, 100]}}"
     )
+    # the steps apply the run's policy (its settings), whatever their environment says
+    strict = Settings(home=yard.settings.home, registry_required_approvals=1)
 
-    run = start(yard)
+    run = start(PipelineRegistry(strict))
 
     rolled = load_output(run, "roll_out")
     assert rolled["shadow"]["percent"] == 50  # a shadow never answers users: allowed

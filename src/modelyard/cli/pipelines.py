@@ -84,6 +84,9 @@ def run(
     tag: list[str] = typer.Option(
         [], "--tag", "-t", help="A tag KEY=VALUE for the run and each step's run; repeatable."
     ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Execute every step, none answered from the cache."
+    ),
 ) -> None:
     """Run a pipeline as a tracked run: each step a nested run, cached steps skipped.
 
@@ -93,6 +96,7 @@ def run(
     $ modelyard pipelines run flows.py:retrain --param days=30 --param depth=6
     $ modelyard pipelines run flows.py:retrain --executor ray --workers 8
     $ modelyard pipelines run retrain-demand     # a registered name
+    $ modelyard pipelines run flows.py:retrain --no-cache
     """
     from modelyard.pipelines.loading import load_target, parse_params
     from modelyard.pipelines.registry import PipelineRegistry
@@ -112,6 +116,7 @@ def run(
                 workers=workers,
                 cause={"kind": "manual", "via": "cli"},
                 tags=tags,
+                cache=not no_cache,
             )
         else:
             registry = PipelineRegistry(settings)
@@ -124,6 +129,7 @@ def run(
                 workers=workers,
                 cause={"kind": "manual", "via": "cli"},
                 tags=tags,
+                cache=not no_cache,
             )
     except PipelineFailed as exc:
         _finish(ctx, exc.run, True)

@@ -30,14 +30,21 @@ Public API (stable; the sweeps, reproduce and scheduler work builds on it):
   outputs=None, retries=0, backoff=1.0, timeout=None, cache=True, trusted_outputs=False)``
   (durations as seconds or ``"90s"``, ``"10m"``); ``@pipeline(name=None)``.
 * ``run_pipeline(pipeline, params=None, *, executor="process", settings=None,
-  experiment=None, cause=None, name=None, target=None, workers=None, tags=None) ->
-  PipelineRunRecord``; ``Pipeline.run(params, **same)``. Raises ``PipelineFailed``
-  (``.run`` holds the record) when a step failed; the run is recorded either way.
+  experiment=None, cause=None, name=None, target=None, workers=None, tags=None,
+  cache=True) -> PipelineRunRecord``; ``Pipeline.run(params, **same)``. Raises
+  ``PipelineFailed`` (``.run`` holds the record) when a step failed; the run is recorded
+  either way. ``cache=False`` (``pipelines run --no-cache``; ``runs reproduce``) executes
+  every step, none answered from the cache; a resume of that run bypasses it too.
 * ``resume(run_id, *, executor=None, settings=None, workers=None, force=False)``.
 * ``load_output(record, step_key, output="return", *, settings=None)``: a step's value.
 * ``current_step() -> StepContext | None`` inside a step: the pipeline's run id, the step
   call's nested run id (its outputs are ``runs:/<step_run_id>/outputs/<name>``), key and
-  attempt — for steps that register what an earlier step stored.
+  attempt, and the run's ``settings`` — for steps that register what an earlier step
+  stored.
+* ``step_settings() -> Settings`` inside a step: the run's settings (absolute store URIs),
+  so a step in a worker process or on Ray opens the stores the run uses (``modelyard
+  --home X pipelines run``, ``modelyard --home X scheduler``), not what its own
+  environment names; outside a step, ``load_settings()``. Steps open clients with it.
 * ``load_target("pkg.module:NAME" | "/path/file.py:NAME") -> Pipeline``;
   ``target_of(pipeline) -> str``; ``parse_params(pipeline, ["k=v", ...])``.
 * ``PipelineRegistry(settings)``: ``register(name, target, params=None, *, description=None,
@@ -58,7 +65,10 @@ Public API (stable; the sweeps, reproduce and scheduler work builds on it):
 Recorded where:
 
 * The pipeline run is a tracking run (experiment ``pipelines`` unless given) tagged
-  ``modelyard.pipeline.name`` / ``.target`` / ``.executor`` / ``.cause``, its params
+  ``modelyard.pipeline.name`` / ``.target`` / ``.executor`` / ``.cause`` (and ``.cache``
+  ``false`` when run with ``cache=False``), the code it ran (``sources.source_tags``:
+  ``modelyard.source.kind`` ``pipeline``, ``.target``, and the commit, root and dirtiness
+  of the git repository holding the pipeline's file, for ``runs reproduce``), its params
   logged as params (JSON text), and the caller's ``tags`` (also on every step's run, so
   a team's required run tags are given once). Each step call is a nested run named by its
   step key (``train``, ``train_2`` for a second call) tagged ``modelyard.step.name``,
@@ -105,6 +115,7 @@ _EXPORTS: dict[str, str] = {
     "StepRecord": "modelyard.pipelines.store",
     "StepContext": "modelyard.pipelines.tasks",
     "current_step": "modelyard.pipelines.tasks",
+    "step_settings": "modelyard.pipelines.tasks",
 }
 __all__ = [
     "Graph",
@@ -126,6 +137,7 @@ __all__ = [
     "resume",
     "run_pipeline",
     "step",
+    "step_settings",
     "target_of",
 ]
 
@@ -155,4 +167,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         run_pipeline,
     )
     from modelyard.pipelines.store import PipelineRunRecord, PipelineStore, StepRecord
-    from modelyard.pipelines.tasks import StepContext, current_step
+    from modelyard.pipelines.tasks import StepContext, current_step, step_settings

@@ -80,9 +80,10 @@ class PipelineRegistry:
         experiment: str | None = None,
         workers: int | None = None,
         tags: Mapping[str, str] | None = None,
+        cache: bool = True,
     ) -> PipelineRunRecord:
         """Run the pipeline registered as ``name`` (raises ``PipelineFailed`` if it fails;
-        the run is recorded either way)."""
+        the run is recorded either way). ``cache=False``: every step executes."""
         definition = self.store.definition(name)
         if cause is not None and not isinstance(cause, Mapping):
             raise InvalidParameter("cause must be a mapping (JSON object)", field="cause")
@@ -98,4 +99,5 @@ class PipelineRegistry:
             target=definition.target,
             workers=workers,
             tags=tags,
+            cache=cache,
         )

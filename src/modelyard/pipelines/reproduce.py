@@ -12,13 +12,14 @@ A run can be reproduced when it recorded (tags, written when the run starts):
 * its inputs: params (a pipeline's), the sweep's config (``sweep.json``), and the dataset
   versions and training sets it read (the run's dataset inputs: name and digest).
 
-``source_tags(target, kind)`` writes the first three for a target whose code is in a file
-(sweeps call it; the pipelines runner can). A plain script run gets its commit and entry
-point from ``tracking.run_context``.
+``sources.source_tags(target, kind)`` writes the first three for a target whose code is in
+a file (the pipelines runner and sweeps call it). A plain script run gets its commit and
+entry point from ``tracking.run_context``.
 
 ``reproduce(run_id)`` checks that everything needed is still there (else
 ``CannotReproduce``, exit 2, saying what is gone), checks out the commit in a temporary
-``git worktree``, executes the same target in a child process against the same stores,
+``git worktree``, executes the same target in a child process against the same stores
+(a pipeline with its cache bypassed, so every step executes again),
 and compares, run by run (the run, and its trials or steps matched by name), every metric
 history, the params and the dataset inputs. Metrics match bit for bit by default; ``rtol``
 allows a relative difference, for models that are not deterministic.
@@ -41,69 +42,30 @@ from typing import Any
 from modelyard.config import Settings, load_settings
 from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.pipelines.runner import TAG_EXECUTOR as PIPELINE_EXECUTOR
-from modelyard.pipelines.runner import TAG_STATUS as STEP_STATUS
 from modelyard.pipelines.runner import TAG_TARGET as PIPELINE_TARGET
+from modelyard.pipelines.sources import (
+    GIT_TIMEOUT_S,
+    KIND_PIPELINE,
+    KIND_SCRIPT,
+    KIND_SWEEP,
+    TAG_GIT_ROOT,
+    TAG_KIND,
+    TAG_TARGET,
+)
+from modelyard.pipelines.sources import git as _git
+from modelyard.pipelines.sources import source_tags as source_tags  # its home before
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.entities import Run
 from modelyard.tracking.run_context import TAG_ENTRY_POINT, TAG_GIT_COMMIT, TAG_GIT_DIRTY
 
-KIND_SWEEP = "sweep"
-KIND_PIPELINE = "pipeline"
-KIND_SCRIPT = "script"
-TAG_KIND = "modelyard.source.kind"
-TAG_TARGET = "modelyard.source.target"
-TAG_GIT_ROOT = "modelyard.source.git.root"
 TAG_REPRODUCES = "modelyard.reproduce.of"
 SWEEP_CONFIG = "sweep.json"
-GIT_TIMEOUT_S = 60
 OUTPUT_TAIL = 3000
 
 
 class CannotReproduce(InvalidState):
     """Something a reproduction needs is gone (a dirty worktree at logging time, a deleted
     dataset version, no entry point); the message says what."""
-
-
-def _git(args: Sequence[str], cwd: Path) -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def source_tags(target: str, kind: str) -> dict[str, str]:
-    """Tags saying which code ``target`` (``FILE.py:NAME`` or ``module:NAME``) is: the
-    repository, its commit, and whether the file or any tracked file differed from it.
-    Empty of git tags when the file is not in a git repository."""
-    from modelyard.pipelines.sweep_trials import source_file
-
-    tags = {TAG_KIND: kind, TAG_TARGET: target}
-    file = source_file(target)
-    if file is None or not file.is_file():
-        return tags
-    where = file.parent
-    root = _git(["rev-parse", "--show-toplevel"], where)
-    commit = _git(["rev-parse", "HEAD"], where) if root else None
-    if not root or not commit:
-        return tags
-    changed = _git(["status", "--porcelain", "--untracked-files=no"], where)
-    tracked = _git(["ls-files", "--error-unmatch", file.name], where)
-    dirty = bool(changed) or tracked is None
-    return {
-        **tags,
-        TAG_GIT_ROOT: root,
-        TAG_GIT_COMMIT: commit,
-        TAG_GIT_DIRTY: "true" if dirty else "false",
-        "mlflow.source.git.commit": commit,
-    }
 
 
 # -- what to execute --------------------------------------------------------------------
@@ -300,7 +262,8 @@ def command_for(plan: Plan, tree: Path, scratch: Path, name: str) -> list[str]:
         spec.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
         return [*cli, "sweep", target, "--config", str(spec)]
     # Params go as the JSON they were recorded as: ``--param k=v`` would read a text
-    # param that looks like a number as the number.
+    # param that looks like a number as the number. ``cache=False``: a step answered from
+    # the cache would not be executed again, and comparing its value would prove nothing.
     return [
         sys.executable,
         "-c",
@@ -315,7 +278,8 @@ _RUN_PIPELINE = (
     "import json, sys\n"
     "from modelyard.pipelines import load_target, run_pipeline\n"
     "if __name__ == '__main__':\n"
-    "    run_pipeline(load_target(sys.argv[1]), json.loads(sys.argv[2]), executor=sys.argv[3])\n"
+    "    run_pipeline(load_target(sys.argv[1]), json.loads(sys.argv[2]), executor=sys.argv[3],\n"
+    "                 cache=False)\n"
 )
 
 
@@ -394,27 +358,8 @@ def reproduce(run_id: str, *, settings: Settings | None = None, rtol: float = 0.
                     field="run_id",
                 )
         client.set_tag(new.info.run_id, TAG_REPRODUCES, run_id)
-        if plan.kind == KIND_PIPELINE:
-            _refuse_cached(client, new, run_id)
         rows = compare_runs(client, original, new, rtol)
     return Reproduction(run_id, new.info.run_id, plan.kind, plan.commit, float(rtol), rows)
-
-
-def _refuse_cached(client: TrackingClient, new: Run, run_id: str) -> None:
-    """A pipeline's steps answered from the cache were not executed again: comparing
-    their values would prove nothing. (``pipelines run`` has no switch to bypass the cache
-    yet; a step declared ``@step(cache=False)`` always runs.)"""
-    cached = sorted(
-        name
-        for name, step in _children(client, new).items()
-        if step.data.tags.get(STEP_STATUS) == "CACHED"
-    )
-    if cached:
-        raise CannotReproduce(
-            f"the pipeline of run {run_id} was run again, but steps {', '.join(cached)} were "
-            "answered from the cache instead of executed: nothing to compare them by",
-            field="run_id",
-        )
 
 
 def _find_reproduced(

@@ -42,8 +42,10 @@ Decisions:
   (``load_dataset`` resolves "newest" each run; ``gate`` re-reads the champion;
   ``roll_out`` re-applies); ``register`` is cached, so a repeat on the same data and model
   does not register a duplicate version.
-* The steps open the stores of the settings of the process they run in (``MODELYARD_*``
-  environment), as every modelyard process does.
+* The steps open the stores of the run's settings (``tasks.step_settings``): those of the
+  process that started the run (``modelyard --home X pipelines run``, ``modelyard --home
+  X scheduler``), even in a worker process or on a Ray node whose environment names
+  others.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ import pandas as pd
 from modelyard.errors import InvalidParameter, InvalidState
 from modelyard.pipelines.definitions import pipeline, step
 from modelyard.pipelines.retraining_config import RetrainingConfig, estimator_class, load_config
-from modelyard.pipelines.tasks import current_step
+from modelyard.pipelines.tasks import current_step, step_settings
 
 __all__ = ["ContractViolated", "GateFailed", "retraining"]
 
@@ -80,12 +82,6 @@ def _step_run() -> str:
     if context is None:
         raise InvalidState("this function runs as a step of the retraining pipeline")
     return context.step_run_id
-
-
-def _settings() -> Any:
-    from modelyard.config import load_settings
-
-    return load_settings()
 
 
 def _features(frame: pd.DataFrame, config: RetrainingConfig) -> list[str]:
@@ -124,7 +120,7 @@ def load_dataset(config: str, dataset: str | None = None) -> tuple[pd.DataFrame,
             f"dataset {ref!r} is not a version of the config's dataset {spec.dataset!r}",
             field="dataset",
         )
-    client = DataClient.from_settings(_settings())
+    client = DataClient.from_settings(step_settings())
     version = client.resolve(ref)
     client.log_input(_step_run(), version, context="training")
     described = {"name": version.name, "version": version.version, "digest": version.digest}
@@ -139,7 +135,7 @@ def check_contract(table: pd.DataFrame, dataset: dict[str, Any], config: str) ->
     loaded = _config(config)
     if loaded.contract is None:
         return {"checked": False, "passed": True, "summary": "no contract configured"}
-    result = DataClient.from_settings(_settings()).check(table, loaded.contract)
+    result = DataClient.from_settings(step_settings()).check(table, loaded.contract)
     if not result.passed:
         raise ContractViolated(f"{dataset['ref']} breaks its contract: {result.summary()}")
     return {"checked": True, "passed": True, "summary": result.summary()}
@@ -160,7 +156,7 @@ def training_set(
     ts = _config(config).spec.training_set
     entity = table[[*ts.keys, ts.timestamp, ts.target]].copy()
     entity[ts.timestamp] = pd.to_datetime(entity[ts.timestamp], utc=True)
-    store = FeatureStore.from_settings(_settings())
+    store = FeatureStore.from_settings(step_settings())
     try:
         built = store.get_training_set(
             entity,
@@ -205,7 +201,7 @@ def train(frame: pd.DataFrame, training: dict[str, Any], config: str) -> Any:
         raise InvalidParameter(f"model.params: {exc}", field="model.params") from None
     model.fit(before[features], before[spec.training_set.target])
     step_run = _step_run()
-    with database_for(_settings()).write() as conn:
+    with database_for(step_settings()).write() as conn:
         edge = (training_set_node(training["training_set_id"]), node("run", step_run), "input")
         record_edges(conn, [edge])
     return model
@@ -260,7 +256,7 @@ def register(
     spec = loaded.spec
     step_run = _step_run()
     context = current_step()
-    settings = _settings()
+    settings = step_settings()
     example = frame[_features(frame, loaded)].head(5)
     with tempfile.TemporaryDirectory(prefix="modelyard-retraining-") as tmp:
         folder = Path(tmp) / "model"
@@ -313,7 +309,7 @@ def gate(version: dict[str, Any], frame: pd.DataFrame, config: str) -> dict[str,
             field="gate",
         )
     columns = list(dict.fromkeys([*features, *policy.slices, spec.training_set.target]))
-    registry = RegistryClient.from_settings(_settings())
+    registry = RegistryClient.from_settings(step_settings())
     report = run_gate(
         policy,
         version["uri"],
@@ -351,7 +347,7 @@ def roll_out(version: dict[str, Any], config: str) -> dict[str, Any]:
     rollout = _config(config).spec.rollout
     if rollout is None:
         return {"deployment": None, "shadow": None, "canary": None}
-    deployments = DeploymentService.from_settings(_settings())
+    deployments = DeploymentService.from_settings(step_settings())
     done: dict[str, Any] = {"deployment": rollout.deployment, "shadow": None, "canary": None}
     if rollout.shadow is not None:
         deployments.shadow(rollout.deployment, [version["uri"]], percent=rollout.shadow)

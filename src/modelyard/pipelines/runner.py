@@ -11,6 +11,11 @@ branches still run, and the run ends FAILED with the first failure as its reason
 
 ``resume`` rebuilds the same DAG from the run's recorded target and params and runs it
 again under the same run: steps that finished keep their outputs, the rest run.
+
+Steps run with the run's settings (``StepTask.settings``, read in a step through
+``tasks.step_settings()``), made absolute, so a step in a worker process or on a Ray
+node opens the stores the run records to — ``modelyard --home X pipelines run`` — not
+whatever its own environment names.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from modelyard.pipelines.definitions import Graph, Output, Pipeline, StepCall
 from modelyard.pipelines.executors import DEFAULT_EXECUTOR, check_executor, open_executor
 from modelyard.pipelines.executors.base import Executor
 from modelyard.pipelines.loading import function_ref, load_target, target_of
+from modelyard.pipelines.sources import KIND_PIPELINE, source_tags
 from modelyard.pipelines.store import PipelineRunRecord, PipelineStore, StepRecord
 from modelyard.pipelines.tasks import StepResult, StepTask, StoredValue, blob_store
 from modelyard.store.lineage import node
@@ -46,6 +52,8 @@ TAG_PIPELINE = "modelyard.pipeline.name"
 TAG_TARGET = "modelyard.pipeline.target"
 TAG_CAUSE = "modelyard.pipeline.cause"
 TAG_EXECUTOR = "modelyard.pipeline.executor"
+#: "false" on a run started with ``cache=False`` (its resume bypasses the cache too).
+TAG_CACHE = "modelyard.pipeline.cache"
 TAG_STEP = "modelyard.step.name"
 TAG_STEP_KEY = "modelyard.step.key"
 TAG_CACHE_KEY = "modelyard.step.cache_key"
@@ -85,6 +93,7 @@ def run_pipeline(
     target: str | None = None,
     workers: int | None = None,
     tags: Mapping[str, str] | None = None,
+    cache: bool = True,
 ) -> PipelineRunRecord:
     """Run ``pipeline`` with ``params`` as a tracked run; return its record, or raise
     ``PipelineFailed`` (carrying the record) when a step failed.
@@ -93,6 +102,11 @@ def run_pipeline(
     function's). ``cause``: why it runs, recorded on the run (``{"kind": "alert",
     "alert_id": 7}``). ``workers``: parallel steps (process and Ray executors). ``tags``:
     set on the pipeline's run and on every step's run (a team's required run tags).
+    ``cache=False``: every step executes, none answered from the cache (what ``runs
+    reproduce`` needs); what they compute is still cached for later runs.
+
+    The run records the code it ran (``sources.source_tags``): the commit of the
+    repository holding the pipeline's file, for ``modelyard runs reproduce``.
     """
     settings = settings or load_settings()
     check_executor(executor)
@@ -106,7 +120,15 @@ def run_pipeline(
     with TrackingClient.from_settings(settings) as client:
         experiment_id = client.get_or_create_experiment(experiment or DEFAULT_EXPERIMENT)
         user_tags = {str(k): str(v) for k, v in (tags or {}).items()}
-        run_tags = {**user_tags, TAG_PIPELINE: shown, TAG_TARGET: target, TAG_EXECUTOR: executor}
+        run_tags = {
+            **user_tags,
+            **source_tags(target, KIND_PIPELINE),
+            TAG_PIPELINE: shown,
+            TAG_TARGET: target,
+            TAG_EXECUTOR: executor,
+        }
+        if not cache:
+            run_tags[TAG_CACHE] = "false"
         if cause is not None:
             run_tags[TAG_CAUSE] = json.dumps(dict(cause), sort_keys=True)
         run = client.create_run(experiment_id.experiment_id, run_name=shown, tags=run_tags)
@@ -124,7 +146,9 @@ def run_pipeline(
             cause=cause,
         )
         with _executor(client, store, run_id, executor, settings, workers) as pool:
-            _Execution(client, store, settings, graph, run_id, pool, refs, user_tags).run()
+            _Execution(
+                client, store, settings, graph, run_id, pool, refs, user_tags, use_cache=cache
+            ).run()
     return _finished(store, run_id)
 
 
@@ -162,8 +186,12 @@ def resume(
         client.update_run(run_id, status=RunStatus.RUNNING)
         with _executor(client, store, run_id, chosen, settings, workers) as pool:
             previous = {s.step_key: s for s in record.steps}
-            tags = _user_tags(client.get_run(run_id).data.tags)
-            _Execution(client, store, settings, graph, run_id, pool, refs, tags, previous).run()
+            recorded = client.get_run(run_id).data.tags
+            tags = _user_tags(recorded)
+            cache = recorded.get(TAG_CACHE) != "false"
+            _Execution(
+                client, store, settings, graph, run_id, pool, refs, tags, previous, use_cache=cache
+            ).run()
     return _finished(store, run_id)
 
 
@@ -199,6 +227,30 @@ def _finished(store: PipelineStore, run_id: str) -> PipelineRunRecord:
     return record
 
 
+def _portable(settings: Settings) -> Settings:
+    """``settings`` as a step in another process or on another node needs them: stores
+    as absolute URIs (a relative home means another folder in another working
+    directory), and no server token (pipelines run on local stores; a token need not
+    travel to workers)."""
+    return settings.model_copy(
+        update={
+            "home": settings.home.absolute(),
+            "store_uri": settings.resolved_store_uri(),
+            "artifacts_uri": settings.resolved_artifacts_uri(),
+            "tracking_token": None,
+        }
+    )
+
+
+def _cache_reason(step_caches: bool, run_caches: bool) -> str | None:
+    """Why a step that ran was not looked up in the cache (None: it was, and missed)."""
+    if not step_caches:
+        return "cache disabled for this step"
+    if not run_caches:
+        return "cache bypassed for this run (cache=False); its result is cached for later runs"
+    return None
+
+
 def _digest_json(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -229,6 +281,8 @@ class _Execution:
         refs: Mapping[str, Any],
         tags: Mapping[str, str],
         previous: Mapping[str, StepRecord] | None = None,
+        *,
+        use_cache: bool = True,
     ) -> None:
         self.client = client
         self.store = store
@@ -241,6 +295,8 @@ class _Execution:
         self.previous = dict(previous or {})
         self.experiment_id = client.get_run(run_id).info.experiment_id
         self.artifacts_uri = settings.resolved_artifacts_uri()
+        self.step_settings = _portable(settings)
+        self.use_cache = use_cache  # False: every step executes (``cache=False``)
         self.status: dict[str, str] = {}
         self.outputs: dict[str, dict[str, Any]] = {}  # step key → output name → stored JSON
         self.failure: str | None = None
@@ -337,7 +393,7 @@ class _Execution:
             self.status[call.key] = before.status
             self.outputs[call.key] = dict(before.outputs or {})
             return None  # finished before this run was resumed: its row stands
-        if options.cache:
+        if options.cache and self.use_cache:
             hit = self._cache_hit(cache_key)
             if hit is not None:
                 self._reuse(call, cache_key, described, *hit)
@@ -394,6 +450,7 @@ class _Execution:
             attempt=active.attempt,
             run_id=self.run_id,
             step_run_id=active.step_run_id,
+            settings=self.step_settings,
         )
 
     def _settle(self, active: _Active, result: StepResult) -> tuple[float, _Active] | None:
@@ -441,7 +498,7 @@ class _Execution:
             call.key,
             status=st.COMPLETED,
             outputs=manifest,
-            reason=None if call.step.options.cache else "cache disabled for this step",
+            reason=_cache_reason(call.step.options.cache, self.use_cache),
             duration_ms=duration,
             cache=cache if call.step.options.cache else None,
             edges=edges,

@@ -223,16 +223,6 @@ def objective_target(objective: Callable[..., Any]) -> str | None:
     return f"{module_name}:{qualname}" if importable or by_file is None else by_file
 
 
-def source_file(target: str) -> Path | None:
-    """The file a target's code is in."""
-    source, _, _ = target.rpartition(":")
-    if source.endswith(".py"):
-        return Path(source)
-    module = sys.modules.get(source)
-    file = getattr(module, "__file__", None)
-    return Path(file).resolve() if file else None
-
-
 def load_objective(target: str, file: str | None = None) -> Callable[..., Any]:
     """The function ``target`` names (``FILE.py:NAME`` or ``module:NAME``). ``file``: the
     module's file, loaded under the module's name when the name does not import here (a

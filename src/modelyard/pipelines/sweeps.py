@@ -221,7 +221,7 @@ def sweep(
 
 
 def _start(study: Any, config: Any, client: Any, target: str | None) -> str:
-    from modelyard.pipelines.reproduce import KIND_SWEEP, source_tags
+    from modelyard.pipelines.sources import KIND_SWEEP, source_tags
     from modelyard.pipelines.sweep_trials import TAG_SWEEP
 
     experiment = client.get_or_create_experiment(config.experiment)
@@ -326,7 +326,7 @@ def _run_on_workers(
     """Each worker a task of a pipeline executor; a worker that fails (its process
     killed, Ray gone) loses only the trials it had not run: a restart runs them."""
     from modelyard.pipelines.executors import open_executor
-    from modelyard.pipelines.sweep_trials import source_file
+    from modelyard.pipelines.sources import source_file
     from modelyard.pipelines.tasks import FunctionRef, StepTask
 
     job = {

@@ -20,11 +20,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelyard.artifacts.blobs import BlobStore, open_blob_store
 from modelyard.errors import InvalidParameter
 from modelyard.pipelines import values
+
+if TYPE_CHECKING:
+    from modelyard.config import Settings
 
 _blob_stores: dict[str, BlobStore] = {}
 
@@ -120,18 +123,21 @@ class StepTask:
     attempt: int = 1
     run_id: str = ""  # the pipeline's tracking run
     step_run_id: str = ""  # this step call's nested run: its outputs are its artifacts
+    settings: Settings | None = None  # the run's (absolute store URIs); None: the worker's
 
 
 @dataclass(frozen=True, slots=True)
 class StepContext:
     """The step call running now (``current_step()``): a step that registers a model or
     writes lineage names the runs its outputs belong to — an output ``o`` of this call is
-    stored at ``runs:/<step_run_id>/outputs/<o>``."""
+    stored at ``runs:/<step_run_id>/outputs/<o>``. ``settings``: the run's, the stores a
+    step opens (``step_settings()``)."""
 
     run_id: str
     step_run_id: str
     key: str
     attempt: int
+    settings: Settings | None = None
 
 
 _current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
@@ -142,6 +148,22 @@ _current: contextvars.ContextVar[StepContext | None] = contextvars.ContextVar(
 def current_step() -> StepContext | None:
     """The step call this code runs in, or None outside a pipeline step."""
     return _current.get()
+
+
+def step_settings() -> Settings:
+    """The settings a step opens stores with: its run's (``modelyard --home X pipelines
+    run`` reaches steps in worker processes and on Ray nodes), else — outside a step —
+    this process's (``load_settings()``).
+
+    >>> from modelyard.data.client import DataClient          # doctest: +SKIP
+    >>> data = DataClient.from_settings(step_settings())      # doctest: +SKIP
+    """
+    context = _current.get()
+    if context is not None and context.settings is not None:
+        return context.settings
+    from modelyard.config import load_settings
+
+    return load_settings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +212,7 @@ def execute_step(task: StepTask, fn: Any = None) -> StepResult:
     try:
         store = blob_store(task.artifacts_uri)
         kwargs = {name: _load(store, arg) for name, arg in task.arguments.items()}
-        context = StepContext(task.run_id, task.step_run_id, task.key, task.attempt)
+        context = StepContext(task.run_id, task.step_run_id, task.key, task.attempt, task.settings)
         token = _current.set(context)
         try:
             returned = fn(**kwargs)
