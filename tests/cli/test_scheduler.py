@@ -78,3 +78,51 @@ def test_the_scheduler_once_starts_a_due_schedule_and_an_alert_trigger(settings,
     assert "started" not in again.output  # a restart starts nothing twice
     listed = invoke(settings, "schedule", "list")
     assert "finished" in listed.output
+
+
+STORES = """
+from modelyard.pipelines import current_step, pipeline, step, step_settings
+from modelyard.tracking.client import TrackingClient
+
+
+@step(cache=False)
+def where() -> str:
+    settings = step_settings()
+    with TrackingClient.from_settings(settings) as client:  # NotFound in another store
+        client.set_tag(current_step().step_run_id, "seen", "yes")
+    return settings.resolved_store_uri()
+
+
+@pipeline
+def stores():
+    return where()
+"""
+
+
+def test_a_scheduler_given_home_runs_worker_steps_on_that_home_s_stores(
+    settings, tmp_path, monkeypatch
+):
+    """``modelyard --home X scheduler``: a schedule's steps in worker processes open X's
+    stores, not those of ``MODELYARD_HOME`` in their environment."""
+    from modelyard.pipelines import PipelineRegistry
+    from modelyard.tracking.client import TrackingClient
+
+    flows = tmp_path / "stores.py"
+    flows.write_text(STORES)
+    PipelineRegistry(settings).register("stores", f"{flows}:stores")
+    two_hours_ago = now_ms() - 2 * HOUR_MS
+    schedules = Schedules(database_for(settings), clock=lambda: two_hours_ago)
+    schedules.create("stores", "0 * * * *", executor="process")
+    other = tmp_path / "other"
+    monkeypatch.setenv("MODELYARD_HOME", str(other))
+
+    result = invoke(settings, "scheduler", "--once", "--no-monitors")
+
+    assert result.exit_code == 0, result.output
+    store = pipelines_store(settings)
+    (listed,) = store.list_runs("stores")
+    run = store.get_run(listed.run_id)
+    assert run.status == "FINISHED", run.error
+    with TrackingClient.from_settings(settings) as client:
+        assert client.get_run(run.steps[0].step_run_id).data.tags["seen"] == "yes"
+    assert not other.exists()
