@@ -179,6 +179,41 @@ def test_a_run_a_dead_scheduler_left_running_is_resumed_not_restarted(settings, 
     assert Firings(db).get(key).status == "finished"
 
 
+def test_a_tick_while_the_schedule_s_previous_run_is_going_is_skipped_not_run(settings, tmp_path):
+    """Runs of one schedule never overlap: the tick is spent as ``skipped`` (naming the
+    run still going), not started then, nor later; the next tick runs as usual."""
+    registry = register(settings, tmp_path)
+    db = registry.store.db
+    clock = Clock()
+    Schedules(db, clock=clock).create("nightly", "0 * * * *", executor="local")
+    clock.now = BASE + HOUR_MS
+    first = scheduler(registry, clock).tick().started[0].key
+    # as if that run were still going in a live scheduler: the firing running, its lease held
+    Firings(db, clock=clock).mark(first, "running", run_id="0" * 32)
+    alive = Leases(db, clock=clock).acquire(lease_name(first), "alive", ttl_s=3 * 3600)
+    assert alive is not None
+
+    clock.now = BASE + 2 * HOUR_MS + 5_000
+    report = scheduler(registry, clock).tick()
+    second = f"schedule:nightly@{BASE + 2 * HOUR_MS}"
+    assert report.started == [] and [f.key for f in report.skipped] == [second]
+    skipped = Firings(db).get(second)
+    assert skipped.status == "skipped" and skipped.run_id is None
+    assert skipped.detail == (
+        f"the previous run of schedule nightly ({first}) was still running: run {'0' * 32}"
+    )
+    assert len(runs_of(settings)) == 1
+
+    Firings(db, clock=clock).mark(first, "finished")  # the long run ends
+    Leases(db, clock=clock).release(alive)
+    clock.now += 10 * MINUTE_MS
+    assert scheduler(registry, clock).tick().started == []  # the skipped tick stays spent
+    clock.now = BASE + 3 * HOUR_MS
+    (third,) = scheduler(registry, clock).tick().started
+    assert third.key == f"schedule:nightly@{BASE + 3 * HOUR_MS}"
+    assert len(runs_of(settings)) == 2
+
+
 def test_runs_start_in_the_background_and_stop_waits_for_them(settings, tmp_path):
     registry = register(settings, tmp_path)
     clock = Clock()

@@ -30,7 +30,8 @@ def scheduler(
     Monitors are evaluated at their cron ticks; a schedule's tick starts its pipeline; an
     alert naming a pipeline (a rule's ``trigger``) starts it once per firing, the alert
     recorded as the run's cause. A tick missed while no scheduler ran is run once, for
-    the latest missed tick, when one starts.
+    the latest missed tick, when one starts. A tick that comes while the schedule's
+    previous run is still going is skipped (runs of a schedule never overlap).
     """
     import logging
     import signal
@@ -49,6 +50,8 @@ def scheduler(
             typer.echo(f"recovered {f.key} ({f.pipeline}), left by {f.claimed_by}")
         for f in report.started:
             typer.echo(f"started {f.pipeline} for {f.key}")
+        for f in report.skipped:
+            typer.echo(f"skipped {f.key}: {f.detail}")
         runner.join()
         return
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())

@@ -7,7 +7,9 @@ the decision, and the primary key lets exactly one of any number of schedulers m
 one that inserted it); the row outlives restarts, so a tick or an alert is never started twice.
 
 The row then follows the run: ``claimed`` → ``running`` → ``finished`` | ``failed``
-(``run_id`` set, ``detail`` saying why it failed). A scheduler that dies between claiming
+(``run_id`` set, ``detail`` saying why it failed). A schedule's tick that came while the
+schedule's previous run was still going is claimed ``skipped`` at once (``detail`` names
+that firing): no run, and the tick is spent. A scheduler that dies between claiming
 and finishing leaves it claimed or running; ``unfinished`` lists those for the next
 scheduler, which takes the firing's lease and finds the run by the firing named in its
 cause (``PipelineScheduler.recover``).
@@ -29,12 +31,22 @@ from modelyard.pipelines.schedule_tables import pipeline_firings
 from modelyard.store.engine import Database
 from modelyard.store.statements import insert_for
 
-__all__ = ["CLAIMED", "FAILED", "FINISHED", "RUNNING", "Firing", "Firings", "alert_key"]
+__all__ = [
+    "CLAIMED",
+    "FAILED",
+    "FINISHED",
+    "RUNNING",
+    "SKIPPED",
+    "Firing",
+    "Firings",
+    "alert_key",
+]
 
 CLAIMED = "claimed"
 RUNNING = "running"
 FINISHED = "finished"
 FAILED = "failed"
+SKIPPED = "skipped"
 UNFINISHED = (CLAIMED, RUNNING)
 
 
@@ -99,9 +111,11 @@ class Firings:
         due_at: int,
         cause: Mapping[str, Any],
         holder: str,
+        skipped: str | None = None,
     ) -> Firing | None:
         """The new firing if this call claimed ``key``; None when it was claimed before
-        (by anyone, at any time)."""
+        (by anyone, at any time). ``skipped``: why no run starts for it — the firing is
+        claimed ``skipped``, ended, with that as its detail."""
         c = pipeline_firings.c
         row: dict[str, Any] = {
             "key": key,
@@ -110,13 +124,15 @@ class Firings:
             "pipeline": pipeline,
             "due_at": due_at,
             "cause": json.dumps(dict(cause), sort_keys=True),
-            "status": CLAIMED,
+            "status": CLAIMED if skipped is None else SKIPPED,
             "claimed_by": holder,
             "claimed_at": self.clock(),
             "run_id": None,
-            "detail": None,
+            "detail": skipped,
             "ended_at": None,
         }
+        if skipped is not None:
+            row["ended_at"] = row["claimed_at"]
         statement = insert_for(self.db.dialect, pipeline_firings).values(**row)
         # RETURNING answers a row only when this statement inserted it (rowcount is not
         # reliable for ON CONFLICT DO NOTHING across drivers).

@@ -10,7 +10,8 @@ Times are milliseconds since the epoch (``ids.now_ms``), as in every other room.
   (``schedule:<name>@<tick ms>``) or an alert's firing episode (``alert:<id>``), keyed by
   that name. Inserting the row *is* the decision: the primary key lets exactly one
   scheduler insert it, on SQLite and PostgreSQL alike, and it stays after a restart. Its
-  status follows the run: claimed → running → finished | failed; ``run_id`` is the
+  status follows the run: claimed → running → finished | failed (or ``skipped``, no run:
+  the schedule's previous run was still going); ``run_id`` is the
   pipeline run it started (its cause names the firing, so a crash between the two is
   recovered by looking the run up).
 """
@@ -47,11 +48,11 @@ pipeline_firings = Table(
     Column("pipeline", String(NAME_LENGTH), nullable=False),
     Column("due_at", BigInteger, nullable=False),  # the tick, or when the alert fired
     Column("cause", Text, nullable=False),  # JSON object, as recorded on the run
-    Column("status", String(16), nullable=False),  # claimed | running | finished | failed
+    Column("status", String(16), nullable=False),  # claimed|running|finished|failed|skipped
     Column("claimed_by", String(NAME_LENGTH), nullable=False),
     Column("claimed_at", BigInteger, nullable=False),
     Column("run_id", String(32), nullable=True),
-    Column("detail", Text, nullable=True),  # why it failed
+    Column("detail", Text, nullable=True),  # why it failed, or was skipped
     Column("ended_at", BigInteger, nullable=True),
     Index("ix_pipeline_firings_kind_source_due_at", "kind", "source", "due_at"),
     Index("ix_pipeline_firings_status", "status"),

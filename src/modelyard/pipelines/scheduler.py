@@ -8,7 +8,10 @@ Each ``tick`` (every ``poll_s`` seconds):
    latest tick after downtime, a lease per monitor);
 2. recovery: firings a dead scheduler left ``claimed`` or ``running`` are taken over;
 3. the schedules: each active schedule's due tick (``Schedules.due``: missed ticks
-   coalesce into one run of the latest, started at once) is claimed and started;
+   coalesce into one run of the latest, started at once) is claimed and started — or,
+   when the schedule's previous firing is still claimed or running (its run not ended),
+   claimed ``skipped``: runs of one schedule never overlap (a retraining slower than its
+   cron does not pile up runs), and the skipped tick is not run later;
 4. the alert triggers: each alert that fired naming a pipeline (``triggers.due_alerts``)
    is claimed and starts its pipeline, the alert as the run's cause.
 
@@ -73,11 +76,13 @@ def lease_name(key: str) -> str:
 
 @dataclass
 class TickReport:
-    """What one tick did: monitors evaluated, firings started, firings recovered."""
+    """What one tick did: monitors evaluated, firings started, firings recovered, schedule
+    ticks skipped (their previous run still going)."""
 
     monitors: list[TickResult] = field(default_factory=list)
     started: list[Firing] = field(default_factory=list)
     recovered: list[Firing] = field(default_factory=list)
+    skipped: list[Firing] = field(default_factory=list)
 
 
 class PipelineScheduler:
@@ -138,6 +143,9 @@ class PipelineScheduler:
             report.monitors = self.monitors.tick()
         report.recovered = self.recover()
         now = int(self.clock())
+        # One look per tick: the schedules with a firing in flight (after recovery, so a
+        # run taken over just now counts).
+        busy = {f.source: f for f in self.firings.unfinished() if f.kind == "schedule"}
         for schedule in self.schedules.list(active_only=True):
             last = self.firings.last_due("schedule", schedule.name)
             tick = self.schedules.due(schedule, last, now)
@@ -151,6 +159,12 @@ class PipelineScheduler:
                 "firing": key,
             }
             claim = {"kind": "schedule", "source": schedule.name, "due_at": tick}
+            previous = busy.get(schedule.name)
+            if previous is not None:
+                skipped = self._skip(key, schedule.pipeline, cause, claim, previous)
+                if skipped is not None:
+                    report.skipped.append(skipped)
+                continue
             claimed = self._claim(key, schedule.pipeline, cause, claim)
             if claimed is not None:
                 self._start(claimed[0], claimed[1], schedule.params, schedule.executor)
@@ -208,6 +222,25 @@ class PipelineScheduler:
             self.leases.release(lease)  # claimed before: done, or being recovered
             return None
         return firing, lease
+
+    def _skip(
+        self,
+        key: str,
+        pipeline: str,
+        cause: dict[str, Any],
+        claim: dict[str, Any],
+        previous: Firing,
+    ) -> Firing | None:
+        """Spend tick ``key`` without a run, saying which run was still going; None when
+        another scheduler decided on the tick first. No lease: nothing runs."""
+        why = f"the previous run of schedule {previous.source} ({previous.key}) was still "
+        why += previous.status + (f": run {previous.run_id}" if previous.run_id else "")
+        firing = self.firings.claim(
+            key, pipeline=pipeline, cause=cause, holder=self.holder, skipped=why, **claim
+        )
+        if firing is not None:
+            log.warning("firing %s: skipped: %s", key, why)
+        return firing
 
     def _start(
         self,
