@@ -14,6 +14,7 @@ from modelyard.demo.story import Story
 from modelyard.demo.workspace import DATASET, MODEL, PRODUCTION, REVIEWER, Workspace
 
 WARMUP_DAYS = 56
+ROLLOUT_TITLE = "the retrained model: shadow, canary, then promoted or rolled back"
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -139,11 +140,11 @@ def _story(ws: Workspace, console: Console, options: Options) -> Outcome:
     with story.stage("gate", "quality gate against the champion") as st:
         report = build.gate(st, ws, candidate, holdout, names)
 
-    if not report.passed:
-        st.say("the candidate stays registered with its failed verdict; production is unchanged")
-    else:
-        with story.stage("approve", "approval (four eyes)") as st:
+    with story.stage("approve", "approval (four eyes)") as st:
+        if report.passed:
             build.approve(st, ws, candidate)
+        else:
+            st.skipped("the candidate failed its gate: it stays registered with the failed verdict")
 
     with story.stage("deploy", "blue-green in staging, then a canary in production") as st:
         rollout.ensure_deployments(st, ws, incumbent)
@@ -153,7 +154,7 @@ def _story(ws: Workspace, console: Console, options: Options) -> Outcome:
                 st, ws, candidate, interval_s=max(1.0, 2 * options.seconds_per_day)
             )
         else:
-            st.missing("no canary: the candidate failed its gate")
+            st.skipped("no blue-green or canary: the candidate failed its gate")
 
     from modelyard.demo import traffic
 
@@ -246,10 +247,14 @@ def _story(ws: Workspace, console: Console, options: Options) -> Outcome:
             record = retrain.triggered_run(st, ws)
             out.pipeline_run = record
             new = _retrained(st, ws, record)
-        if new is not None:
-            with story.stage(
-                "rollout", "the retrained model: shadow, canary, then promoted or rolled back"
-            ) as st:
+        serving_now = {v[2] for v in rollout.serving(ws, PRODUCTION) if v[3] >= 100.0}
+        if new is not None and int(new.version) in serving_now:
+            with story.stage("rollout", ROLLOUT_TITLE) as st:
+                st.reused(
+                    f"{new.uri} (the same data and model as before) already serves all traffic"
+                )
+        elif new is not None:
+            with story.stage("rollout", ROLLOUT_TITLE) as st:
                 st.say(rollout.describe(ws, PRODUCTION))
                 build.approve(st, ws, new)
                 rollout.blue_green(st, ws, new)
@@ -272,8 +277,8 @@ def _story(ws: Workspace, console: Console, options: Options) -> Outcome:
                     out.versions["retrained"] = new.uri
                 st.say(rollout.describe(ws, PRODUCTION))
         else:
-            with story.stage("rollout", "the retrained model: shadow, canary, promote") as st:
-                st.missing("no retrained version to roll out (see the retraining stage)")
+            with story.stage("rollout", ROLLOUT_TITLE) as st:
+                st.skipped("no retrained version to roll out (see the retraining stage)")
     return out
 
 
@@ -290,13 +295,19 @@ def _retrained(stage: Any, ws: Workspace, record: Any) -> Any:
             f"  {step.step_key:<16} {step.status.lower()}"
             + (f" — {step.reason}" if step.reason else "")
         )
+    from modelyard.errors import ModelyardError
     from modelyard.pipelines.runner import load_output
 
     try:
+        verdict = load_output(record, "gate", settings=ws.settings)
+        stage.say(f"gate of the retrained version against the champion: {verdict['summary']}")
+    except ModelyardError:
+        pass  # the run stopped before the gate: its steps above say where
+    try:
         version = load_output(record, "register", settings=ws.settings)
         rolled = load_output(record, "roll_out", settings=ws.settings)
-    except Exception as exc:  # a failed step: the run says why above
-        stage.say(f"no candidate: {exc}")
+    except ModelyardError as exc:
+        stage.say(f"nothing to roll out: {exc.message}")
         return None
     stage.say(
         f"registered {version['uri']}; roll-out: shadow {rolled.get('shadow')}, "

@@ -1,7 +1,8 @@
 """What the demo did, stage by stage: printed as it happens, kept for the summary.
 
 A stage ends as ``done``, ``reused`` (a second run in the same home found it done),
-``not there yet`` (a piece of modelyard the stage needs has not landed: said, not faked)
+``skipped`` (an earlier stage's verdict stopped it: a failed gate, no alert), ``not there
+yet`` (a piece of modelyard the stage needs has not landed: said, not faked)
 or ``failed`` (the demo stops, naming the stage).
 """
 
@@ -16,8 +17,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import Console
 
-DONE, REUSED, MISSING, FAILED = "done", "reused", "not there yet", "failed"
-MARKS = {DONE: "[green]✓[/]", REUSED: "[cyan]↺[/]", MISSING: "[yellow]…[/]", FAILED: "[red]✗[/]"}
+DONE, REUSED, SKIPPED, MISSING, FAILED = "done", "reused", "skipped", "not there yet", "failed"
+MARKS = {
+    DONE: "[green]✓[/]",
+    REUSED: "[cyan]↺[/]",
+    SKIPPED: "[yellow]–[/]",
+    MISSING: "[yellow]…[/]",
+    FAILED: "[red]✗[/]",
+}
 
 
 @dataclass
@@ -43,6 +50,10 @@ class Stage:
 
     def missing(self, line: str) -> None:
         self.status = MISSING
+        self.lines.append(line)
+
+    def skipped(self, line: str) -> None:
+        self.status = SKIPPED
         self.lines.append(line)
 
 
