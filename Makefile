@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test install install-dev lint contracts typecheck pytest bench bench-venvs clean constraints
+.PHONY: demo test install install-dev lint contracts typecheck pytest docs bench bench-venvs clean constraints
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,12 @@ pytest:
 	  --ignore=src/modelyard/store/alembic \
 	  --deselect src/modelyard/server/control/metrics.py::modelyard.server.control.metrics
 
-test: install-dev lint contracts typecheck pytest
+# The documentation site, built from docs/ into site/ (git-ignored; a broken link, a page
+# missing from the nav or a bad anchor fails it); tests/test_docs_site.py runs its examples.
+docs:
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir site
+
+test: install-dev lint contracts typecheck docs pytest
 
 # Peers with pins that clash with ours get virtualenvs of their own (git-ignored).
 # Evidently 0.7.23 allows pandas 3 but cannot be imported with it: pandas < 3 there.
