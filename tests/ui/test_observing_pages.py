@@ -105,7 +105,7 @@ def test_data_lists_datasets_and_features_and_a_version_shows_its_profile(
     p.wait_for_selector("#profile tbody tr")
     price = p.locator("#profile tbody tr", has_text="price")
     assert price.locator("svg.bars rect.bar").count() > 3
-    assert "None stored" in p.text_content("#contracts")
+    assert "No contract check on sales@1 yet" in p.text_content("#contracts")
     screenshot(p, "dataset-version")
     page.check()
 

@@ -68,15 +68,22 @@ def test_dataset_versions_are_listed_newest_first_with_their_lineage_node(
     assert "profile" not in versions[0]
 
 
-def test_a_version_comes_with_its_profile_and_says_contract_results_are_not_stored(
-    client: TestClient,
+def test_a_version_comes_with_its_profile_and_its_contract_checks(
+    client: TestClient, tmp_path
 ) -> None:
     body = client.get("/api/v1/datasets/sales/versions/1").json()["version"]
     assert [c["name"] for c in body["schema"]] == ["price", "shop"]
     price = body["profile"]["columns"]["price"]
     assert price["min"] == 1.0 and price["max"] == 4.0 and sum(price["histogram"]["counts"]) == 4
     assert body["profile"]["columns"]["shop"]["top"][0] == ["a", 3]
-    assert body["contract_results"] is None and "not stored" in body["contract_note"]
+    assert body["contract_results"] == []  # none made yet: said, not "passed"
+
+    contract = tmp_path / "contract.yaml"
+    contract.write_text("contract: sales\ncolumns:\n  price: {type: float, max: 2}\n")
+    data = DataClient.from_settings(Settings(home=tmp_path / "yard", user="ana"))
+    data.check("sales@1", contract)
+    (check,) = client.get("/api/v1/datasets/sales/versions/1").json()["version"]["contract_results"]
+    assert check["contract"] == "sales" and check["passed"] is False and check["failed"] >= 1
 
 
 def test_feature_definitions_come_with_code_and_freshness(client: TestClient) -> None:

@@ -4,9 +4,9 @@
   profiles: name, version, rows, bytes, format, source, who and when, its lineage node;
 * ``GET /api/v1/datasets/{name}/versions/{version}``: one version with its schema, its
   stored profile (per column: nulls, distinct, min/max/mean/std, quantiles, histogram,
-  top values) and its files. Contract checks (``modelyard data check``) are not stored,
-  so there are no contract results to show: the answer says so (``contract_results``
-  is ``null`` with ``contract_note``) rather than showing none as "passed";
+  top values), its files, and the contract checks made on it (``modelyard data check
+  sales@3``: contract, digest, passed, counts, who and when, newest first) — an empty
+  list when none was made, which the page says rather than reading as "passed";
 * ``GET /api/v1/features``: the newest version of every feature definition (entities,
   feature views, on-demand views, services) with its spec, code and freshness: for a
   feature view, each online store's materialisation watermark of its current layout
@@ -37,11 +37,6 @@ from modelyard.registry.client import RegistryClient
 from modelyard.server.http.threads import in_thread
 from modelyard.store.engine import Database
 
-CONTRACT_NOTE = (
-    "contract checks (`modelyard data check`) are not stored; a quality gate whose policy "
-    "names a contract records its verdict on the model version"
-)
-
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(json_codec.dumps(body), status, media_type="application/json")
@@ -65,7 +60,7 @@ def version_summary(v: DatasetVersion) -> dict[str, Any]:
     }
 
 
-def version_detail(v: DatasetVersion) -> dict[str, Any]:
+def version_detail(v: DatasetVersion, checks: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         **version_summary(v),
         "files_digest": v.files_digest,
@@ -73,8 +68,7 @@ def version_detail(v: DatasetVersion) -> dict[str, Any]:
         "profile": v.profile,
         "files": [asdict(f) for f in v.files],
         "storage_location": v.storage_location,
-        "contract_results": None,
-        "contract_note": CONTRACT_NOTE,
+        "contract_results": checks,
     }
 
 
@@ -158,7 +152,8 @@ def routes(registry: RegistryClient) -> list[BaseRoute]:
         name = check_dataset_name(request.path_params["name"])
         version = _version(request.path_params["version"])
         found = await in_thread(data.get_version, name, version)
-        return json_response({"version": version_detail(found)})
+        checks = await in_thread(data.contract_results, found)
+        return json_response({"version": version_detail(found, [c.to_dict() for c in checks])})
 
     async def list_features(request: Request) -> Response:
         return json_response(await in_thread(all_features))

@@ -59,7 +59,12 @@ async function renderVersion(view, name, version) {
       created: formatTime(v.created_at), "created by": v.created_by, storage: v.storage_location,
       profile: profile.exact === false ? "sampled (quantiles and distinct counts approximate)" : "exact",
     })),
-    section("Contract results", h("p", { class: "muted", id: "contracts" }, v.contract_results ? "" : `None stored: ${v.contract_note}.`)),
+    section("Contract results", v.contract_results.length
+      ? table(["Contract", "Verdict", "Checks", "Failed", "Warnings", "Checked", "By"], v.contract_results.map((c) => [
+        c.contract, h("strong", { class: c.passed ? "ok" : "bad" }, c.passed ? "passed" : "FAILED"), String(c.checks),
+        String(c.failed), String(c.warnings), formatTime(c.checked_at), c.checked_by,
+      ]), { class: "list", id: "contracts" })
+      : h("p", { class: "muted", id: "contracts" }, `No contract check on ${v.ref} yet: modelyard data check ${v.ref} --contract FILE records one.`)),
     section("Columns", table(["Column", "Type", "Nulls", "Distinct", "Min", "Max", "Mean", "Std", "Distribution"], v.schema.map((c) => {
       const p = columns[c.name] || {};
       return [h("strong", {}, c.name), c.type, p.null_fraction === undefined ? "" : `${(100 * p.null_fraction).toFixed(1)}%`,
