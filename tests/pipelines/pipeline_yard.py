@@ -175,3 +175,24 @@ def interrupted(marker: str):
 def interrupted_pair(marker: str):
     """An interrupt while an independent step waits its turn."""
     return interrupt(marker), make_table(3, marker)
+
+
+@step(cache=False)
+def own_store(marker: str) -> str:
+    """Tags its own run through a client opened with ``step_settings()`` (NotFound in any
+    other store); returns the store it reached."""
+    from modelyard.pipelines import current_step, step_settings
+    from modelyard.tracking.client import TrackingClient
+
+    _executed(marker, "own_store")
+    settings = step_settings()
+    context = current_step()
+    assert context is not None
+    with TrackingClient.from_settings(settings) as client:
+        client.set_tag(context.step_run_id, "reached", "yes")
+    return settings.resolved_store_uri()
+
+
+@pipeline
+def stores(marker: str):
+    return own_store(marker)

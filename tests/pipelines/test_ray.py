@@ -76,3 +76,14 @@ def test_tables_flow_through_the_artifact_store_and_resume_works_on_ray(
     assert load_output(resumed, "gate", settings=settings) == {"total": 45.0, "passed": True}
     assert load_output(resumed, "split", "high", settings=settings)["a"].tolist() == [5, 6, 7, 8, 9]
     assert yard.executions(marker, "make_table") == 1
+
+
+def test_steps_on_ray_workers_open_the_run_s_stores(settings, marker, local_ray):
+    """A Ray worker's environment and working folder name no store of the run's: the step
+    reaches the run's through ``step_settings()``."""
+    from modelyard.tracking.client import TrackingClient
+
+    record = run_pipeline(yard.stores, {"marker": str(marker)}, settings=settings, executor="ray")
+    assert load_output(record, "own_store", settings=settings) == settings.resolved_store_uri()
+    with TrackingClient.from_settings(settings) as client:
+        assert client.get_run(record.steps[0].step_run_id).data.tags["reached"] == "yes"
