@@ -66,6 +66,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def test_no_example_writes_to_a_fixed_temporary_path() -> None:
+    fixed = [p.name for p in PAGES for code in python_blocks(p) if re.search(r"['\"]/tmp/", code)]
+    assert not fixed, f"examples write to /tmp/… (use a relative folder): {fixed}"
+
+
 def test_the_site_builds_strictly_with_every_page_in_it(site: Path) -> None:
     built = {p.relative_to(site).with_suffix(".md") for p in site.rglob("*.html")}
     assert {p.relative_to(DOCS) for p in PAGES} <= built
@@ -135,3 +140,11 @@ def test_the_commands_on_a_page_exist(command: tuple[str, ...]) -> None:
         pytest.fail(f"{command[0]}: modelyard {words[0]} is not a command")
     result = CliRunner().invoke(app, [*words, "--help"])
     assert result.exit_code == 0, f"{command[0]}: modelyard {' '.join(words)}: {result.output}"
+
+
+def test_every_setting_is_on_the_scaling_out_page() -> None:
+    from modelyard.config import Settings
+
+    page = (DOCS / "scaling-out.md").read_text(encoding="utf-8")
+    missing = [n for n in Settings.model_fields if f"`MODELYARD_{n.upper()}`" not in page]
+    assert not missing, f"add these settings to docs/scaling-out.md: {missing}"
