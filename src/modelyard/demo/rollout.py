@@ -80,6 +80,11 @@ def start_canary(stage: Stage, ws: Workspace, version: Any, interval_s: float) -
     stage.say(f"canary: {describe(ws, PRODUCTION)} (steps 20 % → 50 %, every {interval_s:g}s)")
 
 
+def _shadows(ws: Workspace) -> bool:
+    revision = ws.deployments.get_revision(PRODUCTION, ws.deployments.current_revision(PRODUCTION))
+    return bool(revision.policy.shadows)
+
+
 def _actor(ws: Workspace, name: str) -> Any:
     return ws.as_user(name).actor
 
@@ -106,6 +111,8 @@ def decide(
     if math.isnan(mine) or math.isnan(theirs) or mine <= theirs:
         reviewer.promote(PRODUCTION, reason=f"modelyard demo: {compared}")
         stage.say(f"{label}: promoted — the judge kept it (errors, p95) and {compared}")
+        if _shadows(ws):  # the shadow it ran in before its canary has done its job
+            reviewer.shadow(PRODUCTION, [], reason="modelyard demo: promoted; shadow ends")
         ws.as_user(REVIEWER).set_registered_model_alias(version.name, "champion", version.version)
         stage.say(f"{version.name}@champion → v{version.version}")
         return "promoted"
