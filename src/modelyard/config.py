@@ -156,6 +156,13 @@ class Settings(BaseModel):
         default=False, description="Require an API token (viewer or above) to predict."
     )
 
+    monitor_memory_limit: str = Field(
+        default="256MB",
+        description="DuckDB's memory limit while a monitor reads a window of the prediction "
+        "log (it spills to disk beyond it); raise it for windows with hundreds of logged "
+        "inputs.",
+    )
+
     openlineage_url: str | None = Field(
         default=None,
         description="Send OpenLineage RunEvents to this HTTP endpoint (e.g. Marquez's "

@@ -64,7 +64,7 @@ class Yard:
     deployments: DeploymentService
     tmp: Path
 
-    def train(self, name: str = "demand", *, log_dataset: bool = True) -> int:
+    def train(self, name: str = "demand", *, log_dataset: bool = True, inputs: tuple = ()) -> int:
         """Fit a regressor on a dataset version in a tracked run and register it."""
         from sklearn.linear_model import LinearRegression
 
@@ -74,6 +74,8 @@ class Yard:
         run_id = self.tracking.create_run(experiment).info.run_id
         if log_dataset:
             self.data.log_input(run_id, dataset.ref)
+        if inputs:
+            self.tracking.log_inputs(run_id, list(inputs))
         model = LinearRegression().fit(train[FEATURES], train["units"])
         folder = self.tmp / f"model-{run_id}"
         save_model(model, folder, input_example=train[FEATURES].head(5), run_id=run_id)

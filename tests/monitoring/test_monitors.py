@@ -142,3 +142,23 @@ def test_a_monitor_held_by_another_scheduler_is_not_evaluated_twice(yard):
 def test_a_monitor_of_an_unknown_deployment_is_refused(yard):
     with pytest.raises(NotFound, match="nope"):
         service(yard).create("m", "nope", schedule="@hourly", rules=RULES)
+
+
+def test_a_version_trained_on_a_feature_store_training_set_is_unknown_with_the_reason(yard):
+    from modelyard.tracking.entities import DatasetInput
+
+    training_set = DatasetInput(
+        name="demand", digest="ab" * 16, context="training", source_type="feature_store",
+        source="training_set:7",
+    )  # fmt: skip
+    yard.train(log_dataset=False, inputs=(training_set,))
+    yard.deployments.create("shop", "models:/demand/1")
+    yard.serve(sales(50, seed=9), version=1, start_ms=END - HOUR_MS, prefix="r")
+    monitors = service(yard)
+    monitors.create("shop-drift", "shop", schedule="@hourly", rules=RULES)
+
+    run = monitors.run("shop-drift", end_ms=END)
+
+    drift = next(o for o in run.evaluation.outcomes if o["rule"] == "input drift")
+    assert drift["breached"] is None
+    assert "feature-store training set keeps no rows" in drift["detail"]

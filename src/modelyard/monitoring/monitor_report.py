@@ -80,6 +80,7 @@ def report_data(
         step=step or step_for(span),
         slices=slices,
         metrics=metrics,
+        memory_limit=service.registry.settings.monitor_memory_limit,
     )
     last = max((m.window_s for m in monitors), default=3600) * 1000
     refs = service.references(deployment)
@@ -91,6 +92,7 @@ def report_data(
         end,
         reference=refs.inputs or None,
         prediction_reference=refs.predictions or None,
+        memory_limit=service.registry.settings.monitor_memory_limit,
     )
     alerts = [_alert_row(a.to_dict()) for m in monitors for a in service.store.alerts(m.name)]
     return MonitorReportData(

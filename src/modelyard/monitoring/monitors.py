@@ -178,6 +178,7 @@ class MonitorService:
                 prediction_reference=refs.predictions or None,
                 slices=spec.slice_columns(),
                 metrics=spec.metric_names() or None,
+                memory_limit=self.registry.settings.monitor_memory_limit,
             )
         except ModelyardError as exc:
             recorded = self.store.record_evaluation(
@@ -257,8 +258,9 @@ class MonitorService:
                 return
             if built is None:
                 found.missing[version] = (
-                    f"{uri}: no reference profile (its run logged no training dataset version; "
-                    f"build one with `modelyard monitor reference {uri} --data DATASET`)"
+                    f"{uri}: no reference profile (its run logged no training dataset version "
+                    "of the data room — a feature-store training set keeps no rows; build one "
+                    f"with `modelyard monitor reference {uri} --data DATASET`)"
                 )
                 return
             inputs = built.inputs

@@ -72,7 +72,9 @@ def training_dataset(registry: RegistryClient, version: ModelVersion) -> str | N
     if run is None:
         return None
     for dataset in run.inputs:
-        if dataset.context == "training" and dataset.digest:
+        # Only the data room's versions can be read back: a feature-store training set
+        # records its provenance, not its rows, and an MLflow dataset only its digest.
+        if dataset.context == "training" and dataset.digest and dataset.source_type == "modelyard":
             return f"{dataset.name}@{dataset.digest}"
     return None
 
