@@ -175,6 +175,12 @@ def test_a_new_dataset_version_goes_from_contract_to_canary(yard, tmp_path):
     model_artifact = {d for s, d in edges if s == f"step:{train.step_run_id}"}
     assert {(a, f"step:{registered.step_run_id}") for a in model_artifact} <= edges
     assert any(s.endswith(registered.step_run_id) and d == "model:demand/2" for s, d in edges)
+    # ... and the lineage room walks it: the version's upstream reaches the dataset.
+    from modelyard.lineage.service import LineageService
+
+    upstream = LineageService(models.db, models.artifacts).trace("models:/demand/2")
+    assert f"dataset:sales@{digest}" in upstream.nodes
+    assert f"training_set:{ts_id}" in upstream.nodes
 
 
 def test_a_gate_failure_fails_the_run_with_the_report_attached(yard, tmp_path):

@@ -84,6 +84,18 @@ def _step_run() -> str:
     return context.step_run_id
 
 
+def _link_step_to(version: Any, step_run: str, settings: Any) -> None:
+    """``step:<register run> --produced--> the version``: the registry records the run as
+    ``run:<id>``; the pipeline's artifact edges name the same run ``step:<id>``, and this
+    edge joins the two, so the version's upstream reaches the train step and its data."""
+    from modelyard.store.lineage import node, record_edges
+    from modelyard.tracking.backends import database_for
+
+    target = node("model", version.name, str(version.version))
+    with database_for(settings).write() as conn:
+        record_edges(conn, [(node("step", step_run), target, "produced")])
+
+
 def _features(frame: pd.DataFrame, config: RetrainingConfig) -> list[str]:
     ts = config.spec.training_set
     skip = {*ts.keys, ts.timestamp, ts.target}
@@ -202,8 +214,13 @@ def train(frame: pd.DataFrame, training: dict[str, Any], config: str) -> Any:
     model.fit(before[features], before[spec.training_set.target])
     step_run = _step_run()
     with database_for(step_settings()).write() as conn:
-        edge = (training_set_node(training["training_set_id"]), node("run", step_run), "input")
-        record_edges(conn, [edge])
+        # Both names of this step's run: ``run:`` as tracking spells it, ``step:`` as the
+        # pipeline's artifact edges do — so a walk from either reaches the training set.
+        ts_node = training_set_node(training["training_set_id"])
+        record_edges(
+            conn,
+            [(ts_node, node("run", step_run), "input"), (ts_node, node("step", step_run), "input")],
+        )
     return model
 
 
@@ -274,6 +291,7 @@ def register(
             "modelyard.retraining.pipeline_run": context.run_id if context else "",
         },
     )
+    _link_step_to(version, step_run, settings)
     registry.update_card(
         spec.model.name,
         version.version,
