@@ -145,7 +145,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "demo": (
         "demo",
         "demo",
-        "Run the retail demand-forecasting demo: three tracked models, compared.",
+        "Run the retail demand-forecasting demo: data to a retrained model serving traffic.",
     ),
 }
 #: ``ctx.meta`` key set while the root help lists the commands: they are shown from

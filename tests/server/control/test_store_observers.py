@@ -21,6 +21,7 @@ EXPERIMENT_WRITES = frozenset(
         "delete_experiment",
         "restore_experiment",
         "set_experiment_tag",
+        "delete_experiment_tag",
     }
 )
 
