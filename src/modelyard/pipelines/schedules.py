@@ -18,7 +18,8 @@ scheduler process:
   schedule fires from its first tick after creation.
 
 >>> schedules = Schedules(db)                                              # doctest: +SKIP
->>> schedules.create("retrain-demand", "0 3 * * *", {"days": 30}, name="nightly")  # +SKIP
+>>> schedules.create("retrain-demand", "0 3 * * *", {"days": 30},
+...                  name="nightly")                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
