@@ -30,9 +30,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+from memory import PeakRss, release_memory  # benchmarks/memory.py
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -100,48 +101,6 @@ def checks(rows: int) -> list[dict]:
     ]
     assert len(out) == 50, len(out)
     return out
-
-
-# ------------------------------------------------------------------------------ memory
-class PeakRss:
-    """Samples this process's resident set every 2 ms while active (Linux /proc)."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
-
-    def rss(self) -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * self._page
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self.rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self.rss())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
-def _release_memory() -> None:
-    """Return freed heap pages to the OS (glibc ``malloc_trim``), so that a measured peak
-    is the table plus what the measured code allocates."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc
-        pass
 
 
 def _measure(fn, repeat: int) -> dict:  # type: ignore[no-untyped-def]
@@ -414,7 +373,7 @@ def ge_suite(spec, gx, gxe):  # type: ignore[no-untyped-def]
 def worker(tool: str, rows: int, repeat: int) -> dict:
     spec = checks(rows)
     df = make_table(rows)
-    _release_memory()  # generation's garbage must not count as anyone's peak
+    release_memory()  # generation's garbage must not count as anyone's peak
     out: dict = {"tool": tool, "rows": rows, "table_mb": df.memory_usage(deep=True).sum() / 1e6}
     if tool == "floor":
         m = _measure(lambda: floor_validate(df, spec), repeat)

@@ -39,10 +39,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from memory import PeakRss, release_memory  # benchmarks/memory.py
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -142,55 +143,14 @@ def write_tables(rows: int, folder: Path) -> dict[str, float]:
     return {"frame_mb": float(reference.memory_usage(deep=True).sum() / 1e6)}
 
 
-# ------------------------------------------------------------------------------ memory
-class PeakRss:
-    """Samples this process's resident set every 2 ms while active (Linux /proc)."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
-
-    def rss(self) -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * self._page
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self.rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self.rss())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
-def _release_memory() -> None:
-    """Return freed heap pages to the OS, so a baseline is the data and the imports."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # not glibc
-        pass
-
-
 def _measure(fn, repeat: int) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Run ``fn`` ``repeat`` times: median wall and CPU seconds, and the largest peak
     beyond the resident set before the first run (the data, the imports)."""
     times, cpu, peak, result = [], [], 0, None
-    _release_memory()
+    release_memory()
     baseline = PeakRss().rss()
     for _ in range(repeat):
-        _release_memory()
+        release_memory()
         with PeakRss() as mem:
             start, start_cpu = time.perf_counter(), time.process_time()
             result = fn()

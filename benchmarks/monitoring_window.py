@@ -43,15 +43,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from memory import PeakRss, release_memory  # benchmarks/memory.py
 
 FEATURES = [f"f{i:02d}" for i in range(20)]
 REGIONS = ["north", "south", "east", "west"]
@@ -181,46 +181,6 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict[str, Any]:
             "log_mb": round(log_bytes / 1e6, 1), "feedback_items": given}  # fmt: skip
 
 
-# ------------------------------------------------------------------------------ memory
-class PeakRss:
-    """Samples this process's resident set every 2 ms while active (Linux /proc)."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._page = os.sysconf("SC_PAGE_SIZE")
-
-    def rss(self) -> int:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * self._page
-
-    def __enter__(self) -> PeakRss:
-        self.peak = self.rss()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.002):
-            self.peak = max(self.peak, self.rss())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.rss())
-
-
-def _release_memory() -> None:
-    import ctypes
-    import gc
-
-    gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:
-        pass
-
-
 def evaluate(folder: Path, memory_limit: str, threads: int) -> dict[str, Any]:
     """Runs in its own process: profiles loaded, then one window evaluated."""
     import duckdb  # noqa: F401  (imported before the baseline, as a monitor has it)
@@ -237,7 +197,7 @@ def evaluate(folder: Path, memory_limit: str, threads: int) -> dict[str, Any]:
     artifacts = ArtifactRepository(db, open_blob_store(str(folder / "artifacts")))
     inputs = ReferenceProfile.from_bytes((folder / "inputs.profile").read_bytes())
     predictions = ReferenceProfile.from_bytes((folder / "predictions.profile").read_bytes())
-    _release_memory()
+    release_memory()
     meter = PeakRss()
     baseline = meter.rss()
     cpu = time.process_time()
