@@ -3,6 +3,7 @@ alert written as the monitoring room writes one."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import insert
@@ -77,7 +78,8 @@ def add_alert(
                 )
             )  # fmt: skip
         last = states[-1]
-        fingerprint = f"fp-{now_ms()}-{len(states)}-{at}"
+        # Unique per call: two alerts added in one millisecond must not share a fingerprint.
+        fingerprint = f"fp-{uuid.uuid4().hex}"
         alert_id = conn.execute(
             insert(alerts).values(
                 monitor=monitor, rule="drift", labels=json_codec.dumps({}).decode(),
