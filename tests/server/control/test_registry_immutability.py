@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from tests.server.conftest import assert_error
 
+from modelyard.artifacts.namespaces import SYSTEM_FOLDERS
+
 mlflow = pytest.importorskip("mlflow")
 from mlflow.exceptions import MlflowException  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
@@ -92,7 +94,7 @@ def test_the_mlflow_clients_own_artifact_upload_is_refused_there(client, registe
         repo.log_artifact(str(forged))
 
 
-@pytest.mark.parametrize("folder", ["datasets", "predictions", "serving", "validation"])
+@pytest.mark.parametrize("folder", sorted(SYSTEM_FOLDERS - {"registry"}))  # registry: above
 def test_every_folder_modelyard_writes_itself_is_refused(http, folder):
     put = http.put(f"{ARTIFACTS}/{folder}/x/evil.parquet", content=b"x")
     assert_error(put, 403, "PERMISSION_DENIED", "path")
