@@ -17,10 +17,14 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from modelyard.config import Settings
+
+if TYPE_CHECKING:
+    from modelyard.store.engine import Database
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -107,6 +111,34 @@ def backend_settings(request, tmp_path) -> Settings:
         return Settings(home=tmp_path / "yard")
     uri = request.getfixturevalue("postgres_uri")
     return Settings(home=tmp_path / "yard", store_uri=uri)
+
+
+def _migrated(uri: str) -> Iterator[Database]:
+    from modelyard.store.engine import open_database
+    from modelyard.store.migrations import ensure_schema
+
+    db = open_database(uri)
+    ensure_schema(db)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def metadata_db(request, tmp_path) -> Iterator[Database]:
+    """A migrated metadata database, once per backend (the rooms' storage tests)."""
+    if request.param == "sqlite":
+        uri = f"sqlite:///{tmp_path / 'meta.db'}"
+    else:
+        uri = request.getfixturevalue("postgres_uri")
+    yield from _migrated(uri)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path) -> Iterator[Database]:
+    """A migrated SQLite metadata database (for tests about logic, not backends)."""
+    yield from _migrated(f"sqlite:///{tmp_path / 'meta.db'}")
 
 
 @pytest.fixture

@@ -8,14 +8,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from modelyard.errors import Conflict, InvalidParameter
-from modelyard.store.engine import Database, open_database
+from modelyard.store.engine import open_database
 from modelyard.store.leases import Leases
-from modelyard.store.migrations import ensure_schema
 
 MONITORS = [f"monitor:m{i}" for i in range(30)]
 
@@ -26,30 +24,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
-def _open(uri: str) -> Iterator[Database]:
-    db = open_database(uri)
-    ensure_schema(db)
-    try:
-        yield db
-    finally:
-        db.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def metadata_db(request, tmp_path) -> Iterator[Database]:
-    """A migrated metadata database, once per backend."""
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        uri = request.getfixturevalue("postgres_uri")
-    yield from _open(uri)
-
-
-@pytest.fixture
-def sqlite_db(tmp_path) -> Iterator[Database]:
-    yield from _open(f"sqlite:///{tmp_path / 'meta.db'}")
 
 
 def test_a_held_lease_is_refused_until_it_expires(sqlite_db):

@@ -4,29 +4,12 @@ record the same edge, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import event, func, select
 
-from modelyard.store.engine import Database, open_database
+from modelyard.store.engine import Database
 from modelyard.store.lineage import edges_of, record_edges
-from modelyard.store.migrations import ensure_schema
 from modelyard.store.schema import lineage_edges
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request, tmp_path) -> Iterator[Database]:
-    if request.param == "sqlite":
-        uri = f"sqlite:///{tmp_path / 'meta.db'}"
-    else:
-        uri = request.getfixturevalue("postgres_uri")
-    database = open_database(uri)
-    ensure_schema(database)
-    try:
-        yield database
-    finally:
-        database.dispose()
 
 
 def count(db: Database) -> int:
@@ -34,36 +17,36 @@ def count(db: Database) -> int:
         return conn.execute(select(func.count()).select_from(lineage_edges)).scalar_one()
 
 
-def test_edges_are_recorded_once_however_often_they_are_given(db):
+def test_edges_are_recorded_once_however_often_they_are_given(metadata_db):
     edges = [("dataset:a", "run:1", "input"), ("run:1", "model:m/1", "produced")]
-    with db.write() as conn:
+    with metadata_db.write() as conn:
         record_edges(conn, [*edges, edges[0]])
-    with db.write() as conn:
+    with metadata_db.write() as conn:
         record_edges(conn, edges)
         record_edges(conn, [])
-    assert count(db) == 2
-    with db.read() as conn:
+    assert count(metadata_db) == 2
+    with metadata_db.read() as conn:
         assert sorted(edges_of(conn, "run:1")) == sorted(edges)
 
 
-def test_a_batch_is_one_statement(db):
+def test_a_batch_is_one_statement(metadata_db):
     statements = []
 
     def seen(conn, cursor, statement, *args):
         if "lineage_edges" in statement:
             statements.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", seen)
+    event.listen(metadata_db.engine, "before_cursor_execute", seen)
     try:
-        with db.write() as conn:
+        with metadata_db.write() as conn:
             record_edges(conn, [(f"step:{i}", f"artifact:{i}", "output") for i in range(20)])
     finally:
-        event.remove(db.engine, "before_cursor_execute", seen)
-    assert count(db) == 20
+        event.remove(metadata_db.engine, "before_cursor_execute", seen)
+    assert count(metadata_db) == 20
     assert len(statements) == 1
 
 
-def test_two_writers_recording_the_same_edges_both_succeed(db):
+def test_two_writers_recording_the_same_edges_both_succeed(metadata_db):
     edges = [(f"run:{i}", "model:m/1", "produced") for i in range(50)]
     errors = []
     start = threading.Barrier(2)
@@ -71,7 +54,7 @@ def test_two_writers_recording_the_same_edges_both_succeed(db):
     def write() -> None:
         start.wait()
         try:
-            with db.write() as conn:
+            with metadata_db.write() as conn:
                 record_edges(conn, edges)
         except Exception as exc:  # pragma: no cover - the failure this test is about
             errors.append(exc)
@@ -81,4 +64,4 @@ def test_two_writers_recording_the_same_edges_both_succeed(db):
         t.start()
     for t in threads:
         t.join()
-    assert errors == [] and count(db) == 50
+    assert errors == [] and count(metadata_db) == 50
