@@ -20,7 +20,7 @@ from modelyard.store.engine import Database
 from modelyard.store.schema import load_all_tables
 
 #: The newest revision in ``store/alembic/versions``; a test checks they agree.
-SCHEMA_REVISION = "0014"
+SCHEMA_REVISION = "0017"
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
 _PG_MIGRATION_LOCK = 7_310_425_991
 
