@@ -37,10 +37,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+from databases import p95, postgres_database, timed  # benchmarks/databases.py
 
 from modelyard.lineage.graph import DOWNSTREAM, UPSTREAM, walk
 from modelyard.lineage.nodes import describe
@@ -118,22 +118,9 @@ def load(db: Database, edges: Iterator[tuple[str, str, str]]) -> int:
     return len(rows)
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], list[float], list[Any]]:
-    """Wall and CPU milliseconds of each call (CPU: this process only — on a loaded
-    machine it says what the work costs, the wall time what a user waits)."""
-    walls, cpus, answers = [], [], []
-    for _ in range(repeat):
-        w0, c0 = time.perf_counter(), time.process_time()
-        answers.append(fn())
-        cpus.append((time.process_time() - c0) * 1000)
-        walls.append((time.perf_counter() - w0) * 1000)
-    return walls, cpus, answers
-
-
 def summary(name: str, times: list[float], cpus: list[float], sizes: list[int]) -> str:
-    p95 = statistics.quantiles(times, n=20)[18] if len(times) >= 20 else max(times)
     return (
-        f"  {name:<34} median {statistics.median(times):7.2f} ms   p95 {p95:7.2f} ms   "
+        f"  {name:<34} median {statistics.median(times):7.2f} ms   p95 {p95(times):7.2f} ms   "
         f"max {max(times):7.2f} ms   cpu median {statistics.median(cpus):6.2f} ms   "
         f"edges/answer {statistics.median(sizes):.0f} (max {max(sizes)})"
     )
@@ -245,36 +232,6 @@ def prediction_log(rows: int, repeat: int) -> str:
         )
         db.dispose()
     return summary(f"request id in a {rows:,}-row log", times, cpus, sizes)
-
-
-@contextmanager
-def postgres_database(uri: str | None) -> Iterator[str | None]:
-    """A fresh database on the server (dropped afterwards), or ``uri`` as given."""
-    if uri != "auto":
-        yield uri
-        return
-    import psycopg
-
-    name = f"modelyard_bench_{uuid.uuid4().hex[:10]}"
-    admin = "host=127.0.0.1 port=5432 dbname=postgres"
-    try:
-        conn = psycopg.connect(admin, autocommit=True)
-    except psycopg.OperationalError:
-        try:
-            admin = "host=127.0.0.1 port=5432 dbname=test user=postgres"
-            conn = psycopg.connect(admin, autocommit=True)
-        except psycopg.OperationalError as exc:
-            print(f"PostgreSQL: not reachable ({exc}); skipped")
-            yield None
-            return
-    user = conn.info.user
-    with conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://{user}@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def bench(uri: str, label: str, edges: int, repeat: int, seed: int) -> None:
