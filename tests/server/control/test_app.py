@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from starlette.responses import PlainTextResponse
 
 from modelyard.config import Settings
 from modelyard.errors import InvalidParameter
@@ -89,3 +90,55 @@ async def test_the_start_up_warm_up_search_never_stops_a_server(local, monkeypat
 
     monkeypatch.setattr(local, "search_run_revisions", busy)
     warm_up_search(local)  # a failing warm-up is only a lost head start
+
+
+async def test_ready_answers_with_the_schema_revision_once_the_database_answers(local):
+    from modelyard.store.migrations import SCHEMA_REVISION
+
+    async with asgi_client(create_app(local.settings, local)) as http:
+        ready = await http.get("/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "schema_revision": SCHEMA_REVISION}
+
+
+def _port_nobody_listens_on() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_ready_is_503_while_the_database_is_unreachable_and_health_stays_200():
+    """Readiness takes a replica out of rotation; liveness must not restart it for that."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from modelyard.server.control.app import readiness_route
+    from modelyard.server.http.errors import exception_handlers
+    from modelyard.store.engine import open_database
+
+    dead = open_database(f"postgresql+psycopg://postgres@127.0.0.1:{_port_nobody_listens_on()}/x")
+    app = Starlette(
+        routes=[readiness_route(dead), Route("/health", lambda request: PlainTextResponse("OK"))],
+        exception_handlers=exception_handlers(),
+    )
+    try:
+        async with asgi_client(app) as http:
+            ready = await http.get("/ready")
+            assert (await http.get("/health")).status_code == 200
+    finally:
+        dead.dispose()
+    assert ready.status_code == 503
+    assert ready.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+    assert "unreachable" in ready.json()["message"]
+    assert "127.0.0.1" not in ready.text  # an open endpoint names no host or user
+
+
+async def test_ready_needs_no_token_on_an_authenticated_server(local):
+    from modelyard.server.control.auth import auth_middleware
+
+    app = create_app(local.settings, local, middleware=[auth_middleware(local.settings)])
+    async with asgi_client(app) as http:
+        assert (await http.get("/ready")).status_code == 200
+        assert (await http.get("/api/2.0/mlflow/experiments/search")).status_code == 401

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -25,7 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from modelyard import __version__
 from modelyard.config import Settings, load_settings
-from modelyard.errors import InvalidParameter, ModelyardError
+from modelyard.errors import InvalidParameter, ModelyardError, StoreUnavailable
 from modelyard.lineage.service import LineageService
 from modelyard.monitoring.references import recording_references
 from modelyard.monitoring.store import MonitorStore
@@ -57,6 +58,8 @@ from modelyard.server.control.prerender import Prerenderer
 from modelyard.server.control.run_json_cache import RunJsonCache
 from modelyard.server.http.errors import exception_handlers
 from modelyard.server.http.route_index import indexed
+from modelyard.store.engine import Database
+from modelyard.store.migrations import current_revision
 from modelyard.tracking.client import TrackingClient
 from modelyard.tracking.observed_store import ObservedStore, WriteObserver
 
@@ -86,6 +89,21 @@ def system_routes(ctx: ServerContext) -> list[BaseRoute]:
         Route("/api/3.0/mlflow/server-info", server_info, methods=["GET"]),
         Route("/ajax-api/3.0/mlflow/server-info", server_info, methods=["GET"]),
     ]
+
+
+def readiness_route(db: Database) -> Route:
+    """``GET /ready``: 200 with the schema revision once the metadata database answers,
+    503 while it does not (a load balancer or Kubernetes readiness probe takes the replica
+    out of rotation until it does; ``/health`` stays the liveness check, so a database
+    outage does not restart every replica). Open without a token, as ``/health`` is."""
+
+    async def ready(request: Request) -> Response:
+        revision = await run_in_threadpool(current_revision, db)
+        if revision is None:  # unreachable, or no schema (nothing to serve either way)
+            raise StoreUnavailable("the metadata store is unreachable or has no schema")
+        return JSONResponse({"status": "ready", "schema_revision": revision})
+
+    return Route("/ready", ready, methods=["GET"])
 
 
 #: One clause of each kind: searching with it once at start-up pays SQLAlchemy's one-time
@@ -165,6 +183,7 @@ def create_app(
         routes=indexed(  # fixed paths found by one dict lookup (server.http.route_index)
             [
                 *system_routes(ctx),
+                readiness_route(registry.db),
                 *metrics.routes(),
                 *native_api.routes(ctx),
                 *registry_routes(registry, limits=ctx.limits, actor_of=actor_of),

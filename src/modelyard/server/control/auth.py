@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from modelyard.registry.entities import Actor
 
 #: Reachable without a token: load balancers and Prometheus probe these.
-OPEN_PATHS = frozenset({"/health", "/metrics"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/metrics"})
 MLFLOW_PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 #: MLflow endpoints that take a JSON body (so POST) but only read.
 MLFLOW_READ_ONLY_POSTS = (
