@@ -139,6 +139,106 @@ def _dns(name: str) -> str:
     return cleaned[:63] or "model"
 
 
+#: The labels every object modelyard writes carries (Kubernetes' recommended labels); the
+#: selector is the first two, which never change between releases.
+MANAGED_BY = "modelyard"
+
+
+def kubernetes_labels(name: str, instance: str, component: str) -> dict[str, str]:
+    """The recommended ``app.kubernetes.io/*`` labels: ``name`` the application (one per
+    plane), ``instance`` this installation of it."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/instance": instance,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+    }
+
+
+def selector_of(labels: dict[str, str]) -> dict[str, str]:
+    """The labels a Service, an autoscaler or a disruption budget selects pods by."""
+    return {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+
+
+def http_probe(path: str, period: int, failures: int, timeout: int = 2) -> dict[str, Any]:
+    """A probe that GETs ``path`` on the container's port named ``http``."""
+    return {
+        "httpGet": {"path": path, "port": "http"},
+        "periodSeconds": period,
+        "timeoutSeconds": timeout,
+        "failureThreshold": failures,
+    }
+
+
+def http_service(meta: dict[str, Any], selector: dict[str, str]) -> dict[str, Any]:
+    """A ClusterIP Service on port 80 in front of the pods' port named ``http``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta,
+        "spec": {
+            "selector": selector,
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def cpu_autoscaler(
+    meta: dict[str, Any], *, minimum: int, maximum: int, cpu_target_percent: int
+) -> dict[str, Any]:
+    """A HorizontalPodAutoscaler of the Deployment named as ``meta``, on CPU use."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": meta,
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"]},
+            "minReplicas": minimum,
+            "maxReplicas": maximum,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": cpu_target_percent},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def service_monitor(
+    meta: dict[str, Any], selector: dict[str, str], interval: str
+) -> dict[str, Any]:
+    """A Prometheus Operator ServiceMonitor scraping ``/metrics`` of the Service's pods."""
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": meta,
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "namespaceSelector": {"matchNames": [meta["namespace"]]},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": interval}],
+        },
+    }
+
+
+def rolling_update() -> dict[str, Any]:
+    """A Deployment's rollout: never fewer ready pods than asked for while a new image
+    rolls out (one extra pod at a time)."""
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
+
+
+def check_replicas(replicas: int, max_replicas: int) -> None:
+    """The autoscaler's range must hold the replicas asked for."""
+    if not 1 <= replicas <= max_replicas:
+        raise InvalidParameter(
+            f"replicas must be between 1 and max_replicas ({max_replicas}), got {replicas}",
+            field="replicas",
+        )
+
+
 def k8s_manifests(
     deployment: str,
     *,
@@ -158,28 +258,10 @@ def k8s_manifests(
     The pods run ``modelyard serve DEPLOYMENT`` and read ``MODELYARD_STORE_URI`` and
     ``MODELYARD_ARTIFACTS_URI`` from the Secret ``store_secret``.
     """
-    if not 1 <= replicas <= max_replicas:
-        raise InvalidParameter(
-            f"replicas must be between 1 and max_replicas ({max_replicas}), got {replicas}",
-            field="replicas",
-        )
-    labels = {
-        "app.kubernetes.io/name": "modelyard-inference",
-        "app.kubernetes.io/instance": deployment,
-        "app.kubernetes.io/component": "data-plane",
-        "app.kubernetes.io/managed-by": "modelyard",
-    }
-    selector = {k: labels[k] for k in ("app.kubernetes.io/name", "app.kubernetes.io/instance")}
+    check_replicas(replicas, max_replicas)
+    labels = kubernetes_labels("modelyard-inference", deployment, "data-plane")
+    selector = selector_of(labels)
     meta = {"name": deployment, "namespace": namespace, "labels": labels}
-
-    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
-        return {
-            "httpGet": {"path": path, "port": "http"},
-            "periodSeconds": period,
-            "timeoutSeconds": 2,
-            "failureThreshold": failures,
-        }
-
     container = {
         "name": "inference",
         "image": image,
@@ -193,10 +275,10 @@ def k8s_manifests(
                 ("MODELYARD_ARTIFACTS_URI", "artifacts-uri"),
             )
         ],
-        "readinessProbe": probe("/v2/health/ready", 5, 3),
-        "livenessProbe": probe("/v2/health/live", 10, 3),
+        "readinessProbe": http_probe("/v2/health/ready", 5, 3),
+        "livenessProbe": http_probe("/v2/health/live", 10, 3),
         # Loading a model may take a while; liveness waits until the process is up.
-        "startupProbe": probe("/v2/health/live", 2, 60),
+        "startupProbe": http_probe("/v2/health/live", 2, 60),
         "resources": {
             "requests": {"cpu": cpu, "memory": memory},
             "limits": {"memory": memory},
@@ -215,11 +297,7 @@ def k8s_manifests(
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": selector},
-                # Never fewer ready pods than asked for while a new image rolls out.
-                "strategy": {
-                    "type": "RollingUpdate",
-                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-                },
+                "strategy": rolling_update(),
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
@@ -229,58 +307,24 @@ def k8s_manifests(
                 },
             },
         },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta,
-            "spec": {
-                "selector": selector,
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-            },
-        },
-        {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": meta,
-            "spec": {
-                "scaleTargetRef": {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": deployment,
-                },
-                "minReplicas": replicas,
-                "maxReplicas": max_replicas,
-                "metrics": [
-                    {
-                        "type": "Resource",
-                        "resource": {
-                            "name": "cpu",
-                            "target": {
-                                "type": "Utilization",
-                                "averageUtilization": cpu_target_percent,
-                            },
-                        },
-                    }
-                ],
-            },
-        },
-        {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "ServiceMonitor",
-            "metadata": meta,
-            "spec": {
-                "selector": {"matchLabels": selector},
-                "namespaceSelector": {"matchNames": [namespace]},
-                "endpoints": [{"port": "http", "path": "/metrics", "interval": scrape_interval}],
-            },
-        },
+        http_service(meta, selector),
+        cpu_autoscaler(
+            meta, minimum=replicas, maximum=max_replicas, cpu_target_percent=cpu_target_percent
+        ),
+        service_monitor(meta, selector, scrape_interval),
     ]
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
+    """The documents as one multi-document YAML stream, keys in the order written, and a
+    part used twice (the labels) written out twice rather than as ``&id001``/``*id001``."""
     import yaml
 
-    return "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in documents)
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return "---\n".join(yaml.dump(doc, Dumper=Dumper, sort_keys=False) for doc in documents)
 
 
 class FolderRegistry:
