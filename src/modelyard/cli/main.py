@@ -121,8 +121,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "build": ("build", "build", "Write a container build context serving one model version."),
     "k8s": (
         "build",
-        "k8s",
-        "Kubernetes manifests: Deployment, Service, HPA and ServiceMonitor.",
+        "k8s_app",
+        "Kubernetes manifests: the data plane (serve DEPLOYMENT) or the control plane (server).",
     ),
     "lineage": (
         "lineage",
@@ -136,6 +136,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Create and list users of an authenticated server; change their roles.",
     ),
     "tokens": ("tokens", "app", "Create, list and revoke API tokens."),
+    "db": (
+        "db",
+        "app",
+        "Migrate the metadata database's schema, or wait until it is migrated.",
+    ),
     "gc": (
         "gc",
         "gc",

@@ -2,7 +2,8 @@
 
 It listens on 127.0.0.1 unless ``--host`` says otherwise: without ``--auth``, anyone who
 can reach the port can read and write every run. With ``--auth`` every request but
-``/health`` and ``/metrics`` needs an API token (``modelyard users`` / ``modelyard tokens``).
+``/health``, ``/ready`` and ``/metrics`` needs an API token (``modelyard users`` /
+``modelyard tokens``).
 
     modelyard server                              # http://127.0.0.1:5000, ./.modelyard
     modelyard server --host 0.0.0.0 --auth --workers 4 --store-uri postgresql+psycopg://…/yard
@@ -119,8 +120,8 @@ def _announce_auth(settings: Any) -> None:
     from modelyard.tracking.backends import database_for
 
     typer.echo(
-        "modelyard server: authentication on: every request but /health and /metrics needs "
-        "an API token (roles viewer < editor < approver < admin)"
+        "modelyard server: authentication on: every request but /health, /ready and /metrics "
+        "needs an API token (roles viewer < editor < approver < admin)"
     )
     if not AuthService(database_for(settings)).list_users():
         typer.echo(

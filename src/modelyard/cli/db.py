@@ -1,0 +1,121 @@
+"""``modelyard db``: migrate the metadata schema as a step of its own, or wait for it.
+
+Every command migrates the schema on first use, so one machine never needs these. A
+cluster does: one Job runs ``modelyard db upgrade`` before a rollout (one migrator, with
+its own time limit and logs), and each new server pod waits in ``modelyard db wait``
+until the schema is the one its code expects, so replicas never race to migrate and
+none serves a schema older than its code (``modelyard k8s server`` writes both).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from modelyard.config import Settings
+
+app = typer.Typer(
+    help="Migrate the metadata database's schema, or wait until it is migrated.",
+    no_args_is_help=True,
+)
+
+
+def _local_settings(ctx: typer.Context) -> Settings:
+    """The settings, refusing a tracking URI: a server migrates its own database."""
+    from modelyard.errors import InvalidParameter
+
+    settings: Settings = ctx.obj.settings()
+    if settings.is_remote:
+        raise InvalidParameter(
+            f"the schema is migrated on the database, not through a tracking URI "
+            f"({settings.tracking_uri}); unset MODELYARD_TRACKING_URI and pass --store-uri",
+            field="tracking_uri",
+        )
+    return settings
+
+
+def _shown(uri: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(uri).render_as_string(hide_password=True)
+
+
+@app.command()
+def upgrade(ctx: typer.Context) -> None:
+    """Create or migrate the schema to this version's, then exit.
+
+    Safe to run from several places at once: the database serialises migrations (an
+    advisory lock on PostgreSQL), and a schema already current costs one query.
+
+    Example:
+    $ modelyard db upgrade --store-uri postgresql+psycopg://modelyard@db.internal/modelyard
+    """
+    from modelyard.store.migrations import current_revision
+    from modelyard.tracking.backends import database_for
+
+    settings = _local_settings(ctx)
+    db = database_for(settings)  # migrates; an unreachable database is StoreUnavailable
+    typer.echo(
+        f"modelyard db: {_shown(settings.resolved_store_uri())} at schema revision "
+        f"{current_revision(db)}"
+    )
+
+
+@app.command()
+def wait(
+    ctx: typer.Context,
+    timeout: str = typer.Option(
+        "10m",
+        "--timeout",
+        metavar="DURATION",
+        help="Give up (exit 2) after this long, e.g. 90s, 10m.",
+    ),
+    interval: str = typer.Option("2s", "--interval", metavar="DURATION", help="How often to look."),
+) -> None:
+    """Wait until the schema is this version's (migrated by someone else), then exit 0.
+
+    Never migrates: the init container of a server pod runs it, so the server starts
+    only once the migration Job is done (an unreachable database counts as not yet).
+
+    Example:
+    $ modelyard db wait --timeout 10m
+    """
+    from modelyard.durations import parse_duration
+    from modelyard.errors import InvalidParameter, StoreUnavailable
+    from modelyard.store.engine import open_database
+    from modelyard.store.migrations import SCHEMA_REVISION, current_revision
+
+    limit_s = parse_duration(timeout, "--timeout").total_seconds()
+    every_s = max(parse_duration(interval, "--interval").total_seconds(), 0.05)
+    settings = _local_settings(ctx)
+    uri = settings.resolved_store_uri()
+    db = open_database(uri, sqlite_synchronous=settings.sqlite_synchronous)
+    deadline = time.monotonic() + limit_s
+    try:
+        while True:
+            try:
+                revision = current_revision(db)
+            except StoreUnavailable:  # SQLite's way of saying "cannot open"
+                revision = None
+            if revision == SCHEMA_REVISION:
+                typer.echo(f"modelyard db: {_shown(uri)} at schema revision {revision}")
+                return
+            if revision is not None and revision > SCHEMA_REVISION:  # "0018" > "0017"
+                raise InvalidParameter(
+                    f"the schema of {_shown(uri)} is at revision {revision}, newer than this "
+                    f"modelyard's {SCHEMA_REVISION}: run the image that migrated it",
+                    field="store_uri",
+                )
+            if time.monotonic() + every_s > deadline:
+                found = revision or "none (unreachable, or not created yet)"
+                raise StoreUnavailable(
+                    f"the schema of {_shown(uri)} is at revision {found} after {timeout}; "
+                    f"this modelyard needs {SCHEMA_REVISION}: run `modelyard db upgrade` "
+                    "(the migration Job `modelyard k8s server` writes) first"
+                )
+            time.sleep(every_s)
+    finally:
+        db.dispose()
