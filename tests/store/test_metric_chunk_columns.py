@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelyard.store.metric_chunks import history, history_columns, pack_point, pack_points
@@ -28,6 +28,7 @@ def same(a: float, b: float) -> bool:
     )
 
 
+@settings(deadline=None)  # the first example imports NumPy (~0.4 s on a loaded machine)
 @given(st.lists(st.lists(point, min_size=1, max_size=20), max_size=6), st.data())
 def test_the_columns_hold_the_points_of_the_history(chunks, data):
     blobs = [chunk_of(c) for c in chunks]

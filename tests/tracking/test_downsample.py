@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from modelyard.errors import InvalidParameter
-from modelyard.tracking.downsample import lttb
+from modelyard.tracking.downsample import StreamingSample, lttb
 
 
 def reference_lttb(x: list[float], y: list[float], n: int) -> list[int]:
@@ -77,3 +77,41 @@ def test_bad_input_names_the_field(x: list, y: list, n: int, field: str) -> None
     with pytest.raises(InvalidParameter) as caught:
         lttb(x, y, n)
     assert caught.value.field == field
+
+
+def pages(steps: np.ndarray, values: np.ndarray, size: int):
+    for start in range(0, len(steps), size):
+        part = slice(start, start + size)
+        yield steps[part], steps[part] * 10, values[part]
+
+
+def test_a_streamed_history_under_the_cap_is_sampled_exactly_as_a_whole() -> None:
+    steps = np.arange(20_000, dtype=np.int64)
+    values = np.cumsum(np.random.default_rng(1).normal(0, 1, steps.size))
+    values[[5, 777]] = [np.nan, np.inf]
+    sample = StreamingSample(300, exact=50_000)
+    for page in pages(steps, values, 3000):
+        sample.add(*page)
+    kept_steps, _, kept_values = sample.result()
+    finite = np.isfinite(values)
+    expected = lttb(steps[finite], values[finite], 300)
+    assert kept_steps.tolist() == steps[finite][expected].tolist()
+    assert kept_values.tolist() == values[finite][expected].tolist()
+    assert sample.total == 20_000 and sample.non_finite == 2
+
+
+@pytest.mark.parametrize("x", ["step", "timestamp"])
+def test_a_long_history_is_held_thinned_and_keeps_its_spike_and_ends(x: str) -> None:
+    size, cap, page = 400_000, 10_000, 25_000
+    steps = np.arange(size, dtype=np.int64)
+    values = np.sin(steps / 20_000.0)
+    values[271_234] = 50.0
+    sample = StreamingSample(500, x, exact=cap)
+    for part in pages(steps, values, page):
+        sample.add(*part)
+        assert sample._count <= cap + page  # never more than the cap and a page held
+    kept_steps, kept_times, kept_values = sample.result()
+    assert len(kept_steps) == 500 and sample.total == size and sample.non_finite == 0
+    assert kept_steps[0] == 0 and kept_steps[-1] == size - 1 and 271_234 in kept_steps
+    assert np.all(np.diff(kept_times if x == "timestamp" else kept_steps) > 0)
+    assert kept_values.max() == 50.0

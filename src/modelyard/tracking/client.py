@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import posixpath
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,7 @@ from modelyard.tracking.entities import (
 )
 from modelyard.tracking.run_context import system_tags
 from modelyard.tracking.search_filter import quote
-from modelyard.tracking.store import TrackingStore
+from modelyard.tracking.store import HISTORY_PAGE, TrackingStore
 from modelyard.tracking.system_tags import CLIENT_REPORTED_RUN_TAGS, refuse_system_tags
 
 
@@ -313,19 +313,46 @@ class TrackingClient:
             self._async.flush(run_id)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
-        points: list[Metric] = []
+        """Every point of one metric, in (step, timestamp, value) order (for a history too
+        long to hold, ``iter_metric_history``)."""
+        return list(self.iter_metric_history(run_id, key))
+
+    def iter_metric_history(
+        self, run_id: str, key: str, page_size: int = HISTORY_PAGE
+    ) -> Iterator[Metric]:
+        """``get_metric_history`` a page at a time: memory holds one page, however long
+        the history."""
         token: str | None = None
         while True:
-            page = self.store.get_metric_history(run_id, key, None, token)
-            points.extend(page.items)
+            page = self.get_metric_history_page(run_id, key, page_size, token)
+            yield from page.items
             token = page.next_page_token
             if not token:
-                return points
+                return
+
+    def get_metric_history_page(
+        self, run_id: str, key: str, max_results: int, page_token: str | None = None
+    ) -> Page[Metric]:
+        """One page of ``get_metric_history`` and the next page's token (``None`` after
+        the last page); tokens are opaque."""
+        return self.store.get_metric_history(run_id, key, max_results, page_token)
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         """``get_metric_history`` as NumPy columns (steps, timestamps, values): for charts
         and statistics over long histories, without a Python object per point."""
         return self.store.get_metric_columns(run_id, key)
+
+    def iter_metric_columns(
+        self, run_id: str, key: str, page_size: int = HISTORY_PAGE
+    ) -> Iterator[MetricColumns]:
+        """``get_metric_columns`` a page at a time (charts down-sample a long history as
+        it streams by: ``tracking.downsample.StreamingSample``)."""
+        token: str | None = None
+        while True:
+            columns, token = self.store.get_metric_columns_page(run_id, key, page_size, token)
+            yield columns
+            if not token:
+                return
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         self.store.log_inputs(run_id, datasets)

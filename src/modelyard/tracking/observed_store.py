@@ -173,6 +173,11 @@ class ObservedStore(TrackingStore):
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         return self.store.get_metric_columns(run_id, key)
 
+    def get_metric_columns_page(
+        self, run_id: str, key: str, max_results: int, page_token: str | None = None
+    ) -> tuple[MetricColumns, str | None]:
+        return self.store.get_metric_columns_page(run_id, key, max_results, page_token)
+
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         self.store.log_inputs(run_id, datasets)
         self._wrote(StoreWrite("log_inputs", (run_id,)))

@@ -10,6 +10,7 @@ latest metrics and tags for a whole page with one query per table, never one per
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -20,11 +21,11 @@ from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
 from modelyard.store.metric_chunks import (
     MetricColumns,
-    history,
     history_columns,
     next_chunk_id,
     pack_point,
     pack_points,
+    point_range,
 )
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
@@ -42,6 +43,7 @@ from modelyard.tracking.entities import (
     RunTag,
     ViewType,
 )
+from modelyard.tracking.metric_pages import read_page
 from modelyard.tracking.search_filter import parse_filter, parse_order_by
 from modelyard.tracking.search_query import run_search_statement
 from modelyard.tracking.sql_experiments import (
@@ -58,7 +60,7 @@ from modelyard.tracking.sql_run_loading import (
     run_info,
 )
 from modelyard.tracking.sql_statements import HotStatements, run_row
-from modelyard.tracking.store import TrackingStore
+from modelyard.tracking.store import HISTORY_PAGE, MAX_HISTORY_PAGE, TrackingStore
 
 
 def artifact_uri_for(experiment_id: str, run_id: str) -> str:
@@ -230,7 +232,16 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                 chunk = pack_point(m.step, m.timestamp, m.value)
                 hot.insert_chunk.execute(
                     cur,
-                    {"run_id": run_id, "key": m.key, "chunk_id": next_chunk_id(), "points": chunk},
+                    {
+                        "run_id": run_id,
+                        "key": m.key,
+                        "chunk_id": next_chunk_id(),
+                        "points": chunk,
+                        "min_step": m.step,
+                        "min_timestamp": m.timestamp,
+                        "max_step": m.step,
+                        "max_timestamp": m.timestamp,
+                    },
                 )
                 hot.upsert_latest.execute(cur, _latest_row(run_id, m))
             elif metrics:
@@ -275,19 +286,29 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
     ) -> Page[Metric]:
-        offset = decode_page_token(page_token)
-        c = t.metric_chunks.c
-        stmt = select(c.points).where(c.run_id == run_id, c.key == key).order_by(c.chunk_id)
-        if max_results is not None:
-            check_max_results(max_results, cap=10**9)
+        if max_results is None:  # the whole history: pages of it, one after the other
+            points: list[Metric] = []
+            while True:
+                page = self.get_metric_history(run_id, key, HISTORY_PAGE, page_token)
+                points += page.items
+                page_token = page.next_page_token
+                if page_token is None:
+                    return Page(points, None)
+        (steps, times, values), token = self.get_metric_columns_page(
+            run_id, key, max_results, page_token
+        )
+        return Page(
+            list(map(Metric, repeat(key), values.tolist(), times.tolist(), steps.tolist())), token
+        )
+
+    def get_metric_columns_page(
+        self, run_id: str, key: str, max_results: int, page_token: str | None = None
+    ) -> tuple[MetricColumns, str | None]:
+        check_max_results(max_results, cap=MAX_HISTORY_PAGE)
         with self.db.read() as conn:
             self._require_run(conn, run_id)
-            blobs = conn.execute(stmt).scalars().all()
-        points = history(blobs)
-        end = len(points) if max_results is None else offset + max_results
-        page = [Metric(key, value, ts, step) for step, ts, value in points[offset:end]]
-        token = encode_page_token(end) if end < len(points) else None
-        return Page(page, token)
+            page = read_page(conn, run_id, key, max_results, page_token)
+        return page.columns, page.next_page_token
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         c = t.metric_chunks.c
@@ -497,10 +518,22 @@ def _chunk_rows(run_id: str, metrics: Iterable[Metric]) -> list[dict[str, Any]]:
         column[1].append(m.timestamp)
         column[2].append(m.value)
     chunk_id = next_chunk_id()  # one id serves the whole batch: each key is its own series
-    return [
-        {"run_id": run_id, "key": key, "chunk_id": chunk_id, "points": pack_points(*column)}
-        for key, column in columns.items()
-    ]
+    rows = []
+    for key, column in columns.items():
+        low_step, low_time, high_step, high_time = point_range(column[0], column[1])
+        rows.append(
+            {
+                "run_id": run_id,
+                "key": key,
+                "chunk_id": chunk_id,
+                "points": pack_points(*column),
+                "min_step": low_step,
+                "min_timestamp": low_time,
+                "max_step": high_step,
+                "max_timestamp": high_time,
+            }
+        )
+    return rows
 
 
 def _latest_row(run_id: str, m: Metric) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The tracking store interface: one contract test suite for all implementations.
 
 Every method is abstract except a few optional ones with a working default
-(``get_runs``; ``get_metric_columns``, from ``get_metric_history``; ``close``, which has
-nothing to release) or a clear refusal
+(``get_runs``; ``get_metric_columns`` and ``get_metric_columns_page``, from
+``get_metric_history``; ``close``, which has nothing to release) or a clear refusal
 (``search_run_revisions``, ``run_revisions``).
 
 Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
@@ -28,6 +28,13 @@ from modelyard.tracking.entities import (
     RunTag,
     ViewType,
 )
+
+#: The page of a metric history the mlflow client asks for (its
+#: ``GET_METRIC_HISTORY_MAX_RESULTS``), and ours.
+HISTORY_PAGE = 25_000
+#: The largest page a store hands out: a server holds a page while answering (about 200
+#: bytes a point), so a larger request is answered a page of this size at a time.
+MAX_HISTORY_PAGE = 100_000
 
 
 class TrackingStore(ABC):
@@ -118,6 +125,24 @@ class TrackingStore(ABC):
     def get_metric_history(
         self, run_id: str, key: str, max_results: int | None = None, page_token: str | None = None
     ) -> Page[Metric]: ...
+
+    def get_metric_columns_page(
+        self, run_id: str, key: str, max_results: int, page_token: str | None = None
+    ) -> tuple[MetricColumns, str | None]:
+        """A page of ``get_metric_history`` as NumPy columns, and the next page's token:
+        what a chart streams through a long history (the SQL store decodes its chunks
+        straight into arrays, without a Python object a point)."""
+        import numpy as np
+
+        page = self.get_metric_history(run_id, key, max_results, page_token)
+        return (
+            MetricColumns(
+                np.array([p.step for p in page.items], dtype=np.int64),
+                np.array([p.timestamp for p in page.items], dtype=np.int64),
+                np.array([p.value for p in page.items], dtype=np.float64),
+            ),
+            page.next_page_token,
+        )
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         """The whole history as NumPy columns, in ``get_metric_history`` order (charts

@@ -117,6 +117,9 @@ tags = Table(
 #: 10 rows, not 1,000 primary-key entries, which is what lets batched ingestion run
 #: faster than SQLite can insert single rows. Identical points (a replayed batch) are
 #: folded into one when the history is read, as a primary key over the point would.
+#: Each chunk records its first and last (step, timestamp), so a page of a long history
+#: reads only the chunks that reach into it (``tracking/metric_pages.py``), in the order
+#: of ``ix_metric_chunks_range``.
 metric_chunks = Table(
     "metric_chunks",
     metadata,
@@ -126,6 +129,21 @@ metric_chunks = Table(
     # (``store.metric_chunks.next_chunk_id``): a series' chunks append at its end.
     Column("chunk_id", BigInteger, primary_key=True, autoincrement=False),
     Column("points", LargeBinary, nullable=False),
+    # The smallest and largest (step, timestamp) of the chunk's points, compared as pairs.
+    Column("min_step", BigInteger, nullable=False),
+    Column("min_timestamp", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("max_timestamp", BigInteger, nullable=False),
+    Index(
+        "ix_metric_chunks_range",
+        "run_id",
+        "key",
+        "min_step",
+        "min_timestamp",
+        "chunk_id",
+        "max_step",
+        "max_timestamp",
+    ),
     sqlite_with_rowid=False,
 )
 

@@ -40,10 +40,10 @@ from modelyard.tracking.checks import check_batch_sizes
 from modelyard.tracking.entities import Metric, Param, RunStatus, RunTag
 from modelyard.tracking.mlflow_wire import Fields
 from modelyard.tracking.run_context import TAG_USER
+from modelyard.tracking.store import HISTORY_PAGE, MAX_HISTORY_PAGE
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 MAX_BATCH_ITEMS = 1000
-DEFAULT_HISTORY_PAGE = 25_000
 #: MLflow's cap on one page of a run search.
 MAX_RUNS_PAGE = 50_000
 
@@ -392,31 +392,25 @@ def search_runs(ctx: ServerContext, f: Fields) -> dict[str, Any] | json_codec.En
 
 
 def get_metric_history(ctx: ServerContext, f: Fields) -> dict[str, Any]:
+    """One page of a metric's history. A request for more than a store's page gets a
+    page of ``MAX_HISTORY_PAGE`` points and a token for the rest (the mlflow client
+    follows tokens), so a server never holds more than that of a history."""
     run_id = f.run_id()
     key = f.text("metric_key", required=True)
-    max_results = f.integer("max_results", default=DEFAULT_HISTORY_PAGE)
+    max_results = f.integer("max_results", default=HISTORY_PAGE)
     if max_results < 1:
         raise InvalidParameter(
             f"max_results must be a positive integer, got {max_results}", field="max_results"
         )
-    offset = _history_offset(f.text("page_token"))
-    points = ctx.client.get_metric_history(run_id, key)
-    chunk = points[offset : offset + max_results]
-    more = offset + max_results < len(points)
+    page = ctx.client.get_metric_history_page(
+        run_id, key, min(max_results, MAX_HISTORY_PAGE), f.text("page_token") or None
+    )
     return wire.prune(
         {
-            "metrics": [wire.metric_to_json(m) for m in chunk],
-            "next_page_token": str(offset + max_results) if more else None,
+            "metrics": [wire.metric_to_json(m) for m in page.items],
+            "next_page_token": page.next_page_token,
         }
     )
-
-
-def _history_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    if not token.isdigit():
-        raise InvalidParameter(f"invalid page token {token!r:.60}", field="page_token")
-    return int(token)
 
 
 def list_artifacts(ctx: ServerContext, f: Fields) -> dict[str, Any]:

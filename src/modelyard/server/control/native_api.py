@@ -19,8 +19,6 @@ by the one handler in ``server.http.errors``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -101,26 +99,6 @@ def run_out(run: e.Run) -> m.Run:
             for d in run.inputs
         ],
     )
-
-
-def encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode()
-
-
-def decode_offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
-        label, _, number = text.partition(":")
-        if label != "offset" or not number.isdigit():
-            raise ValueError
-        return int(number)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidParameter(
-            f"invalid page token {token!r:.60}; pass back a next_page_token unchanged",
-            field="page_token",
-        ) from None
 
 
 def _run_id(run_id: str) -> str:
@@ -249,16 +227,14 @@ def get_metric_history(
     slashes (``train/loss``): send them as they are or percent-encoded."""
     run_id = _run_id(run_id)
     check_key(key, "metric")
-    offset = decode_offset(query.page_token)
-    points = ctx.client.get_metric_history(run_id, key)
-    end = offset + query.max_results
+    page = ctx.client.get_metric_history_page(run_id, key, query.max_results, query.page_token)
     return m.MetricHistory(
         key=key,
         points=[
             m.MetricPoint(value=metric_value_to_json(p.value), step=p.step, timestamp=p.timestamp)
-            for p in points[offset:end]
+            for p in page.items
         ],
-        next_page_token=encode_offset(end) if end < len(points) else None,
+        next_page_token=page.next_page_token,
     )
 
 

@@ -3,7 +3,9 @@
 * ``GET /api/v1/runs/{run_id}/metric-samples?key=K&max_points=N&x=step|timestamp``: one
   metric's history down-sampled on the server with LTTB (``tracking.downsample``) to at
   most ``max_points`` points, as columns (``step``, ``timestamp``, ``value``), so a
-  100,000-point history reaches the browser as ~1,000 points of the same shape. ``x`` is
+  100,000-point history reaches the browser as ~1,000 points of the same shape; the
+  history is read a page at a time and a long one thinned as it streams by, so a
+  10-million-point history is never held (``StreamingSample``). ``x`` is
   the axis the shape is kept along (the chart's x axis). Non-finite values are left out
   of the sample and counted in ``non_finite``. The answer's ``ETag`` is the run's
   revision (bumped by every write to the run), so a page polling a running run gets a 304
@@ -28,7 +30,6 @@ import mimetypes
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -39,7 +40,8 @@ from modelyard.errors import InvalidParameter, MissingExtra, NotFound
 from modelyard.server.control.context import ServerContext
 from modelyard.server.http.threads import in_thread
 from modelyard.tracking.checks import check_key, check_run_id
-from modelyard.tracking.downsample import MIN_POINTS, lttb
+from modelyard.tracking.downsample import MIN_POINTS, StreamingSample
+from modelyard.tracking.store import MAX_HISTORY_PAGE
 
 PREFIX = "/api/v1/runs/{run_id}"
 DEFAULT_POINTS = 1000
@@ -72,24 +74,21 @@ def _artifact_path(ctx: ServerContext, run_id: str, request: Request) -> str:
 def metric_samples(
     ctx: ServerContext, run_id: str, key: str, max_points: int, x: str
 ) -> dict[str, Any]:
-    """The LTTB sample of one metric history, as columns."""
+    """The LTTB sample of one metric history, as columns, read a page at a time (a
+    10-million-point history is never held: ``tracking.downsample.StreamingSample``)."""
     check_key(key, "metric")
-    steps, times, values = ctx.client.get_metric_columns(check_run_id(run_id), key)
-    total = len(values)
-    finite = np.isfinite(values)
-    steps, times, values = steps[finite], times[finite], values[finite]
-    if x == "timestamp":  # histories come in step order; time order may differ
-        order = np.argsort(times, kind="stable")
-        steps, times, values = steps[order], times[order], values[order]
-    keep = lttb(times if x == "timestamp" else steps, values, max_points)
+    sample = StreamingSample(max_points, x)
+    for page in ctx.client.iter_metric_columns(check_run_id(run_id), key, MAX_HISTORY_PAGE):
+        sample.add(*page)
+    steps, times, values = sample.result()
     return {
         "key": key,
         "x": x,
-        "total": total,
-        "non_finite": total - len(values),
-        "step": steps[keep].tolist(),
-        "timestamp": times[keep].tolist(),
-        "value": values[keep].tolist(),
+        "total": sample.total,
+        "non_finite": sample.non_finite,
+        "step": steps.tolist(),
+        "timestamp": times.tolist(),
+        "value": values.tolist(),
     }
 
 

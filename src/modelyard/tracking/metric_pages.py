@@ -1,0 +1,167 @@
+"""A metric history read a page at a time, with memory that does not grow with it.
+
+Why: the mlflow client reads a history in pages of 25,000 points (``metrics/get-history``
+with ``max_results`` and ``page_token``), and a run of a long training job holds tens of
+millions of points. An offset token makes every page decode and sort the whole history
+before it; this reads only the chunks that reach into the page (``metric_chunks`` keeps
+each chunk's smallest and largest (step, timestamp), in the order of an index), a batch
+of them at a time, keeping at most a page of points between batches
+(``store.metric_chunks.PageBuffer``).
+
+The page token is where the page ended — the last point's (step, timestamp, value) — and
+the smallest (step, timestamp) of the chunks that still held later points (``start``):
+every chunk holding a point after the token starts at or after it, so the next page's
+scan begins there rather than at the history's beginning. A point logged while a client
+pages shows on a later page when it comes after the token, as with any keyset page, and
+never twice. Tokens are opaque to clients (base64 JSON); one from another listing, or
+altered, is refused naming ``page_token``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, Select, select, tuple_
+
+from modelyard.errors import InvalidParameter
+from modelyard.store.metric_chunks import MetricColumns, PageBuffer, PointKey
+from modelyard.tracking import tables as t
+
+#: About how many points one query decodes at most, and at least: chunks are fetched in
+#: batches sized to a page between the two.
+BATCH_POINTS = 65_536
+MIN_BATCH_POINTS = 4_096
+_FIRST_BATCH_CHUNKS = 4
+_MAX_BATCH_CHUNKS = 8_192
+
+
+class HistoryCursor(NamedTuple):
+    """Where the next page starts (decoded from a page token)."""
+
+    after: PointKey
+    start: tuple[int, int]
+
+
+class HistoryPage(NamedTuple):
+    """One page, its token (``None`` on the last page) and what reading it cost."""
+
+    columns: MetricColumns
+    next_page_token: str | None
+    chunks_read: int
+    points_read: int
+
+
+def read_page(
+    conn: Connection, run_id: str, key: str, limit: int, page_token: str | None
+) -> HistoryPage:
+    """The ``limit`` points of the history after ``page_token``, in history order."""
+    cursor = decode_history_token(page_token)
+    page = PageBuffer(cursor.after if cursor else None, limit)
+    reaches: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (min, max) of each chunk
+    points_read = 0
+    for rows, frontier in _chunk_batches(conn, run_id, key, cursor, limit):
+        page.add([(row.chunk_id, row.points) for row in rows])
+        reaches += [
+            ((row.min_step, row.min_timestamp), (row.max_step, row.max_timestamp)) for row in rows
+        ]
+        points_read += sum(len(row.points) for row in rows) // 24
+        if page.complete(frontier):
+            break
+    columns, last = page.page()
+    token = None
+    if last is not None:
+        end = (last.step, last.timestamp)
+        start = min(low for low, high in reaches if high >= end)
+        token = encode_history_token(HistoryCursor(last, start))
+    return HistoryPage(columns, token, len(reaches), points_read)
+
+
+def _chunk_batches(
+    conn: Connection, run_id: str, key: str, cursor: HistoryCursor | None, limit: int
+) -> Iterator[tuple[Sequence[Any], tuple[int, int] | None]]:
+    """Batches of the chunks that may hold points after ``cursor``, in order of their
+    smallest (step, timestamp), each with the frontier: the smallest (step, timestamp)
+    any chunk not yet read may start at (``None`` once none is left). The first batch is
+    a few chunks; later ones are sized from the points a chunk held so far, to about
+    a page (at least ``MIN_BATCH_POINTS``, at most ``BATCH_POINTS``)."""
+    c = t.metric_chunks.c
+    stmt = chunks_statement(run_id, key, cursor)
+    size = _FIRST_BATCH_CHUNKS
+    resume = stmt
+    while True:
+        rows = conn.execute(resume.limit(size)).all()
+        if len(rows) < size:
+            yield rows, None
+            return
+        last = rows[-1]
+        yield rows, (last.min_step, last.min_timestamp)
+        resume = stmt.where(
+            tuple_(c.min_step, c.min_timestamp, c.chunk_id)
+            > tuple_(last.min_step, last.min_timestamp, last.chunk_id)
+        )
+        per_chunk = max(1, sum(len(row.points) for row in rows) // (24 * len(rows)))
+        wanted = min(BATCH_POINTS, max(MIN_BATCH_POINTS, limit + 1))
+        size = min(_MAX_BATCH_CHUNKS, max(_FIRST_BATCH_CHUNKS, wanted // per_chunk + 1))
+
+
+def chunks_statement(run_id: str, key: str, cursor: HistoryCursor | None) -> Select[Any]:
+    """The chunks of a series that may hold points after ``cursor``, in the order of
+    ``ix_metric_chunks_range`` (a range scan of it from the cursor's ``start``)."""
+    c = t.metric_chunks.c
+    stmt = (
+        select(c.chunk_id, c.points, c.min_step, c.min_timestamp, c.max_step, c.max_timestamp)
+        .where(c.run_id == run_id, c.key == key)
+        .order_by(c.min_step, c.min_timestamp, c.chunk_id)
+    )
+    if cursor is not None:
+        after = (cursor.after.step, cursor.after.timestamp)
+        stmt = stmt.where(
+            tuple_(c.min_step, c.min_timestamp) >= tuple_(*cursor.start),
+            tuple_(c.max_step, c.max_timestamp) >= tuple_(*after),
+        )
+    return stmt
+
+
+def encode_history_token(cursor: HistoryCursor) -> str:
+    after = cursor.after
+    body = {"history": [after.step, after.timestamp, after.value, after.nan, *cursor.start]}
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def decode_history_token(token: str | None) -> HistoryCursor | None:
+    if not token:
+        return None
+    try:
+        fields = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))["history"]
+        step, timestamp, value, nan, start_step, start_timestamp = fields
+        ints = (step, timestamp, start_step, start_timestamp)
+        if not all(type(i) is int and -(2**63) <= i < 2**63 for i in ints):
+            raise ValueError
+        if type(nan) is not bool:
+            raise ValueError
+        if type(value) not in (int, float):
+            raise ValueError
+        after = PointKey(step, timestamp, float(value), nan)
+        return HistoryCursor(after, (start_step, start_timestamp))
+    except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
+        raise InvalidParameter(
+            f"invalid page token {token!r:.60}: pass the next_page_token of the previous "
+            "page of this metric's history",
+            field="page_token",
+        ) from None
+
+
+__all__ = [
+    "BATCH_POINTS",
+    "MIN_BATCH_POINTS",
+    "HistoryCursor",
+    "HistoryPage",
+    "chunks_statement",
+    "decode_history_token",
+    "encode_history_token",
+    "read_page",
+]
