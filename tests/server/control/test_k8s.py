@@ -39,7 +39,10 @@ def stores(**changes) -> ControlPlaneStores:
 def manifests(**options) -> dict[str, dict]:
     """The documents as written to YAML and read back, by kind."""
     documents = control_plane_manifests(
-        "yard", image=IMAGE, stores=options.pop("stores", stores()), **options
+        "yard",
+        image=options.pop("image", IMAGE),
+        stores=options.pop("stores", stores()),
+        **options,
     )
     return {d["kind"]: d for d in yaml.safe_load_all(to_yaml(documents))}
 
@@ -89,10 +92,16 @@ def test_the_job_migrates_and_the_server_pods_wait_for_it_before_serving():
     assert documents["Deployment"]["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
-def test_one_migration_job_per_image():
-    assert migration_job_name("yard", IMAGE) == migration_job_name("yard", IMAGE)
-    assert migration_job_name("yard", IMAGE) != migration_job_name("yard", IMAGE + "1")
-    assert manifests()["Job"]["metadata"]["name"] == migration_job_name("yard", IMAGE)
+def test_a_new_migration_job_whenever_what_it_runs_changes():
+    def job_name(**options) -> str:
+        return manifests(**options)["Job"]["metadata"]["name"]
+
+    assert job_name() == job_name(replicas=3, workers=4)  # the same Job: nothing to re-run
+    assert job_name() != job_name(image=IMAGE + "1")
+    assert job_name() != job_name(stores=stores(store_uri=STORE + "2"))
+    job = manifests()["Job"]
+    assert job["metadata"]["name"] == migration_job_name("yard", job["spec"]["template"]["spec"])
+    assert len(job["metadata"]["name"]) <= 63
 
 
 def test_the_service_and_the_budget_count_server_pods_only():
@@ -204,6 +213,10 @@ def test_a_malformed_secret_reference_is_refused(text):
         ({"replicas": 7, "max_replicas": 6}, "replicas"),
         ({"name": "Yard_Server"}, "--name"),
         ({"image": "two words"}, "--image"),
+        ({"name": "y" * 41}, "--name"),
+        ({"namespace": "ML"}, "--namespace"),
+        ({"cpu": "one"}, "--cpu"),
+        ({"memory": "1GB"}, "--memory"),
     ],
 )
 def test_bad_shapes_are_refused(options, field):

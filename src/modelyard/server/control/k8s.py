@@ -2,8 +2,9 @@
 
 ``control_plane_manifests`` writes, in the order ``kubectl apply`` should create them:
 
-* a **Job** running ``modelyard db upgrade`` once per image (its name carries a digest of
-  the image, so a new image gets a new Job and re-applying the same one changes nothing);
+* a **Job** running ``modelyard db upgrade`` once per release (its name carries a digest
+  of what it runs, so a new image gets a new Job and re-applying the same manifests
+  changes nothing);
 * a **Deployment** whose pods first wait in an init container (``modelyard db wait``)
   until the schema is the one their code expects — they never race to migrate and never
   serve an older schema — then run ``modelyard server``; ready on ``/ready`` (the
@@ -31,6 +32,7 @@ autoscaler and the YAML writer are the data plane's (``serving.packaging``).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +62,8 @@ SCHEMA_WAIT = "10m"
 S3_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 #: A DNS-1123 label, short enough that ``NAME-migrate-12345678`` stays one.
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _SECRET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 
@@ -228,10 +232,33 @@ def _check_endpoint(url: str) -> None:
         )
 
 
-def migration_job_name(name: str, image: str) -> str:
-    """``NAME-migrate-DIGEST``: one Job per image (a Job's pods cannot be changed, and an
-    image that was migrated for needs no second run)."""
-    return f"{name}-migrate-{hashlib.sha256(image.encode()).hexdigest()[:8]}"
+def migration_job_name(name: str, pod: dict[str, Any]) -> str:
+    """``NAME-migrate-DIGEST``, the digest of everything the Job's pod runs (image,
+    arguments, settings): a Job cannot be changed once created, so a new image or a new
+    store gets a new Job, and the same manifests applied again change nothing."""
+    digest = hashlib.sha256(json.dumps(pod, sort_keys=True).encode()).hexdigest()
+    return f"{name}-migrate-{digest[:8]}"
+
+
+def _check_shape(name: str, namespace: str, image: str, quantities: dict[str, str]) -> None:
+    """Names Kubernetes accepts, an image reference, resource quantities (``500m``, ``1Gi``)."""
+    for field, value, pattern in (("--name", name, _NAME), ("--namespace", namespace, _NAMESPACE)):
+        if not pattern.match(value):
+            raise InvalidParameter(
+                f"{field} {value!r} must be lower-case letters, digits and '-' (a Kubernetes "
+                f"name of at most {40 if field == '--name' else 63} characters), starting and "
+                "ending with a letter or digit",
+                field=field,
+            )
+    if not image or any(ch.isspace() for ch in image):
+        raise InvalidParameter(f"--image {image!r} is not an image reference", field="--image")
+    for field, quantity in quantities.items():
+        if not _QUANTITY.match(quantity):
+            raise InvalidParameter(
+                f"{field} {quantity!r} is not a Kubernetes quantity, e.g. 500m or 2 (CPU), "
+                "512Mi or 4Gi (bytes)",
+                field=field,
+            )
 
 
 def control_plane_manifests(
@@ -257,14 +284,7 @@ def control_plane_manifests(
     ``workers`` server processes per pod share its ``cpu`` and ``memory`` (requests; memory
     is also the limit: CPU is not capped, so a busy pod is slowed, never killed).
     """
-    if not _NAME.match(name):
-        raise InvalidParameter(
-            f"name {name!r} must be 1-40 lower-case letters, digits and '-' (a Kubernetes "
-            "name), starting and ending with a letter or digit",
-            field="--name",
-        )
-    if not image or any(ch.isspace() for ch in image):
-        raise InvalidParameter(f"image {image!r} is not an image reference", field="--image")
+    _check_shape(name, namespace, image, {"--cpu": cpu, "--memory": memory, "tmp_size": tmp_size})
     check_replicas(replicas, max_replicas)
     labels = kubernetes_labels("modelyard-server", name, "control-plane")
     selector = selector_of(labels)
@@ -327,12 +347,13 @@ def control_plane_manifests(
     migrate = container("migrate", ["db", "upgrade"], small)
 
     job_labels = kubernetes_labels("modelyard-server-migration", name, "migration")
+    job_pod = pod([migrate], restartPolicy="Never")
     documents: list[dict[str, Any]] = [
         {
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                "name": migration_job_name(name, image),
+                "name": migration_job_name(name, job_pod),
                 "namespace": namespace,
                 "labels": job_labels,
             },
@@ -343,7 +364,7 @@ def control_plane_manifests(
                 "template": {
                     # Not the server's labels: the Service and the budget must not count it.
                     "metadata": {"labels": job_labels},
-                    "spec": pod([migrate], restartPolicy="Never"),
+                    "spec": job_pod,
                 },
             },
         },
