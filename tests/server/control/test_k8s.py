@@ -88,6 +88,11 @@ def test_the_job_migrates_and_the_server_pods_wait_for_it_before_serving():
     assert server["args"][server["args"].index("--workers") + 1] == "2"
     assert server["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert server["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert server["lifecycle"]["preStop"]["sleep"]["seconds"] > 0  # no refused connection
+    assert (
+        deployment["terminationGracePeriodSeconds"]
+        > server["lifecycle"]["preStop"]["sleep"]["seconds"]
+    )
     # Rolled out without ever dropping below the ready replicas.
     assert documents["Deployment"]["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 

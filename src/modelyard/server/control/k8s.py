@@ -56,6 +56,8 @@ PORT = 5000
 TMP = "/tmp"
 #: The non-root user and group the pods run as (the data plane's image uses the same).
 RUN_AS = 10001
+#: Seconds a stopping pod keeps serving while the Service stops routing to it.
+PRE_STOP_S = 5
 #: How long a new pod waits for the migration Job before it fails (and is retried).
 SCHEMA_WAIT = "10m"
 #: The keys of the S3 Secret, named as the variables boto reads.
@@ -343,6 +345,9 @@ def control_plane_manifests(
     server["readinessProbe"] = http_probe("/ready", 5, 3, timeout=3)
     server["livenessProbe"] = http_probe("/health", 10, 3)
     server["startupProbe"] = http_probe("/health", 2, 60)  # migrated already: ~3 s to start
+    # The Service stops sending to a terminating pod a moment after it is told to stop:
+    # keep serving that moment (Kubernetes >= 1.30), then uvicorn finishes what it holds.
+    server["lifecycle"] = {"preStop": {"sleep": {"seconds": PRE_STOP_S}}}
     wait_for_schema = container("wait-for-schema", ["db", "wait", "--timeout", SCHEMA_WAIT], small)
     migrate = container("migrate", ["db", "upgrade"], small)
 
