@@ -163,10 +163,11 @@ def k8s_server(
 ) -> None:
     r"""The control plane's manifests: a migration Job, Deployment, Service, HPA, PDB.
 
-    The stores are the global --store-uri (PostgreSQL, no password in it) and
-    --artifacts-uri (s3://), or their -secret forms; credentials come from Secrets by
-    reference and are never written into the manifests. Each new image gets a Job running
-    `modelyard db upgrade`; the server pods wait for it in an init container.
+    The stores: the global --store-uri (PostgreSQL, no password in it)
+    and --artifacts-uri (s3://), or their -secret forms. Credentials come
+    from Secrets by reference, never written into the manifests. Each
+    release gets a Job running `modelyard db upgrade`; the server pods
+    wait for it in an init container (`modelyard db wait`).
 
     Example:
     $ modelyard k8s server --image registry.example/modelyard:0.1 \

@@ -56,7 +56,8 @@ def env_of(container: dict) -> dict[str, dict]:
 
 
 def test_every_manifest_validates_against_the_kubernetes_schema():
-    documents = manifests(scrape_interval="15s")
+    documents = manifests(scrape_interval="15s", service_account="modelyard", auth=True)
+    assert pod_spec(documents["Deployment"])["serviceAccountName"] == "modelyard"
     assert list(documents) == [
         "Job",
         "Deployment",
@@ -222,6 +223,7 @@ def test_a_malformed_secret_reference_is_refused(text):
         ({"namespace": "ML"}, "--namespace"),
         ({"cpu": "one"}, "--cpu"),
         ({"memory": "1GB"}, "--memory"),
+        ({"service_account": "ML_Role"}, "--service-account"),
     ],
 )
 def test_bad_shapes_are_refused(options, field):

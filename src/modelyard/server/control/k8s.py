@@ -287,6 +287,12 @@ def control_plane_manifests(
     is also the limit: CPU is not capped, so a busy pod is slowed, never killed).
     """
     _check_shape(name, namespace, image, {"--cpu": cpu, "--memory": memory, "tmp_size": tmp_size})
+    if service_account is not None and not _SECRET_NAME.match(service_account):
+        raise InvalidParameter(
+            f"--service-account {service_account!r} is not a Kubernetes name (lower-case "
+            "letters, digits, '-' and '.')",
+            field="--service-account",
+        )
     check_replicas(replicas, max_replicas)
     labels = kubernetes_labels("modelyard-server", name, "control-plane")
     selector = selector_of(labels)
