@@ -144,6 +144,7 @@ def test_pods_run_as_non_root_on_a_read_only_filesystem_with_a_tmp_volume():
 def test_credentials_are_read_from_secrets_by_reference():
     env = env_of(pod_spec(manifests()["Deployment"])["containers"][0])
     assert env["MODELYARD_STORE_URI"]["value"] == STORE
+    assert env["PGCONNECT_TIMEOUT"]["value"] == "5"  # a dropped host fails fast
     assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
         "name": "modelyard-db",
         "key": "password",

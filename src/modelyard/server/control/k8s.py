@@ -56,6 +56,8 @@ PORT = 5000
 TMP = "/tmp"
 #: The non-root user and group the pods run as (the data plane's image uses the same).
 RUN_AS = 10001
+#: Seconds libpq waits for a database connection (``PGCONNECT_TIMEOUT``).
+PG_CONNECT_TIMEOUT_S = 5
 #: Seconds a stopping pod keeps serving while the Service stops routing to it.
 PRE_STOP_S = 5
 #: How long a new pod waits for the migration Job before it fails (and is retried).
@@ -302,6 +304,9 @@ def control_plane_manifests(
         {"name": "MODELYARD_HOME", "value": f"{TMP}/modelyard"},
         {"name": "HOME", "value": TMP},
         {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
+        # A database host that drops packets fails a connection in seconds, not the OS's
+        # two minutes: probes and `db wait` see it, and no request thread hangs on it.
+        {"name": "PGCONNECT_TIMEOUT", "value": str(PG_CONNECT_TIMEOUT_S)},
     ]
 
     def container(role: str, args: list[str], resources: dict[str, Any]) -> dict[str, Any]:
