@@ -7,9 +7,10 @@ import operator
 
 import pytest
 
-from modelyard.errors import InvalidFilter
+from modelyard.errors import InvalidFilter, InvalidParameter
 from modelyard.registry.entities import Actor
 from modelyard.registry.search import MODEL_VERSIONS, REGISTERED_MODELS
+from modelyard.tracking import tag_probe
 from modelyard.tracking.search_filter import (
     NUMERIC_OPS,
     STRING_OPS,
@@ -176,7 +177,14 @@ def versions(registry, filter_string, **kwargs) -> list[tuple[str, int]]:
     return sorted((v.name, v.version) for v in found)
 
 
-def test_model_filters_are_applied_in_sql(filled):
+@pytest.fixture(params=["scan", "driven"])
+def tag_drive(request, monkeypatch) -> None:
+    """Both plans of a tag clause: the ordered scan, and the search driven by the clause's
+    few owners (``tracking/tag_probe.py``); the answers must not depend on which."""
+    monkeypatch.setattr(tag_probe, "DRIVE_LIMIT", 0 if request.param == "scan" else 2_000)
+
+
+def test_model_filters_are_applied_in_sql(filled, tag_drive):
     answers = {text: model_names(filled, text) for text, _ in MODEL_FILTERS}
     assert answers == dict(MODEL_FILTERS)
 
@@ -187,7 +195,7 @@ def test_prompts_are_hidden_unless_the_filter_asks_for_them(filled):
     assert ("a prompt", 1) not in versions(filled, None)
 
 
-def test_version_filters_are_applied_in_sql(filled):
+def test_version_filters_are_applied_in_sql(filled, tag_drive):
     answers = {text: versions(filled, text) for text, _ in VERSION_FILTERS}
     assert answers == dict(VERSION_FILTERS)
 
@@ -220,6 +228,52 @@ def test_order_by_and_pages(filled):
     assert [m.name for m in newest] == ["a_b"]
     by_name = filled.search_registered_models("name ILIKE 'p%'", order_by=["name DESC"])
     assert sorted(m.name for m in by_name) == ["Plain", "plain"]
+
+
+def all_pages(search, **kwargs) -> list[tuple[str, int]]:
+    """Every page of ``search`` one row at a time, as (name, version or 0)."""
+    seen, token = [], None
+    while True:
+        page = search(max_results=1, page_token=token, **kwargs)
+        seen += [(x.name, getattr(x, "version", 0)) for x in page]
+        token = page.next_page_token
+        if token is None:
+            return seen
+
+
+def test_pages_seek_through_every_match_once_in_order(filled):
+    for order_by in (
+        [],
+        ["version_number ASC"],
+        ["creation_timestamp DESC"],
+        ["last_updated_timestamp ASC", "name DESC"],
+        ["name DESC", "version_number ASC"],
+    ):
+        unpaged = filled.search_model_versions(None, order_by=order_by)
+        assert all_pages(filled.search_model_versions, order_by=order_by) == [
+            (v.name, v.version) for v in unpaged
+        ], order_by
+        model_order = [k for k in order_by if not k.startswith("version_number")]
+        models = filled.search_registered_models(order_by=model_order)
+        assert all_pages(filled.search_registered_models, order_by=model_order) == [
+            (m.name, 0) for m in models
+        ], model_order
+
+
+def test_a_page_token_from_elsewhere_is_refused_naming_page_token(filled):
+    versions_token = filled.search_model_versions(max_results=1).next_page_token
+    models_token = filled.search_registered_models(max_results=1).next_page_token
+    for search, token in [
+        (filled.search_registered_models, versions_token),  # another search's
+        (filled.search_model_versions, models_token),
+        (filled.search_model_versions, "MTA="),  # an offset token of before ("10")
+        (filled.search_model_versions, "' OR 1=1 --"),
+    ]:
+        with pytest.raises(InvalidParameter) as caught:
+            search(page_token=token)
+        assert caught.value.field == "page_token"
+    with pytest.raises(InvalidParameter, match="another search or order_by"):
+        filled.search_model_versions(page_token=versions_token, order_by=["name DESC"])
 
 
 def test_list_helpers_quote_any_name(filled):

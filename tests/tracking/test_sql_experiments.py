@@ -8,6 +8,7 @@ import operator
 import pytest
 
 from modelyard.errors import InvalidFilter, InvalidParameter
+from modelyard.tracking import tag_probe
 from modelyard.tracking.entities import ViewType
 
 NAMES = {
@@ -72,9 +73,38 @@ FILTERS = [
 ]
 
 
-def test_filters_are_applied_in_sql(client, ids):
+@pytest.mark.parametrize("drive_limit", [0, 2_000])
+def test_filters_are_applied_in_sql(client, ids, monkeypatch, drive_limit):
+    # both plans of a tag clause: the ordered scan, and driven by its few experiments
+    monkeypatch.setattr(tag_probe, "DRIVE_LIMIT", drive_limit)
     answers = {text: found(client, text) for text, _ in FILTERS}
     assert answers == dict(FILTERS)
+
+
+def test_pages_seek_through_every_experiment_once_in_order(client, ids):
+    for order_by in ([], ["name DESC"], ["creation_time ASC"], ["last_update_time DESC", "name"]):
+        unpaged = client.search_experiments(ViewType.ALL, order_by=order_by)
+        seen, token = [], None
+        while True:
+            page = client.search_experiments(
+                ViewType.ALL, max_results=2, order_by=order_by, page_token=token
+            )
+            seen += [e.experiment_id for e in page]
+            token = page.next_page_token
+            if token is None:
+                break
+        assert seen == [e.experiment_id for e in unpaged], order_by
+        assert len(seen) == len(NAMES) + 1
+
+
+def test_a_forged_page_token_is_refused_naming_page_token(client, ids):
+    for token in ["eyJvZmZzZXQiOiAyfQ==", "x", "' OR 1=1 --"]:  # the first: {"offset": 2}
+        with pytest.raises(InvalidParameter) as caught:
+            client.search_experiments(page_token=token)
+        assert caught.value.field == "page_token"
+    other = client.search_experiments(max_results=1, order_by=["name"]).next_page_token
+    with pytest.raises(InvalidParameter, match="another search or order_by"):
+        client.search_experiments(page_token=other)
 
 
 def test_times_take_every_numeric_comparator(client, ids):

@@ -46,13 +46,16 @@ from modelyard.data.tables import dataset_versions
 from modelyard.errors import InvalidParameter, NotFound, NotImplementedFeature
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
+from modelyard.store.keyset import SortKey, fetch_page
 from modelyard.store.lineage import location, node, record_edges
-from modelyard.tracking.entities import DatasetInput
+from modelyard.tracking.entities import DatasetInput, Page
 
 #: Artifact paths of stored dataset files: datasets/<name>/<files digest>/<relative path>.
 DATASETS_PREFIX = namespaces.DATASETS
 #: Profile fields compared by ``diff``.
 _DIFF_FIELDS = ("null_fraction", "distinct", "min", "max", "mean", "std")
+#: The most versions ``search_versions`` returns in one page.
+MAX_PAGE = 1000
 
 
 def dataset_node(name: str, digest: str) -> str:
@@ -263,6 +266,35 @@ class DataClient:
         if name is not None and not rows:
             raise NotFound(f"dataset {name!r} does not exist", field="dataset")
         return [_version(r) for r in rows]
+
+    def search_versions(
+        self,
+        name: str | None = None,
+        max_results: int = 100,
+        page_token: str | None = None,
+        newest_first: bool = False,
+    ) -> Page[DatasetVersion]:
+        """One page of dataset versions: by name, newest version first within a name (as
+        ``list_versions``), or newest first across names (``newest_first``); pass
+        ``next_page_token`` back for the next page. Pages seek (``store/keyset.py``), so
+        a deep page costs what the first does.
+        """
+        if type(max_results) is not int or not 1 <= max_results <= MAX_PAGE:
+            raise InvalidParameter(
+                f"max_results must be an integer from 1 to {MAX_PAGE}, got {max_results!r}",
+                field="max_results",
+            )
+        c = dataset_versions.c
+        keys = [SortKey(c.name, True), SortKey(c.version, False)]
+        if newest_first:
+            keys.insert(0, SortKey(c.created_at, False))
+        query = select(dataset_versions)
+        if name is not None:
+            query = query.where(c.name == check_dataset_name(name))
+        scope = "dataset_versions" if name is None else "dataset_versions:name"
+        with self.db.read() as conn:
+            rows, token = fetch_page(conn, query, keys, scope, page_token, max_results)
+        return Page([_version(r) for r in rows], token)
 
     def diff(self, a: str | DatasetVersion, b: str | DatasetVersion) -> DatasetDiff:
         """Schema and profile differences from ``a`` to ``b`` (PSI per column, from the

@@ -51,6 +51,8 @@ dataset_versions = Table(
     Column("created_at", BigInteger, nullable=False),
     UniqueConstraint("name", "digest", "files_digest"),
     Index("ix_dataset_versions_digest", "digest"),
+    # The newest versions across names (``DataClient.search_versions(newest_first=True)``).
+    Index("ix_dataset_versions_created_at", "created_at"),
 )
 
 dataset_contract_checks = Table(

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, not_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, exists, not_, select
 
 from modelyard.registry import tables as t
+from modelyard.store.keyset import SortKey
 from modelyard.tracking.search_filter import (
     ATTRIBUTE_AND_TAG_ALIASES,
     Clause,
@@ -29,6 +30,7 @@ from modelyard.tracking.search_filter import (
     OrderKey,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
+from modelyard.tracking.tag_probe import driving_owners
 
 REGISTERED_MODELS = Grammar(
     entity="registered model",
@@ -60,28 +62,63 @@ _COLUMNS = {
 }
 
 
-def registered_models_statement(clauses: list[Clause], order_by: list[OrderKey]) -> Select[Any]:
-    """``SELECT registered_models.*`` matching every clause, in ``order_by`` order, then
-    by name."""
+def registered_models_statement(
+    clauses: list[Clause], order_by: list[OrderKey]
+) -> tuple[Select[Any], list[SortKey]]:
+    """``SELECT registered_models.*`` matching every clause, and its order: ``order_by``,
+    then by name (unique, so pages can seek: ``store/keyset.py``)."""
     models, tags = t.registered_models, t.registered_model_tags
     same_model = tags.c.name == models.c.name
     # a primary-key lookup per model
     prompt = exists().where(same_model, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
     where = _where(models, clauses, tags, same_model, not_(prompt))
-    return select(models).where(*where).order_by(*_ordering(models, order_by, [("name", True)]))
+    return select(models).where(*where), _ordering(models, order_by, [("name", True)])
 
 
-def model_versions_statement(clauses: list[Clause], order_by: list[OrderKey]) -> Select[Any]:
-    """``SELECT model_versions.*`` matching every clause, in ``order_by`` order, then by
-    name and newest version first."""
+def model_versions_statement(
+    clauses: list[Clause], order_by: list[OrderKey]
+) -> tuple[Select[Any], list[SortKey]]:
+    """``SELECT model_versions.*`` matching every clause, and its order: ``order_by``, then
+    by name and newest version first (the primary key, so pages can seek)."""
     versions, tags = t.model_versions, t.model_version_tags
     same_version = and_(tags.c.name == versions.c.name, tags.c.version == versions.c.version)
-    # MLflow hides every version of a model one of whose versions is a prompt: the names
-    # are read once per search, not once per version (tags are keyed by version first)
-    prompts = select(tags.c.name).where(tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
-    where = _where(versions, clauses, tags, same_version, versions.c.name.not_in(prompts))
+    # MLflow hides every version of a model one of whose versions is a prompt: one probe
+    # of ix_model_version_tags_key_name per version read (an uncorrelated list of prompt
+    # names let SQLite read it from the value index: every tag whose value is 'true')
+    prompt = exists().where(
+        tags.c.name == versions.c.name, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true"
+    )
+    where = _where(versions, clauses, tags, same_version, not_(prompt))
     order = _ordering(versions, order_by, [("name", True), ("version", False)])
-    return select(versions).where(*where).order_by(*order)
+    return select(versions).where(*where), order
+
+
+def narrowed_to_tagged_models(
+    conn: Connection, query: Select[Any], clauses: list[Clause]
+) -> Select[Any]:
+    """``query`` limited to the models of its most selective tag clause, when one keeps at
+    most a few hundred (``tracking/tag_probe.py``); unchanged otherwise."""
+    tags = t.registered_model_tags
+    owners = driving_owners(conn, tags, [tags.c.name], clauses, skip_keys=(IS_PROMPT_TAG,))
+    if owners is None:
+        return query
+    return query.where(t.registered_models.c.name.in_(sorted({o.name for o in owners})))
+
+
+def narrowed_to_tagged_versions(
+    conn: Connection, query: Select[Any], clauses: list[Clause]
+) -> Select[Any]:
+    """As ``narrowed_to_tagged_models``, for model versions: their names and numbers (a
+    superset of the pairs, which the tag clause itself still narrows)."""
+    tags = t.model_version_tags
+    owners = driving_owners(
+        conn, tags, [tags.c.name, tags.c.version], clauses, skip_keys=(IS_PROMPT_TAG,)
+    )
+    if owners is None:
+        return query
+    c = t.model_versions.c
+    names, versions = {o.name for o in owners}, {int(o.version) for o in owners}
+    return query.where(c.name.in_(sorted(names)), c.version.in_(sorted(versions)))
 
 
 def _where(
@@ -117,17 +154,18 @@ def _asks_for_prompts(clauses: list[Clause]) -> bool:
 
 def _ordering(
     table: Any, order_by: list[OrderKey], tie_breakers: list[tuple[str, bool]]
-) -> list[Any]:
-    terms = []
+) -> list[SortKey]:
+    keys = []
     named = set()
     for key in order_by:
         column = table.c[_COLUMNS[key.key]]
-        named.add(column.name)
-        terms.append(column.asc() if key.ascending else column.desc())
+        if column.name not in named:  # a second mention of a column orders nothing
+            named.add(column.name)
+            keys.append(SortKey(column, key.ascending))
     for name, ascending in tie_breakers:
         if name not in named:
-            terms.append(table.c[name].asc() if ascending else table.c[name].desc())
-    return terms
+            keys.append(SortKey(table.c[name], ascending))
+    return keys
 
 
 __all__ = [
@@ -135,5 +173,7 @@ __all__ = [
     "MODEL_VERSIONS",
     "REGISTERED_MODELS",
     "model_versions_statement",
+    "narrowed_to_tagged_models",
+    "narrowed_to_tagged_versions",
     "registered_models_statement",
 ]

@@ -40,16 +40,16 @@ from modelyard.registry.search import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
     model_versions_statement,
+    narrowed_to_tagged_models,
+    narrowed_to_tagged_versions,
     registered_models_statement,
 )
 from modelyard.registry.sql_rows import (
     approvals_of,
     check_max_results,
-    encode_token,
     latest_verdict,
     model_row,
     models_from_rows,
-    offset_of,
     version_entity,
     version_row,
     versions_from_rows,
@@ -57,6 +57,7 @@ from modelyard.registry.sql_rows import (
 from modelyard.registry.store import RegistryStore
 from modelyard.registry.uris import check_alias, check_model_name
 from modelyard.store.engine import Database
+from modelyard.store.keyset import fetch_page
 from modelyard.store.lineage import node, record_edges
 from modelyard.store.schema import lineage_edges
 from modelyard.tracking.entities import Page
@@ -184,16 +185,16 @@ class SqlRegistryStore(RegistryStore):
         order_by: Sequence[str] | None = None,
     ) -> Page[RegisteredModel]:
         check_max_results(max_results)
-        query = registered_models_statement(
-            parse_filter(filter_string, REGISTERED_MODELS),
-            parse_order_by(list(order_by or []), REGISTERED_MODELS),
+        clauses = parse_filter(filter_string, REGISTERED_MODELS)
+        query, keys = registered_models_statement(
+            clauses, parse_order_by(list(order_by or []), REGISTERED_MODELS)
         )
-        offset = offset_of(page_token)
         with self.db.read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            models = models_from_rows(conn, rows[:max_results])
-        more = len(rows) > max_results
-        return Page(models, encode_token(str(offset + max_results)) if more else None)
+            query = narrowed_to_tagged_models(conn, query, clauses)
+            rows, token = fetch_page(
+                conn, query, keys, "registered_models", page_token, max_results
+            )
+            return Page(models_from_rows(conn, rows), token)
 
     def update_registered_model(
         self, name: str, description: str | None, actor: Actor
@@ -375,16 +376,14 @@ class SqlRegistryStore(RegistryStore):
         order_by: Sequence[str] | None = None,
     ) -> Page[ModelVersion]:
         check_max_results(max_results)
-        query = model_versions_statement(
-            parse_filter(filter_string, MODEL_VERSIONS),
-            parse_order_by(list(order_by or []), MODEL_VERSIONS),
+        clauses = parse_filter(filter_string, MODEL_VERSIONS)
+        query, keys = model_versions_statement(
+            clauses, parse_order_by(list(order_by or []), MODEL_VERSIONS)
         )
-        offset = offset_of(page_token)
         with self.db.read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            versions = versions_from_rows(conn, rows[:max_results])
-        more = len(rows) > max_results
-        return Page(versions, encode_token(str(offset + max_results)) if more else None)
+            query = narrowed_to_tagged_versions(conn, query, clauses)
+            rows, token = fetch_page(conn, query, keys, "model_versions", page_token, max_results)
+            return Page(versions_from_rows(conn, rows), token)
 
     def update_model_version(
         self, name: str, version: int, description: str | None, actor: Actor

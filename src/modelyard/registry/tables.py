@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelyard.store.schema import metadata
+from modelyard.store.schema import hash_on_postgres, metadata
 
 NAME_LENGTH = 256
 KEY_LENGTH = 250
@@ -49,6 +49,10 @@ registered_models = Table(
     Column("created_by", String(USER_LENGTH), nullable=False),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_updated_time", BigInteger, nullable=False),
+    # Search ordered by a timestamp reads the page from these, not a sort of every model
+    # (``registry/search.py``; the name order is the primary key's).
+    Index("ix_registered_models_creation_time", "creation_time"),
+    Index("ix_registered_models_last_updated_time", "last_updated_time"),
 )
 
 
@@ -72,7 +76,13 @@ registered_model_tags = Table(
     Column("name", String(NAME_LENGTH), _model_fk(), primary_key=True),
     Column("key", String(KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
+    # Which models carry a key (the prompt tag every search excludes) and which a value
+    # (the probe of ``tracking/tag_probe.py``: a selective tag filter drives the search);
+    # the value index is a hash index on PostgreSQL (``hash_on_postgres``).
+    Index("ix_registered_model_tags_key", "key"),
+    Index("ix_registered_model_tags_value", "value"),
 )
+hash_on_postgres(registered_model_tags, "ix_registered_model_tags_value")
 
 _ONE_PRODUCTION = "stage = 'Production'"
 
@@ -100,6 +110,11 @@ model_versions = Table(
     Column("creation_time", BigInteger, nullable=False),
     Column("last_updated_time", BigInteger, nullable=False),
     Index("ix_model_versions_run_id", "run_id"),
+    # A model's newest version in each stage (its ``latest_versions``) from the index alone.
+    Index("ix_model_versions_latest", "name", "stage", "version"),
+    # Search ordered by a timestamp, as for models.
+    Index("ix_model_versions_creation_time", "creation_time"),
+    Index("ix_model_versions_last_updated_time", "last_updated_time"),
     Index(
         "uq_model_versions_one_production",
         "name",
@@ -131,7 +146,12 @@ model_version_tags = Table(
     Column("key", String(KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
     _version_fk("model_version_tags"),
+    # Whether any version of a model carries a key (the prompt tag every search excludes,
+    # ``registry/search.py``), and the value probe, as for registered_model_tags.
+    Index("ix_model_version_tags_key_name", "key", "name"),
+    Index("ix_model_version_tags_value", "value"),
 )
+hash_on_postgres(model_version_tags, "ix_model_version_tags_value")
 
 model_aliases = Table(
     "model_aliases",

@@ -27,7 +27,7 @@ Example::
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -41,10 +41,8 @@ from sqlalchemy import (
     false,
     func,
     not_,
-    or_,
     select,
     true,
-    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -63,12 +61,7 @@ from modelyard.tracking.tables import (
 
 #: A SELECT of any columns (``Select[Any]`` means one column to the type checker).
 _Statement = Select[*tuple[Any, ...]]
-VIEW_TYPES: dict[str, tuple[str, ...] | None] = {
-    "ACTIVE_ONLY": ("active",),
-    "DELETED_ONLY": ("deleted",),
-    "ALL": None,
-}
-VIEW_NAMES = {stages: name for name, stages in VIEW_TYPES.items()}
+VIEW_TYPES = {"ACTIVE_ONLY": ("active",), "DELETED_ONLY": ("deleted",), "ALL": None}
 _KEYED = {"metric": latest_metrics, "param": params, "tag": tags}
 _WILDCARDS = {"%": "*", "_": "?"}
 _COMPARISONS: dict[str, Callable[[Any, Any], Any]] = {
@@ -89,133 +82,34 @@ def run_search_statement(
     offset: int,
     limit: int | None,
     with_revision: bool = False,
-    *,
-    after: Sequence[Any] | None = None,
-    run_ids: Sequence[str] | None = None,
 ) -> Select[Any]:
     """The runs of ``experiment_ids`` matching every clause, as a ``SELECT run_id`` (and
-    ``revision`` when asked), then — when the order is seekable (:func:`keyset_columns`)
-    — the run's sort values as ``sort_0``, ``sort_1`` … (what a page token holds).
+    ``revision`` when asked).
 
     ``view_type`` is ``ACTIVE_ONLY``, ``DELETED_ONLY`` or ``ALL`` (by ``lifecycle_stage``);
-    ``limit=None`` means no limit. ``after``: only runs sorting after these sort values
-    (a seekable order only). ``run_ids``: only these runs (a probe found them; see
-    ``search_plan.py``). Several experiments in a seekable order are searched one by
-    one, each from its own index range, and the pages merged (``UNION ALL``): a global
-    sort of every run of every experiment is what made this 82 ms at 100,000 runs.
+    ``limit=None`` means no limit.
     """
     stages = _stages(view_type)
     if offset < 0 or (limit is not None and limit < 0):
         raise InvalidParameter(
             f"offset {offset} and limit {limit} must not be negative", field="max_results"
         )
-    seek = keyset_columns(order_by)
-    if after is not None and seek is None:
-        raise InvalidParameter("this order cannot resume after a position", field="page_token")
-    experiments = list(experiment_ids)
-    merge = seek is not None and run_ids is None and limit is not None
-    if merge and 1 < len(experiments) <= MERGED_EXPERIMENTS:
-        assert seek is not None and limit is not None
-        return _merged(
-            experiments, clauses, stages, order_by, seek, offset, limit, with_revision, after
-        )
-
-    # A driven search adds ``+ 0`` to the experiment test: not an index key, so the
-    # probe's runs drive it (primary-key lookups) rather than a scan of the experiment.
-    experiment = runs.c.experiment_id + 0 if run_ids is not None else runs.c.experiment_id
-    stmt, base = _columns(with_revision, seek)
-    stmt = stmt.where(experiment.in_(experiments))
+    base: Any = runs
+    stmt: _Statement
+    if with_revision:
+        revisions = run_revisions.c
+        stmt = select(runs.c.run_id, func.coalesce(revisions.revision, 0).label("revision"))
+        base = runs.outerjoin(run_revisions, revisions.run_id == runs.c.run_id)
+    else:
+        stmt = select(runs.c.run_id)
+    stmt = stmt.where(runs.c.experiment_id.in_(list(experiment_ids)))
     if stages is not None:
         stmt = stmt.where(runs.c.lifecycle_stage.in_(stages))
-    if run_ids is not None:
-        stmt = stmt.where(runs.c.run_id.in_(list(run_ids)))
-    if after is not None and seek is not None:
-        stmt = stmt.where(_after(seek, after))
     for clause in sorted(clauses, key=_probe_cost):
         stmt = stmt.where(_condition(clause))
     stmt, ordering = _order(stmt, order_by, base)
     stmt = stmt.order_by(*ordering).offset(offset)
     return stmt if limit is None else stmt.limit(limit)
-
-
-#: Up to this many experiments are searched one by one and merged (see above).
-MERGED_EXPERIMENTS = 64
-
-
-def keyset_columns(order_by: Sequence[OrderKey]) -> list[tuple[Any, bool]] | None:
-    """The columns (and whether ascending) a search in this order is sorted by, tie
-    breakers included, when they are all never-null columns of ``runs`` — a page can then
-    resume *after* the last run's values; ``None`` otherwise."""
-    columns: list[tuple[Any, bool]] = []
-    for key in order_by:
-        if key.kind != "attribute" or key.key not in runs.c or runs.c[key.key].nullable:
-            return None
-        columns.append((runs.c[key.key], key.ascending))
-    if not any(k.key == "start_time" for k in order_by):
-        columns.append((runs.c.start_time, False))
-    if not any(k.key == "run_id" for k in order_by):
-        columns.append((runs.c.run_id, True))
-    return columns
-
-
-def _columns(with_revision: bool, seek: list[tuple[Any, bool]] | None) -> tuple[_Statement, Any]:
-    """The SELECT list (run id, revision, sort values) and the FROM it needs."""
-    selected: list[Any] = [runs.c.run_id]
-    base: Any = runs
-    if with_revision:
-        revisions = run_revisions.c
-        selected.append(func.coalesce(revisions.revision, 0).label("revision"))
-        base = runs.outerjoin(run_revisions, revisions.run_id == runs.c.run_id)
-    for index, (column, _) in enumerate(seek or []):
-        selected.append(column.label(f"sort_{index}"))
-    return select(*selected), base
-
-
-def _after(seek: list[tuple[Any, bool]], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows sorting strictly after ``values`` in ``seek``'s order, written so the first
-    column bounds an index range: ``c0 <= v0 AND (c0 < v0 OR (c0 = v0 AND …))``."""
-    condition: ColumnElement[bool] | None = None
-    for (column, ascending), value in reversed(list(zip(seek, values, strict=True))):
-        beyond = column > value if ascending else column < value
-        condition = beyond if condition is None else or_(beyond, and_(column == value, condition))
-    assert condition is not None
-    first, ascending = seek[0]
-    bound = first >= values[0] if ascending else first <= values[0]
-    return and_(bound, condition)
-
-
-def _merged(
-    experiments: list[int],
-    clauses: list[Clause],
-    stages: tuple[str, ...] | None,
-    order_by: list[OrderKey],
-    seek: list[tuple[Any, bool]],
-    offset: int,
-    limit: int,
-    with_revision: bool,
-    after: Sequence[Any] | None,
-) -> Select[Any]:
-    """Each experiment's first ``offset + limit`` runs, merged into one page."""
-    branches = []
-    for experiment in experiments:
-        branch = run_search_statement(
-            [experiment],
-            clauses,
-            VIEW_NAMES[stages],
-            order_by,
-            0,
-            offset + limit,
-            with_revision,
-            after=after,
-        )
-        branches.append(select(branch.subquery()))
-    merged = union_all(*branches).subquery("merged")
-    ordering = []
-    for index, (_, ascending) in enumerate(seek):
-        column = merged.c[f"sort_{index}"]
-        ordering.append(column.asc() if ascending else column.desc())
-    outer = select(*merged.c).order_by(*ordering).offset(offset).limit(limit)
-    return outer
 
 
 def _probe_cost(clause: Clause) -> int:
@@ -369,11 +263,4 @@ def _order(stmt: _Statement, order_by: list[OrderKey], base: Any) -> tuple[_Stat
     return stmt, terms
 
 
-__all__ = [
-    "VIEW_TYPES",
-    "CaseSensitiveLike",
-    "compare",
-    "keyed_condition",
-    "keyset_columns",
-    "run_search_statement",
-]
+__all__ = ["VIEW_TYPES", "CaseSensitiveLike", "compare", "keyed_condition", "run_search_statement"]

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
+from modelyard.store.keyset import SortKey, fetch_page
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.checks import check_experiment_name
@@ -31,6 +32,7 @@ from modelyard.tracking.search_filter import (
     parse_order_by,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
+from modelyard.tracking.tag_probe import driving_owners
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -154,20 +156,24 @@ class SqlExperiments:
         order_by: Sequence[str] | None = None,
     ) -> Page[Experiment]:
         check_max_results(max_results)
-        offset = decode_page_token(page_token)
-        stmt = experiment_search_statement(
-            parse_filter(filter_string, EXPERIMENTS),
+        clauses = parse_filter(filter_string, EXPERIMENTS)
+        stmt, keys = experiment_search_statement(
+            clauses,
             stages_for(ViewType(view_type)),
             parse_order_by(list(order_by or []), EXPERIMENTS),
         )
         with self.db.read() as conn:
-            ids = list(conn.execute(stmt.offset(offset).limit(max_results + 1)).scalars())
-            more = len(ids) > max_results
-            ids = ids[:max_results]
+            tags = t.experiment_tags
+            owners = driving_owners(conn, tags, [tags.c.experiment_id], clauses)
+            if owners is not None:  # a selective tag clause drives (``tag_probe.py``)
+                ids = sorted({o.experiment_id for o in owners})
+                stmt = stmt.where(t.experiments.c.experiment_id.in_(ids))
+            rows, token = fetch_page(conn, stmt, keys, "experiments", page_token, max_results)
+            ids = [r.experiment_id for r in rows]
             found = self._experiments(conn, t.experiments.c.experiment_id.in_(ids)) if ids else []
         rank = {str(key): index for index, key in enumerate(ids)}
         found.sort(key=lambda e: rank[e.experiment_id])
-        return Page(found, encode_page_token(offset + max_results) if more else None)
+        return Page(found, token)
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         check_experiment_name(new_name)
@@ -260,20 +266,25 @@ def stages_for(view_type: ViewType) -> list[str]:
 
 def experiment_search_statement(
     clauses: list[Clause], stages: list[str], order_by: list[OrderKey]
-) -> Select[Any]:
-    """``SELECT experiment_id`` of the experiments in ``stages`` matching every clause.
+) -> tuple[Select[Any], list[SortKey]]:
+    """``SELECT experiment_id`` (and the sort columns) of the experiments in ``stages``
+    matching every clause, and the order of its pages (``store/keyset.py``).
 
     Without ``order_by`` they come in id order; with it, ties are broken by id, newest
     first (MLflow's tie-breaker).
     """
     c = t.experiments.c
-    stmt = select(c.experiment_id).where(c.lifecycle_stage.in_(stages))
+    keys: list[SortKey] = []
+    for k in order_by:
+        if all(key.column.name != k.key for key in keys):  # a repeat orders nothing
+            keys.append(SortKey(c[k.key], k.ascending))
+    if not any(key.column.name == "experiment_id" for key in keys):
+        keys.append(SortKey(c.experiment_id, not order_by))
+    columns = [c.experiment_id, *(k.column for k in keys if k.column.name != "experiment_id")]
+    stmt = select(*columns).where(c.lifecycle_stage.in_(stages))
     for clause in clauses:
         stmt = stmt.where(_experiment_condition(clause))
-    terms = [c[k.key].asc() if k.ascending else c[k.key].desc() for k in order_by]
-    if not any(k.key == "experiment_id" for k in order_by):
-        terms.append(c.experiment_id.desc() if order_by else c.experiment_id.asc())
-    return stmt.order_by(*terms)
+    return stmt, keys
 
 
 def _experiment_condition(clause: Clause) -> Any:

@@ -26,10 +26,10 @@ from sqlalchemy.engine import Dialect
 
 from modelyard import json_codec
 from modelyard.store.statements import Compiled, ExpandingStatement
-from modelyard.tracking import search_plan
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import DatasetInput, Metric, Run, RunData, RunInfo
-from modelyard.tracking.search_plan import Driven, RunSearch
+from modelyard.tracking.search_filter import parse_filter, parse_order_by
+from modelyard.tracking.search_query import run_search_statement
 from modelyard.tracking.sql_statements import RUN_INFO_FIELDS
 
 IN_CHUNK = 500
@@ -87,50 +87,53 @@ def _sqlite_load_statement() -> _Statement:
 
 
 class SearchStatements:
-    """Compiled run-search SQL (and each filter's probes), cached by what they depend on.
+    """Compiled run-search SQL, cached per (experiments, filter, view, order, page).
 
     A dashboard or a client polling the same search pays for parsing the filter and
-    compiling the statement once; the cache is small and bounded. A search driven by the
-    runs a probe found is compiled afresh (its run ids are bound into it).
+    compiling the statement once; the cache is small and bounded.
     """
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._compiled: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
         self._lock = threading.Lock()
 
-    def probes(self, search: RunSearch) -> list[tuple[int, Compiled]]:
-        key = ("probes", search.filter_string, search_plan.DRIVE_LIMIT)
-        return self._cached(
-            key, lambda: [(n, Compiled(p, self._dialect)) for n, p in search.probes()]
-        )
-
-    def statement(self, search: RunSearch, driven: Driven | None, with_revision: bool) -> Compiled:
+    def compiled(
+        self,
+        experiment_pks: list[int],
+        filter_string: str | None,
+        view_type: str,
+        order_by: Sequence[str],
+        offset: int,
+        limit: int,
+        with_revision: bool = False,
+    ) -> Compiled:
         """The search compiled for a raw cursor, its values bound (columns ``run_id``,
-        ``revision`` when asked, then the sort values)."""
-        if driven is not None:
-            return Compiled(search.statement(driven, with_revision), self._dialect)
+        and ``revision`` when asked)."""
         key = (
-            tuple(search.experiment_pks),
-            search.filter_string,
-            search.view_type,
-            tuple(search.order_by),
-            search.offset,
-            search.after,
-            search.limit,
+            tuple(experiment_pks),
+            filter_string,
+            view_type,
+            tuple(order_by),
+            offset,
+            limit,
             with_revision,
         )
-        return self._cached(
-            key, lambda: Compiled(search.statement(None, with_revision), self._dialect)
-        )
-
-    def _cached(self, key: tuple[Any, ...], build: Any) -> Any:
         with self._lock:
             hit = self._compiled.get(key)
             if hit is not None:
                 self._compiled.move_to_end(key)
                 return hit
-        entry = build()
+        stmt = run_search_statement(
+            experiment_pks,
+            parse_filter(filter_string),
+            view_type,
+            parse_order_by(list(order_by)),
+            offset,
+            limit,
+            with_revision,
+        )
+        entry = Compiled(stmt, self._dialect)
         with self._lock:
             self._compiled[key] = entry
             while len(self._compiled) > _COMPILED_CACHE_SIZE:

@@ -34,6 +34,9 @@ experiments = Table(
     Column("lifecycle_stage", String(16), nullable=False),
     Column("creation_time", BigInteger, nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
+    # Experiment search ordered by a time reads the page from these (``sql_experiments``).
+    Index("ix_experiments_creation_time", "creation_time"),
+    Index("ix_experiments_last_update_time", "last_update_time"),
 )
 
 experiment_tags = Table(
@@ -47,7 +50,12 @@ experiment_tags = Table(
     ),
     Column("key", String(KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
+    # Which experiments carry a key, and a value (the probe of ``tracking/tag_probe.py``: a
+    # selective tag filter drives the search; a hash index on PostgreSQL).
+    Index("ix_experiment_tags_key", "key"),
+    Index("ix_experiment_tags_value", "value"),
 )
+hash_on_postgres(experiment_tags, "ix_experiment_tags_value")
 
 runs = Table(
     "runs",
@@ -72,8 +80,6 @@ runs = Table(
     # of ``runs`` the scan reads), in start-time order.
     Index("ix_runs_search", "experiment_id", "start_time", "run_id", "lifecycle_stage"),
     Index("ix_runs_parent_run_id", "parent_run_id"),
-    # A search for one run by name probes this first (``tracking/search_plan.py``).
-    Index("ix_runs_run_name", "run_name"),
 )
 
 
@@ -104,11 +110,6 @@ params = Table(
     Column("value", Text, nullable=False),
     sqlite_with_rowid=False,
 )
-# The probe of ``params.x = 'v'`` (``tracking/search_plan.py``): which runs have this
-# value. A hash index on PostgreSQL, because values may be longer than a B-tree entry can
-# be (2,704 bytes); equality is all it is asked.
-Index("ix_params_value", params.c.value)
-hash_on_postgres(params, "ix_params_value")
 
 tags = Table(
     "tags",
@@ -118,8 +119,6 @@ tags = Table(
     Column("value", Text, nullable=False),
     sqlite_with_rowid=False,
 )
-Index("ix_tags_value", tags.c.value)  # as ix_params_value
-hash_on_postgres(tags, "ix_tags_value")
 
 #: Full history, one row per (run, key) and write: the points a batch logged for a key,
 #: packed into one blob (see ``store/metric_chunks.py``). A 1,000-point batch over 10 keys is
@@ -166,13 +165,6 @@ latest_metrics = Table(
     Column("value", Float, nullable=False),
     Column("is_nan", Boolean, nullable=False),
     sqlite_with_rowid=False,
-)
-# The probe of ``metrics.x < v`` and the walk of ``ORDER BY metrics.x``: one range.
-Index(
-    "ix_latest_metrics_key_value",
-    latest_metrics.c.key,
-    latest_metrics.c.is_nan,
-    latest_metrics.c.value,
 )
 
 dataset_inputs = Table(

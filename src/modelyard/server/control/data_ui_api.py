@@ -1,7 +1,9 @@
 """Dataset versions and feature definitions as JSON for the web UI.
 
-* ``GET /api/v1/datasets``: every dataset version (newest first within a name), without
-  profiles: name, version, rows, bytes, format, source, who and when, its lineage node;
+* ``GET /api/v1/datasets``: dataset versions (by name, newest first within a name; with
+  ``newest=true`` newest first across names), without profiles: name, version, rows,
+  bytes, format, source, who and when, its lineage node; a page of ``max_results`` (at
+  most 1000, the default) and its ``next_page_token`` (pass it back as ``page_token``);
 * ``GET /api/v1/datasets/{name}/versions/{version}``: one version with its schema, its
   stored profile (per column: nulls, distinct, min/max/mean/std, quantiles, histogram,
   top values), its files, and the contract checks made on it (``modelyard data check
@@ -28,7 +30,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard import json_codec
-from modelyard.data.client import DataClient, dataset_node
+from modelyard.data.client import MAX_PAGE, DataClient, dataset_node
 from modelyard.data.entities import DatasetVersion, check_dataset_name
 from modelyard.errors import InvalidParameter
 from modelyard.features.definitions_store import KINDS, DefinitionRecord, Registry
@@ -36,6 +38,7 @@ from modelyard.features.tables import feature_materializations
 from modelyard.registry.client import RegistryClient
 from modelyard.server.http.threads import in_thread
 from modelyard.store.engine import Database
+from modelyard.tracking.mlflow_wire import Fields
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -145,8 +148,20 @@ def routes(registry: RegistryClient) -> list[BaseRoute]:
         }
 
     async def list_datasets(request: Request) -> Response:
-        found = await in_thread(data.list_versions)
-        return json_response({"versions": [version_summary(v) for v in found]})
+        f = Fields.from_query(request.query_params.multi_items())
+        found = await in_thread(
+            data.search_versions,
+            None,
+            f.integer("max_results", default=MAX_PAGE),
+            f.text("page_token"),
+            f.boolean("newest"),
+        )
+        return json_response(
+            {
+                "versions": [version_summary(v) for v in found],
+                "next_page_token": found.next_page_token,
+            }
+        )
 
     async def get_dataset(request: Request) -> Response:
         name = check_dataset_name(request.path_params["name"])

@@ -4,14 +4,15 @@ import { api } from "../api.js";
 import { formatBytes, formatTime, formatValue, h, keyValues, route, section, table, withQuery } from "../dom.js";
 import { barChart } from "../svg.js";
 
-export async function render(view, { params }) {
+export async function render(view, { params, query }) {
   if (params.name) return renderVersion(view, params.name, params.version);
-  return renderIndex(view);
+  return renderIndex(view, query.get("page") || "");
 }
 
-async function renderIndex(view) {
+// Dataset versions a page at a time (the API's page tokens), feature definitions all.
+async function renderIndex(view, page) {
   document.title = "Data and features · modelyard";
-  const [datasets, features] = await Promise.all([api.get("/api/v1/datasets"), api.get("/api/v1/features")]);
+  const [datasets, features] = await Promise.all([api.get("/api/v1/datasets", { page_token: page }), api.get("/api/v1/features")]);
   view.append(
     h("h1", {}, "Data and features"),
     section("Dataset versions", datasets.versions.length
@@ -19,7 +20,10 @@ async function renderIndex(view) {
         v.name, h("a", { href: route("data", "datasets", v.name, "versions", v.version) }, `v${v.version}`),
         formatValue(v.num_rows), v.num_columns, formatBytes(v.num_bytes), v.format, formatTime(v.created_at), v.created_by, v.source,
       ]), { class: "list", id: "datasets" })
-      : h("p", { class: "muted", id: "datasets" }, "No dataset versions yet: make one with `modelyard data snapshot`.")),
+      : h("p", { class: "muted", id: "datasets" }, "No dataset versions yet: make one with `modelyard data snapshot`."),
+      datasets.next_page_token
+        ? h("p", {}, h("a", { href: withQuery("#/data", { page: datasets.next_page_token }) }, "Next page →"))
+        : null),
     section("Feature definitions", features.definitions.length
       ? table(["Kind", "Name", "Version", "Created", "By", "Freshness"], features.definitions.map((d) => [
         d.kind.replaceAll("_", " "), h("a", { href: route("data", "features", d.kind, d.name) }, d.name), `v${d.version}`,

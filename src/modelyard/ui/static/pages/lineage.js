@@ -57,9 +57,9 @@ export async function render(view, { query }) {
 
 // Where to start when nothing is named: the deployments and the newest dataset versions.
 async function startingPoints(depth) {
-  const [deployed, datasets] = await Promise.all([api.get("/api/v1/deployments"), api.get("/api/v1/datasets")]);
+  const [deployed, datasets] = await Promise.all([api.get("/api/v1/deployments"), api.get("/api/v1/datasets", { newest: "true", max_results: 20 })]);
   const link = (id, text) => h("a", { href: withQuery("#/lineage", { node: id, depth }) }, text);
-  const newest = [...datasets.versions].sort((a, b) => b.created_at - a.created_at).slice(0, 20);
+  const newest = datasets.versions;
   return section("Start from",
     h("p", { id: "starts" }, h("strong", {}, "Deployments: "),
       deployed.deployments.length ? deployed.deployments.map((d, i) => [i ? ", " : "", link(`deployment:${d.name}`, d.name)]) : h("span", { class: "muted" }, "none yet")),
