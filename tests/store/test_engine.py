@@ -68,3 +68,38 @@ def test_foreign_keys_are_skipped_only_where_the_caller_checked_the_parent(tmp_p
     with db.raw_read() as cur:
         assert cur.execute("SELECT parent FROM children").fetchall() == [(7,)]
     db.dispose()
+
+
+def test_postgres_hot_writes_from_many_threads_share_a_bounded_set_of_connections(
+    postgres_uri,
+) -> None:
+    """A server's 40 handler threads per process must not each hold a connection: with
+    ``--workers 2`` and 64 clients that exhausted PostgreSQL's default 100."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelyard.store.engine import PG_HOT_WRITERS
+
+    db = open_database(postgres_uri)
+    with db.raw_write() as cur:
+        cur.execute("CREATE TABLE points (value INTEGER)")
+    backends: set[int] = set()
+
+    def write(i: int) -> None:
+        with db.raw_write() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            backends.add(cur.fetchone()[0])
+            cur.execute("SELECT pg_sleep(0.01)")  # overlap: every thread wants one at once
+            cur.execute("INSERT INTO points VALUES (%s)", (i,))
+
+    try:
+        with ThreadPoolExecutor(4 * PG_HOT_WRITERS) as pool:
+            list(pool.map(write, range(20 * PG_HOT_WRITERS)))
+        assert len(backends) <= PG_HOT_WRITERS
+        with pytest.raises(ZeroDivisionError), db.raw_write() as cur:  # rolled back, reused
+            cur.execute("INSERT INTO points VALUES (-1)")
+            raise ZeroDivisionError
+        with db.raw_read() as cur:
+            cur.execute("SELECT count(*), min(value) FROM points")
+            assert cur.fetchone() == (20 * PG_HOT_WRITERS, 0)
+    finally:
+        db.dispose()

@@ -214,41 +214,65 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         tags: Sequence[RunTag] = (),
     ) -> None:
         check_run_id(run_id)
+        hot, db = self._hot, self.db
+        with db.raw_write(references_checked=True) as cur:  # the run is checked below
+            # The bump on a cursor of its own, so its row count outlives the writes: on
+            # PostgreSQL they all go in one round trip (a pipeline), checked at its end.
+            bump = cur.connection.cursor()
+            try:
+                with db.pipeline(cur):
+                    hot.bump_active_run.execute(bump, {"run_id": run_id})
+                    if db.is_sqlite:
+                        self._check_bumped(cur, bump, run_id)
+                    self._write_batch(cur, run_id, metrics, params, tags)
+            except db.engine.dialect.loaded_dbapi.IntegrityError:
+                if bump.rowcount == 1:
+                    raise
+                raise run_not_found(run_id) from None  # a row naming no run
+            if not db.is_sqlite:
+                self._check_bumped(cur, bump, run_id)
+
+    def _check_bumped(self, cur: Any, bump: Any, run_id: str) -> None:
+        if bump.rowcount != 1:  # the run is missing or deleted: say which
+            if self._hot.run_stage.first(cur, {"run_id": run_id}) is None:
+                raise run_not_found(run_id)
+            raise run_not_active(run_id)
+
+    def _write_batch(
+        self,
+        cur: Any,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
         hot = self._hot
-        with self.db.raw_write(references_checked=True) as cur:  # the run is checked below
-            hot.bump_active_run.execute(cur, {"run_id": run_id})
-            if cur.rowcount != 1:  # the run is missing or deleted: say which
-                if hot.run_stage.first(cur, {"run_id": run_id}) is None:
-                    raise run_not_found(run_id)
-                raise run_not_active(run_id)
-            if params:
-                self._write_params(cur, run_id, params)
-            if tags:
-                hot.upsert_tag.executemany(
-                    cur, [{"run_id": run_id, "key": tg.key, "value": tg.value} for tg in tags]
-                )
-            if len(metrics) == 1:  # the per-call path: execute() is cheaper than executemany()
-                m = metrics[0]
-                chunk = pack_point(m.step, m.timestamp, m.value)
-                hot.insert_chunk.execute(
-                    cur,
-                    {
-                        "run_id": run_id,
-                        "key": m.key,
-                        "chunk_id": next_chunk_id(),
-                        "points": chunk,
-                        "min_step": m.step,
-                        "min_timestamp": m.timestamp,
-                        "max_step": m.step,
-                        "max_timestamp": m.timestamp,
-                    },
-                )
-                hot.upsert_latest.execute(cur, _latest_row(run_id, m))
-            elif metrics:
-                hot.insert_chunk.executemany(cur, _chunk_rows(run_id, metrics))
-                hot.upsert_latest.executemany(
-                    cur, [_latest_row(run_id, m) for m in _latest(metrics)]
-                )
+        if params:
+            self._write_params(cur, run_id, params)
+        if tags:
+            hot.upsert_tag.executemany(
+                cur, [{"run_id": run_id, "key": tg.key, "value": tg.value} for tg in tags]
+            )
+        if len(metrics) == 1:  # the per-call path: execute() is cheaper than executemany()
+            m = metrics[0]
+            chunk = pack_point(m.step, m.timestamp, m.value)
+            hot.insert_chunk.execute(
+                cur,
+                {
+                    "run_id": run_id,
+                    "key": m.key,
+                    "chunk_id": next_chunk_id(),
+                    "points": chunk,
+                    "min_step": m.step,
+                    "min_timestamp": m.timestamp,
+                    "max_step": m.step,
+                    "max_timestamp": m.timestamp,
+                },
+            )
+            hot.upsert_latest.execute(cur, _latest_row(run_id, m))
+        elif metrics:
+            hot.insert_chunk.executemany(cur, _chunk_rows(run_id, metrics))
+            hot.upsert_latest.executemany(cur, [_latest_row(run_id, m) for m in _latest(metrics)])
 
     def _write_params(self, cur: Any, run_id: str, params: Sequence[Param]) -> None:
         wanted: dict[str, str] = {}
