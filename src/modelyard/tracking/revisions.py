@@ -57,7 +57,14 @@ def bump_active_run(dialect: str) -> Any:
 @cache
 def bump_experiment_runs(dialect: str) -> Any:
     """Every run of an experiment in one lifecycle stage changed (parameters
-    ``experiment_id``, the experiment's key, and ``lifecycle_stage``)."""
+    ``experiment_id``, the experiment's key, and ``lifecycle_stage``).
+
+    Run it *after* the statement that moved the runs, with the stage they are in now:
+    PostgreSQL reads each statement afresh, so runs picked by a bump run *before* the move
+    can miss one that another transaction committed in between (a run just created) and
+    that the move then marks — unbumped, and served stale by every cache that holds it.
+    After the move, each run it changed is this transaction's own (locked) row.
+    """
     return _bump_runs_where(
         dialect,
         runs.c.experiment_id == bindparam("experiment_id"),

@@ -197,16 +197,17 @@ class SqlExperiments:
             # Runs follow their experiment, as in MLflow: deleting hides them, restoring shows.
             source = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else stage.DELETED
             conn.execute(
-                revisions.bump_experiment_runs(self.db.dialect),
-                {"experiment_id": key, "lifecycle_stage": source.value},
-            )
-            conn.execute(
                 update(t.runs)
                 .where(t.runs.c.experiment_id == key, t.runs.c.lifecycle_stage == source)
                 .values(
                     lifecycle_stage=stage,
                     deleted_time=now if stage == LifecycleStage.DELETED else None,
                 )
+            )
+            # Bumped after the move, by the stage they are in now (see bump_experiment_runs).
+            conn.execute(
+                revisions.bump_experiment_runs(self.db.dialect),
+                {"experiment_id": key, "lifecycle_stage": stage.value},
             )
 
     def _update_experiment(
