@@ -85,6 +85,11 @@ class InvalidState(ModelyardError):
     code = "INVALID_STATE"
 
 
+class SchemaTooNew(InvalidState):
+    """The metadata database was migrated past the revisions this code knows (a newer
+    replica upgraded it): this process refuses to use it rather than downgrade or serve."""
+
+
 class ConventionViolation(InvalidParameter):
     """A run or experiment breaks a team convention configured as ``refuse``."""
 
