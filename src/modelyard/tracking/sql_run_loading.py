@@ -26,10 +26,10 @@ from sqlalchemy.engine import Dialect
 
 from modelyard import json_codec
 from modelyard.store.statements import Compiled, ExpandingStatement
+from modelyard.tracking import search_plan
 from modelyard.tracking import tables as t
 from modelyard.tracking.entities import DatasetInput, Metric, Run, RunData, RunInfo
-from modelyard.tracking.search_filter import parse_filter, parse_order_by
-from modelyard.tracking.search_query import run_search_statement
+from modelyard.tracking.search_plan import Driven, RunSearch
 from modelyard.tracking.sql_statements import RUN_INFO_FIELDS
 
 IN_CHUNK = 500
@@ -87,53 +87,59 @@ def _sqlite_load_statement() -> _Statement:
 
 
 class SearchStatements:
-    """Compiled run-search SQL, cached per (experiments, filter, view, order, page).
+    """Compiled run-search SQL (and each filter's probes), cached by what they depend on.
 
     A dashboard or a client polling the same search pays for parsing the filter and
-    compiling the statement once; the cache is small and bounded.
+    compiling the statement once; the cache is small and bounded. A search driven by the
+    runs a probe found is compiled afresh (its run ids are bound into it).
     """
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._compiled: OrderedDict[tuple[Any, ...], Compiled] = OrderedDict()
+        self._compiled: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def compiled(
-        self,
-        experiment_pks: list[int],
-        filter_string: str | None,
-        view_type: str,
-        order_by: Sequence[str],
-        offset: int,
-        limit: int,
-        with_revision: bool = False,
-    ) -> Compiled:
+    def probes(self, search: RunSearch) -> list[tuple[int, Compiled]]:
+        key = ("probes", search.filter_string, search_plan.DRIVE_LIMIT)
+        return self._cached(
+            key, lambda: [(n, Compiled(p, self._dialect)) for n, p in search.probes()]
+        )
+
+    def experiment_probe(self, search: RunSearch) -> Compiled | None:
+        key = ("experiments", tuple(search.experiment_pks), search_plan.WALK_MIN)
+        probe = search.experiment_probe()
+        return None if probe is None else self._cached(key, lambda: Compiled(probe, self._dialect))
+
+    def statements(
+        self, search: RunSearch, driven: Driven | None, with_revision: bool
+    ) -> list[Compiled]:
         """The search compiled for a raw cursor, its values bound (columns ``run_id``,
-        and ``revision`` when asked)."""
+        ``revision`` when asked, then the sort values)."""
+        if driven is not None:
+            return [Compiled(s, self._dialect) for s in search.statements(driven, with_revision)]
         key = (
-            tuple(experiment_pks),
-            filter_string,
-            view_type,
-            tuple(order_by),
-            offset,
-            limit,
+            tuple(search.experiment_pks),
+            search.filter_string,
+            search.view_type,
+            tuple(search.order_by),
+            search.offset,
+            search.after,
+            search.limit,
+            search.walk,
             with_revision,
         )
+        return self._cached(
+            key,
+            lambda: [Compiled(s, self._dialect) for s in search.statements(None, with_revision)],
+        )
+
+    def _cached(self, key: tuple[Any, ...], build: Any) -> Any:
         with self._lock:
             hit = self._compiled.get(key)
             if hit is not None:
                 self._compiled.move_to_end(key)
                 return hit
-        stmt = run_search_statement(
-            experiment_pks,
-            parse_filter(filter_string),
-            view_type,
-            parse_order_by(list(order_by)),
-            offset,
-            limit,
-            with_revision,
-        )
-        entry = Compiled(stmt, self._dialect)
+        entry = build()
         with self._lock:
             self._compiled[key] = entry
             while len(self._compiled) > _COMPILED_CACHE_SIZE:

@@ -27,7 +27,8 @@ from modelyard.store.metric_chunks import (
     pack_points,
     point_range,
 )
-from modelyard.tracking import revisions
+from modelyard.store.statistics import StatisticsKeeper
+from modelyard.tracking import revisions, search_plan
 from modelyard.tracking import tables as t
 from modelyard.tracking.checks import check_run_id
 from modelyard.tracking.entities import (
@@ -44,13 +45,10 @@ from modelyard.tracking.entities import (
     ViewType,
 )
 from modelyard.tracking.metric_pages import read_page
-from modelyard.tracking.search_filter import parse_filter, parse_order_by
-from modelyard.tracking.search_query import run_search_statement
+from modelyard.tracking.search_plan import RunSearch
 from modelyard.tracking.sql_experiments import (
     SqlExperiments,
     check_max_results,
-    decode_page_token,
-    encode_page_token,
     experiment_pk,
 )
 from modelyard.tracking.sql_run_loading import (
@@ -61,6 +59,9 @@ from modelyard.tracking.sql_run_loading import (
 )
 from modelyard.tracking.sql_statements import HotStatements, run_row
 from modelyard.tracking.store import HISTORY_PAGE, MAX_HISTORY_PAGE, TrackingStore
+
+#: The tables whose statistics decide a run search's plan.
+SEARCHED_TABLES = ("runs", "params", "tags", "latest_metrics")
 
 
 def artifact_uri_for(experiment_id: str, run_id: str) -> str:
@@ -73,6 +74,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         self._loader = RunLoader(db.engine.dialect)
         self._hot = HotStatements(db.engine.dialect)
         self._searches = SearchStatements(db.engine.dialect) if db.is_sqlite else None
+        self._statistics: StatisticsKeeper | None = StatisticsKeeper(db, SEARCHED_TABLES)
         self._ensure_default_experiment()
 
     # runs ----------------------------------------------------------------------
@@ -379,19 +381,17 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> Page[Run]:
-        check_max_results(max_results)
-        offset = decode_page_token(page_token)
-        search = (experiment_ids, filter_string, view_type, order_by, offset, max_results + 1)
+        search = self._planned(experiment_ids, filter_string, view_type, max_results, order_by)
+        search.start_at(page_token)
         if self._searches is not None:  # SQLite: cached SQL on a raw cursor
             with self.db.raw_read() as cur:
-                run_ids = self._found_sqlite(cur, *search)
-                found = self._loader.load_raw(cur, run_ids[:max_results])
+                rows = self._found_sqlite(cur, search, with_revision=False)
+                found = self._loader.load_raw(cur, [row[0] for row in rows[:max_results]])
         else:
             with self.db.read() as conn:
-                run_ids = [row.run_id for row in conn.execute(self._search_statement(*search))]
-                found = self._loader.load(conn, run_ids[:max_results])
-        more = len(run_ids) > max_results
-        return Page(found, encode_page_token(offset + max_results) if more else None)
+                rows = self._found(conn, search, with_revision=False)
+                found = self._loader.load(conn, [row[0] for row in rows[:max_results]])
+        return Page(found, self._next_token(search, rows, sort_from=1))
 
     def search_run_revisions(
         self,
@@ -402,65 +402,79 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> Page[tuple[str, int]]:
-        check_max_results(max_results)
-        offset = decode_page_token(page_token)
-        search = (experiment_ids, filter_string, view_type, order_by, offset, max_results + 1)
+        search = self._planned(experiment_ids, filter_string, view_type, max_results, order_by)
+        search.start_at(page_token)
         if self._searches is not None:
             with self.db.raw_read() as cur:
-                rows = self._found_sqlite(cur, *search, with_revision=True)
+                rows = self._found_sqlite(cur, search, with_revision=True)
         else:
             with self.db.read() as conn:
-                stmt = self._search_statement(*search, with_revision=True)
-                rows = [(row.run_id, row.revision) for row in conn.execute(stmt)]
-        more = len(rows) > max_results
-        return Page(rows[:max_results], encode_page_token(offset + max_results) if more else None)
+                rows = self._found(conn, search, with_revision=True)
+        page = [(row[0], row[1]) for row in rows[:max_results]]
+        return Page(page, self._next_token(search, rows, sort_from=2))
 
-    def _found_sqlite(
+    def _planned(
         self,
-        cur: Any,
         experiment_ids: Sequence[str],
         filter_string: str | None,
         view_type: ViewType,
+        max_results: int,
         order_by: Sequence[str] | None,
-        offset: int,
-        limit: int,
-        with_revision: bool = False,
-    ) -> list[Any]:
-        """The search's run ids on SQLite, or ``(run id, revision)`` pairs."""
-        assert self._searches is not None
-        compiled = self._searches.compiled(
+    ) -> RunSearch:
+        check_max_results(max_results)
+        if self._statistics is not None:
+            self._statistics.maybe_refresh()
+        return RunSearch(
             [experiment_pk(e) for e in experiment_ids],
             filter_string,
             ViewType(view_type).value,
             list(order_by or []),
-            offset,
-            limit,
-            with_revision,
+            max_results,
         )
-        found = (
-            compiled.getter("run_id", "revision") if with_revision else compiled.getter("run_id")
-        )
-        return list(map(found, compiled.execute(cur).fetchall()))
 
-    def _search_statement(
-        self,
-        experiment_ids: Sequence[str],
-        filter_string: str | None,
-        view_type: ViewType,
-        order_by: Sequence[str] | None,
-        offset: int,
-        limit: int,
-        with_revision: bool = False,
-    ) -> Any:
-        return run_search_statement(
-            [experiment_pk(e) for e in experiment_ids],
-            parse_filter(filter_string),
-            ViewType(view_type).value,
-            parse_order_by(list(order_by or [])),
-            offset,
-            limit,
-            with_revision,
-        )
+    @staticmethod
+    def _next_token(search: RunSearch, rows: Sequence[Any], sort_from: int) -> str | None:
+        """``rows`` holds one run more than the page when there is a next page."""
+        if len(rows) <= search.limit:
+            return None
+        last = rows[search.limit - 1]
+        return search.next_token(tuple(last[sort_from:]) if search.seeks else None)
+
+    def _found_sqlite(self, cur: Any, search: RunSearch, with_revision: bool) -> list[Any]:
+        """The search's rows on SQLite: run id (revision), sort values."""
+        assert self._searches is not None
+        driven = None
+        for clause, probe in self._searches.probes(search):
+            driven = search.drives(clause, [row[0] for row in probe.execute(cur).fetchall()])
+            if driven is not None:
+                break
+        sizing = self._searches.experiment_probe(search)
+        if sizing is not None and driven is None:
+            search.walk = len(sizing.execute(cur).fetchall()) > search_plan.WALK_MIN
+        rows: list[Any] = []
+        for compiled in self._searches.statements(search, driven, with_revision):
+            rows += compiled.execute(cur).fetchall()
+            if len(rows) > search.limit:
+                break
+        return rows
+
+    @staticmethod
+    def _found(conn: Connection, search: RunSearch, with_revision: bool) -> list[Any]:
+        """The search's rows through SQLAlchemy (PostgreSQL)."""
+        driven = None
+        for clause, probe in search.probes():
+            driven = search.drives(clause, list(conn.execute(probe).scalars()))
+            if driven is not None:
+                break
+        sizing = search.experiment_probe()
+        if sizing is not None and driven is None:
+            search.walk = len(conn.execute(sizing).all()) > search_plan.WALK_MIN
+        rows: list[Any] = []
+        for statement in search.statements(driven, with_revision):
+            rows += conn.execute(statement).tuples()
+            if len(rows) > search.limit:
+                break
+        return rows
 
     def run_revisions(self, run_ids: Sequence[str]) -> dict[str, int]:
         r, v = t.runs.c, t.run_revisions.c

@@ -80,6 +80,8 @@ runs = Table(
     # of ``runs`` the scan reads), in start-time order.
     Index("ix_runs_search", "experiment_id", "start_time", "run_id", "lifecycle_stage"),
     Index("ix_runs_parent_run_id", "parent_run_id"),
+    # A search for one run by name probes this first (``tracking/search_plan.py``).
+    Index("ix_runs_run_name", "run_name"),
 )
 
 
@@ -110,6 +112,11 @@ params = Table(
     Column("value", Text, nullable=False),
     sqlite_with_rowid=False,
 )
+# The probe of ``params.x = 'v'`` (``tracking/search_plan.py``): which runs have this
+# value. A hash index on PostgreSQL, because values may be longer than a B-tree entry can
+# be (2,704 bytes); equality is all it is asked.
+Index("ix_params_value", params.c.value)
+hash_on_postgres(params, "ix_params_value")
 
 tags = Table(
     "tags",
@@ -119,6 +126,8 @@ tags = Table(
     Column("value", Text, nullable=False),
     sqlite_with_rowid=False,
 )
+Index("ix_tags_value", tags.c.value)  # as ix_params_value
+hash_on_postgres(tags, "ix_tags_value")
 
 #: Full history, one row per (run, key) and write: the points a batch logged for a key,
 #: packed into one blob (see ``store/metric_chunks.py``). A 1,000-point batch over 10 keys is
@@ -165,6 +174,13 @@ latest_metrics = Table(
     Column("value", Float, nullable=False),
     Column("is_nan", Boolean, nullable=False),
     sqlite_with_rowid=False,
+)
+# The probe of ``metrics.x < v`` and the walk of ``ORDER BY metrics.x``: one range.
+Index(
+    "ix_latest_metrics_key_value",
+    latest_metrics.c.key,
+    latest_metrics.c.is_nan,
+    latest_metrics.c.value,
 )
 
 dataset_inputs = Table(

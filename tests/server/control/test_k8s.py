@@ -98,6 +98,16 @@ def test_the_job_migrates_and_the_server_pods_wait_for_it_before_serving():
     assert documents["Deployment"]["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
+def test_the_job_alone_is_selected_by_its_component_label():
+    """docs/scaling-out.md applies it first with `kubectl apply -l ...component=migration`."""
+    migration = [
+        kind
+        for kind, document in manifests(scrape_interval="15s").items()
+        if document["metadata"]["labels"]["app.kubernetes.io/component"] == "migration"
+    ]
+    assert migration == ["Job"]
+
+
 def test_a_new_migration_job_whenever_what_it_runs_changes():
     def job_name(**options) -> str:
         return manifests(**options)["Job"]["metadata"]["name"]

@@ -4,13 +4,18 @@ Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06 11:00:00
 
-Reserved while the change is being written (several engineers add revisions at once);
-filled in by the change it names. Written by hand to match the table definitions;
-``tests/store/test_migrations.py`` checks with Alembic's autogenerate comparison that they
-agree.
+Written by hand to match ``modelyard/tracking/tables.py``; ``tests/store/test_migrations.py``
+checks with Alembic's autogenerate comparison that they agree. The indexes answer the probes
+of ``tracking/search_plan.py`` (which runs have ``params.x = 'v'``, ``tags.x = 'v'``,
+``metrics.x < v``, ``run_name = 'n'``) so a selective filter starts from its matches instead
+of reading every run. Params and tags are hash indexes on PostgreSQL: values can exceed
+what a B-tree entry may hold. The statistics are refreshed after the upgrade
+(``store/statistics.py``).
 """
 
 from __future__ import annotations
+
+from alembic import op
 
 revision = "0015"
 down_revision = "0014"
@@ -19,8 +24,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # Hash on PostgreSQL only (``store.schema.hash_on_postgres``): the option would load the
+    # PostgreSQL dialect on SQLite too.
+    value_index = {"postgresql_using": "hash"} if op.get_bind().dialect.name == "postgresql" else {}
+    op.create_index("ix_runs_run_name", "runs", ["run_name"])
+    op.create_index("ix_params_value", "params", ["value"], **value_index)
+    op.create_index("ix_tags_value", "tags", ["value"], **value_index)
+    op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "is_nan", "value"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_latest_metrics_key_value", table_name="latest_metrics")
+    op.drop_index("ix_tags_value", table_name="tags")
+    op.drop_index("ix_params_value", table_name="params")
+    op.drop_index("ix_runs_run_name", table_name="runs")

@@ -1,0 +1,172 @@
+"""A run search's plan (``tracking/search_plan.py``) never changes its answer: a search driven
+by a probe's runs, a page that seeks past the last run, and experiments searched one by one
+and merged return exactly the runs, in exactly the order, of one plain scan — on SQLite and
+PostgreSQL. And a page token is checked before it is used."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+
+import pytest
+
+from modelyard.errors import InvalidParameter
+from modelyard.tracking import search_plan
+from modelyard.tracking.entities import Metric, Param, RunTag
+from modelyard.tracking.search_filter import parse_filter, parse_order_by
+from modelyard.tracking.search_query import run_search_statement
+from modelyard.tracking.sql_store import SqlTrackingStore
+
+SEARCHES = [
+    (None, []),
+    ("params.model = 'xgb'", []),
+    ("params.seed = '7'", []),
+    ("params.model != 'xgb'", []),
+    ("tags.team = 'ads'", []),
+    ("metrics.rmse < 0.3", []),
+    ("metrics.rmse >= 0.9", []),
+    ("attributes.run_name = 'run-3'", []),
+    ("params.model = 'xgb' and metrics.rmse < 0.5", []),
+    (None, ["attributes.start_time ASC"]),
+    (None, ["attributes.run_name DESC"]),
+    ("tags.team = 'ads'", ["attributes.status ASC", "attributes.run_name ASC"]),
+    (None, ["metrics.rmse ASC"]),
+    (None, ["metrics.rmse DESC"]),
+    ("tags.team = 'ads'", ["metrics.rmse DESC"]),
+    ("params.seed = '7'", ["metrics.rmse ASC"]),
+    ("params.model = 'xgb'", ["params.lr DESC"]),
+]
+
+
+@pytest.fixture
+def yard(metadata_db):
+    """60 runs over three experiments, with start times that tie in pairs."""
+    store = SqlTrackingStore(metadata_db)
+    rng = random.Random(7)
+    experiments = [store.create_experiment(f"e{i}") for i in range(3)]
+    for i in range(60):
+        run = store.create_run(
+            experiments[i % 3], "ann", start_time=1_000 + i // 2, run_name=f"run-{i}"
+        )
+        rid = run.info.run_id
+        store.log_batch(
+            rid,
+            metrics=[Metric("rmse", float("nan") if i % 13 == 0 else rng.random(), 0, 0)]
+            if i % 7
+            else [],
+            params=[
+                Param("model", ("xgb", "linear", "lgbm")[i % 3 if i % 2 else 0]),
+                Param("seed", str(i)),
+                Param("lr", str(i % 5)),
+            ],
+            tags=[RunTag("team", ("ads", "search")[i % 4 == 0])],
+        )
+        if i % 11 == 0:
+            store.delete_run(rid)
+    return store, experiments
+
+
+def every_page(store, experiments, filter_string, order_by, size):
+    found, token = [], None
+    while True:
+        page = store.search_runs(
+            experiments, filter_string, max_results=size, order_by=order_by, page_token=token
+        )
+        found += [run.info.run_id for run in page]
+        token = page.next_page_token
+        if token is None:
+            return found
+
+
+def plain_scan(store, experiments, filter_string, order_by):
+    """The answer of the one-statement search every plan must agree with."""
+    statement = run_search_statement(
+        [int(e) for e in experiments],
+        parse_filter(filter_string),
+        "ACTIVE_ONLY",
+        parse_order_by(order_by),
+        0,
+        None,
+    )
+    with store.db.read() as conn:
+        return [row[0] for row in conn.execute(statement)]
+
+
+def test_pages_driven_or_scanned_list_the_same_runs_in_the_same_order(yard, monkeypatch):
+    store, experiments = yard
+    for filter_string, order_by in SEARCHES:
+        for scope in (experiments[:1], experiments):
+            search = f"{filter_string} ordered by {order_by} in {scope}"
+            monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 10_000)
+            monkeypatch.setattr(search_plan, "WALK_MIN", 10_000)  # metric orders: sorted
+            whole = every_page(store, scope, filter_string, order_by, 1000)
+            assert whole == plain_scan(store, scope, filter_string, order_by), search
+            assert every_page(store, scope, filter_string, order_by, 7) == whole, search
+            monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 0)  # every probe too big: scanned
+            monkeypatch.setattr(search_plan, "WALK_MIN", 0)  # metric orders: index walked
+            assert every_page(store, scope, filter_string, order_by, 1000) == whole, search
+            assert every_page(store, scope, filter_string, order_by, 7) == whole, search
+
+
+def test_a_seek_token_holds_the_last_runs_sort_values_not_an_offset(yard):
+    store, experiments = yard
+    page = store.search_runs(experiments, max_results=5)
+    body = json.loads(base64.urlsafe_b64decode(page.next_page_token))
+    last = store.get_run(page.items[-1].info.run_id)
+    assert body["after"] == [last.info.start_time, last.info.run_id]
+
+
+def test_a_run_started_meanwhile_does_not_shift_the_next_page(yard):
+    store, experiments = yard
+    first = store.search_runs(
+        experiments[:1], max_results=5, order_by=["attributes.start_time ASC"]
+    )
+    second = store.search_runs(
+        experiments[:1],
+        max_results=5,
+        order_by=["attributes.start_time ASC"],
+        page_token=first.next_page_token,
+    )
+    store.create_run(experiments[0], "ann", start_time=1, run_name="early")  # sorts first
+    again = store.search_runs(
+        experiments[:1],
+        max_results=5,
+        order_by=["attributes.start_time ASC"],
+        page_token=first.next_page_token,
+    )
+    assert [r.info.run_id for r in again] == [r.info.run_id for r in second]
+
+
+def test_an_offset_token_of_an_earlier_version_still_pages(yard):
+    store, experiments = yard
+    whole = every_page(store, experiments, None, [], 1000)
+    token = base64.urlsafe_b64encode(json.dumps({"offset": 10}).encode()).decode()
+    page = store.search_runs(experiments, max_results=5, page_token=token)
+    assert [r.info.run_id for r in page] == whole[10:15]
+
+
+def _token(body) -> str:
+    return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
+
+
+def test_forged_or_foreign_tokens_are_refused_naming_the_page_token(yard):
+    store, experiments = yard
+    token = store.search_runs(experiments, max_results=5).next_page_token
+    digest = json.loads(base64.urlsafe_b64decode(token))["search"]
+    forged = [
+        "not base64!",
+        _token({"offset": -1}),
+        _token({"offset": True}),
+        _token({"search": digest, "after": [1000]}),  # too few values
+        _token({"search": digest, "after": ["1000", "abc"]}),  # start_time must be a number
+        _token({"search": digest, "after": [1000, {"$ne": 1}]}),
+        _token({"search": "0" * 16, "after": [1000, "abc"]}),
+        _token([1, 2]),
+    ]
+    for bad in forged:
+        with pytest.raises(InvalidParameter) as caught:
+            store.search_runs(experiments, max_results=5, page_token=bad)
+        assert caught.value.field == "page_token"
+    with pytest.raises(InvalidParameter, match="another search"):
+        store.search_runs(experiments, "params.model = 'xgb'", max_results=5, page_token=token)
