@@ -75,6 +75,20 @@ def test_search_restricted_to_datasets_ordered_and_paged(models, experiment_id, 
     assert rest.next_page_token is None
     with pytest.raises(InvalidParameter, match="Invalid order_by field name: 'size'"):
         models.search([experiment_id], order_by=[ModelOrder("size")])
+    # a model_type may be NULL: that order pages by offset, with a token as strictly checked
+    by_type = [ModelOrder("model_type")]
+    typed = models.search([experiment_id], max_results=1, order_by=by_type)
+    more = models.search(
+        [experiment_id], max_results=1, order_by=by_type, page_token=typed.next_page_token
+    )
+    assert {m.model_id for m in typed} | {m.model_id for m in more} == {
+        first.model_id,
+        second.model_id,
+    }
+    for token in ("1", page.next_page_token):  # an offset of before; another order's
+        with pytest.raises(InvalidParameter) as caught:
+            models.search([experiment_id], order_by=by_type, page_token=token)
+        assert caught.value.field == "page_token"
 
 
 def test_metrics_come_back_with_their_run_and_dataset(models, experiment_id, yard):

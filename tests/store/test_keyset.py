@@ -60,6 +60,27 @@ def test_pages_in_any_directions_give_every_row_once_in_order(filled):
         assert walk(filled, keys, 2, c.score > 1) == high
 
 
+def test_an_order_with_a_nullable_column_pages_by_offset_as_strictly(filled):
+    # ``maybe``: the score under a nullable column's name (``ORDER BY maybe``)
+    maybe = Column("maybe", Integer, nullable=True)
+    keys = [SortKey(points.c.score, True), SortKey(points.c.id, True)]
+    nullable = [SortKey(maybe, True), *keys]
+    query = select(points.c.id, points.c.score.label("maybe"), points.c.score)
+    seen, token = [], None
+    while True:
+        with filled.read() as conn:
+            rows, token = fetch_page(conn, query, nullable, "points", token, 5)
+        seen += [r.id for r in rows]
+        if token is None:
+            break
+    assert sorted(seen) == list(range(23)) and len(seen) == 23
+    with filled.read() as conn:
+        _, seek = fetch_page(conn, select(points), keys, "points", None, 5)
+        with pytest.raises(InvalidParameter) as caught:
+            fetch_page(conn, query, nullable, "points", seek, 5)
+    assert caught.value.field == "page_token"
+
+
 def test_the_last_page_has_no_token_and_a_full_last_page_no_empty_page_after(filled):
     keys = [SortKey(points.c.id, True)]
     with filled.read() as conn:

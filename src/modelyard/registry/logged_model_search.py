@@ -22,6 +22,7 @@ from modelyard.registry.tables import (
     logged_model_tags,
     logged_models,
 )
+from modelyard.store.keyset import SortKey
 from modelyard.tracking.search_filter import ATTRIBUTE_AND_TAG_ALIASES, Clause, Grammar, Kind
 from modelyard.tracking.search_query import compare, keyed_condition
 
@@ -76,9 +77,9 @@ def logged_models_statement(
     clauses: Sequence[Clause],
     datasets: Sequence[DatasetRef] = (),
     order_by: Sequence[ModelOrder] = (),
-) -> Select[Any]:
-    """``SELECT logged_models.*`` in ``experiment_ids`` (all when empty) matching every clause, by
-    ``order_by``, then newest first and by id (MLflow's default)."""
+) -> tuple[Select[Any], list[SortKey]]:
+    """``SELECT logged_models.*`` in ``experiment_ids`` (all when empty) matching every
+    clause, and its order: ``order_by``, then newest first and by id (MLflow's default)."""
     c = logged_models.c
     where: list[ColumnElement[bool]] = []
     if experiment_ids:  # none: every experiment's
@@ -96,7 +97,7 @@ def logged_models_statement(
             )
         )
         where.append(exists().where(m.model_id == c.model_id, on_dataset))
-    ordering = []
+    ordering: list[SortKey] = []
     named = set()
     for order in order_by:
         name = LOGGED_MODELS.attribute_aliases.get(order.field_name, order.field_name)
@@ -107,12 +108,14 @@ def logged_models_statement(
                 field="order_by",
             )
         column = c[_COLUMNS[name]]
-        named.add(column.name)
-        ordering.append(column.asc() if order.ascending else column.desc())
+        if column.name not in named:  # a second mention of a column orders nothing
+            named.add(column.name)
+            ordering.append(SortKey(column, order.ascending))
     if "creation_time" not in named:
-        ordering.append(c.creation_time.desc())
-    ordering.append(c.model_id.asc())
-    return select(logged_models).where(*where).order_by(*ordering)
+        ordering.append(SortKey(c.creation_time, False))
+    if "model_id" not in named:
+        ordering.append(SortKey(c.model_id, True))
+    return select(logged_models).where(*where), ordering
 
 
 def _condition(clause: Clause) -> ColumnElement[bool]:

@@ -31,6 +31,7 @@ from modelyard.registry.tables import (
     logged_models,
 )
 from modelyard.store.engine import Database
+from modelyard.store.keyset import fetch_page
 from modelyard.store.lineage import node, record_edges
 from modelyard.tracking import tables as tracking_tables
 from modelyard.tracking.entities import Page
@@ -313,16 +314,14 @@ class LoggedModelStore:
     ) -> Page[LoggedModel]:
         """Models of ``experiment_ids`` matching MLflow's ``filter_string``, restricted to
         models with metrics on ``datasets`` when given; newest first unless ``order_by``
-        says otherwise. The page token is an offset."""
-        offset = int(page_token) if page_token and page_token.isdigit() else 0
+        says otherwise. Pages seek (``store/keyset.py``) unless the order names a column
+        that may be NULL (``model_type``, ``source_run_id``)."""
         ids = [int(e) for e in experiment_ids if str(e).isdigit()]
         clauses = parse_filter(filter_string, LOGGED_MODELS) if filter_string else []
-        query = logged_models_statement(ids, clauses, datasets, order_by)
+        query, keys = logged_models_statement(ids, clauses, datasets, order_by)
         with self.db.read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            models = self._entities(conn, rows[:max_results])
-        more = len(rows) > max_results
-        return Page(models, str(offset + max_results) if more else None)
+            rows, token = fetch_page(conn, query, keys, "logged_models", page_token, max_results)
+            return Page(self._entities(conn, rows), token)
 
 
 def _run_exists(conn: Connection, run_id: str) -> bool:

@@ -84,7 +84,14 @@ def fetch_page(
 ) -> tuple[list[Row[Any]], str | None]:
     """One page of ``query`` (which selects every key column and is not yet ordered) in
     ``keys`` order, after the row ``page_token`` names, with the token for the next page
-    (None on the last page)."""
+    (None on the last page).
+
+    An order with a nullable column (a logged model's ``model_type``) cannot seek — the
+    comparisons above skip NULLs — so its pages are counted instead (``OFFSET``), with a
+    token of the same form, as strictly checked.
+    """
+    if any(k.column.nullable for k in keys):
+        return _fetch_by_offset(conn, query, keys, scope, page_token, max_results)
     start = decode_token(page_token, scope, keys)
     if start is not None:
         query = query.where(after(keys, start))
@@ -94,6 +101,28 @@ def fetch_page(
         return rows, None
     last = rows[max_results - 1]._mapping
     return rows[:max_results], encode_token(scope, keys, [last[k.column] for k in keys])
+
+
+def _fetch_by_offset(
+    conn: Connection,
+    query: Select[Any],
+    keys: Sequence[SortKey],
+    scope: str,
+    page_token: str | None,
+    max_results: int,
+) -> tuple[list[Row[Any]], str | None]:
+    offset = 0
+    if page_token:
+        offset = _body(page_token, scope, keys).get("o")  # type: ignore[assignment]
+        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**31:
+            raise _bad(page_token, "its position does not match the order")
+    query = query.order_by(*(k.order() for k in keys)).offset(offset).limit(max_results + 1)
+    rows = list(conn.execute(query).all())
+    if len(rows) <= max_results:
+        return rows, None
+    body = {"v": _VERSION, "s": _signature(scope, keys), "o": offset + max_results}
+    token = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
+    return rows[:max_results], token
 
 
 def encode_token(scope: str, keys: Sequence[SortKey], values: Sequence[Any]) -> str:
@@ -110,6 +139,16 @@ def decode_token(token: str | None, scope: str, keys: Sequence[SortKey]) -> list
     """
     if not token:
         return None
+    values = _body(token, scope, keys).get("k")
+    if not isinstance(values, list) or len(values) != len(keys):
+        raise _bad(token, "its position does not match the order")
+    for key, value in zip(keys, values, strict=True):
+        _check_value(token, key, value)
+    return values
+
+
+def _body(token: Any, scope: str, keys: Sequence[SortKey]) -> dict[str, Any]:
+    """The decoded token, once it is known to be one of this search and order."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise _bad(token, "it is not a page token of this search")
     try:
@@ -120,12 +159,7 @@ def decode_token(token: str | None, scope: str, keys: Sequence[SortKey]) -> list
         raise _bad(token, "it is not a page token of this search")
     if body.get("s") != _signature(scope, keys):
         raise _bad(token, "it was issued for another search or order_by")
-    values = body.get("k")
-    if not isinstance(values, list) or len(values) != len(keys):
-        raise _bad(token, "its position does not match the order")
-    for key, value in zip(keys, values, strict=True):
-        _check_value(token, key, value)
-    return values
+    return body
 
 
 def _signature(scope: str, keys: Sequence[SortKey]) -> str:
