@@ -44,6 +44,7 @@ from typing import Any
 from sqlalchemy import Select, false, select
 
 from modelyard.errors import InvalidParameter
+from modelyard.store.keyset import MAX_TOKEN_LENGTH
 from modelyard.tracking.search_filter import Clause, OrderKey, parse_filter, parse_order_by
 from modelyard.tracking.search_query import (
     compare,
@@ -98,6 +99,11 @@ class RunSearch:
         """Read where the page starts from a token of this search (or an offset token)."""
         if not token:
             return
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidParameter(
+                f"page token of {len(token):,} characters is not one this server wrote",
+                field="page_token",
+            )
         try:
             decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
             if set(decoded) == {"offset"}:

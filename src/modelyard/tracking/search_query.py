@@ -43,7 +43,6 @@ from sqlalchemy import (
     literal,
     not_,
     null,
-    or_,
     select,
     true,
     union_all,
@@ -53,6 +52,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
 from modelyard.errors import InvalidParameter
+from modelyard.store.keyset import SortKey
+from modelyard.store.keyset import after as after_position
 from modelyard.tracking.search_filter import Clause, OrderKey
 from modelyard.tracking.tables import (
     dataset_inputs,
@@ -132,7 +133,7 @@ def run_search_statement(
     if run_ids is not None:
         stmt = stmt.where(runs.c.run_id.in_(list(run_ids)))
     if after is not None and seek is not None:
-        stmt = stmt.where(_after(seek, after))
+        stmt = stmt.where(after_position([SortKey(c, a) for c, a in seek], after))
     for clause in sorted(clauses, key=_probe_cost):
         stmt = stmt.where(_condition(clause))
     stmt, ordering = _order(stmt, order_by, base)
@@ -171,19 +172,6 @@ def _columns(with_revision: bool, seek: list[tuple[Any, bool]] | None) -> tuple[
     for index, (column, _) in enumerate(seek or []):
         selected.append(column.label(f"sort_{index}"))
     return select(*selected), base
-
-
-def _after(seek: list[tuple[Any, bool]], values: Sequence[Any]) -> ColumnElement[bool]:
-    """Rows sorting strictly after ``values`` in ``seek``'s order, written so the first
-    column bounds an index range: ``c0 <= v0 AND (c0 < v0 OR (c0 = v0 AND …))``."""
-    condition: ColumnElement[bool] | None = None
-    for (column, ascending), value in reversed(list(zip(seek, values, strict=True))):
-        beyond = column > value if ascending else column < value
-        condition = beyond if condition is None else or_(beyond, and_(column == value, condition))
-    assert condition is not None
-    first, ascending = seek[0]
-    bound = first >= values[0] if ascending else first <= values[0]
-    return and_(bound, condition)
 
 
 def _merged(
@@ -360,7 +348,7 @@ def metric_ordered_statements(
         seek = [(m.c.value, key.ascending), *within] if number == 0 else within
         if after is not None and number == part:
             position = list(after[1:]) if number == 0 else list(after[2:])
-            stmt = stmt.where(_after(seek, position))
+            stmt = stmt.where(after_position([SortKey(c, a) for c, a in seek], position))
         ordering = [column.asc() if ascending else column.desc() for column, ascending in seek]
         statements.append(stmt.order_by(*ordering).limit(limit))
     return statements
