@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from modelyard.errors import SchemaTooNew
 from modelyard.store.engine import Database
 from modelyard.store.schema import load_all_tables
+from modelyard.store.statistics import refresh_statistics
 
 #: The newest revision in ``store/alembic/versions``; a test checks they agree.
 SCHEMA_REVISION = "0017"
@@ -71,6 +72,9 @@ def ensure_schema(db: Database) -> None:
             _refuse_unknown(db, revision)
         _alembic(conn, "upgrade", "head")
     log.info("upgraded the metadata schema of %s from %s to %s", db.uri, revision, SCHEMA_REVISION)
+    # New indexes have no statistics yet, and a migration may rewrite tables: without
+    # them the planner guesses (store/statistics.py says what that cost).
+    refresh_statistics(db)
 
 
 @contextmanager
