@@ -75,3 +75,19 @@ def test_the_keeper_analyses_stale_tables_in_the_background_once_an_interval(
     keeper.maybe_refresh()  # within the interval: no look
     keeper.wait(30)
     assert eventually_stale(metadata_db)
+
+
+def test_an_upgrade_leaves_fresh_statistics(tmp_path, monkeypatch):
+    from modelyard.store.engine import open_database
+    from modelyard.store.migrations import downgrade, ensure_schema
+
+    monkeypatch.setattr(statistics, "MIN_ROWS", 50)
+    db = open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        ensure_schema(db)
+        _add_runs(db, 200)
+        downgrade(db, "0014")
+        ensure_schema(db)  # upgrades to head, then analyses
+        assert stale_tables(db, SEARCHED_TABLES) == []
+    finally:
+        db.dispose()
