@@ -7,6 +7,10 @@ of calls to one, then the next, in rotating order — with one client object per
 on a shared machine whose load drifts by the minute, every target sees the same load,
 and the ratios stay meaningful. A phase prints one JSON object, keyed by target.
 
+``scale.py`` instead starts its 16 or 64 client processes once (``python server_clients.py
+worker --via CLIENT``) and hands each phase to all of them at once (``ingest``: batched
+points into a run of its own; ``create``: runs with their first params and metrics).
+
 Clients (``--via``):
 
 * ``mlflow``: the unmodified ``MlflowClient`` (or the fluent API) — what users run;
@@ -26,6 +30,7 @@ import argparse
 import http.client
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -399,6 +404,176 @@ def verify(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- scale.py
+def worker(via: str) -> None:
+    """A long-lived client process of ``scale.py``: imports and builds once, then runs
+    one command a line from stdin (JSON: ``phase`` "ingest" or "create", ``url``,
+    ``experiment_id``, ``start_at`` (epoch seconds), ``seconds``) and prints one JSON line
+    each. Every worker of a phase is handed the same ``start_at``, so they start together
+    however long it took to hand the commands out."""
+    if via == "mlflow":
+        import mlflow.entities  # noqa: F401  (the slow part of starting: before "ready")
+        from mlflow.tracking import MlflowClient  # noqa: F401
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command = json.loads(line)
+        work = SCALE_PHASES[command["phase"]]
+        print(json.dumps(work(via, command)), flush=True)
+
+
+def scale_client(via: str, url: str) -> Any:
+    if via == "mlflow":
+        return mlflow_client(url)
+    client = RawClient(url)
+    client.conn.timeout = 300.0  # a slow answer is a latency, not an error
+    client.conn.sock.settimeout(300.0)
+    return client
+
+
+def _wait_until(start_at: float) -> float:
+    time.sleep(max(0.0, start_at - time.time()))
+    return time.perf_counter()
+
+
+def _failure(messages: list[str], what: str, exc: Exception) -> None:
+    if len(messages) < 3:
+        messages.append(f"{what}: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+#: A batch of ``scale.py``'s ingest: 100 steps of each of 10 keys, 1,000 points.
+SCALE_KEYS = tuple(f"m{k}" for k in range(10))
+SCALE_STEPS = 100
+
+
+def scale_points(b: int) -> list[tuple[str, float, int, int]]:
+    """Batch ``b``'s points ``(key, value, timestamp, step)``: steps ``b*100 .. b*100+99``."""
+    steps = range(b * SCALE_STEPS, (b + 1) * SCALE_STEPS)
+    return [
+        (k, s * 0.5 + j, 1_700_000_000_000 + s, s) for j, k in enumerate(SCALE_KEYS) for s in steps
+    ]
+
+
+def ingest(via: str, command: dict[str, Any]) -> dict[str, Any]:
+    """Create a run, then ``log_batch`` 1,000 points a call until the deadline; every
+    acknowledged batch's index is returned, for the count afterwards.
+
+    With ``interval_s`` a batch starts every ``interval_s`` (as a training loop logs one
+    every so many steps; the first at a random offset, so the clients do not beat in
+    step); if an answer comes late the next batch goes at once. Without it, each batch
+    goes as soon as the last one is answered (what the server can take at most)."""
+    client = scale_client(via, command["url"])
+    interval = command.get("interval_s") or 0.0
+    start = _wait_until(command["start_at"])
+    deadline = start + command["seconds"]
+    due = start + random.Random(os.getpid()).uniform(0, interval)
+    acked: list[int] = []
+    samples: list[float] = []
+    messages: list[str] = []
+    failed = 0
+    try:
+        if via == "mlflow":
+            run_id = client.create_run(command["experiment_id"]).info.run_id
+        else:
+            run_id = raw_run(client, command["experiment_id"])
+    except Exception as exc:
+        _failure(messages, "create_run", exc)
+        return {"run_id": None, "acked": [], "failed": 1, "messages": messages, "samples": []}
+    b = 0
+    while time.perf_counter() < deadline:
+        if interval:
+            if due >= deadline:
+                break
+            time.sleep(max(0.0, due - time.perf_counter()))
+            due += interval
+        points = scale_points(b)
+        if via == "mlflow":
+            from mlflow.entities import Metric
+
+            payload: Any = [Metric(*p) for p in points]
+        else:
+            payload = json.dumps({"run_id": run_id, "metrics": [
+                {"key": k, "value": v, "timestamp": t, "step": s} for k, v, t, s in points
+            ]}).encode()  # fmt: skip
+        began = time.perf_counter()
+        try:
+            if via == "mlflow":
+                client.log_batch(run_id, metrics=payload)
+            else:
+                client.send("POST", f"{API}/runs/log-batch", payload)
+            samples.append(time.perf_counter() - began)
+            acked.append(b)
+        except Exception as exc:
+            failed += 1
+            _failure(messages, f"batch {b}", exc)
+            if via == "raw":  # the connection may be broken: a fresh one
+                client = scale_client(via, command["url"])
+        b += 1
+    return {
+        "run_id": run_id,
+        "acked": acked,
+        "failed": failed,
+        "messages": messages,
+        "samples": [round(x * 1000, 3) for x in samples],
+        "elapsed_s": time.perf_counter() - start,
+    }
+
+
+def create(via: str, command: dict[str, Any]) -> dict[str, Any]:
+    """Create runs until the deadline, each followed by a batch of 5 metrics and 5 params
+    (what a sweep's trial logs first); the ids of the runs acknowledged are returned."""
+    client = scale_client(via, command["url"])
+    experiment = command["experiment_id"]
+    start = _wait_until(command["start_at"])
+    deadline = start + command["seconds"]
+    acked: list[str] = []
+    samples: list[float] = []
+    messages: list[str] = []
+    failed, i = 0, 0
+    while time.perf_counter() < deadline:
+        metrics = [(k, ((i * 7919 + j) % 1000) / 1000) for j, k in enumerate(METRIC_NAMES)]
+        params = [("model", MODELS[i % 4])] + [(f"p{j}", str(i % (j + 3))) for j in range(4)]
+        began = time.perf_counter()
+        try:
+            if via == "mlflow":
+                from mlflow.entities import Metric, Param
+
+                run_id = client.create_run(experiment).info.run_id
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, 1, 0) for k, v in metrics],
+                    params=[Param(k, v) for k, v in params],
+                )
+            else:
+                run_id = raw_run(client, experiment)
+                client.post("/runs/log-batch", {
+                    "run_id": run_id,
+                    "metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0}
+                                for k, v in metrics],
+                    "params": [{"key": k, "value": v} for k, v in params],
+                })  # fmt: skip
+            samples.append(time.perf_counter() - began)
+            acked.append(run_id)
+        except Exception as exc:
+            failed += 1
+            _failure(messages, f"run {i}", exc)
+            if via == "raw":
+                client = scale_client(via, command["url"])
+        i += 1
+    return {
+        "acked": acked,
+        "failed": failed,
+        "messages": messages,
+        "samples": [round(x * 1000, 3) for x in samples],
+        "elapsed_s": time.perf_counter() - start,
+    }
+
+
+SCALE_PHASES: dict[str, Callable[[str, dict[str, Any]], dict[str, Any]]] = {
+    "ingest": ingest,
+    "create": create,
+}
+
+
 PHASES = {
     "per_call": per_call,
     "batch": batch,
@@ -411,11 +586,16 @@ PHASES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("phase", choices=sorted(PHASES))
+    parser.add_argument("phase", choices=[*sorted(PHASES), "worker"])
     parser.add_argument("--via", default="mlflow", choices=["mlflow", "raw", "ours", "ours-async"])
-    parser.add_argument("--targets", required=True, help="name=url,name=url")
-    parser.add_argument("--sizes", required=True, help="JSON of the sizes")
+    parser.add_argument("--targets", help="name=url,name=url")
+    parser.add_argument("--sizes", help="JSON of the sizes")
     args = parser.parse_args()
+    if args.phase == "worker":
+        worker(args.via)
+        return
+    if not args.targets or not args.sizes:
+        parser.error("--targets and --sizes are required for a phase")
     targets = [tuple(item.split("=", 1)) for item in args.targets.split(",")]
     print(json.dumps(PHASES[args.phase](args.via, json.loads(args.sizes), targets)))  # type: ignore[arg-type]
 

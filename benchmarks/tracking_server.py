@@ -34,8 +34,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,8 +43,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from servers import Server, client_env, start_floor, start_mlflow, start_modelyard
+
 FILTER = "metrics.rmse < 0.5 and params.model = 'gbm'"
-BIN = Path(sys.executable).parent
 TARGETS = {
     "per_call_vs_floor": 1.35,
     "our_client_p50_ms": 0.5,
@@ -58,178 +57,8 @@ TARGETS = {
 }
 
 
-# --------------------------------------------------------------------------- servers
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def tree_rss_mb(pid: int) -> tuple[float, int]:
-    """Resident memory of a process and all its descendants (MB), and how many there are."""
-    try:
-        import psutil
-    except ImportError:  # the bench extra brings it; Linux's /proc will do meanwhile
-        return _proc_tree_rss_mb(pid)
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0, 0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            pass
-    return total / 2**20, len(procs)
-
-
-def _proc_tree_rss_mb(pid: int) -> tuple[float, int]:
-    pids, seen = [pid], 0
-    while seen < len(pids):
-        for children in Path(f"/proc/{pids[seen]}/task").glob("*/children"):
-            try:
-                pids += [int(child) for child in children.read_text().split()]
-            except OSError:
-                pass
-        seen += 1
-    total = 0
-    for each in pids:
-        try:
-            status = Path(f"/proc/{each}/status").read_text()
-        except OSError:
-            continue
-        rss = [line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")]
-        total += sum(int(kb) for kb in rss)
-    return total / 1024, len(pids)
-
-
-class Server:
-    """A server subprocess, timed from spawn until ``/health`` answers 200."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log: Path, port: int):
-        self.name, self.url = name, f"http://127.0.0.1:{port}"
-        self.log = log
-        start = time.perf_counter()
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.startup_s = self._await_health(start)
-        self.peak_rss_mb = 0.0
-
-    def _await_health(self, start: float, timeout_s: float = 120.0) -> float:
-        import httpx
-
-        while time.perf_counter() - start < timeout_s:
-            if self.process.poll() is not None:
-                sys.exit(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return time.perf_counter() - start
-            except httpx.TransportError:
-                pass
-            time.sleep(0.02)
-        self.stop()
-        sys.exit(f"{self.name} did not answer /health in {timeout_s}s")
-
-    def rss(self) -> tuple[float, int]:
-        mb, count = tree_rss_mb(self.process.pid)
-        self.peak_rss_mb = max(self.peak_rss_mb, mb)
-        return mb, count
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.process.wait(timeout=20)
-
-
-def start_modelyard(work: Path) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")}
-    env["MODELYARD_HOME"] = str(work / "modelyard-home")
-    cmd = [str(BIN / "modelyard"), "server", "--port", str(port)]
-    return Server("modelyard", cmd, env, work / "modelyard-server.log", port)
-
-
-def start_mlflow(work: Path, workers: int | None) -> Server:
-    port = free_port()
-    (work / "mlflow").mkdir(parents=True, exist_ok=True)
-    cmd = [
-        str(BIN / "mlflow"), "server",
-        "--backend-store-uri", f"sqlite:///{work / 'mlflow' / 'mlflow.db'}",
-        "--default-artifact-root", str(work / "mlflow" / "artifacts"),
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    if workers:
-        cmd += ["--workers", str(workers)]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
-    return Server("mlflow", cmd, env, work / "mlflow-server.log", port)
-
-
-def floor_app() -> Any:
-    """The trivial server: answers at once with canned bodies, ``{}`` for anything else.
-
-    ``POST /__canned/<path>`` sets the body replayed for ``<path>`` under the MLflow API
-    (the search phase gives it modelyard's answer to replay).
-    """
-    from starlette.applications import Starlette
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    info = {
-        "run_id": "0" * 32, "run_uuid": "0" * 32, "run_name": "floor", "experiment_id": "1",
-        "user_id": "bench", "status": "RUNNING", "start_time": 1, "lifecycle_stage": "active",
-        "artifact_uri": "mlflow-artifacts:/1/" + "0" * 32 + "/artifacts",
-    }  # fmt: skip
-    experiment = {
-        "experiment_id": "1", "name": "floor", "artifact_location": "mlflow-artifacts:/1",
-        "lifecycle_stage": "active", "creation_time": 1, "last_update_time": 1,
-    }  # fmt: skip
-    canned = {
-        "/runs/create": {"run": {"info": info, "data": {}}},
-        "/runs/get": {"run": {"info": info, "data": {}}},
-        "/runs/update": {"run_info": {**info, "status": "FINISHED", "end_time": 2}},
-        "/experiments/create": {"experiment_id": "1"},
-        "/experiments/get": {"experiment": experiment},
-        "/experiments/get-by-name": {"experiment": experiment},
-    }
-    bodies = {f"/api/2.0/mlflow{path}": json.dumps(body).encode() for path, body in canned.items()}
-
-    async def answer(request: Any) -> Response:
-        body = await request.body()
-        path = request.url.path
-        if path.startswith("/__canned/"):
-            bodies["/api/2.0/mlflow/" + path.removeprefix("/__canned/")] = body
-            return Response(b"{}", media_type="application/json")
-        return Response(bodies.get(path, b"{}"), media_type="application/json")
-
-    return Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
-
-
-def start_floor(work: Path) -> Server:
-    port = free_port()
-    cmd = [sys.executable, __file__, "--serve-floor", str(port)]
-    return Server("floor", cmd, dict(os.environ), work / "floor-server.log", port)
-
-
 # --------------------------------------------------------------------------- phases
 CLIENTS = Path(__file__).with_name("server_clients.py")
-
-
-def client_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "MLFLOW_"))}
-    # Telemetry off: no traffic to the internet, and mlflow 3.17's telemetry thread races
-    # the first request of a client (KeyError '_MLFLOW_TELEMETRY_SESSION_ID' as an error).
-    env.update(MLFLOW_ENABLE_ASYNC_LOGGING="false", MLFLOW_DISABLE_TELEMETRY="true", **extra)
-    return env
 
 
 def phase(name: str, servers: list[Server], sizes: dict[str, Any], via: str = "mlflow", **env):
@@ -340,14 +169,7 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, help="where stores and logs go (a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    if args.serve_floor:
-        import uvicorn
-
-        uvicorn.run(floor_app(), host="127.0.0.1", port=args.serve_floor, log_level="warning")
-        return
 
     sizes = {
         "warmup": 100,
