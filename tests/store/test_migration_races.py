@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -217,7 +218,10 @@ def test_a_server_older_than_the_database_refuses_to_start(tmp_path):
         text=True,
         timeout=WAIT_S,
         cwd=tmp_path,
-        env={"PATH": str(modelyard.parent), "MODELYARD_HOME": str(tmp_path / "yard")},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")},
+            "MODELYARD_HOME": str(tmp_path / "yard"),
+        },
     )
     output = finished.stdout + finished.stderr
     assert finished.returncode != 0, output
