@@ -96,8 +96,8 @@ def model_versions_statement(
 def narrowed_to_tagged_models(
     conn: Connection, query: Select[Any], clauses: list[Clause]
 ) -> Select[Any]:
-    """``query`` limited to the models of its most selective tag clause, when one keeps at
-    most a few hundred (``tracking/tag_probe.py``); unchanged otherwise."""
+    """``query`` limited to the models of its first selective tag clause, when one keeps
+    at most ``DRIVE_LIMIT`` (``tracking/tag_probe.py``); unchanged otherwise."""
     tags = t.registered_model_tags
     owners = driving_owners(conn, tags, [tags.c.name], clauses, skip_keys=(IS_PROMPT_TAG,))
     if owners is None:

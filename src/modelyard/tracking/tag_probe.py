@@ -24,9 +24,10 @@ from sqlalchemy import Connection, Row, select
 from modelyard.tracking.search_filter import Clause
 from modelyard.tracking.search_query import compare
 
-#: A tag clause matching at most this many owners drives the search. Above it, the
-#: ordered scan finds a page's 100 matches within a few thousand rows, and an ``IN`` list
-#: of more values costs more to build and bind than it saves.
+#: A tag clause matching at most this many owners drives the search (as run search's
+#: ``search_plan.DRIVE_LIMIT``). Above it the clause keeps more than 2 % of 100,000 rows,
+#: so the ordered scan meets a page's 100 matches within ~5,000 rows, and a longer ``IN``
+#: list costs more to build and bind than it saves.
 DRIVE_LIMIT = 2_000
 _EQUALITY = ("=", "IN")
 
