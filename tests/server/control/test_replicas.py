@@ -30,7 +30,9 @@ from modelyard.tracking import revisions
 from modelyard.tracking.client import TrackingClient
 
 MLFLOW = "/api/2.0/mlflow"
-WRITES = 48
+#: Kinds of write: six to one run (``write``), then the experiment's deletion or restore.
+KINDS = 7
+WRITES = 3 * KINDS * 2  # each writer makes each kind of write twice
 RUNS = 3
 #: Reads per server after each write, each on a fresh connection: the server with two
 #: workers gets more, so that both of them answer.
@@ -129,6 +131,10 @@ class HttpWriter:
     def restore_run(self, run_id: str) -> None:
         self.post("runs/restore", {"run_id": run_id})
 
+    def set_experiment_stage(self, experiment_id: str, stage: str) -> None:
+        verb = "delete" if stage == "deleted" else "restore"
+        self.post(f"experiments/{verb}", {"experiment_id": experiment_id})
+
 
 class StoreWriter:
     """Writes straight into the store, as a training script on the database would: no
@@ -157,6 +163,12 @@ class StoreWriter:
 
     def restore_run(self, run_id: str) -> None:
         self.client.restore_run(run_id)
+
+    def set_experiment_stage(self, experiment_id: str, stage: str) -> None:
+        if stage == "deleted":
+            self.client.delete_experiment(experiment_id)
+        else:
+            self.client.restore_experiment(experiment_id)
 
 
 Writer = HttpWriter | StoreWriter
@@ -188,6 +200,15 @@ def write(writer: Writer, run_id: str, was: State, i: int, kind: int) -> State:
         return replace(was, name=f"name-{i}")
     writer.delete_run(run_id)
     return replace(was, stage="deleted")
+
+
+def move_experiment(
+    writer: Writer, experiment_id: str, runs: dict[str, State], stage: str
+) -> dict[str, State]:
+    """Delete or restore the experiment: its runs follow it, every one of them (a run
+    deleted by itself is restored with its experiment, as in MLflow)."""
+    writer.set_experiment_stage(experiment_id, stage)
+    return {run_id: replace(state, stage=stage) for run_id, state in runs.items()}
 
 
 def reader(url: str) -> httpx.Client:
@@ -222,12 +243,18 @@ def test_every_replica_answers_each_acknowledged_write_at_once(
     writers: list[tuple[str, Writer]] = [("A", a), ("B", b), ("the store", StoreWriter(store))]
     readers = [reader(url) for url in three_servers]
     run_ids = sorted(expected)
+    stage = "active"  # the experiment's
     try:
         for i in range(WRITES):
             # Each writer makes each kind of write, to every run in turn.
             by, writer = writers[i % 3]
             run_id = run_ids[(i + i // 3) % RUNS]
-            expected[run_id] = write(writer, run_id, expected[run_id], i, kind=(i // 3) % 6)
+            kind = (i // 3) % KINDS
+            if kind == KINDS - 1:  # the experiment, deleted at one turn, restored at the next
+                stage = "active" if stage == "deleted" else "deleted"
+                expected = move_experiment(writer, experiment_id, expected, stage)
+            else:
+                expected[run_id] = write(writer, run_id, expected[run_id], i, kind)
             for http, reads in zip(readers, READS, strict=True):
                 for _ in range(reads):
                     got, found = what_it_answers(http, experiment_id, run_id)
