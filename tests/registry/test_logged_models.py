@@ -85,7 +85,7 @@ def test_search_restricted_to_datasets_ordered_and_paged(models, experiment_id, 
         first.model_id,
         second.model_id,
     }
-    for token in ("1", page.next_page_token):  # an offset of before; another order's
+    for token in ("-1", page.next_page_token):  # no offset; another order's
         with pytest.raises(InvalidParameter) as caught:
             models.search([experiment_id], order_by=by_type, page_token=token)
         assert caught.value.field == "page_token"

@@ -266,7 +266,7 @@ def test_a_page_token_from_elsewhere_is_refused_naming_page_token(filled):
     for search, token in [
         (filled.search_registered_models, versions_token),  # another search's
         (filled.search_model_versions, models_token),
-        (filled.search_model_versions, "MTA="),  # an offset token of before ("10")
+        (filled.search_model_versions, "LTE="),  # "-1"
         (filled.search_model_versions, "' OR 1=1 --"),
     ]:
         with pytest.raises(InvalidParameter) as caught:
@@ -274,6 +274,9 @@ def test_a_page_token_from_elsewhere_is_refused_naming_page_token(filled):
         assert caught.value.field == "page_token"
     with pytest.raises(InvalidParameter, match="another search or order_by"):
         filled.search_model_versions(page_token=versions_token, order_by=["name DESC"])
+    # the offset tokens of before ("2", base64) still page, once, then seek
+    old = filled.search_model_versions(max_results=2, page_token="Mg==")
+    assert [(v.name, v.version) for v in old] == all_pages(filled.search_model_versions)[2:4]
 
 
 def test_list_helpers_quote_any_name(filled):

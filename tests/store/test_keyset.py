@@ -107,7 +107,8 @@ def genuine(values: list[object]) -> dict[str, object]:
         "not base64 !",
         "%%%%",
         base64.urlsafe_b64encode(b"\xff\xfe").decode(),
-        forged({"offset": 100}),  # an offset token of the old kind
+        forged({"offset": -1}),
+        forged({"offset": 2**40}),
         forged([1, 2]),
         forged({"v": 2, "s": "points:name+,id-", "k": ["a", 1]}),
         encode_token("other", KEYS, ["a", 1]),  # another search's token
@@ -128,6 +129,16 @@ def test_a_token_the_search_did_not_issue_is_refused_naming_page_token(token):
     with pytest.raises(InvalidParameter, match="invalid page_token") as caught:
         decode_token(token, "points", KEYS)
     assert caught.value.field == "page_token"
+
+
+def test_an_offset_token_of_before_goes_on_where_it_was_then_seeks(filled):
+    keys = [SortKey(points.c.id, False)]
+    for old in (forged({"offset": 20}), forged(20), "20"):  # experiments, registry, models
+        with filled.read() as conn:
+            rows, token = fetch_page(conn, select(points), keys, "points", old, 2)
+            assert [r.id for r in rows] == [2, 1]
+            rest, _ = fetch_page(conn, select(points), keys, "points", token, 5)
+        assert [r.id for r in rest] == [0]
 
 
 def test_a_token_names_the_row_it_follows_and_no_token_is_the_first_page():

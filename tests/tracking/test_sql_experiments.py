@@ -98,13 +98,17 @@ def test_pages_seek_through_every_experiment_once_in_order(client, ids):
 
 
 def test_a_forged_page_token_is_refused_naming_page_token(client, ids):
-    for token in ["eyJvZmZzZXQiOiAyfQ==", "x", "' OR 1=1 --"]:  # the first: {"offset": 2}
+    for token in ["eyJvZmZzZXQiOiAtMn0=", "x", "' OR 1=1 --"]:  # the first: {"offset": -2}
         with pytest.raises(InvalidParameter) as caught:
             client.search_experiments(page_token=token)
         assert caught.value.field == "page_token"
     other = client.search_experiments(max_results=1, order_by=["name"]).next_page_token
     with pytest.raises(InvalidParameter, match="another search or order_by"):
         client.search_experiments(page_token=other)
+    # an offset token of before ({"offset": 2}) still pages, once, then seeks
+    every = [e.experiment_id for e in client.search_experiments(ViewType.ALL)]
+    old = client.search_experiments(ViewType.ALL, max_results=2, page_token="eyJvZmZzZXQiOiAyfQ==")
+    assert [e.experiment_id for e in old] == every[2:4]
 
 
 def test_times_take_every_numeric_comparator(client, ids):

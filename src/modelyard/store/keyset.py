@@ -11,7 +11,9 @@ naming the search and its order, so a token from another search or another ``ord
 is refused rather than silently misread. The token never becomes SQL: each value is
 checked against its column's type (an ``int`` for integer columns, a ``str`` no longer
 than the column for strings) and bound as a parameter. Anything else is an
-``InvalidParameter`` on ``page_token`` (HTTP 400, ``INVALID_PARAMETER_VALUE``).
+``InvalidParameter`` on ``page_token`` (HTTP 400, ``INVALID_PARAMETER_VALUE``) — except
+the offset tokens these searches wrote before they seeked, which still page (by offset,
+once), so a client paging across the upgrade goes on where it was.
 
 >>> from sqlalchemy import Column, Integer, MetaData, String, Table, select
 >>> notes = Table("notes", MetaData(), Column("name", String(20)), Column("n", Integer))
@@ -92,10 +94,14 @@ def fetch_page(
     """
     if any(k.column.nullable for k in keys):
         return _fetch_by_offset(conn, query, keys, scope, page_token, max_results)
-    start = decode_token(page_token, scope, keys)
-    if start is not None:
-        query = query.where(after(keys, start))
     query = query.order_by(*(k.order() for k in keys)).limit(max_results + 1)
+    legacy = _legacy_offset(page_token)
+    if legacy is not None:
+        query = query.offset(legacy)
+    else:
+        start = decode_token(page_token, scope, keys)
+        if start is not None:
+            query = query.where(after(keys, start))
     rows = list(conn.execute(query).all())
     if len(rows) <= max_results:
         return rows, None
@@ -111,11 +117,13 @@ def _fetch_by_offset(
     page_token: str | None,
     max_results: int,
 ) -> tuple[list[Row[Any]], str | None]:
-    offset = 0
-    if page_token:
-        offset = _body(page_token, scope, keys).get("o")  # type: ignore[assignment]
-        if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset < 2**31:
+    legacy = _legacy_offset(page_token)
+    found: Any = legacy if legacy is not None else 0
+    if legacy is None and page_token:
+        found = _body(page_token, scope, keys).get("o")
+        if not _is_offset(found):
             raise _bad(page_token, "its position does not match the order")
+    offset = int(found)
     query = query.order_by(*(k.order() for k in keys)).offset(offset).limit(max_results + 1)
     rows = list(conn.execute(query).all())
     if len(rows) <= max_results:
@@ -145,6 +153,28 @@ def decode_token(token: str | None, scope: str, keys: Sequence[SortKey]) -> list
     for key, value in zip(keys, values, strict=True):
         _check_value(token, key, value)
     return values
+
+
+def _legacy_offset(token: str | None) -> int | None:
+    """The offset a token written before seek pages names — ``{"offset": n}`` (experiments)
+    or a number (the registry), in base64, or the plain digits logged models used — so a
+    client paging across the upgrade goes on where it was (its next token seeks); None for
+    any other token."""
+    if not token or not isinstance(token, str) or len(token) > 64:
+        return None
+    if token.isascii() and token.isdigit():
+        return int(token) if _is_offset(int(token)) else None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (binascii.Error, UnicodeError, ValueError):
+        return None
+    if isinstance(body, dict) and set(body) == {"offset"}:
+        body = body["offset"]
+    return body if _is_offset(body) else None
+
+
+def _is_offset(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31
 
 
 def _body(token: Any, scope: str, keys: Sequence[SortKey]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from tests.server.conftest import assert_error
 
 FORGED = [
     "not-a-token",
-    base64.urlsafe_b64encode(b'{"offset": 5}').decode(),  # an offset token of before
+    base64.urlsafe_b64encode(b'{"offset": -5}').decode(),
     base64.urlsafe_b64encode(b'{"v": 1, "s": "registered_models:name+", "k": [1]}').decode(),
     "' OR 1=1 --",
 ]
