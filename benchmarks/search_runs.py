@@ -5,8 +5,11 @@ The yard is shaped like a busy team's year: every run has 4 params, 3 tags and 2
 metrics; 90 % FINISHED, 5 % FAILED, 5 % RUNNING; 2 % deleted. ``--runs N`` runs sit in
 experiment 1 and 9 more experiments hold 1,000 runs each, so "across experiments" searches
 all ten. Rows are written in bulk into the real tables after ``ensure_schema`` (SQLite: one
-transaction; PostgreSQL: COPY), then statistics are refreshed the way the product does after
-a bulk load (``modelyard.store.statistics.refresh_statistics``).
+transaction; PostgreSQL: COPY; secondary indexes built after), then statistics are
+refreshed as the product does after a migration
+(``modelyard.store.statistics.refresh_statistics``). MLflow's own SQL store
+(``SqlAlchemyStore``, what ``mlflow server`` runs), loaded with the same runs, answers the
+same searches beside ours up to ``--peer-max`` runs (its deep page is its own offset token).
 
 Each search runs through ``SqlTrackingStore.search_runs`` (what the server's
 ``runs/search`` handler calls: the query and loading the page's 100 runs with their params,
@@ -138,6 +141,18 @@ def load(db: Database, n: int, seed: int) -> None:
     store = SqlTrackingStore(db)
     for e in range(1, 2 + SMALL_EXPERIMENTS):
         store.create_experiment(f"experiment-{e}")
+    # Bulk-load practice: the secondary indexes are dropped first and built once at the end
+    # (a hash index maintained row by row through a 4M-row COPY took longer than the rest).
+    from modelyard.tracking import tables
+
+    indexes = [
+        i
+        for table in (tables.runs, tables.params, tables.tags, tables.latest_metrics)
+        for i in table.indexes
+    ]
+    with db.engine.begin() as conn:
+        for index in indexes:
+            index.drop(conn)
     raw = db.engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -162,6 +177,11 @@ def load(db: Database, n: int, seed: int) -> None:
             raw.commit()
     finally:
         raw.close()
+    with db.engine.begin() as conn:
+        for index in indexes:
+            if not db.is_sqlite and index.name in ("ix_params_value", "ix_tags_value"):
+                index.dialect_kwargs["postgresql_using"] = "hash"  # as hash_on_postgres does
+            index.create(conn)
     from modelyard.store.statistics import refresh_statistics
 
     refresh_statistics(db)
@@ -200,9 +220,10 @@ def explain(db: Database, store: SqlTrackingStore, search: tuple[Any, ...]) -> s
     return "\n".join("    " + line for line in lines)
 
 
-def bench(uri: str, label: str, n: int, repeat: int, seed: int, show_plans: bool) -> list[str]:
+def bench(
+    uri: str, label: str, n: int, repeat: int, seed: int, show_plans: bool, peer_uri: str | None
+) -> None:
     db = open_database(uri)
-    results = []
     try:
         ensure_schema(db)
         t0 = time.perf_counter()
@@ -213,34 +234,98 @@ def bench(uri: str, label: str, n: int, repeat: int, seed: int, show_plans: bool
             flush=True,
         )
         store = SqlTrackingStore(db)
+        mlflow = _mlflow_store(peer_uri, n, seed) if peer_uri else None
         every = [str(e) for e in range(1, 2 + SMALL_EXPERIMENTS)]
         for name, scope, filter_string, order_by in SEARCHES:
             experiments = ["1"] if scope == "one" else every
             first = (experiments, filter_string, "ACTIVE_ONLY", 100, order_by)
-            page = store.search_runs(*first)
-            walls, cpus, _ = timed(lambda first=first: store.search_runs(*first), repeat)
-            line = (
-                f"  {label:<10} {n:>9,}  {name:<32} first {statistics.median(walls):7.2f} ms "
-                f"p95 {p95(walls):7.2f}  cpu {statistics.median(cpus):6.2f}"
-            )
-            if page.next_page_token and _matches(store, first) > 200:
-                depth = min(500_000, _matches(store, first) // 2)
-                deep_token = store.search_runs(
-                    *first, page_token=offset_token(depth - 100)
-                ).next_page_token
-                deep = (*first, deep_token)
-                walls, cpus, _ = timed(lambda deep=deep: store.search_runs(*deep), repeat)
-                line += (
-                    f"   deep@{depth:,} {statistics.median(walls):7.2f} ms "
-                    f"p95 {p95(walls):7.2f}  cpu {statistics.median(cpus):6.2f}"
+            matches = _matches(store, first)
+            depth = min(500_000, matches // 2) if matches > 200 else 0
+
+            def ours(token: str | None, first: tuple[Any, ...] = first) -> Any:
+                return store.search_runs(*first, page_token=token)
+
+            deep_token = ours(offset_token(depth - 100)).next_page_token if depth else None
+            print(_timings(f"{label} ours", n, name, ours, deep_token, depth, repeat), flush=True)
+            if mlflow is not None:
+                from mlflow.entities import ViewType
+                from mlflow.utils.search_utils import SearchUtils
+
+                def theirs(token: str | None, first: tuple[Any, ...] = first) -> Any:
+                    return mlflow.search_runs(
+                        first[0], first[1], ViewType.ACTIVE_ONLY, 100, first[4], token
+                    )
+
+                token = SearchUtils.create_page_token(depth) if depth else None
+                print(
+                    _timings(f"{label} MLflow", n, name, theirs, token, depth, repeat), flush=True
                 )
-            print(line, flush=True)
-            results.append(line)
             if show_plans:
                 print(explain(db, store, first), flush=True)
     finally:
         db.dispose()
-    return results
+
+
+def _timings(
+    label: str, n: int, name: str, search: Any, deep_token: str | None, depth: int, repeat: int
+) -> str:
+    walls, cpus, _ = timed(lambda: search(None), repeat)
+    line = (
+        f"  {label:<17} {n:>9,}  {name:<32} first {statistics.median(walls):8.2f} ms "
+        f"p95 {p95(walls):8.2f}  cpu {statistics.median(cpus):7.2f}"
+    )
+    if deep_token:
+        walls, cpus, _ = timed(lambda: search(deep_token), repeat)
+        line += (
+            f"   deep@{depth:,} {statistics.median(walls):8.2f} ms "
+            f"p95 {p95(walls):8.2f}  cpu {statistics.median(cpus):7.2f}"
+        )
+    return line
+
+
+def _mlflow_store(uri: str, n: int, seed: int) -> Any:
+    """MLflow's own SQL store (what ``mlflow server`` runs) holding the same runs, loaded
+    in bulk into its tables after its own migrations, as ours are."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    t0 = time.perf_counter()
+    store = SqlAlchemyStore(uri, tempfile.mkdtemp(prefix="mlflow-artifacts-"))
+    for e in range(1, 2 + SMALL_EXPERIMENTS):
+        store.create_experiment(f"experiment-{e}")
+    shaped = {
+        "runs (run_uuid, experiment_id, name, user_id, status, start_time, end_time, "
+        "lifecycle_stage, artifact_uri, source_type, source_name, entry_point_name, "
+        "source_version)": lambda r: (*r[:9], "LOCAL", "", "", ""),
+        "params (run_uuid, key, value)": lambda r: r,
+        "tags (run_uuid, key, value)": lambda r: r,
+        "latest_metrics (run_uuid, key, step, timestamp, value, is_nan)": lambda r: r,
+    }
+    raw = store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        sqlite = store.engine.dialect.name == "sqlite"
+        for (target, shape), table_rows in zip(shaped.items(), rows(n, seed).values(), strict=True):
+            shaped_rows = (shape(row) for row in table_rows)
+            if sqlite:
+                marks = ", ".join("?" * (target.count(",") + 1))
+                cur.executemany(f"INSERT INTO {target} VALUES ({marks})", shaped_rows)
+            else:
+                with cur.copy(f"COPY {target} FROM STDIN") as copy:
+                    for row in shaped_rows:
+                        copy.write_row(row)
+        raw.commit()
+        cur.execute("ANALYZE")
+        raw.commit()
+    finally:
+        raw.close()
+    print(f"  MLflow {mlflow_version()}: the same runs loaded in {time.perf_counter() - t0:.1f} s")
+    return store
+
+
+def mlflow_version() -> str:
+    import mlflow
+
+    return mlflow.__version__
 
 
 def _matches(store: SqlTrackingStore, search: tuple[Any, ...]) -> int:
@@ -272,16 +357,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default="auto", help="'auto', 'none' or a URI")
     parser.add_argument("--sqlite", default="yes", choices=("yes", "no"))
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument(
+        "--peer-max",
+        type=int,
+        default=100_000,
+        help="also load and search MLflow's SqlAlchemyStore up to this many runs",
+    )
     args = parser.parse_args(argv)
     for n in (int(s) for s in args.runs.split(",")):
+        peer = n <= args.peer_max
         if args.sqlite == "yes":
             with tempfile.TemporaryDirectory() as tmp:
                 uri = f"sqlite:///{Path(tmp) / 'search.db'}"
-                bench(uri, "SQLite", n, args.repeat, args.seed, args.explain)
+                peer_uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}" if peer else None
+                bench(uri, "SQLite", n, args.repeat, args.seed, args.explain, peer_uri)
         if args.postgres != "none":
             with postgres_database(args.postgres) as uri:
-                if uri is not None:
-                    bench(uri, "PostgreSQL", n, args.repeat, args.seed, args.explain)
+                if uri is None:
+                    continue
+                if not peer:
+                    bench(uri, "PostgreSQL", n, args.repeat, args.seed, args.explain, None)
+                    continue
+                with postgres_database("auto") as peer_uri:
+                    bench(uri, "PostgreSQL", n, args.repeat, args.seed, args.explain, peer_uri)
     return 0
 
 
