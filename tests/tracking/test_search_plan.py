@@ -12,7 +12,7 @@ import random
 import pytest
 
 from modelyard.errors import InvalidParameter
-from modelyard.tracking import search_plan
+from modelyard.tracking import search_plan, search_query
 from modelyard.tracking.entities import Metric, Param, RunTag
 from modelyard.tracking.search_filter import parse_filter, parse_order_by
 from modelyard.tracking.search_query import run_search_statement
@@ -107,6 +107,9 @@ def test_pages_driven_or_scanned_list_the_same_runs_in_the_same_order(yard, monk
             monkeypatch.setattr(search_plan, "WALK_MIN", 0)  # metric orders: index walked
             assert every_page(store, scope, filter_string, order_by, 1000) == whole, search
             assert every_page(store, scope, filter_string, order_by, 7) == whole, search
+            monkeypatch.setattr(search_query, "MERGED_EXPERIMENTS", 1)  # one statement for all
+            assert every_page(store, scope, filter_string, order_by, 7) == whole, search
+            monkeypatch.setattr(search_query, "MERGED_EXPERIMENTS", 64)
 
 
 def test_a_seek_token_holds_the_last_runs_sort_values_not_an_offset(yard):
