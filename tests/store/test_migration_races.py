@@ -146,16 +146,17 @@ def test_replicas_starting_on_an_older_schema_upgrade_it_once(store_uri):
 
 
 def test_a_replica_that_waited_while_another_created_the_schema_finds_it_current(store_uri):
-    """It read "no schema" before the other committed; once it has the lock it reads again
-    instead of creating (or upgrading) a second time."""
+    """It read the revision while the other was creating the schema (uncommitted, so: no
+    schema, not an error nor a wait); once it has the lock it reads again instead of
+    creating (or upgrading) a second time."""
     db = open_database(store_uri)
     try:
 
         def another_replica_creates_it(release: Callable[[], object], started: Any) -> None:
             with locked_for_migration(db) as conn:
+                create_current_schema(conn)  # not committed yet: invisible to the replica
                 release()
                 assert started.wait(WAIT_S)  # it read "nothing here", and waits for the lock
-                create_current_schema(conn)
 
         outcomes = start_replicas(store_uri, 1, another_replica_creates_it)
     finally:
