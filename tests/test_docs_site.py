@@ -145,7 +145,10 @@ OUTPUTS: dict[tuple[str, str], str] = {
     ("features.md", "modelyard features get"): r"\b7\W+9\b",  # store 7: units 9
     ("monitoring.md", "modelyard drift train.parquet"): r"(?s)price.*region",
     ("monitoring.md", "modelyard drift sales@3"): r'"dataset_drifted": false',
+    ("pipelines.md", "modelyard pipelines show"): r"(?s)load.*weekly_mean",  # the steps
     ("pipelines.md", "modelyard pipelines resume"): r"already finished: nothing to resume",
+    ("registry.md", "modelyard audit verify"): r"audit trail intact",
+    ("validation.md", "modelyard init ci --github"): r"wrote \.github/workflows/\S+\.yml",
     ("serving.md", "curl"): r"predictions",
 }
 
@@ -186,10 +189,10 @@ def _unrunnable(command: str) -> str | None:
 
 
 def _wait_until_ready(port: int, path: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    """Until ``path`` answers 200 five times in a row (with ``--workers 2`` each worker
+    """Until ``path`` answers 200 ten times in a row (with ``--workers 2`` each worker
     loads on its own, and a request may reach either)."""
     deadline, answered = time.monotonic() + 90, 0
-    while answered < 5:
+    while answered < 10:
         if server.poll() is not None:
             pytest.fail(f"{server.args} exited {server.returncode}:\n{log.read_text()[-2000:]}")
         if time.monotonic() > deadline:

@@ -81,7 +81,7 @@ registry.as_actor(Actor("bo")).approve("demand", "1", "reviewed")
 registry.as_actor(Actor("bo")).set_registered_model_alias("demand", "champion", "1")
 X.assign(y=y).to_parquet("eval.parquet")
 open("gate.yaml", "w").write(
-    "gate: demand\\ntask: regression\\ntarget: y\\nfeatures: [a, b]\\n"
+    "gate: demand\\ntask: regression\\ntarget: y\\nfeatures: [a, b]\\nbootstrap: 20\\n"
     "rules: ['rmse <= 1.0', 'rmse <= champion * 1.5']\\n"
 )
 """
