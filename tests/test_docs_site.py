@@ -117,7 +117,7 @@ UNRUNNABLE: dict[str, str] = {
     "make demo": "the whole demo (minutes); tests/cli/test_demo.py runs it scaled down",
     "make test": "the whole suite, this test in it",
     "pip install": "installs into the reader's environment (the test's has every extra)",
-    "kubectl": "needs a Kubernetes cluster (the manifests are validated in tests/serving)",
+    "kubectl": "a Kubernetes cluster (tests/serving and tests/server/control validate the YAML)",
     "modelyard scheduler\n": "serves until stopped; `modelyard scheduler --once` runs here",
     "modelyard ui\n": "opens a browser, holds port 5000 (ui.md runs `ui --port … --no-browser`)",
     "export MODELYARD_STORE_URI=postgresql": "the reader's database host",
@@ -149,7 +149,7 @@ OUTPUTS: dict[tuple[str, str], str] = {
     ("pipelines.md", "modelyard pipelines resume"): r"already finished: nothing to resume",
     ("registry.md", "modelyard audit verify"): r"audit trail intact",
     ("validation.md", "modelyard init ci --github"): r"wrote \.github/workflows/\S+\.yml",
-    ("serving.md", "curl"): r"predictions",
+    ("serving.md", "curl"): r'"predictions": ?\[ ?-?\d',
 }
 
 
