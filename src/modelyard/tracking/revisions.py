@@ -63,7 +63,9 @@ def bump_experiment_runs(dialect: str) -> Any:
     PostgreSQL reads each statement afresh, so runs picked by a bump run *before* the move
     can miss one that another transaction committed in between (a run just created) and
     that the move then marks — unbumped, and served stale by every cache that holds it.
-    After the move, each run it changed is this transaction's own (locked) row.
+    After the move, each run it changed is this transaction's own (locked) row. Every
+    other write that changes a run's row and its revision locks the row first too
+    (``SqlTrackingStore._require_run(lock=True)``): one order, no deadlock between them.
     """
     return _bump_runs_where(
         dialect,

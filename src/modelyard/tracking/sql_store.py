@@ -175,9 +175,18 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).one()
         return run_info(row)
 
-    def _require_run(self, conn: Connection, run_id: str, active: bool = False) -> object:
+    def _require_run(
+        self, conn: Connection, run_id: str, active: bool = False, lock: bool = False
+    ) -> object:
+        """The run's row; ``lock`` for a write that changes the row and the revision: the
+        row is locked first (PostgreSQL; SQLite's writers are serialised anyway), as
+        deleting or restoring an experiment locks its runs' rows before their revisions —
+        one order, so two such writes wait for each other instead of deadlocking."""
         check_run_id(run_id)
-        row = conn.execute(select(t.runs).where(t.runs.c.run_id == run_id)).first()
+        stmt = select(t.runs).where(t.runs.c.run_id == run_id)
+        if lock:
+            stmt = stmt.with_for_update(key_share=True)  # FOR NO KEY UPDATE, as an UPDATE
+        row = conn.execute(stmt).first()
         if row is None:
             raise run_not_found(run_id)
         if active and row.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -186,7 +195,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
 
     def _touch_run(self, conn: Connection, run_id: str, active: bool = False) -> object:
         """``_require_run`` for a write: the same checks, and the run's revision bumped."""
-        row = self._require_run(conn, run_id, active=active)
+        row = self._require_run(conn, run_id, active=active, lock=True)
         conn.execute(revisions.bump_run(self.db.dialect), {"run_id": run_id})
         return row
 
@@ -508,7 +517,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
 
     def purge_run(self, run_id: str) -> None:
         with self.db.write() as conn:
-            row = self._require_run(conn, run_id)
+            row = self._require_run(conn, run_id, lock=True)
             if row.lifecycle_stage != LifecycleStage.DELETED:  # type: ignore[attr-defined]
                 raise InvalidState(f"run {run_id} is not deleted; delete it first", field="run_id")
             for table in (

@@ -24,6 +24,7 @@ from tests.server.conftest import start_server, stop_server
 from tests.server.control.test_run_json_cache import cached_answer, fresh_answer
 
 from modelyard.config import Settings
+from modelyard.errors import InvalidState
 from modelyard.server.control.run_json_cache import RunJsonCache
 from modelyard.store.engine import Database
 from modelyard.tracking import revisions
@@ -267,8 +268,8 @@ def test_every_replica_answers_each_acknowledged_write_at_once(
         store.close()
 
 
-def wait_for_a_lock_wait(db: Database, timeout_s: float = 60.0) -> None:
-    """Until a session of this database waits on a lock (PostgreSQL)."""
+def wait_for_a_lock_wait(db: Database, sessions: int = 1, timeout_s: float = 60.0) -> None:
+    """Until ``sessions`` sessions of this database wait on a lock (PostgreSQL)."""
     waiting = text(
         "SELECT count(*) FROM pg_stat_activity "
         "WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -276,10 +277,10 @@ def wait_for_a_lock_wait(db: Database, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with db.engine.connect() as conn:
-            if conn.execute(waiting).scalar():
+            if conn.execute(waiting).scalar() >= sessions:
                 return
         time.sleep(0.01)
-    raise AssertionError(f"no session waited on a lock within {timeout_s}s")
+    raise AssertionError(f"fewer than {sessions} sessions waited on a lock within {timeout_s}s")
 
 
 @pytest.mark.postgres
@@ -304,3 +305,42 @@ def test_a_run_created_while_its_experiment_is_deleted_is_never_served_stale(
             cached_answer(client, cache, experiment_id)  # the new run rendered as it is now
         deleting.result()
     assert cached_answer(client, cache, experiment_id) == fresh_answer(client, experiment_id)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("change", ["rename", "delete", "purge"])
+def test_a_run_changed_while_its_experiment_is_deleted_never_deadlocks(
+    postgres_uri: str, tmp_path: Path, change: str
+) -> None:
+    """Every write that changes a run's row and its revision takes them in one order (the
+    run's row first), so a run renamed, deleted or purged while its experiment is deleted
+    or restored waits for it instead of deadlocking with it (PostgreSQL would abort one),
+    then does what it finds possible."""
+    client = TrackingClient.from_settings(Settings(home=tmp_path / "yard", store_uri=postgres_uri))
+    experiment_id = client.create_experiment("busy")
+    run_ids = [client.create_run(experiment_id).info.run_id for _ in range(4)]
+    if change == "purge":  # restoring the experiment moves the deleted run: purge races it
+        for run_id in run_ids:
+            client.delete_run(run_id)
+        client.delete_experiment(experiment_id)
+    moving = client.restore_experiment if change == "purge" else client.delete_experiment
+    changes = {
+        "rename": lambda run_id: client.update_run(run_id, name="renamed"),
+        "delete": client.delete_run,
+        "purge": client.store.purge_run,  # type: ignore[attr-defined]
+    }
+    db: Database = client.store.db  # type: ignore[attr-defined]
+    with ThreadPoolExecutor(1 + len(run_ids)) as pool:
+        with db.write() as conn:  # holds one run's revision: the move waits there
+            conn.execute(revisions.bump_run(db.dialect), {"run_id": run_ids[0]})
+            moved = pool.submit(moving, experiment_id)
+            wait_for_a_lock_wait(db)
+            changed = [pool.submit(changes[change], run_id) for run_id in run_ids[1:]]
+            wait_for_a_lock_wait(db, sessions=len(run_ids))
+        moved.result()
+        for future in changed:
+            if change == "purge":  # it waited for the restore, and the run is active now
+                with pytest.raises(InvalidState, match="not deleted"):
+                    future.result()
+            else:
+                future.result()  # not DeadlockDetected
