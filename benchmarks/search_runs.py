@@ -245,7 +245,7 @@ def bench(
             def ours(token: str | None, first: tuple[Any, ...] = first) -> Any:
                 return store.search_runs(*first, page_token=token)
 
-            deep_token = ours(offset_token(depth - 100)).next_page_token if depth else None
+            deep_token = _deep_token(store, first, depth) if depth else None
             print(_timings(f"{label} ours", n, name, ours, deep_token, depth, repeat), flush=True)
             if mlflow is not None:
                 from mlflow.entities import ViewType
@@ -264,6 +264,44 @@ def bench(
                 print(explain(db, store, first), flush=True)
     finally:
         db.dispose()
+
+
+def _deep_token(store: SqlTrackingStore, first: tuple[Any, ...], depth: int) -> str | None:
+    """The token a client paging from the start holds after ``depth - 100`` matches.
+
+    A seekable order gets it from the store (an offset token of an earlier version still
+    pages, and the next token it returns seeks); a metric order's position is read from
+    the run at that depth, as its seek token would hold it."""
+    from sqlalchemy import and_, select
+
+    from modelyard.tracking import tables
+    from modelyard.tracking.search_filter import parse_filter, parse_order_by
+    from modelyard.tracking.search_plan import RunSearch
+    from modelyard.tracking.search_query import run_search_statement
+
+    experiments, filter_string, view_type, limit, order_by = first
+    search = RunSearch([int(e) for e in experiments], filter_string, view_type, order_by, limit)
+    if search.metric is None:
+        return store.search_runs(*first, page_token=offset_token(depth - 100)).next_page_token
+    found = run_search_statement(
+        search.experiment_pks,
+        parse_filter(filter_string),
+        view_type,
+        parse_order_by(order_by),
+        depth - 101,
+        1,
+    )
+    r, m = tables.runs.c, tables.latest_metrics.c
+    with store.db.read() as conn:
+        run_id = conn.execute(found).scalar_one()
+        joined = tables.runs.outerjoin(
+            tables.latest_metrics, and_(m.run_id == r.run_id, m.key == search.metric.key)
+        )
+        row = conn.execute(
+            select(r.start_time, m.value, m.is_nan).select_from(joined).where(r.run_id == run_id)
+        ).one()
+    part = 2 if row.value is None else 1 if row.is_nan else 0
+    return search.next_token((part, row.value if part == 0 else None, row.start_time, run_id))
 
 
 def _timings(
