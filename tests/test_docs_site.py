@@ -218,16 +218,15 @@ class PageRun:
         self.timings: list[tuple[str, float, float]] = []
         # `modelyard` on PATH as a reader's venv has it (the tutorial starts `modelyard
         # serve`); one OpenMP thread per process: on a shared, loaded machine spinning
-        # threads make a seconds-long fit take minutes.
+        # threads make a seconds-long fit take minutes. No other MODELYARD_* setting: the
+        # page starts from the defaults, as a new reader does.
         self.env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not k.startswith("MODELYARD_")},
             "MODELYARD_HOME": str(folder / "yard"),
             "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
             "OMP_NUM_THREADS": "1",
             "PWD": str(folder),
         }
-        for key in ("MODELYARD_STORE_URI", "MODELYARD_ARTIFACTS_URI", "MODELYARD_TRACKING_URI"):
-            self.env.pop(key, None)
 
     def python(self, code: str, what: str) -> None:
         proc = subprocess.run(
