@@ -49,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,14 @@ def warm_up(server: Server, workers: Workers, k: int) -> None:
         workers.run(k, {**command, "seconds": 2.0})
 
 
+def distinct(messages: Iterable[str], most: int = 3) -> list[str]:
+    """The first ``most`` different errors (batch and run numbers aside), shortened."""
+    seen: dict[str, str] = {}
+    for message in messages:
+        seen.setdefault(message.split(": ", 1)[-1], message[:200])
+    return list(seen.values())[:most]
+
+
 def run_phase(
     workload: str,
     server: Server,
@@ -254,7 +263,7 @@ def run_phase(
     samples = [x / 1000 for r in results for x in r["samples"]]
     out: dict[str, Any] = {
         "errors": sum(r["failed"] for r in results),
-        "messages": [m for r in results for m in r["messages"]][:5],
+        "messages": distinct(m for r in results for m in r["messages"]),
         "elapsed_s": elapsed,
         "wall_s": wall,
         "server_cpu_s": server_s,
