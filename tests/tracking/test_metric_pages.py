@@ -83,6 +83,31 @@ def test_a_chunk_logged_out_of_order_is_paged_in_place(metadata_db):
     assert store.get_metric_history(run_id, "nothing", 10).items == []
 
 
+def test_a_chunk_written_between_pages_that_starts_before_the_scan_is_still_read(metadata_db):
+    store = SqlTrackingStore(metadata_db)
+    run_id = store.create_run("0", "u", 0).info.run_id
+    blobs = [log(store, run_id, [(s, 100 + s, 1.0) for s in range(b, b + 10)]) for b in (0, 10, 20)]
+    first = store.get_metric_history(run_id, "m", 15)  # ends at step 14; the scan resumes at 10
+    blobs.append(log(store, run_id, [(3, 1, -1.0), (25, 1, -2.0)]))  # a late, early-starting batch
+    rest = read_all_from(store, run_id, 15, first.next_page_token)
+    end = first.items[-1]
+    after = [p for p in history(blobs) if (p[0], p[1]) > (end.step, end.timestamp)]
+    assert [(m.step, m.timestamp) for m in first.items + rest] == [
+        *((m.step, m.timestamp) for m in first.items),
+        *((s, t) for s, t, _ in after),
+    ]
+    assert (25, 1) in [(m.step, m.timestamp) for m in rest]
+
+
+def read_all_from(store: SqlTrackingStore, run_id: str, page: int, token: str | None) -> list:
+    got: list[Metric] = []
+    while token is not None:
+        found = store.get_metric_history(run_id, "m", page, token)
+        got += found.items
+        token = found.next_page_token
+    return got
+
+
 def test_a_page_reads_a_bounded_number_of_points_however_deep(sqlite_db):
     store = SqlTrackingStore(sqlite_db)
     run_id = store.create_run("0", "u", 0).info.run_id
@@ -111,7 +136,7 @@ def test_a_page_reads_a_bounded_number_of_points_however_deep(sqlite_db):
 
 
 def test_the_page_query_is_a_range_scan_of_the_index(sqlite_db):
-    cursor = HistoryCursor(point_key(1000, 5, 0.5), (990, 3))
+    cursor = HistoryCursor(point_key(1000, 5, 0.5), (990, 3), 0)
     stmt = chunks_statement("a" * 32, "loss", cursor).limit(64)
     compiled = stmt.compile(sqlite_db.engine, compile_kwargs={"literal_binds": True})
     with sqlite_db.read() as conn:
@@ -129,11 +154,12 @@ def token(fields: object) -> str:
     [
         "not base64!",
         token({"offset": 5}),  # a run search's token
-        token({"history": [1, 2, 0.5, False]}),
-        token({"history": [1, 2, "x", False, 0, 0]}),
-        token({"history": [1, 2, 0.5, "no", 0, 0]}),
-        token({"history": [2**63, 2, 0.5, False, 0, 0]}),
-        token({"history": [True, 2, 0.5, False, 0, 0]}),
+        token({"history": [1, 2, 0.5, False, 0, 0]}),
+        token({"history": [1, 2, "x", False, 0, 0, 0]}),
+        token({"history": [1, 2, 0.5, "no", 0, 0, 0]}),
+        token({"history": [2**63, 2, 0.5, False, 0, 0, 0]}),
+        token({"history": [1, 2, 0.5, False, 0, 0, -(2**63) - 1]}),
+        token({"history": [True, 2, 0.5, False, 0, 0, 0]}),
         token([1, 2, 3]),
     ],
 )

@@ -11,10 +11,13 @@ of them at a time, keeping at most a page of points between batches
 The page token is where the page ended — the last point's (step, timestamp, value) — and
 the smallest (step, timestamp) of the chunks that still held later points (``start``):
 every chunk holding a point after the token starts at or after it, so the next page's
-scan begins there rather than at the history's beginning. A point logged while a client
-pages shows on a later page when it comes after the token, as with any keyset page, and
-never twice. Tokens are opaque to clients (base64 JSON); one from another listing, or
-altered, is refused naming ``page_token``.
+scan begins there rather than at the history's beginning. The token also holds the
+newest ``chunk_id`` of the series when the page was read (``seen``): a chunk written
+since that starts before ``start`` (a late batch that also logs an early step) is read
+by the next page too. So a point logged while a client pages shows on a later page when
+it comes after the token, as with any keyset page, and never twice. Tokens are opaque to
+clients (base64 JSON); one from another listing, or altered, is refused naming
+``page_token``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Sequence
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Select, select, tuple_
@@ -44,6 +48,7 @@ class HistoryCursor(NamedTuple):
 
     after: PointKey
     start: tuple[int, int]
+    seen: int  # the newest chunk_id of the series when the previous page was read
 
 
 class HistoryPage(NamedTuple):
@@ -60,10 +65,22 @@ def read_page(
 ) -> HistoryPage:
     """The ``limit`` points of the history after ``page_token``, in history order."""
     cursor = decode_history_token(page_token)
+    c = t.metric_chunks.c
+    newest = (
+        select(c.chunk_id)
+        .where(c.run_id == run_id, c.key == key)
+        .order_by(c.chunk_id.desc())
+        .limit(1)
+    )
+    seen = conn.execute(newest).scalar() or 0
     page = PageBuffer(cursor.after if cursor else None, limit)
     reaches: list[tuple[tuple[int, int], tuple[int, int]]] = []  # (min, max) of each chunk
     points_read = 0
-    for rows, frontier in _chunk_batches(conn, run_id, key, cursor, limit):
+    batches = _chunk_batches(conn, run_id, key, cursor, limit)
+    if cursor is not None:  # chunks written since, starting before the scan: first in order
+        late = conn.execute(late_chunks_statement(run_id, key, cursor)).all()
+        batches = chain([(late, (-(2**63), -(2**63)))], batches)
+    for rows, frontier in batches:
         page.add([(row.chunk_id, row.points) for row in rows])
         reaches += [
             ((row.min_step, row.min_timestamp), (row.max_step, row.max_timestamp)) for row in rows
@@ -76,7 +93,7 @@ def read_page(
     if last is not None:
         end = (last.step, last.timestamp)
         start = min(low for low, high in reaches if high >= end)
-        token = encode_history_token(HistoryCursor(last, start))
+        token = encode_history_token(HistoryCursor(last, start, seen))
     return HistoryPage(columns, token, len(reaches), points_read)
 
 
@@ -126,9 +143,26 @@ def chunks_statement(run_id: str, key: str, cursor: HistoryCursor | None) -> Sel
     return stmt
 
 
+def late_chunks_statement(run_id: str, key: str, cursor: HistoryCursor) -> Select[Any]:
+    """The chunks written since the cursor's page that start before its scan would and
+    may hold points after it (a range of the primary key: usually none)."""
+    c = t.metric_chunks.c
+    after = (cursor.after.step, cursor.after.timestamp)
+    return select(
+        c.chunk_id, c.points, c.min_step, c.min_timestamp, c.max_step, c.max_timestamp
+    ).where(
+        c.run_id == run_id,
+        c.key == key,
+        c.chunk_id > cursor.seen,
+        tuple_(c.min_step, c.min_timestamp) < tuple_(*cursor.start),
+        tuple_(c.max_step, c.max_timestamp) >= tuple_(*after),
+    )
+
+
 def encode_history_token(cursor: HistoryCursor) -> str:
     after = cursor.after
-    body = {"history": [after.step, after.timestamp, after.value, after.nan, *cursor.start]}
+    fields = [after.step, after.timestamp, after.value, after.nan, *cursor.start, cursor.seen]
+    body = {"history": fields}
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
 
 
@@ -137,8 +171,8 @@ def decode_history_token(token: str | None) -> HistoryCursor | None:
         return None
     try:
         fields = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))["history"]
-        step, timestamp, value, nan, start_step, start_timestamp = fields
-        ints = (step, timestamp, start_step, start_timestamp)
+        step, timestamp, value, nan, start_step, start_timestamp, seen = fields
+        ints = (step, timestamp, start_step, start_timestamp, seen)
         if not all(type(i) is int and -(2**63) <= i < 2**63 for i in ints):
             raise ValueError
         if type(nan) is not bool:
@@ -146,7 +180,7 @@ def decode_history_token(token: str | None) -> HistoryCursor | None:
         if type(value) not in (int, float):
             raise ValueError
         after = PointKey(step, timestamp, float(value), nan)
-        return HistoryCursor(after, (start_step, start_timestamp))
+        return HistoryCursor(after, (start_step, start_timestamp), seen)
     except (ValueError, TypeError, KeyError, UnicodeError, binascii.Error):
         raise InvalidParameter(
             f"invalid page token {token!r:.60}: pass the next_page_token of the previous "
@@ -163,5 +197,6 @@ __all__ = [
     "chunks_statement",
     "decode_history_token",
     "encode_history_token",
+    "late_chunks_statement",
     "read_page",
 ]
