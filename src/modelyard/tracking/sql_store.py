@@ -9,7 +9,7 @@ latest metrics and tags for a whole page with one query per table, never one per
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
@@ -395,12 +395,12 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         if self._searches is not None:  # SQLite: cached SQL on a raw cursor
             with self.db.raw_read() as cur:
                 rows = self._found_sqlite(cur, search, with_revision=False)
-                found = self._loader.load_raw(cur, [row[0] for row in rows[:max_results]])
+                found = self._loader.load_raw(cur, [row["run_id"] for row in rows[:max_results]])
         else:
             with self.db.read() as conn:
                 rows = self._found(conn, search, with_revision=False)
-                found = self._loader.load(conn, [row[0] for row in rows[:max_results]])
-        return Page(found, self._next_token(search, rows, sort_from=1))
+                found = self._loader.load(conn, [row["run_id"] for row in rows[:max_results]])
+        return Page(found, self._next_token(search, rows))
 
     def search_run_revisions(
         self,
@@ -419,8 +419,8 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         else:
             with self.db.read() as conn:
                 rows = self._found(conn, search, with_revision=True)
-        page = [(row[0], row[1]) for row in rows[:max_results]]
-        return Page(page, self._next_token(search, rows, sort_from=2))
+        page = [(row["run_id"], row["revision"]) for row in rows[:max_results]]
+        return Page(page, self._next_token(search, rows))
 
     def _planned(
         self,
@@ -442,33 +442,39 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         )
 
     @staticmethod
-    def _next_token(search: RunSearch, rows: Sequence[Any], sort_from: int) -> str | None:
+    def _next_token(search: RunSearch, rows: Sequence[Mapping[str, Any]]) -> str | None:
         """``rows`` holds one run more than the page when there is a next page."""
         if len(rows) <= search.limit:
             return None
         last = rows[search.limit - 1]
-        return search.next_token(tuple(last[sort_from:]) if search.seeks else None)
+        sort_values = tuple(v for name, v in last.items() if name.startswith("sort_"))
+        return search.next_token(sort_values if search.seeks else None)
 
-    def _found_sqlite(self, cur: Any, search: RunSearch, with_revision: bool) -> list[Any]:
-        """The search's rows on SQLite: run id (revision), sort values."""
+    def _found_sqlite(
+        self, cur: Any, search: RunSearch, with_revision: bool
+    ) -> list[Mapping[str, Any]]:
+        """The search's rows on SQLite, by column name: ``run_id`` (``revision``), the sort
+        values ``sort_0`` …"""
         assert self._searches is not None
         driven = None
         for clause, probe in self._searches.probes(search):
-            driven = search.drives(clause, [row[0] for row in probe.execute(cur).fetchall()])
+            run_id = probe.getter("run_id")
+            driven = search.drives(clause, [run_id(row) for row in probe.execute(cur).fetchall()])
             if driven is not None:
                 break
         sizing = self._searches.experiment_probe(search)
         if sizing is not None and driven is None:
             search.walk = len(sizing.execute(cur).fetchall()) > search_plan.WALK_MIN
-        rows: list[Any] = []
+        rows: list[Mapping[str, Any]] = []
         for compiled in self._searches.statements(search, driven, with_revision):
-            rows += compiled.execute(cur).fetchall()
+            names = compiled.columns
+            rows += (dict(zip(names, row, strict=True)) for row in compiled.execute(cur))
             if len(rows) > search.limit:
                 break
         return rows
 
     @staticmethod
-    def _found(conn: Connection, search: RunSearch, with_revision: bool) -> list[Any]:
+    def _found(conn: Connection, search: RunSearch, with_revision: bool) -> list[Mapping[str, Any]]:
         """The search's rows through SQLAlchemy (PostgreSQL)."""
         driven = None
         for clause, probe in search.probes():
@@ -478,9 +484,9 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         sizing = search.experiment_probe()
         if sizing is not None and driven is None:
             search.walk = len(conn.execute(sizing).all()) > search_plan.WALK_MIN
-        rows: list[Any] = []
+        rows: list[Mapping[str, Any]] = []
         for statement in search.statements(driven, with_revision):
-            rows += conn.execute(statement).tuples()
+            rows += (dict(row) for row in conn.execute(statement).mappings())
             if len(rows) > search.limit:
                 break
         return rows

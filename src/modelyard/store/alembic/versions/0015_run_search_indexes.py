@@ -26,10 +26,13 @@ depends_on = None
 def upgrade() -> None:
     # Hash on PostgreSQL only (``store.schema.hash_on_postgres``): the option would load the
     # PostgreSQL dialect on SQLite too.
-    value_index = {"postgresql_using": "hash"} if op.get_bind().dialect.name == "postgresql" else {}
+    using = "hash" if op.get_bind().dialect.name == "postgresql" else None
     op.create_index("ix_runs_run_name", "runs", ["run_name"])
-    op.create_index("ix_params_value", "params", ["value"], **value_index)
-    op.create_index("ix_tags_value", "tags", ["value"], **value_index)
+    for table in ("params", "tags"):
+        if using:
+            op.create_index(f"ix_{table}_value", table, ["value"], postgresql_using=using)
+        else:
+            op.create_index(f"ix_{table}_value", table, ["value"])
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "is_nan", "value"])
 
 
