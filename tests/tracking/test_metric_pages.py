@@ -178,3 +178,16 @@ def test_a_page_size_out_of_range_is_refused(sqlite_db, bad):
     with pytest.raises(InvalidParameter) as raised:
         store.get_metric_history(run_id, "m", bad)
     assert raised.value.field == "max_results"
+
+
+@pytest.mark.parametrize(
+    "legacy", [str, lambda n: base64.b64encode(f"offset:{n}".encode()).decode()]
+)
+def test_an_offset_token_from_before_the_upgrade_still_pages(sqlite_db, legacy):
+    store = SqlTrackingStore(sqlite_db)
+    run_id = store.create_run("0", "u", 0).info.run_id
+    blobs = [log(store, run_id, [(s, 100 + s, 1.0) for s in range(b, b + 10)]) for b in (0, 10)]
+    rest = read_all_from(store, run_id, 4, legacy(7))  # what the servers answered before
+    assert [m.step for m in rest] == [p[0] for p in history(blobs)][7:]
+    beyond = store.get_metric_history(run_id, "m", 4, legacy(25))
+    assert beyond.items == [] and beyond.next_page_token is None

@@ -17,7 +17,8 @@ since that starts before ``start`` (a late batch that also logs an early step) i
 by the next page too. So a point logged while a client pages shows on a later page when
 it comes after the token, as with any keyset page, and never twice. Tokens are opaque to
 clients (base64 JSON); one from another listing, or altered, is refused naming
-``page_token``.
+``page_token``. An offset token the servers wrote before (``legacy_offset``) still pages:
+the next page is found by seeking through the history a batch at a time, once.
 """
 
 from __future__ import annotations
@@ -64,6 +65,18 @@ def read_page(
     conn: Connection, run_id: str, key: str, limit: int, page_token: str | None
 ) -> HistoryPage:
     """The ``limit`` points of the history after ``page_token``, in history order."""
+    skip = legacy_offset(page_token)
+    if skip is not None:  # a token from before keyset pages: seek page by page, once
+        page_token, points_read = None, 0
+        while skip > 0:
+            passed = read_page(conn, run_id, key, min(skip, BATCH_POINTS), page_token)
+            skip -= len(passed.columns.steps)
+            points_read += passed.points_read
+            page_token = passed.next_page_token
+            if page_token is None:
+                steps, times, values = passed.columns
+                empty = MetricColumns(steps[:0], times[:0], values[:0])
+                return passed._replace(columns=empty, points_read=points_read)
     cursor = decode_history_token(page_token)
     c = t.metric_chunks.c
     newest = (
@@ -166,6 +179,22 @@ def encode_history_token(cursor: HistoryCursor) -> str:
     return base64.urlsafe_b64encode(json.dumps(body).encode()).decode()
 
 
+def legacy_offset(token: str | None) -> int | None:
+    """The offset in a page token the servers wrote before keyset pages (the MLflow
+    route's ``"25000"``, ``/api/v1``'s base64 ``offset:25000``), so a client paging across
+    an upgrade goes on where it was; ``None`` for any other token."""
+    if not token or len(token) > 40:
+        return None
+    if token.isdigit():
+        return int(token)
+    try:
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
+    except (ValueError, UnicodeError, binascii.Error):
+        return None
+    label, _, number = text.partition(":")
+    return int(number) if label == "offset" and number.isdigit() else None
+
+
 def decode_history_token(token: str | None) -> HistoryCursor | None:
     if not token:
         return None
@@ -198,5 +227,6 @@ __all__ = [
     "decode_history_token",
     "encode_history_token",
     "late_chunks_statement",
+    "legacy_offset",
     "read_page",
 ]
