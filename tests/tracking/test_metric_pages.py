@@ -191,3 +191,23 @@ def test_an_offset_token_from_before_the_upgrade_still_pages(sqlite_db, legacy):
     assert [m.step for m in rest] == [p[0] for p in history(blobs)][7:]
     beyond = store.get_metric_history(run_id, "m", 4, legacy(25))
     assert beyond.items == [] and beyond.next_page_token is None
+
+
+def test_a_chunk_a_replica_of_the_release_before_wrote_is_read_on_every_page(metadata_db):
+    """During a rolling upgrade, an older replica writes chunks without their range: the
+    columns' defaults make the chunk reach into every page, so none of its points is lost."""
+    store = SqlTrackingStore(metadata_db)
+    run_id = store.create_run("0", "ann", 0).info.run_id
+    blobs = [log(store, run_id, [(s, s, float(s)) for s in range(0, 40, 2)])]
+    older = [(s, s, -float(s)) for s in range(1, 40, 2)]
+    blobs.append(pack_points([p[0] for p in older], [p[1] for p in older], [p[2] for p in older]))
+    with metadata_db.write() as conn:  # the columns the release before wrote
+        conn.execute(
+            text(
+                "INSERT INTO metric_chunks (run_id, key, chunk_id, points) "
+                "VALUES (:run_id, 'm', 1, :points)"
+            ),
+            {"run_id": run_id, "points": blobs[1]},
+        )
+    for page in (3, 7, 1000):
+        assert_history(read_all(store, run_id, page), blobs)

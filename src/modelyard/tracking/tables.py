@@ -19,11 +19,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from modelyard.store.schema import hash_on_postgres, metadata
 
 KEY_LENGTH = 250
+#: The (smallest, largest) a chunk's range defaults to: int64's bounds, as SQL text.
+RANGE_UNKNOWN = (str(-(2**63)), str(2**63 - 1))
 
 experiments = Table(
     "experiments",
@@ -146,11 +149,13 @@ metric_chunks = Table(
     # (``store.metric_chunks.next_chunk_id``): a series' chunks append at its end.
     Column("chunk_id", BigInteger, primary_key=True, autoincrement=False),
     Column("points", LargeBinary, nullable=False),
-    # The smallest and largest (step, timestamp) of the chunk's points, compared as pairs.
-    Column("min_step", BigInteger, nullable=False),
-    Column("min_timestamp", BigInteger, nullable=False),
-    Column("max_step", BigInteger, nullable=False),
-    Column("max_timestamp", BigInteger, nullable=False),
+    # The smallest and largest (step, timestamp) of the chunk's points, compared as pairs;
+    # a chunk written without them (by a replica of the release before, during a rolling
+    # upgrade) gets the widest range, so every page reads it.
+    Column("min_step", BigInteger, nullable=False, server_default=text(RANGE_UNKNOWN[0])),
+    Column("min_timestamp", BigInteger, nullable=False, server_default=text(RANGE_UNKNOWN[0])),
+    Column("max_step", BigInteger, nullable=False, server_default=text(RANGE_UNKNOWN[1])),
+    Column("max_timestamp", BigInteger, nullable=False, server_default=text(RANGE_UNKNOWN[1])),
     Index(
         "ix_metric_chunks_range",
         "run_id",

@@ -7,12 +7,12 @@ Create Date: 2026-12-06 11:00:00
 Each ``metric_chunks`` row gains the smallest and largest (step, timestamp) of its points,
 and an index in that order, so a page of a history reads only the chunks that reach into
 it (``tracking/metric_pages.py``). Existing chunks are back-filled from their blobs, a
-batch of rows at a time. The columns are added with a default of 0 (SQLite cannot add a
-NOT NULL column without one, nor drop a default without copying the table); on
-PostgreSQL the default is dropped again, on SQLite it stays, unused: every write names
-the columns. Written by hand to match the table definitions;
-``tests/store/test_migrations.py`` checks with Alembic's autogenerate comparison that they
-agree.
+batch of rows at a time. The columns keep a default on both databases, for a replica of
+the previous release still serving while a rolling upgrade replaces it (it writes chunks
+without them): the widest range there is (``RANGE_UNKNOWN``), so such a chunk reaches
+into every page and is always read — slower for those chunks, never a point missed.
+Written by hand to match the table definitions; ``tests/store/test_migrations.py`` checks
+with Alembic's autogenerate comparison that they agree.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ branch_labels = None
 depends_on = None
 
 _COLUMNS = ("min_step", "min_timestamp", "max_step", "max_timestamp")
+#: int64's bounds, as ``tracking/tables.py``'s ``RANGE_UNKNOWN`` (a migration keeps its own).
+RANGE_UNKNOWN = (str(-(2**63)), str(2**63 - 1))
 _BATCH = 1_000
 
 _chunks = sa.table(
@@ -42,14 +44,12 @@ _chunks = sa.table(
 
 def upgrade() -> None:
     for name in _COLUMNS:
+        default = RANGE_UNKNOWN[0] if name.startswith("min") else RANGE_UNKNOWN[1]
         op.add_column(
             "metric_chunks",
-            sa.Column(name, sa.BigInteger(), nullable=False, server_default=sa.text("0")),
+            sa.Column(name, sa.BigInteger(), nullable=False, server_default=sa.text(default)),
         )
     _back_fill()
-    if op.get_bind().dialect.name != "sqlite":
-        for name in _COLUMNS:
-            op.alter_column("metric_chunks", name, server_default=None)
     op.create_index(
         "ix_metric_chunks_range",
         "metric_chunks",
