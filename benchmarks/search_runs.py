@@ -179,8 +179,6 @@ def load(db: Database, n: int, seed: int) -> None:
         raw.close()
     with db.engine.begin() as conn:
         for index in indexes:
-            if not db.is_sqlite and index.name in ("ix_params_value", "ix_tags_value"):
-                index.dialect_kwargs["postgresql_using"] = "hash"  # as hash_on_postgres does
             index.create(conn)
     from modelyard.store.statistics import refresh_statistics
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, MetaData, String, Table, event
+from sqlalchemy import DDL, BigInteger, Column, Index, MetaData, String, Table, event
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -81,6 +81,31 @@ def hash_on_postgres(table: Table, *index_names: str) -> None:
             for index in target.indexes:
                 if index.name in wanted:
                     index.dialect_kwargs["postgresql_using"] = "hash"
+
+
+#: Indexes made by DDL of their own, one form per database (``value_index``): not in the
+#: table definitions, so Alembic's comparison of the schema with them leaves them out.
+DIALECT_INDEXES: set[str] = set()
+
+
+def value_index(table: Table) -> None:
+    """Index which owners of a ``(…, key, value)`` table have a value, for equality probes:
+    ``(value)`` on SQLite, ``(key, md5(value))`` on PostgreSQL (a value may be longer than a
+    B-tree entry can hold, and a hash index degrades with many equal values). Named
+    ``ix_<table>_value`` on both; created with the table."""
+    name = f"ix_{table.name}_value"
+    DIALECT_INDEXES.add(name)
+    for dialect, ddl in value_index_ddl(table.name).items():
+        event.listen(table, "after_create", DDL(ddl).execute_if(dialect=dialect))
+
+
+def value_index_ddl(table: str) -> dict[str, str]:
+    """The ``CREATE INDEX`` of ``value_index`` per dialect (migrations run the same)."""
+    name = f"ix_{table}_value"
+    return {
+        "sqlite": f"CREATE INDEX {name} ON {table} (value)",
+        "postgresql": f"CREATE INDEX {name} ON {table} (key, md5(value))",
+    }
 
 
 def load_all_tables() -> MetaData:

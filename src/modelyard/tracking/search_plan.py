@@ -47,6 +47,7 @@ from modelyard.errors import InvalidParameter
 from modelyard.store.keyset import MAX_TOKEN_LENGTH
 from modelyard.tracking.search_filter import Clause, OrderKey, parse_filter, parse_order_by
 from modelyard.tracking.search_query import (
+    ValueIn,
     compare,
     keyset_columns,
     metric_ordered_statements,
@@ -234,9 +235,10 @@ class Driven:
 def _probe(clause: Clause) -> Select[Any] | None:
     if clause.kind in _KEYED and clause.op in _EQUALITY:
         table = _KEYED[clause.kind]
-        return select(table.c.run_id).where(
-            table.c.key == clause.key, compare(table.c.value, clause.op, clause.value)
-        )
+        found = clause.value if isinstance(clause.value, tuple) else (clause.value,)
+        values = [str(value) for value in found]
+        match = ValueIn(table.c.value, values)
+        return select(table.c.run_id).where(table.c.key == clause.key, match)
     if clause.kind == "metric" and clause.op in _NUMERIC:
         m = latest_metrics.c
         return select(m.run_id).where(

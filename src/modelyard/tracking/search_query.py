@@ -406,6 +406,35 @@ def _like_sqlite(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -
     return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
 
 
+# --- a value probe -----------------------------------------------------------------
+
+
+class ValueIn(FunctionElement[bool]):
+    """``value IN (…)`` on a ``(…, key, value)`` table, written so that table's value index
+    answers it (``store.schema.value_index``): on PostgreSQL that index is on ``(key,
+    md5(value))``, so the test is made on the digest first, then on the value itself."""
+
+    type = Boolean()
+    inherit_cache = True
+    name = "value_in"
+
+    def __init__(self, column: Any, values: Sequence[str]) -> None:
+        super().__init__(column, *(bindparam(None, v, unique=True) for v in values))
+
+
+@compiles(ValueIn)
+def _value_in_default(element: ValueIn, compiler: SQLCompiler, **kw: Any) -> str:
+    column, *values = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} IN ({', '.join(values)}))"
+
+
+@compiles(ValueIn, "postgresql")
+def _value_in_postgresql(element: ValueIn, compiler: SQLCompiler, **kw: Any) -> str:
+    column, *values = (compiler.process(c, **kw) for c in element.clauses)
+    digests = ", ".join(f"md5({value})" for value in values)
+    return f"(md5({column}) IN ({digests}) AND {column} IN ({', '.join(values)}))"
+
+
 # --- ordering --------------------------------------------------------------------------
 
 
@@ -444,6 +473,7 @@ def _order(stmt: _Statement, order_by: list[OrderKey], base: Any) -> tuple[_Stat
 __all__ = [
     "VIEW_TYPES",
     "CaseSensitiveLike",
+    "ValueIn",
     "compare",
     "keyed_condition",
     "keyset_columns",

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelyard.store.schema import hash_on_postgres, metadata
+from modelyard.store.schema import hash_on_postgres, metadata, value_index
 
 KEY_LENGTH = 250
 #: The (smallest, largest) a chunk's range defaults to: int64's bounds, as SQL text.
@@ -116,10 +116,12 @@ params = Table(
     sqlite_with_rowid=False,
 )
 # The probe of ``params.x = 'v'`` (``tracking/search_plan.py``): which runs have this
-# value. A hash index on PostgreSQL, because values may be longer than a B-tree entry can
-# be (2,704 bytes); equality is all it is asked.
-Index("ix_params_value", params.c.value)
-hash_on_postgres(params, "ix_params_value")
+# value. On PostgreSQL a B-tree over (key, md5(value)): a value may be longer than a
+# B-tree entry can be (2,704 bytes), and a hash index, which has no such limit, chains
+# equal values into overflow pages — 150 µs an insert at 100,000 runs sharing a value,
+# rising with the count (every run's ``mlflow.source.name``). Probes match its expression
+# (``search_query.ValueIn``).
+value_index(params)
 
 tags = Table(
     "tags",
@@ -129,8 +131,7 @@ tags = Table(
     Column("value", Text, nullable=False),
     sqlite_with_rowid=False,
 )
-Index("ix_tags_value", tags.c.value)  # as ix_params_value
-hash_on_postgres(tags, "ix_tags_value")
+value_index(tags)  # as params'
 
 #: Full history, one row per (run, key) and write: the points a batch logged for a key,
 #: packed into one blob (see ``store/metric_chunks.py``). A 1,000-point batch over 10 keys is

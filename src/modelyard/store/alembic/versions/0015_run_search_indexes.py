@@ -8,14 +8,17 @@ Written by hand to match ``modelyard/tracking/tables.py``; ``tests/store/test_mi
 checks with Alembic's autogenerate comparison that they agree. The indexes answer the probes
 of ``tracking/search_plan.py`` (which runs have ``params.x = 'v'``, ``tags.x = 'v'``,
 ``metrics.x < v``, ``run_name = 'n'``) so a selective filter starts from its matches instead
-of reading every run. Params and tags are hash indexes on PostgreSQL: values can exceed
-what a B-tree entry may hold. The statistics are refreshed after the upgrade
+of reading every run. Params and tags are indexed on ``(key, md5(value))`` on PostgreSQL:
+values can exceed what a B-tree entry may hold, and a hash index degrades with many equal
+values. The statistics are refreshed after the upgrade
 (``store/statistics.py``).
 """
 
 from __future__ import annotations
 
 from alembic import op
+
+from modelyard.store.schema import value_index_ddl
 
 revision = "0015"
 down_revision = "0014"
@@ -24,15 +27,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # Hash on PostgreSQL only (``store.schema.hash_on_postgres``): the option would load the
-    # PostgreSQL dialect on SQLite too.
-    using = "hash" if op.get_bind().dialect.name == "postgresql" else None
+    dialect = op.get_bind().dialect.name
     op.create_index("ix_runs_run_name", "runs", ["run_name"])
-    for table in ("params", "tags"):
-        if using:
-            op.create_index(f"ix_{table}_value", table, ["value"], postgresql_using=using)
-        else:
-            op.create_index(f"ix_{table}_value", table, ["value"])
+    for table in ("params", "tags"):  # store.schema.value_index: one form per database
+        op.execute(value_index_ddl(table)[dialect])
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "is_nan", "value"])
 
 
