@@ -32,7 +32,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelyard.store.schema import hash_on_postgres, metadata
+from modelyard.store.schema import metadata, value_index
 
 NAME_LENGTH = 256
 KEY_LENGTH = 250
@@ -77,12 +77,11 @@ registered_model_tags = Table(
     Column("key", String(KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
     # Which models carry a key (the prompt tag every search excludes) and which a value
-    # (the probe of ``tracking/tag_probe.py``: a selective tag filter drives the search);
-    # the value index is a hash index on PostgreSQL (``hash_on_postgres``).
+    # (the probe of ``tracking/tag_probe.py``: a selective tag filter drives the search;
+    # the value index is ``store.schema.value_index``, one form per database).
     Index("ix_registered_model_tags_key", "key"),
-    Index("ix_registered_model_tags_value", "value"),
 )
-hash_on_postgres(registered_model_tags, "ix_registered_model_tags_value")
+value_index(registered_model_tags)
 
 _ONE_PRODUCTION = "stage = 'Production'"
 
@@ -149,9 +148,8 @@ model_version_tags = Table(
     # Whether any version of a model carries a key (the prompt tag every search excludes,
     # ``registry/search.py``), and the value probe, as for registered_model_tags.
     Index("ix_model_version_tags_key_name", "key", "name"),
-    Index("ix_model_version_tags_value", "value"),
 )
-hash_on_postgres(model_version_tags, "ix_model_version_tags_value")
+value_index(model_version_tags)
 
 model_aliases = Table(
     "model_aliases",

@@ -8,7 +8,6 @@ that keep two processes off one piece of work (``store/leases.py``).
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from sqlalchemy import DDL, BigInteger, Column, Index, MetaData, String, Table, event
 
@@ -61,26 +60,6 @@ ROOM_TABLE_MODULES: tuple[str, ...] = (
     "modelyard.pipelines.tables",
     "modelyard.pipelines.schedule_tables",
 )
-
-
-def hash_on_postgres(table: Table, *index_names: str) -> None:
-    """Make the named indexes of ``table`` hash indexes when created on PostgreSQL (B-tree
-    elsewhere): for tag and param values, which can be longer than a PostgreSQL B-tree
-    entry may be (2,704 bytes) and are only ever looked up by equality.
-
-    Set at ``before_create`` rather than as ``postgresql_using=`` in the definition:
-    SQLAlchemy imports its whole PostgreSQL dialect (~20 ms) to check such an option,
-    which every first use of a SQLite store would then pay for. A migration creating one
-    passes ``postgresql_using="hash"`` only when it runs on PostgreSQL, for the same reason.
-    """
-    wanted = set(index_names)
-
-    @event.listens_for(table, "before_create")
-    def _hash(target: Table, connection: Any, **_: Any) -> None:
-        if connection.dialect.name == "postgresql":
-            for index in target.indexes:
-                if index.name in wanted:
-                    index.dialect_kwargs["postgresql_using"] = "hash"
 
 
 #: Indexes made by DDL of their own, one form per database (``value_index``): not in the

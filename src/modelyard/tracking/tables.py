@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelyard.store.schema import hash_on_postgres, metadata, value_index
+from modelyard.store.schema import metadata, value_index
 
 KEY_LENGTH = 250
 #: The (smallest, largest) a chunk's range defaults to: int64's bounds, as SQL text.
@@ -54,11 +54,10 @@ experiment_tags = Table(
     Column("key", String(KEY_LENGTH), primary_key=True),
     Column("value", Text, nullable=False),
     # Which experiments carry a key, and a value (the probe of ``tracking/tag_probe.py``: a
-    # selective tag filter drives the search; a hash index on PostgreSQL).
+    # selective tag filter drives the search; ``store.schema.value_index``).
     Index("ix_experiment_tags_key", "key"),
-    Index("ix_experiment_tags_value", "value"),
 )
-hash_on_postgres(experiment_tags, "ix_experiment_tags_value")
+value_index(experiment_tags)
 
 runs = Table(
     "runs",

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from modelyard.tracking.search_filter import Clause
-from modelyard.tracking.search_query import compare
+from modelyard.tracking.search_query import ValueIn
 
 #: A tag clause matching at most this many owners drives the search (as run search's
 #: ``search_plan.DRIVE_LIMIT``). Above it the clause keeps more than 2 % of 100,000 rows,
@@ -47,7 +47,7 @@ def driving_owners(
             continue
         probe = (
             select(*owner)
-            .where(tags.c.key == clause.key, compare(tags.c.value, clause.op, clause.value))
+            .where(tags.c.key == clause.key, ValueIn(tags.c.value, _values(clause)))
             .limit(DRIVE_LIMIT + 1)
         )
         found = list(conn.execute(probe).all())
@@ -57,3 +57,8 @@ def driving_owners(
 
 
 __all__ = ["DRIVE_LIMIT", "driving_owners"]
+
+
+def _values(clause: Clause) -> list[str]:
+    found = clause.value if isinstance(clause.value, tuple) else (clause.value,)
+    return [str(value) for value in found]

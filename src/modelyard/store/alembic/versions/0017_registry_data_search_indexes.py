@@ -15,13 +15,15 @@ rows (``benchmarks/search_entities.py --explain``):
   ``ix_model_versions_latest`` alone, not from all its versions' rows;
 * the tag tables are indexed by key (the prompt tag every registry search excludes was a
   scan of every tag) and by value (``tracking/tag_probe.py``: a selective tag filter finds
-  its few owners first and drives the search) — a hash index on PostgreSQL, where a value
-  may be longer than a B-tree entry can hold (``store/schema.hash_on_postgres``).
+  its few owners first and drives the search) — ``(key, md5(value))`` on PostgreSQL, where
+  a value may be longer than a B-tree entry can hold (``store/schema.value_index``).
 """
 
 from __future__ import annotations
 
 from alembic import op
+
+from modelyard.store.schema import value_index_ddl
 
 revision = "0017"
 down_revision = "0016"
@@ -40,31 +42,26 @@ INDEXES = [
     ("ix_experiments_creation_time", "experiments", ["creation_time"]),
     ("ix_experiments_last_update_time", "experiments", ["last_update_time"]),
     ("ix_experiment_tags_key", "experiment_tags", ["key"]),
-    ("ix_registered_model_tags_value", "registered_model_tags", ["value"]),
-    ("ix_model_version_tags_value", "model_version_tags", ["value"]),
-    ("ix_experiment_tags_value", "experiment_tags", ["value"]),
     ("ix_dataset_versions_created_at", "dataset_versions", ["created_at"]),
 ]
 
 
-#: Hash indexes on PostgreSQL (tag values may exceed a B-tree entry), B-tree elsewhere.
-HASHED = {
-    "ix_registered_model_tags_value",
-    "ix_model_version_tags_value",
-    "ix_experiment_tags_value",
-}
+#: Tag tables whose values are indexed by ``store.schema.value_index`` (``(value)`` on
+#: SQLite, ``(key, md5(value))`` on PostgreSQL: values may exceed a B-tree entry, and a hash
+#: index chains equal values).
+VALUE_INDEXED = ("registered_model_tags", "model_version_tags", "experiment_tags")
 
 
 def upgrade() -> None:
-    # the option only on PostgreSQL: naming it loads SQLAlchemy's PostgreSQL dialect
-    on_postgres = op.get_bind().dialect.name == "postgresql"
     for name, table, columns in INDEXES:
-        if on_postgres and name in HASHED:
-            op.create_index(name, table, columns, postgresql_using="hash")
-        else:
-            op.create_index(name, table, columns)
+        op.create_index(name, table, columns)
+    dialect = op.get_bind().dialect.name
+    for table in VALUE_INDEXED:
+        op.execute(value_index_ddl(table)[dialect])
 
 
 def downgrade() -> None:
+    for table in reversed(VALUE_INDEXED):
+        op.drop_index(f"ix_{table}_value", table_name=table)
     for name, table, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
