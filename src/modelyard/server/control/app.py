@@ -14,6 +14,7 @@ another middleware and more route lists.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -171,6 +172,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         warm_up_search(client)
+        # What start-up built (modules, compiled statements, ~100,000 objects) stays for
+        # the process's life: frozen out of the collector, a full collection no longer
+        # walks it. Each walk held the GIL 40-90 ms on a loaded machine, once per ~350
+        # logged batches: 64 clients' p99 went from 87-181 to 43-71 ms (scale.py, A/B).
+        gc.collect()
+        gc.freeze()
         prerender.start()
         start_following(openlineage, settings)
         yield
