@@ -23,7 +23,7 @@ import pytest
 
 from modelyard.config import Settings
 
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 90.0  # a loaded 2-core machine starting three servers at once took over 30 s
 
 
 @dataclass(frozen=True)
