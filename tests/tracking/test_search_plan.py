@@ -174,3 +174,23 @@ def test_forged_or_foreign_tokens_are_refused_naming_the_page_token(yard):
         assert caught.value.field == "page_token"
     with pytest.raises(InvalidParameter, match="another search"):
         store.search_runs(experiments, "params.model = 'xgb'", max_results=5, page_token=token)
+
+
+def test_the_probes_are_answered_by_their_indexes_on_sqlite(sqlite_db):
+    """A probe that scans its table costs what the probe is there to avoid."""
+    from modelyard.store.statements import Compiled
+    from modelyard.tracking.search_plan import RunSearch
+
+    search = RunSearch(
+        [1],
+        "params.seed = '4' and tags.stage = 'prod' and metrics.rmse < 0.1 "
+        "and attributes.run_name = 'r'",
+        "ACTIVE_ONLY",
+        [],
+        100,
+    )
+    with sqlite_db.raw_read() as cur:
+        for _, probe in search.probes():
+            compiled = Compiled(probe, sqlite_db.engine.dialect)
+            plan = cur.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.args({})).fetchall()
+            assert all(row[3].startswith("SEARCH") for row in plan), (compiled.sql, plan)

@@ -417,6 +417,9 @@ class ValueIn(FunctionElement[bool]):
     type = Boolean()
     inherit_cache = True
     name = "value_in"
+    #: A condition as written, not a boolean value: no ``= 1`` appended on SQLite (which
+    #: would hide the column from the index).
+    _is_implicitly_boolean = True
 
     def __init__(self, column: Any, values: Sequence[str]) -> None:
         super().__init__(column, *(bindparam(None, v, unique=True) for v in values))
