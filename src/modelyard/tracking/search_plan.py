@@ -172,11 +172,17 @@ class RunSearch:
                 found.append((number, probe.limit(DRIVE_LIMIT + 1)))
         return found
 
-    @staticmethod
-    def drives(clause: int, run_ids: list[str]) -> Driven | None:
-        """What a probe's answer means: the search is driven by these runs, or (more
-        than ``DRIVE_LIMIT``) scanned."""
-        return Driven(clause, run_ids) if len(run_ids) <= DRIVE_LIMIT else None
+    def drives(self, clause: int, run_ids: list[str], by_subquery: bool = False) -> Driven | None:
+        """What a probe's answer means: the search is driven by these runs (or, with
+        ``by_subquery``, by the clause's probe without its limit), or — more than
+        ``DRIVE_LIMIT`` — scanned."""
+        if len(run_ids) > DRIVE_LIMIT:
+            return None
+        if by_subquery:
+            probe = _probe(self.clauses[clause])
+            assert probe is not None
+            return Driven(clause, probe)
+        return Driven(clause, run_ids)
 
     def experiment_probe(self) -> Select[Any] | None:
         """For a metric order: up to ``WALK_MIN + 1`` runs of the experiments, to tell
@@ -226,10 +232,13 @@ class RunSearch:
 
 @dataclass(frozen=True)
 class Driven:
-    """The runs a probe found for one clause: the search starts from them."""
+    """The runs a probe found for one clause: the search starts from them — the ids
+    themselves (SQLite looks each up), or the probe as a subquery (PostgreSQL: a semi-join
+    its planner costs from the index's statistics; a list of 2,000 ids it filtered a
+    sequential scan with instead)."""
 
     clause: int
-    run_ids: list[str]
+    run_ids: list[str] | Select[Any]
 
 
 def _probe(clause: Clause) -> Select[Any] | None:

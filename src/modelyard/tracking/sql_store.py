@@ -478,7 +478,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         """The search's rows through SQLAlchemy (PostgreSQL)."""
         driven = None
         for clause, probe in search.probes():
-            driven = search.drives(clause, list(conn.execute(probe).scalars()))
+            driven = search.drives(clause, list(conn.execute(probe).scalars()), by_subquery=True)
             if driven is not None:
                 break
         sizing = search.experiment_probe()
