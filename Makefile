@@ -73,6 +73,7 @@ bench: install-dev bench-venvs
 	$(BIN)/python benchmarks/tracking_server.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/search_entities.py
+	$(BIN)/python benchmarks/search_runs.py
 	$(BIN)/python benchmarks/metric_history.py
 	$(BIN)/python benchmarks/data.py
 	$(BIN)/python benchmarks/features.py
