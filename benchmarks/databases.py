@@ -10,7 +10,7 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,3 +60,35 @@ def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], list[float],
 
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[18] if len(values) >= 20 else max(values)
+
+
+def bulk_insert(engine: Any, tables: dict[str, Iterable[tuple[Any, ...]]]) -> None:
+    """Rows into tables the fastest way each database takes them, in one transaction:
+    ``executemany`` on SQLite, ``COPY`` on PostgreSQL. ``tables`` maps ``"name (col, …)"``
+    to its rows (``None`` for NULL)."""
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if engine.dialect.name == "sqlite":
+            cur.execute("BEGIN")  # the engines' connections are in autocommit mode
+            for target, rows in tables.items():
+                marks = ", ".join("?" * (target.count(",") + 1))
+                cur.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
+        else:
+            for target, rows in tables.items():
+                with cur.copy(f"COPY {target} FROM STDIN") as copy:
+                    block: list[str] = []
+                    for row in rows:
+                        block.append("\t".join(map(_copy_text, row)))
+                        if len(block) == 50_000:
+                            copy.write("\n".join(block) + "\n")
+                            block.clear()
+                    if block:
+                        copy.write("\n".join(block) + "\n")
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def _copy_text(value: Any) -> str:
+    return "\\N" if value is None else str(value)

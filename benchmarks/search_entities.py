@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from databases import p95, postgres_database, timed  # benchmarks/databases.py
+from databases import bulk_insert, p95, postgres_database, timed  # benchmarks/databases.py
 from sqlalchemy import Select, event, func, select
 
 from modelyard.config import Settings
@@ -58,6 +58,7 @@ from modelyard.registry.sql_store import SqlRegistryStore
 from modelyard.store.engine import Database, open_database
 from modelyard.store.keyset import SortKey, encode_token
 from modelyard.store.migrations import ensure_schema
+from modelyard.store.statistics import refresh_statistics
 from modelyard.tracking import tables as tt
 from modelyard.tracking.entities import ViewType
 from modelyard.tracking.search_filter import EXPERIMENTS, parse_filter, parse_order_by
@@ -219,47 +220,13 @@ def yard_rows() -> dict[Any, Iterable[tuple[Any, ...]]]:
     }
 
 
-def tsv(value: Any) -> str:
-    return "\\N" if value is None else str(value)
-
-
 def bulk_load(db: Database, tables: dict[Any, Iterable[tuple[Any, ...]]]) -> None:
-    """``INSERT … executemany`` in one transaction (SQLite) or COPY (PostgreSQL)."""
-    raw = db.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        if db.is_sqlite:
-            cur.execute("BEGIN")  # the engine's connections are in autocommit mode
-        for table, rows in tables.items():
-            names = [c.name for c in table.columns]
-            target = f"{table.name} ({', '.join(names)})"
-            if db.is_sqlite:
-                marks = ", ".join("?" * len(names))
-                cur.executemany(f"INSERT INTO {target} VALUES ({marks})", rows)
-                continue
-            with cur.copy(f"COPY {target} FROM STDIN") as copy:
-                block: list[str] = []
-                for row in rows:
-                    block.append("\t".join(map(tsv, row)))
-                    if len(block) == 50_000:
-                        copy.write("\n".join(block) + "\n")
-                        block.clear()
-                if block:
-                    copy.write("\n".join(block) + "\n")
-        raw.commit()
-    finally:
-        raw.close()
-
-
-def refresh(db: Database) -> None:
-    try:
-        from modelyard.store.statistics import refresh_statistics
-    except ImportError:  # before the helper landed: the same ANALYZE by hand
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-            conn.commit()
-        return
-    refresh_statistics(db)
+    """Every table's rows, by its columns in definition order (``databases.bulk_insert``)."""
+    named = {
+        f"{table.name} ({', '.join(c.name for c in table.columns)})": rows
+        for table, rows in tables.items()
+    }
+    bulk_insert(db.engine, named)
 
 
 # -- deep pages and plans --------------------------------------------------------------------
@@ -364,7 +331,7 @@ def bench_ours(uri: str, label: str, repeat: int, plans: bool, http: bool) -> No
                     f"{N + 1})"
                 )
                 conn.commit()
-        refresh(db)
+        refresh_statistics(db)
         print(
             f"{label}: 100,000 models / versions / experiments / dataset versions loaded "
             f"and analysed in {time.perf_counter() - t0:.1f} s",

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from databases import p95, postgres_database, timed  # benchmarks/databases.py
+from databases import bulk_insert, p95, postgres_database, timed  # benchmarks/databases.py
 
 from modelyard.store.engine import Database, open_database
 from modelyard.store.migrations import ensure_schema
@@ -66,10 +66,6 @@ SEARCHES: list[tuple[str, str, str | None, list[str]]] = [
     ("team = ads, order by rmse", "one", "tags.team = 'ads'", ["metrics.rmse ASC"]),
     ("order by start_time ASC", "one", None, ["attributes.start_time ASC"]),
 ]
-
-
-def tsv(value: Any) -> str:
-    return "\\N" if value is None else str(value)
 
 
 def rows(n: int, seed: int) -> dict[str, Iterator[tuple[Any, ...]]]:
@@ -153,30 +149,7 @@ def load(db: Database, n: int, seed: int) -> None:
     with db.engine.begin() as conn:
         for index in indexes:
             index.drop(conn)
-    raw = db.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        if db.is_sqlite:
-            cur.execute("BEGIN")  # the engine's connections are in autocommit mode
-            for target, table_rows in rows(n, seed).items():
-                width = target.count(",") + 1
-                marks = ", ".join("?" * width)
-                cur.executemany(f"INSERT INTO {target} VALUES ({marks})", table_rows)
-            raw.commit()
-        else:
-            for target, table_rows in rows(n, seed).items():
-                with cur.copy(f"COPY {target} FROM STDIN") as copy:
-                    block: list[str] = []
-                    for row in table_rows:
-                        block.append("\t".join(map(tsv, row)))
-                        if len(block) == 50_000:
-                            copy.write("\n".join(block) + "\n")
-                            block.clear()
-                    if block:
-                        copy.write("\n".join(block) + "\n")
-            raw.commit()
-    finally:
-        raw.close()
+    bulk_insert(db.engine, rows(n, seed))
     with db.engine.begin() as conn:
         for index in indexes:
             index.create(conn)
@@ -336,24 +309,14 @@ def _mlflow_store(uri: str, n: int, seed: int) -> Any:
         "tags (run_uuid, key, value)": lambda r: r,
         "latest_metrics (run_uuid, key, step, timestamp, value, is_nan)": lambda r: r,
     }
-    raw = store.engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        sqlite = store.engine.dialect.name == "sqlite"
-        for (target, shape), table_rows in zip(shaped.items(), rows(n, seed).values(), strict=True):
-            shaped_rows = (shape(row) for row in table_rows)
-            if sqlite:
-                marks = ", ".join("?" * (target.count(",") + 1))
-                cur.executemany(f"INSERT INTO {target} VALUES ({marks})", shaped_rows)
-            else:
-                with cur.copy(f"COPY {target} FROM STDIN") as copy:
-                    for row in shaped_rows:
-                        copy.write_row(row)
-        raw.commit()
-        cur.execute("ANALYZE")
-        raw.commit()
-    finally:
-        raw.close()
+    shaped_rows = {
+        target: map(shape, table_rows)
+        for (target, shape), table_rows in zip(shaped.items(), rows(n, seed).values(), strict=True)
+    }
+    bulk_insert(store.engine, shaped_rows)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+        conn.commit()
     print(f"  MLflow {mlflow_version()}: the same runs loaded in {time.perf_counter() - t0:.1f} s")
     return store
 
