@@ -70,13 +70,31 @@ def test_db_refuses_a_tracking_uri(home, monkeypatch):
     assert result.exit_code == 2 and "MODELYARD_TRACKING_URI" in result.output
 
 
-def test_wait_refuses_a_schema_newer_than_this_code_at_once(home):
+def stamp(home, revision: str) -> None:
     import sqlite3
 
-    db(home, "upgrade")
     reset_cache()
     with sqlite3.connect(home / "modelyard.db") as conn:
-        conn.execute("UPDATE alembic_version SET version_num = '9999'")
-    result = db(home, "wait", "--timeout", "1h")
+        conn.execute("UPDATE alembic_version SET version_num = ?", (revision,))
+
+
+@pytest.mark.parametrize("revision", ["9999", "0010a"])  # "0010a" < "0017" as a string
+def test_wait_refuses_a_schema_this_code_does_not_know_at_once(home, revision):
+    """Whatever its revision sorts like: the migrations this code has decide, as they do
+    for a starting server (a hang until the timeout would be the failure)."""
+    db(home, "upgrade")
+    stamp(home, revision)
+    result = db(home, "wait", "--timeout", "1m")
     assert result.exit_code == 2
-    assert "9999, newer than this modelyard's" in " ".join(result.output.split())
+    message = " ".join(result.output.split())
+    assert f"at schema revision '{revision}', which this modelyard" in message
+    assert f"(schema revisions up to '{SCHEMA_REVISION}') does not know" in message
+
+
+def test_wait_keeps_waiting_on_an_older_schema(home):
+    db(home, "upgrade")
+    stamp(home, "0014")
+    result = db(home, "wait", "--timeout", "0.3", "--interval", "0.1")
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())
+    assert "at revision 0014 after 0.3" in message and "modelyard db upgrade" in message

@@ -78,15 +78,16 @@ def wait(
     """Wait until the schema is this version's (migrated by someone else), then exit 0.
 
     Never migrates: the init container of a server pod runs it, so the server starts
-    only once the migration Job is done (an unreachable database counts as not yet).
+    only once the migration Job is done (an unreachable database counts as not yet). A
+    schema a newer modelyard migrated is refused at once (exit 2): waiting cannot help.
 
     Example:
     $ modelyard db wait --timeout 10m
     """
     from modelyard.durations import parse_duration
-    from modelyard.errors import InvalidParameter, StoreUnavailable
+    from modelyard.errors import StoreUnavailable
     from modelyard.store.engine import open_database
-    from modelyard.store.migrations import SCHEMA_REVISION, current_revision
+    from modelyard.store.migrations import SCHEMA_REVISION, current_revision, refuse_too_new
 
     limit_s = parse_duration(timeout, "--timeout").total_seconds()
     every_s = max(parse_duration(interval, "--interval").total_seconds(), 0.05)
@@ -103,12 +104,8 @@ def wait(
             if revision == SCHEMA_REVISION:
                 typer.echo(f"modelyard db: {_shown(uri)} at schema revision {revision}")
                 return
-            if revision is not None and revision > SCHEMA_REVISION:  # "0018" > "0017"
-                raise InvalidParameter(
-                    f"the schema of {_shown(uri)} is at revision {revision}, newer than this "
-                    f"modelyard's {SCHEMA_REVISION}: run the image that migrated it",
-                    field="store_uri",
-                )
+            if revision is not None:  # older: wait on; one this code does not know: refuse
+                refuse_too_new(_shown(uri), revision)
             if time.monotonic() + every_s > deadline:
                 found = revision or "none (unreachable, or not created yet)"
                 raise StoreUnavailable(

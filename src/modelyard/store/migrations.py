@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ def ensure_schema(db: Database) -> None:
             log.info("created the metadata schema of %s at revision %s", db.uri, SCHEMA_REVISION)
             return
         if revision is not None:  # None: tables from before Alembic, upgraded from base
-            _refuse_unknown(db, revision)
+            refuse_too_new(db.uri, revision)
         _alembic(conn, "upgrade", "head")
     log.info("upgraded the metadata schema of %s from %s to %s", db.uri, revision, SCHEMA_REVISION)
     # New indexes have no statistics yet, and a migration may rewrite tables: without
@@ -123,18 +124,35 @@ def _stamped(conn: Connection) -> str | None:
     return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def _refuse_unknown(db: Database, revision: str) -> None:
+def refuse_too_new(uri: str, revision: str) -> None:
+    """Raise ``SchemaTooNew`` unless ``revision`` is ``SCHEMA_REVISION`` or older than it.
+
+    The one place that orders revisions, for ``ensure_schema`` and ``modelyard db wait``
+    alike: "older" means on Alembic's chain down from ``SCHEMA_REVISION`` in the script
+    directory, never a string comparison (a newer release's revision may sort lower as a
+    string, "0016a" or a hash id, and a waiting pod would then wait for a migration that
+    never comes). Any other revision was stamped by a newer modelyard. ``uri`` is shown in
+    the message as given: pass it with its password hidden.
+    """
+    if revision in _revisions_up_to(SCHEMA_REVISION):
+        return
+    raise SchemaTooNew(
+        f"the metadata store {uri} is at schema revision {revision!r}, which this "
+        f"modelyard (schema revisions up to {SCHEMA_REVISION!r}) does not know: a newer "
+        "modelyard has upgraded it. Run that newer version here too; an older one never "
+        "downgrades the schema nor serves it",
+        field="store_uri",
+    )
+
+
+@lru_cache(maxsize=2)
+def _revisions_up_to(head: str) -> frozenset[str]:
+    """``head`` and every revision before it (imports Alembic and reads the scripts once,
+    ~20 ms: a waiting pod asks again every few seconds)."""
     from alembic.script import ScriptDirectory
 
-    known = {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
-    if revision not in known:
-        raise SchemaTooNew(
-            f"the metadata store {db.uri} is at schema revision {revision!r}, which this "
-            f"modelyard (schema revisions up to {SCHEMA_REVISION!r}) does not know: a newer "
-            "modelyard has upgraded it. Run that newer version here too; an older one never "
-            "downgrades the schema nor serves it",
-            field="store_uri",
-        )
+    script = ScriptDirectory.from_config(_config())
+    return frozenset(found.revision for found in script.iterate_revisions(head, "base"))
 
 
 def _alembic(conn: Connection, command_name: str, revision: str) -> None:
