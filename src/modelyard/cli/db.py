@@ -16,6 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from modelyard.config import Settings
+    from modelyard.store.engine import Database
 
 app = typer.Typer(
     help="Migrate the metadata database's schema, or wait until it is migrated.",
@@ -41,6 +42,27 @@ def _shown(uri: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(uri).render_as_string(hide_password=True)
+
+
+def _unreachable(db: Database) -> str | None:
+    """Why ``db`` cannot be connected to now, in the driver's words, or None.
+
+    ``db wait`` keeps waiting on it (a database still starting, a role its operator has
+    not created yet), but says why at once and again when it gives up: a wrong password
+    otherwise reads as "not migrated yet" for the whole timeout. libpq's messages name the
+    host and the user, never the password.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from modelyard.errors import StoreUnavailable
+
+    try:
+        with db.engine.connect():
+            return None
+    except DBAPIError as exc:
+        return " ".join(str(exc.orig).split())
+    except StoreUnavailable as exc:
+        return str(exc)
 
 
 @app.command()
@@ -95,10 +117,15 @@ def wait(
     uri = settings.resolved_store_uri()
     db = open_database(uri, sqlite_synchronous=settings.sqlite_synchronous)
     deadline = time.monotonic() + limit_s
+    told = None
     try:
         while True:
+            reason = _unreachable(db)
+            if reason is not None and reason != told:  # in the pod's log at once, not at the end
+                typer.echo(f"modelyard db: cannot reach {_shown(uri)} yet: {reason}", err=True)
+                told = reason
             try:
-                revision = current_revision(db)
+                revision = None if reason else current_revision(db)
             except StoreUnavailable:  # SQLite's way of saying "cannot open"
                 revision = None
             if revision == SCHEMA_REVISION:
@@ -107,7 +134,12 @@ def wait(
             if revision is not None:  # older: wait on; one this code does not know: refuse
                 refuse_too_new(_shown(uri), revision)
             if time.monotonic() + every_s > deadline:
-                found = revision or "none (unreachable, or not created yet)"
+                if reason is not None:
+                    raise StoreUnavailable(
+                        f"could not reach {_shown(uri)} in {timeout}: {reason} (check the host, "
+                        "the user and the password the pod reads: PGPASSWORD or the URI's Secret)"
+                    )
+                found = revision or "none (not created yet)"
                 raise StoreUnavailable(
                     f"the schema of {_shown(uri)} is at revision {found} after {timeout}; "
                     f"this modelyard needs {SCHEMA_REVISION}: run `modelyard db upgrade` "
