@@ -98,3 +98,15 @@ def test_wait_keeps_waiting_on_an_older_schema(home):
     assert result.exit_code == 2
     message = " ".join(result.output.split())
     assert "at revision 0014 after 0.3" in message and "modelyard db upgrade" in message
+
+
+def test_wait_says_at_once_why_it_cannot_reach_the_database_and_again_when_it_gives_up(home):
+    folder = home / "a-folder"
+    folder.mkdir(parents=True)
+    result = db(home, "wait", "--store-uri", f"sqlite:///{folder}", "--timeout", "0.3",
+                "--interval", "0.1")  # fmt: skip
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    assert "cannot reach" in lines[0] and "unable to open database file" in lines[0]
+    assert "could not reach" in result.output and "in 0.3: unable to open" in result.output
+    assert result.output.count("unable to open database file") == 2  # not once per look

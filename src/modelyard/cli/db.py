@@ -135,9 +135,16 @@ def wait(
                 refuse_too_new(_shown(uri), revision)
             if time.monotonic() + every_s > deadline:
                 if reason is not None:
+                    hint = (
+                        ""
+                        if db.is_sqlite
+                        else (
+                            " (check the host, the user and the password the pod reads: "
+                            "PGPASSWORD or the URI's Secret)"
+                        )
+                    )
                     raise StoreUnavailable(
-                        f"could not reach {_shown(uri)} in {timeout}: {reason} (check the host, "
-                        "the user and the password the pod reads: PGPASSWORD or the URI's Secret)"
+                        f"could not reach {_shown(uri)} in {timeout}: {reason}{hint}"
                     )
                 found = revision or "none (not created yet)"
                 raise StoreUnavailable(
