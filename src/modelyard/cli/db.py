@@ -18,6 +18,11 @@ if TYPE_CHECKING:
     from modelyard.config import Settings
     from modelyard.store.engine import Database
 
+#: What to check when ``db wait`` never reached a PostgreSQL database.
+_CHECK_LOGIN = (
+    " (check the host, the user and the password the pod reads: PGPASSWORD or the URI's Secret)"
+)
+
 app = typer.Typer(
     help="Migrate the metadata database's schema, or wait until it is migrated.",
     no_args_is_help=True,
@@ -135,14 +140,7 @@ def wait(
                 refuse_too_new(_shown(uri), revision)
             if time.monotonic() + every_s > deadline:
                 if reason is not None:
-                    hint = (
-                        ""
-                        if db.is_sqlite
-                        else (
-                            " (check the host, the user and the password the pod reads: "
-                            "PGPASSWORD or the URI's Secret)"
-                        )
-                    )
+                    hint = "" if db.is_sqlite else _CHECK_LOGIN
                     raise StoreUnavailable(
                         f"could not reach {_shown(uri)} in {timeout}: {reason}{hint}"
                     )
