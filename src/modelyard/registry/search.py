@@ -30,7 +30,7 @@ from modelyard.tracking.search_filter import (
     OrderKey,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.tag_probe import driving_owners
+from modelyard.tracking.tag_probe import driving_condition
 
 REGISTERED_MODELS = Grammar(
     entity="registered model",
@@ -99,10 +99,9 @@ def narrowed_to_tagged_models(
     """``query`` limited to the models of its first selective tag clause, when one keeps
     at most ``DRIVE_LIMIT`` (``tracking/tag_probe.py``); unchanged otherwise."""
     tags = t.registered_model_tags
-    owners = driving_owners(conn, tags, [tags.c.name], clauses, skip_keys=(IS_PROMPT_TAG,))
-    if owners is None:
-        return query
-    return query.where(t.registered_models.c.name.in_(sorted({o.name for o in owners})))
+    owners = [(tags.c.name, t.registered_models.c.name)]
+    drive = driving_condition(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
+    return query if drive is None else query.where(drive)
 
 
 def narrowed_to_tagged_versions(
@@ -110,15 +109,10 @@ def narrowed_to_tagged_versions(
 ) -> Select[Any]:
     """As ``narrowed_to_tagged_models``, for model versions: their names and numbers (a
     superset of the pairs, which the tag clause itself still narrows)."""
-    tags = t.model_version_tags
-    owners = driving_owners(
-        conn, tags, [tags.c.name, tags.c.version], clauses, skip_keys=(IS_PROMPT_TAG,)
-    )
-    if owners is None:
-        return query
-    c = t.model_versions.c
-    names, versions = {o.name for o in owners}, {int(o.version) for o in owners}
-    return query.where(c.name.in_(sorted(names)), c.version.in_(sorted(versions)))
+    tags, c = t.model_version_tags, t.model_versions.c
+    owners = [(tags.c.name, c.name), (tags.c.version, c.version)]
+    drive = driving_condition(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
+    return query if drive is None else query.where(drive)
 
 
 def _where(

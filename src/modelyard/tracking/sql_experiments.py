@@ -32,7 +32,7 @@ from modelyard.tracking.search_filter import (
     parse_order_by,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.tag_probe import driving_owners
+from modelyard.tracking.tag_probe import driving_condition
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -164,10 +164,10 @@ class SqlExperiments:
         )
         with self.db.read() as conn:
             tags = t.experiment_tags
-            owners = driving_owners(conn, tags, [tags.c.experiment_id], clauses)
-            if owners is not None:  # a selective tag clause drives (``tag_probe.py``)
-                ids = sorted({o.experiment_id for o in owners})
-                stmt = stmt.where(t.experiments.c.experiment_id.in_(ids))
+            owners = [(tags.c.experiment_id, t.experiments.c.experiment_id)]
+            drive = driving_condition(conn, tags, owners, clauses)
+            if drive is not None:  # a selective tag clause drives (``tag_probe.py``)
+                stmt = stmt.where(drive)
             rows, token = fetch_page(conn, stmt, keys, "experiments", page_token, max_results)
             ids = [r.experiment_id for r in rows]
             found = self._experiments(conn, t.experiments.c.experiment_id.in_(ids)) if ids else []

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import ColumnElement, Connection, and_, select
 
 from modelyard.tracking.search_filter import Clause
 from modelyard.tracking.search_query import ValueIn
@@ -32,16 +32,45 @@ DRIVE_LIMIT = 2_000
 _EQUALITY = ("=", "IN")
 
 
-def driving_owners(
+def driving_condition(
+    conn: Connection,
+    tags: Any,
+    owner: Sequence[tuple[Any, Any]],
+    clauses: Sequence[Clause],
+    skip_keys: Container[str] = (),
+) -> ColumnElement[bool] | None:
+    """``entity column IN (the owners' values)`` for each ``(tag column, entity column)``
+    pair of ``owner``, the owners being the rows of ``tags`` that match the first equality
+    tag clause matching at most ``DRIVE_LIMIT`` of them (a key in ``skip_keys`` is not
+    probed); None when no clause is that selective. With two columns (a version's name and
+    number) that is a superset of the owners, which the clause itself still narrows.
+
+    Each column's values are one sorted list, so that the database walks the entity's
+    index in that order and stops at the page's end. (On PostgreSQL, ``= ANY(array)``
+    would bind 1,000 names as one parameter instead of 1,000, ~3 ms less client CPU, but
+    the planner then estimated the pair of lists 4× higher and hashed every tag of the key:
+    6 → 18 ms at 100,000 versions.)
+    """
+    found = _owners(conn, tags, [tag for tag, _ in owner], clauses, skip_keys)
+    if found is None:
+        return None
+    return and_(
+        *(
+            column.in_(sorted({row[number] for row in found}))
+            for number, (_, column) in enumerate(owner)
+        )
+    )
+
+
+def _owners(
     conn: Connection,
     tags: Any,
     owner: Sequence[Any],
     clauses: Sequence[Clause],
-    skip_keys: Container[str] = (),
-) -> list[Row[Any]] | None:
+    skip_keys: Container[str],
+) -> list[tuple[Any, ...]] | None:
     """The ``owner`` columns' values of the rows of ``tags`` matching the first equality
-    tag clause that matches at most ``DRIVE_LIMIT`` of them (a key in ``skip_keys`` is not
-    probed), or None when no clause is that selective."""
+    tag clause that matches at most ``DRIVE_LIMIT`` of them, or None."""
     for clause in clauses:
         if clause.kind != "tag" or clause.op not in _EQUALITY or clause.key in skip_keys:
             continue
@@ -50,13 +79,13 @@ def driving_owners(
             .where(tags.c.key == clause.key, ValueIn(tags.c.value, _values(clause)))
             .limit(DRIVE_LIMIT + 1)
         )
-        found = list(conn.execute(probe).all())
+        found = [tuple(row) for row in conn.execute(probe).all()]
         if len(found) <= DRIVE_LIMIT:
             return found
     return None
 
 
-__all__ = ["DRIVE_LIMIT", "driving_owners"]
+__all__ = ["DRIVE_LIMIT", "driving_condition"]
 
 
 def _values(clause: Clause) -> list[str]:
