@@ -47,7 +47,13 @@ from modelyard.tracking.entities import (
 )
 from modelyard.tracking.run_context import system_tags
 from modelyard.tracking.search_filter import quote
-from modelyard.tracking.store import HISTORY_PAGE, TrackingStore
+from modelyard.tracking.store import (
+    HISTORY_PAGE,
+    MAX_HISTORY_PAGE,
+    TrackingStore,
+    gather_columns,
+    metric_column_pages,
+)
 from modelyard.tracking.system_tags import CLIENT_REPORTED_RUN_TAGS, refuse_system_tags
 
 
@@ -339,20 +345,20 @@ class TrackingClient:
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         """``get_metric_history`` as NumPy columns (steps, timestamps, values): for charts
-        and statistics over long histories, without a Python object per point."""
-        return self.store.get_metric_columns(run_id, key)
+        and statistics over long histories, without a Python object per point.
+
+        The whole history, however long (24 bytes a point), read a page at a time:
+        memory beyond the answer stays at a page and a column (``gather_columns``). To
+        hold less than the history, take its pages: ``iter_metric_columns``.
+        """
+        return gather_columns(self.iter_metric_columns(run_id, key, MAX_HISTORY_PAGE))
 
     def iter_metric_columns(
         self, run_id: str, key: str, page_size: int = HISTORY_PAGE
     ) -> Iterator[MetricColumns]:
         """``get_metric_columns`` a page at a time (charts down-sample a long history as
         it streams by: ``tracking.downsample.StreamingSample``)."""
-        token: str | None = None
-        while True:
-            columns, token = self.store.get_metric_columns_page(run_id, key, page_size, token)
-            yield columns
-            if not token:
-                return
+        return metric_column_pages(self.store, run_id, key, page_size)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         self.store.log_inputs(run_id, datasets)

@@ -1,9 +1,9 @@
 """The tracking store interface: one contract test suite for all implementations.
 
 Every method is abstract except a few optional ones with a working default
-(``get_runs``; ``get_metric_columns`` and ``get_metric_columns_page``, from
-``get_metric_history``; ``close``, which has nothing to release) or a clear refusal
-(``search_run_revisions``, ``run_revisions``).
+(``get_runs``; ``get_metric_columns_page``, from ``get_metric_history``, and
+``get_metric_columns``, from its pages; ``close``, which has nothing to release) or a
+clear refusal (``search_run_revisions``, ``run_revisions``).
 
 Implementations: ``SqlTrackingStore`` (SQLite, PostgreSQL) and, for
 ``MODELYARD_TRACKING_URI=http://…``, a REST store that speaks to ``modelyard server``,
@@ -13,7 +13,8 @@ where the same SQL store enforces the same rules.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from modelyard.errors import NotFound, NotImplementedFeature
 from modelyard.store.metric_chunks import MetricColumns
@@ -146,22 +147,9 @@ class TrackingStore(ABC):
 
     def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
         """The whole history as NumPy columns, in ``get_metric_history`` order (charts
-        down-sample it). The SQL store reads its chunks straight into arrays."""
-        import numpy as np
-
-        points: list[Metric] = []
-        token: str | None = None
-        while True:
-            page = self.get_metric_history(run_id, key, None, token)
-            points.extend(page.items)
-            token = page.next_page_token
-            if not token:
-                break
-        return MetricColumns(
-            np.array([p.step for p in points], dtype=np.int64),
-            np.array([p.timestamp for p in points], dtype=np.int64),
-            np.array([p.value for p in points], dtype=np.float64),
-        )
+        down-sample it), gathered a page at a time (``gather_columns``): besides the
+        answer, memory holds a page and one column."""
+        return gather_columns(metric_column_pages(self, run_id, key, MAX_HISTORY_PAGE))
 
     @abstractmethod
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None: ...
@@ -217,3 +205,48 @@ class TrackingStore(ABC):
     @abstractmethod
     def purge_run(self, run_id: str) -> None:
         """Remove a deleted run and everything it logged, for good."""
+
+
+def metric_column_pages(
+    store: TrackingStore, run_id: str, key: str, page_size: int = HISTORY_PAGE
+) -> Iterator[MetricColumns]:
+    """A history's ``get_metric_columns_page``s, one after the other (each read when
+    the one before has been taken)."""
+    token: str | None = None
+    while True:
+        columns, token = store.get_metric_columns_page(run_id, key, page_size, token)
+        yield columns
+        if not token:
+            return
+
+
+def gather_columns(pages: Iterable[MetricColumns]) -> MetricColumns:
+    """Pages of a history joined into one set of columns, in their order.
+
+    Why this shape: the answer itself is 24 bytes a point (240 MB for the 10 million
+    points of a long training run) and the caller asked for all of it, as
+    ``MlflowClient.get_metric_history`` returns all of a history, however long; what
+    must not grow with the history is the work beside it. Decoding all the chunks at
+    once and sorting them peaked at 6.8 times the answer (1.6 GB for 10 million points);
+    here the pages are kept as they come, then joined a column at a time, each page's
+    part of a column freed as it is copied: at most the answer, one more column (8 bytes
+    a point) and a page — 1.34 times the answer, 322 MB, at 10 million.
+    """
+    import numpy as np
+
+    steps: list[Any] = []
+    timestamps: list[Any] = []
+    values: list[Any] = []
+    for page in pages:
+        steps.append(page.steps)
+        timestamps.append(page.timestamps)
+        values.append(page.values)
+
+    def joined(parts: list[Any], dtype: Any) -> Any:
+        column = np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+        parts.clear()  # the pages' parts of this column go before the next is built
+        return column
+
+    return MetricColumns(
+        joined(steps, np.int64), joined(timestamps, np.int64), joined(values, np.float64)
+    )
