@@ -156,6 +156,31 @@ def raw_run(raw: RawClient, experiment_id: str) -> str:
     return str(created["run"]["info"]["run_id"])
 
 
+def trial_run(via: str, client: Any, experiment: str, i: int, *, floor: bool = False) -> str:
+    """Create run ``i`` with what a sweep's trial logs first, one batch of 5 metrics and 5
+    params; its id. The ``floor`` stores nothing: the mlflow client's batch goes to
+    ``FAKE_RUN`` there (the raw client sends the id the floor answered)."""
+    metrics = [(k, ((i * 7919 + j) % 1000) / 1000) for j, k in enumerate(METRIC_NAMES)]
+    params = [("model", MODELS[i % 4])] + [(f"p{j}", str(i % (j + 3))) for j in range(4)]
+    if via == "mlflow":
+        from mlflow.entities import Metric, Param
+
+        run_id = str(client.create_run(experiment).info.run_id)
+        client.log_batch(
+            FAKE_RUN if floor else run_id,
+            metrics=[Metric(k, v, 1, 0) for k, v in metrics],
+            params=[Param(k, v) for k, v in params],
+        )
+        return run_id
+    run_id = raw_run(client, experiment)
+    client.post("/runs/log-batch", {
+        "run_id": run_id,
+        "metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0} for k, v in metrics],
+        "params": [{"key": k, "value": v} for k, v in params],
+    })  # fmt: skip
+    return run_id
+
+
 def clients_for(via: str, targets: Targets, home: Path) -> dict[str, Any]:
     if via == "mlflow":
         return {name: mlflow_client(url) for name, url in targets}
@@ -270,32 +295,10 @@ def runs(via: str, sizes: dict[str, Any], targets: Targets) -> dict[str, Any]:
         else:
             experiments[name] = client.post("/experiments/create", {"name": label})["experiment_id"]
 
-    def create(name: str, i: int) -> None:
-        client, experiment = clients[name], experiments[name]
-        metrics = [(k, ((i * 7919 + j) % 1000) / 1000) for j, k in enumerate(METRIC_NAMES)]
-        params = [("model", MODELS[i % 4])] + [(f"p{j}", str(i % (j + 3))) for j in range(4)]
-        if via == "mlflow":
-            from mlflow.entities import Metric, Param
-
-            run_id = client.create_run(experiment).info.run_id
-            client.log_batch(
-                FAKE_RUN if name == "floor" else run_id,
-                metrics=[Metric(k, v, 1, 0) for k, v in metrics],
-                params=[Param(k, v) for k, v in params],
-            )
-        else:
-            run_id = raw_run(client, experiment)
-            client.post("/runs/log-batch", {
-                "run_id": run_id,
-                "metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0}
-                            for k, v in metrics],
-                "params": [{"key": k, "value": v} for k, v in params],
-            })  # fmt: skip
-
     spent = {name: 0.0 for name, _ in targets}
     for i, (name, _) in in_blocks(targets, sizes["runs"], BLOCK):
         start = time.perf_counter()
-        create(name, i)
+        trial_run(via, clients[name], experiments[name], i, floor=name == "floor")
         spent[name] += time.perf_counter() - start
 
     def search(name: str) -> int:
@@ -530,27 +533,9 @@ def create(via: str, command: dict[str, Any]) -> dict[str, Any]:
     messages: list[str] = []
     failed, i = 0, 0
     while time.perf_counter() < deadline:
-        metrics = [(k, ((i * 7919 + j) % 1000) / 1000) for j, k in enumerate(METRIC_NAMES)]
-        params = [("model", MODELS[i % 4])] + [(f"p{j}", str(i % (j + 3))) for j in range(4)]
         began = time.perf_counter()
         try:
-            if via == "mlflow":
-                from mlflow.entities import Metric, Param
-
-                run_id = client.create_run(experiment).info.run_id
-                client.log_batch(
-                    run_id,
-                    metrics=[Metric(k, v, 1, 0) for k, v in metrics],
-                    params=[Param(k, v) for k, v in params],
-                )
-            else:
-                run_id = raw_run(client, experiment)
-                client.post("/runs/log-batch", {
-                    "run_id": run_id,
-                    "metrics": [{"key": k, "value": v, "timestamp": 1, "step": 0}
-                                for k, v in metrics],
-                    "params": [{"key": k, "value": v} for k, v in params],
-                })  # fmt: skip
+            run_id = trial_run(via, client, experiment, i)
             samples.append(time.perf_counter() - began)
             acked.append(run_id)
         except Exception as exc:
