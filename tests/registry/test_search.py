@@ -295,3 +295,34 @@ def test_bad_filters_name_the_token_and_its_position(filled):
     assert (caught.value.position, caught.value.token) == (7, "'salt AND pepper")
     with pytest.raises(InvalidFilter, match="position 15 near 'LIKE'"):
         filled.search_model_versions("version_number LIKE '1'")
+
+
+#: Model names whose prefixes test the index range SQLite is given beside ``LIKE
+#: 'prefix%'`` (``store/prefix_range.py``): wildcard-like characters, a backslash, the last
+#: code point, a character past the Basic Multilingual Plane.
+PREFIXED = ["p%q", "p%qr", "p_q", "pxq", "p\\q", "p\U0010ffff", "p\U0010ffffz", "q", "pé", "p😀"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("p\\%%", ["p%q", "p%qr"]),
+        ("p\\_%", ["p_q"]),
+        ("p_q%", ["p%q", "p%qr", "p\\q", "p_q", "pxq"]),
+        ("p\\\\%", ["p\\q"]),
+        ("p\U0010ffff%", ["p\U0010ffff", "p\U0010ffffz"]),
+        ("pé%", ["pé"]),
+        ("p😀", ["p😀"]),
+        ("p%", [n for n in PREFIXED if n.startswith("p")]),
+    ],
+)
+def test_a_like_prefix_finds_what_the_pattern_alone_finds(yard, pattern, expected):
+    for name in PREFIXED:
+        yard.registry.store.create_registered_model(name, Actor("ana"))
+        yard.registry.store.create_model_version(
+            name, Actor("ana"), source="s3://b/m", storage_location="s3://b/m"
+        )
+    assert model_names(yard.registry, f"name LIKE '{pattern}'") == sorted(expected)
+    assert sorted(n for n, _ in versions(yard.registry, f"name LIKE '{pattern}'")) == sorted(
+        expected
+    )

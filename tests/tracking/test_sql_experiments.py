@@ -172,3 +172,26 @@ def test_bad_filters_name_the_token_and_its_position(client, filter_string, posi
     with pytest.raises(InvalidFilter) as caught:
         client.search_experiments(filter_string=filter_string)
     assert (caught.value.position, caught.value.token) == (position, token)
+
+
+#: Names whose prefixes test the index range SQLite is given beside ``LIKE 'prefix%'``
+#: (``store/prefix_range.py``): wildcard-like characters, a backslash, the last code point.
+PREFIXED = ["p%q", "p%qr", "p_q", "pxq", "p\\q", "p\U0010ffff", "p\U0010ffffz", "q", "pé"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("p\\%%", ["p%q", "p%qr"]),
+        ("p\\_%", ["p_q"]),
+        ("p_q%", ["p%q", "p%qr", "p\\q", "p_q", "pxq"]),
+        ("p\\\\%", ["p\\q"]),
+        ("p\U0010ffff%", ["p\U0010ffff", "p\U0010ffffz"]),
+        ("pé%", ["pé"]),
+        ("p%", sorted(n for n in PREFIXED if n.startswith("p"))),
+    ],
+)
+def test_a_like_prefix_finds_what_the_pattern_alone_finds(client, pattern, expected):
+    for name in PREFIXED:
+        client.create_experiment(name)
+    assert found(client, f"name LIKE '{pattern}'") == sorted(expected)

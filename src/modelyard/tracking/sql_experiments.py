@@ -13,13 +13,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, cast, delete, insert, select, update
+from sqlalchemy import Connection, Select, String, and_, cast, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
 from modelyard.store.keyset import SortKey, fetch_page
+from modelyard.store.prefix_range import prefix_range
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.checks import check_experiment_name
@@ -294,7 +295,9 @@ def _experiment_condition(clause: Clause) -> Any:
         tags = t.experiment_tags
         return keyed_condition(tags, tags.c.experiment_id == c.experiment_id, clause)
     if clause.key != "experiment_id":
-        return compare(c[clause.key], clause.op, clause.value)
+        condition = compare(c[clause.key], clause.op, clause.value)
+        bounds = prefix_range(c[clause.key], str(clause.value)) if clause.op == "LIKE" else None
+        return condition if bounds is None else and_(condition, bounds)
     if clause.op in ("LIKE", "ILIKE"):
         return compare(cast(c.experiment_id, String), clause.op, clause.value)
     if isinstance(clause.value, tuple):  # ids are integers: compare them as such

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Container, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, select
+from sqlalchemy import ColumnElement, Connection, Row, and_, select
 
 from modelyard.tracking.search_filter import Clause
 from modelyard.tracking.search_query import ValueIn
@@ -68,7 +68,7 @@ def _owners(
     owner: Sequence[Any],
     clauses: Sequence[Clause],
     skip_keys: Container[str],
-) -> list[tuple[Any, ...]] | None:
+) -> Sequence[Row[Any]] | None:
     """The ``owner`` columns' values of the rows of ``tags`` matching the first equality
     tag clause that matches at most ``DRIVE_LIMIT`` of them, or None."""
     for clause in clauses:
@@ -79,7 +79,7 @@ def _owners(
             .where(tags.c.key == clause.key, ValueIn(tags.c.value, _values(clause)))
             .limit(DRIVE_LIMIT + 1)
         )
-        found = [tuple(row) for row in conn.execute(probe).all()]
+        found = conn.execute(probe).all()
         if len(found) <= DRIVE_LIMIT:
             return found
     return None
