@@ -156,6 +156,13 @@ def load(db: Database, n: int, seed: int) -> None:
     from modelyard.store.statistics import refresh_statistics
 
     refresh_statistics(db)
+    if not db.is_sqlite:
+        # What autovacuum does to a table that grew by inserts (PostgreSQL ≥ 13's
+        # insert threshold) — here at once: it marks the pages all-visible, without which
+        # every index-only scan of a freshly COPYed table also reads the heap.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("runs", "params", "tags", "latest_metrics"):
+                conn.exec_driver_sql(f"VACUUM {table}")
 
 
 def offset_token(offset: int) -> str:
@@ -192,22 +199,35 @@ def explain(db: Database, store: SqlTrackingStore, search: tuple[Any, ...]) -> s
 
 
 def bench(
-    uri: str, label: str, n: int, repeat: int, seed: int, show_plans: bool, peer_uri: str | None
+    uri: str,
+    label: str,
+    n: int,
+    repeat: int,
+    seed: int,
+    show_plans: bool,
+    peer_uri: str | None,
+    only: str | None = None,
+    reuse: bool = False,
 ) -> None:
     db = open_database(uri)
     try:
         ensure_schema(db)
         t0 = time.perf_counter()
-        load(db, n, seed)
-        print(
-            f"{label}: {n:,} runs (+{SMALL_EXPERIMENTS * SMALL_EXPERIMENT_RUNS:,} in 9 "
-            f"more experiments) loaded in {time.perf_counter() - t0:.1f} s",
-            flush=True,
-        )
+        if reuse and _loaded(db) == n + SMALL_EXPERIMENTS * SMALL_EXPERIMENT_RUNS:
+            print(f"{label}: reusing the {n:,} runs already in {uri}", flush=True)
+        else:
+            load(db, n, seed)
+            print(
+                f"{label}: {n:,} runs (+{SMALL_EXPERIMENTS * SMALL_EXPERIMENT_RUNS:,} in 9 "
+                f"more experiments) loaded in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
         store = SqlTrackingStore(db)
         mlflow = _mlflow_store(peer_uri, n, seed) if peer_uri else None
         every = [str(e) for e in range(1, 2 + SMALL_EXPERIMENTS)]
         for name, scope, filter_string, order_by in SEARCHES:
+            if only and only not in name:
+                continue
             experiments = ["1"] if scope == "one" else every
             first = (experiments, filter_string, "ACTIVE_ONLY", 100, order_by)
             matches = _matches(store, first)
@@ -235,6 +255,16 @@ def bench(
                 print(explain(db, store, first), flush=True)
     finally:
         db.dispose()
+
+
+def _loaded(db: Database) -> int:
+    """How many runs the store holds (a reused database must hold the benchmark's)."""
+    from sqlalchemy import func, select
+
+    from modelyard.tracking import tables
+
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(tables.runs)).scalar_one())
 
 
 def _deep_token(store: SqlTrackingStore, first: tuple[Any, ...], depth: int) -> str | None:
@@ -356,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default="auto", help="'auto', 'none' or a URI")
     parser.add_argument("--sqlite", default="yes", choices=("yes", "no"))
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--only", help="run only the searches whose name contains this")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --postgres URI: search the runs a previous run loaded there (kept)",
+    )
     parser.add_argument(
         "--peer-max",
         type=int,
@@ -363,22 +399,25 @@ def main(argv: list[str] | None = None) -> int:
         help="also load and search MLflow's SqlAlchemyStore up to this many runs",
     )
     args = parser.parse_args(argv)
+    mine = (args.only, args.reuse)
     for n in (int(s) for s in args.runs.split(",")):
         peer = n <= args.peer_max
         if args.sqlite == "yes":
             with tempfile.TemporaryDirectory() as tmp:
                 uri = f"sqlite:///{Path(tmp) / 'search.db'}"
                 peer_uri = f"sqlite:///{Path(tmp) / 'mlflow.db'}" if peer else None
-                bench(uri, "SQLite", n, args.repeat, args.seed, args.explain, peer_uri)
+                bench(uri, "SQLite", n, args.repeat, args.seed, args.explain, peer_uri, args.only)
         if args.postgres != "none":
             with postgres_database(args.postgres) as uri:
                 if uri is None:
                     continue
                 if not peer:
-                    bench(uri, "PostgreSQL", n, args.repeat, args.seed, args.explain, None)
+                    bench(uri, "PostgreSQL", n, args.repeat, args.seed, args.explain, None, *mine)
                     continue
                 with postgres_database("auto") as peer_uri:
-                    bench(uri, "PostgreSQL", n, args.repeat, args.seed, args.explain, peer_uri)
+                    bench(
+                        uri, "PostgreSQL", n, args.repeat, args.seed, args.explain, peer_uri, *mine
+                    )
     return 0
 
 

@@ -6,6 +6,7 @@ import math
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -224,3 +225,50 @@ def _context(conn):
         return not (type_ == "index" and name in DIALECT_INDEXES)
 
     return MigrationContext.configure(conn, opts={"include_object": included})
+
+
+def test_the_indexes_made_per_database_are_the_same_by_first_use_and_by_migrations(
+    backend_settings,
+):
+    """The comparison above leaves them out (``DIALECT_INDEXES``), so they are compared
+    here as the database itself describes them — a covering, partial index on PostgreSQL
+    (migration 0018) must be what a new store gets too."""
+    db = open_database(backend_settings.resolved_store_uri())
+    ensure_schema(db)
+    first_use = _dialect_index_definitions(db)
+    _drop_everything(db)
+    upgrade(db)
+    migrated = _dialect_index_definitions(db)
+    db.dispose()
+    digests = {name for name in DIALECT_INDEXES if name.endswith("_value_digest")}
+    assert set(first_use) == set(DIALECT_INDEXES) - (digests if db.is_sqlite else set())
+    assert migrated == first_use
+    if not db.is_sqlite:
+        assert "INCLUDE (run_id)" in first_use["ix_params_value"]
+        assert "WHERE (octet_length(value) <= 512)" in first_use["ix_params_value"]
+        assert "md5(value)" in first_use["ix_params_value_digest"]
+        assert "INCLUDE (run_id)" in first_use["ix_latest_metrics_key_value"]
+
+
+def _dialect_index_definitions(db) -> dict[str, str]:
+    query = (
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index'"
+        if db.is_sqlite
+        else "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()"
+    )
+    with db.engine.connect() as conn:
+        found = {name: sql for name, sql in conn.execute(text(query)).all()}
+    return {name: sql.replace('"', "") for name, sql in found.items() if name in DIALECT_INDEXES}
+
+
+def _drop_everything(db) -> None:
+    if db.is_sqlite:
+        path = db.engine.url.database
+        db.engine.dispose()
+        Path(path).unlink()
+        for suffix in ("-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
+        return
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))

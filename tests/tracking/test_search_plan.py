@@ -18,6 +18,11 @@ from modelyard.tracking.search_filter import parse_filter, parse_order_by
 from modelyard.tracking.search_query import run_search_statement
 from modelyard.tracking.sql_store import SqlTrackingStore
 
+LONG = "x" * 600
+EDGE = "€" * 171  # 513 bytes: one past the whole-value index
+JUST_FITS = "€" * 170 + "xx"  # 512 bytes
+NOTES = ("short", LONG, EDGE, JUST_FITS, LONG + "y")
+
 SEARCHES = [
     (None, []),
     ("params.model = 'xgb'", []),
@@ -36,6 +41,11 @@ SEARCHES = [
     ("tags.team = 'ads'", ["metrics.rmse DESC"]),
     ("params.seed = '7'", ["metrics.rmse ASC"]),
     ("params.model = 'xgb'", ["params.lr DESC"]),
+    # Values past what PostgreSQL's value index holds whole (store.schema.VALUE_INDEX_BYTES):
+    # found by their digest, alone and beside short ones.
+    (f"params.note = '{LONG}'", []),
+    (f"params.note = '{EDGE}'", []),
+    (f"params.note = '{JUST_FITS}'", []),
 ]
 
 
@@ -59,6 +69,7 @@ def yard(metadata_db):
                 Param("model", ("xgb", "linear", "lgbm")[i % 3 if i % 2 else 0]),
                 Param("seed", str(i)),
                 Param("lr", str(i % 5)),
+                Param("note", NOTES[i % 5]),
             ],
             tags=[RunTag("team", ("ads", "search")[i % 4 == 0])],
         )
@@ -99,11 +110,13 @@ def test_pages_driven_or_scanned_list_the_same_runs_in_the_same_order(yard, monk
         for scope in (experiments[:1], experiments):
             search = f"{filter_string} ordered by {order_by} in {scope}"
             monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 10_000)
+            monkeypatch.setattr(search_plan, "ARRAY_DRIVE_LIMIT", 10_000)  # PostgreSQL's
             monkeypatch.setattr(search_plan, "WALK_MIN", 10_000)  # metric orders: sorted
             whole = every_page(store, scope, filter_string, order_by, 1000)
             assert whole == plain_scan(store, scope, filter_string, order_by), search
             assert every_page(store, scope, filter_string, order_by, 7) == whole, search
             monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 0)  # every probe too big: scanned
+            monkeypatch.setattr(search_plan, "ARRAY_DRIVE_LIMIT", 0)
             monkeypatch.setattr(search_plan, "WALK_MIN", 0)  # metric orders: index walked
             assert every_page(store, scope, filter_string, order_by, 1000) == whole, search
             assert every_page(store, scope, filter_string, order_by, 7) == whole, search
@@ -194,3 +207,59 @@ def test_the_probes_are_answered_by_their_indexes_on_sqlite(sqlite_db):
             compiled = Compiled(probe, sqlite_db.engine.dialect)
             plan = cur.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.args({})).fetchall()
             assert all(row[3].startswith("SEARCH") for row in plan), (compiled.sql, plan)
+
+
+def test_the_probes_are_index_only_ranges_on_postgresql(postgres_uri):
+    """On PostgreSQL a probe reads no table row: the value index holds the run (``INCLUDE``)
+    and the whole value (up to ``VALUE_INDEX_BYTES``), the metric index the run too. The
+    tables are tiny here, so the planner is told to avoid other plans if it can — a probe
+    whose form the index cannot answer still shows a different plan."""
+    from sqlalchemy import text
+
+    from modelyard.store.engine import open_database
+    from modelyard.store.migrations import ensure_schema
+    from modelyard.tracking.search_plan import RunSearch
+
+    db = open_database(postgres_uri)
+    ensure_schema(db)
+    search = RunSearch(
+        [1],
+        "params.seed = '4' and tags.stage = 'prod' and metrics.rmse < 0.1",
+        "ACTIVE_ONLY",
+        [],
+        100,
+    )
+    try:
+        with db.engine.connect() as conn:
+            for setting in ("enable_seqscan", "enable_bitmapscan", "enable_indexscan"):
+                conn.execute(text(f"SET {setting} = off"))
+            for _, probe in search.probes():
+                compiled = probe.compile(db.engine)
+                explained = conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+                plan = "\n".join(row[0] for row in explained)
+                assert "Index Only Scan using ix_" in plan, plan
+    finally:
+        db.dispose()
+
+
+@pytest.mark.parametrize(
+    "values",
+    [["short"], [LONG], ["short", LONG], [JUST_FITS, EDGE], [EDGE, "absent", LONG + "y"], []],
+)
+def test_a_value_probe_finds_values_of_every_length_alike(yard, values):
+    """``ValueIn`` tests short values against the whole-value index and long ones by their
+    digest (PostgreSQL); either way it finds exactly the rows holding one of the values."""
+    from sqlalchemy import select
+
+    from modelyard.tracking.tables import params
+
+    store, _ = yard
+    probe = select(params.c.run_id, params.c.value).where(
+        params.c.key == "note", search_query.ValueIn(params.c.value, values)
+    )
+    every = select(params.c.run_id, params.c.value).where(params.c.key == "note")
+    with store.db.read() as conn:
+        found = sorted(conn.execute(probe).all())
+        expected = sorted(row for row in conn.execute(every).all() if row.value in values)
+    assert found == expected
+    assert {value for _, value in found} == set(values) & set(NOTES)

@@ -8,6 +8,7 @@ that keep two processes off one piece of work (``store/leases.py``).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import DDL, BigInteger, Column, Index, MetaData, String, Table, event
 
@@ -67,23 +68,53 @@ ROOM_TABLE_MODULES: tuple[str, ...] = (
 DIALECT_INDEXES: set[str] = set()
 
 
+#: Values up to this many bytes are held whole in PostgreSQL's value index (the key, the
+#: owner and the value must fit a B-tree entry: at most 2,704 bytes, and a registry tag's
+#: owner name and key may take 1,024 and 1,000); longer ones by their digest.
+VALUE_INDEX_BYTES = 512
+
+
 def value_index(table: Table) -> None:
-    """Index which owners of a ``(…, key, value)`` table have a value, for equality probes:
-    ``(value)`` on SQLite, ``(key, md5(value))`` on PostgreSQL (a value may be longer than a
-    B-tree entry can hold, and a hash index degrades with many equal values). Named
-    ``ix_<table>_value`` on both; created with the table."""
-    name = f"ix_{table.name}_value"
-    DIALECT_INDEXES.add(name)
-    for dialect, ddl in value_index_ddl(table.name).items():
-        event.listen(table, "after_create", DDL(ddl).execute_if(dialect=dialect))
+    """Index which owners of a ``(owner…, key, value)`` table have a value, for equality
+    probes: ``(value)`` on SQLite; on PostgreSQL ``(key, value)`` holding the owner
+    (``INCLUDE``) for values of at most ``VALUE_INDEX_BYTES`` — a probe is then one
+    index-only range, exact, with no table row read (at a million runs a probe that read
+    the rows took 15 ms for 10,000 matches, and a digest-only index could not say which
+    of them truly match) — and ``(key, md5(value))`` for the longer ones, which no B-tree
+    entry can hold whole. Not a hash index: it chains equal values into overflow pages
+    (150 µs an insert at 100,000 runs sharing a value, rising with the count). Named
+    ``ix_<table>_value`` (and ``ix_<table>_value_digest``); created with the table."""
+    owner = [c.name for c in table.primary_key.columns if c.name != "key"]
+    dialect_indexes(table, value_index_names(table.name), value_index_ddl(table.name, owner))
 
 
-def value_index_ddl(table: str) -> dict[str, str]:
-    """The ``CREATE INDEX`` of ``value_index`` per dialect (migrations run the same)."""
-    name = f"ix_{table}_value"
+def dialect_indexes(table: Table, names: Sequence[str], ddl: Mapping[str, Sequence[str]]) -> None:
+    """Indexes of ``table`` made one way per database (``ddl``: dialect → statements),
+    created with the table — for what a portable ``Index`` cannot say without loading
+    every dialect (an expression, a partial or covering index)."""
+    DIALECT_INDEXES.update(names)
+    for dialect, statements in ddl.items():
+        for statement in statements:
+            event.listen(table, "after_create", DDL(statement).execute_if(dialect=dialect))
+
+
+def value_index_names(table: str) -> tuple[str, str]:
+    """The names of ``value_index``'s indexes of ``table`` (the second PostgreSQL only)."""
+    return f"ix_{table}_value", f"ix_{table}_value_digest"
+
+
+def value_index_ddl(table: str, owner: list[str]) -> dict[str, tuple[str, ...]]:
+    """The ``CREATE INDEX`` statements of ``value_index`` per dialect (migrations run the
+    same); ``owner``: the table's key columns besides ``key``."""
+    whole, digest = value_index_names(table)
+    short = f"octet_length(value) <= {VALUE_INDEX_BYTES}"
     return {
-        "sqlite": f"CREATE INDEX {name} ON {table} (value)",
-        "postgresql": f"CREATE INDEX {name} ON {table} (key, md5(value))",
+        "sqlite": (f"CREATE INDEX {whole} ON {table} (value)",),
+        "postgresql": (
+            f"CREATE INDEX {whole} ON {table} (key, value) INCLUDE ({', '.join(owner)}) "
+            f"WHERE {short}",
+            f"CREATE INDEX {digest} ON {table} (key, md5(value)) WHERE NOT ({short})",
+        ),
     }
 
 

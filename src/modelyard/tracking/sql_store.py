@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, select, update
 
 from modelyard.errors import InvalidParameter, InvalidState, NotFound
 from modelyard.ids import friendly_name, new_id, now_ms
@@ -475,12 +475,29 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
 
     @staticmethod
     def _found(conn: Connection, search: RunSearch, with_revision: bool) -> list[Mapping[str, Any]]:
-        """The search's rows through SQLAlchemy (PostgreSQL)."""
+        """The search's rows through SQLAlchemy (PostgreSQL).
+
+        Its statements are planned for their values each time (``plan_cache_mode``: a
+        driving array or a rare value must not get a plan made for the average one, which
+        psycopg's prepared statements would otherwise reuse after five searches), and
+        without parallel workers: starting them cost 20–40 ms, more than a page's work.
+        """
+        conn.exec_driver_sql(
+            "SET LOCAL plan_cache_mode = force_custom_plan; "
+            "SET LOCAL max_parallel_workers_per_gather = 0"
+        )
+        limit = search_plan.ARRAY_DRIVE_LIMIT
         driven = None
-        for clause, probe in search.probes():
-            driven = search.drives(clause, list(conn.execute(probe).scalars()), by_subquery=True)
-            if driven is not None:
-                break
+        for clause, probe in search.probes(limit):
+            found = probe.subquery()
+            count = func.count()
+            # The ids as one string, and only when they will drive (not 20,001 of them).
+            joined = case((count <= limit, func.string_agg(found.c.run_id, ",")))
+            matches, ids = conn.execute(select(count, joined).select_from(found)).one()
+            if matches > limit:
+                continue
+            driven = search.drives(clause, ids.split(",") if ids else [], limit, as_array=True)
+            break
         sizing = search.experiment_probe()
         if sizing is not None and driven is None:
             search.walk = len(conn.execute(sizing).all()) > search_plan.WALK_MIN

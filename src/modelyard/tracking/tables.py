@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 
-from modelyard.store.schema import metadata, value_index
+from modelyard.store.schema import dialect_indexes, metadata, value_index
 
 KEY_LENGTH = 250
 #: The (smallest, largest) a chunk's range defaults to: int64's bounds, as SQL text.
@@ -115,11 +115,8 @@ params = Table(
     sqlite_with_rowid=False,
 )
 # The probe of ``params.x = 'v'`` (``tracking/search_plan.py``): which runs have this
-# value. On PostgreSQL a B-tree over (key, md5(value)): a value may be longer than a
-# B-tree entry can be (2,704 bytes), and a hash index, which has no such limit, chains
-# equal values into overflow pages — 150 µs an insert at 100,000 runs sharing a value,
-# rising with the count (every run's ``mlflow.source.name``). Probes match its expression
-# (``search_query.ValueIn``).
+# value, one index-only range (``store.schema.value_index``; probes match its form:
+# ``search_query.ValueIn``).
 value_index(params)
 
 tags = Table(
@@ -180,12 +177,18 @@ latest_metrics = Table(
     Column("is_nan", Boolean, nullable=False),
     sqlite_with_rowid=False,
 )
-# The probe of ``metrics.x < v`` and the walk of ``ORDER BY metrics.x``: one range.
-Index(
-    "ix_latest_metrics_key_value",
-    latest_metrics.c.key,
-    latest_metrics.c.is_nan,
-    latest_metrics.c.value,
+# The probe of ``metrics.x < v`` and the walk of ``ORDER BY metrics.x``: one range, which
+# on PostgreSQL holds the run id too, so neither reads a table row (migration 0018).
+_METRIC_VALUES = "latest_metrics (key, is_nan, value)"
+dialect_indexes(
+    latest_metrics,
+    ["ix_latest_metrics_key_value"],
+    {
+        "sqlite": [f"CREATE INDEX ix_latest_metrics_key_value ON {_METRIC_VALUES}"],
+        "postgresql": [
+            f"CREATE INDEX ix_latest_metrics_key_value ON {_METRIC_VALUES} INCLUDE (run_id)"
+        ],
+    },
 )
 
 dataset_inputs = Table(

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from alembic import op
 
-from modelyard.store.schema import value_index_ddl
-
 revision = "0015"
 down_revision = "0014"
 branch_labels = None
@@ -30,7 +28,7 @@ def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.create_index("ix_runs_run_name", "runs", ["run_name"])
     for table in ("params", "tags"):  # store.schema.value_index: one form per database
-        op.execute(value_index_ddl(table)[dialect])
+        op.execute(_value_index(table, dialect))
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "is_nan", "value"])
 
 
@@ -39,3 +37,10 @@ def downgrade() -> None:
     op.drop_index("ix_tags_value", table_name="tags")
     op.drop_index("ix_params_value", table_name="params")
     op.drop_index("ix_runs_run_name", table_name="runs")
+
+
+def _value_index(table: str, dialect: str) -> str:
+    """The value index as this revision made it (0018 remade it on PostgreSQL)."""
+    if dialect == "postgresql":
+        return f"CREATE INDEX ix_{table}_value ON {table} (key, md5(value))"
+    return f"CREATE INDEX ix_{table}_value ON {table} (value)"

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from alembic import op
 
-from modelyard.store.schema import value_index_ddl
-
 revision = "0017"
 down_revision = "0016"
 branch_labels = None
@@ -57,7 +55,7 @@ def upgrade() -> None:
         op.create_index(name, table, columns)
     dialect = op.get_bind().dialect.name
     for table in VALUE_INDEXED:
-        op.execute(value_index_ddl(table)[dialect])
+        op.execute(_value_index(table, dialect))
 
 
 def downgrade() -> None:
@@ -65,3 +63,10 @@ def downgrade() -> None:
         op.drop_index(f"ix_{table}_value", table_name=table)
     for name, table, _ in reversed(INDEXES):
         op.drop_index(name, table_name=table)
+
+
+def _value_index(table: str, dialect: str) -> str:
+    """The value index as this revision made it (0018 remade it on PostgreSQL)."""
+    if dialect == "postgresql":
+        return f"CREATE INDEX ix_{table}_value ON {table} (key, md5(value))"
+    return f"CREATE INDEX ix_{table}_value ON {table} (value)"
