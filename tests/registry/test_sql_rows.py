@@ -153,3 +153,13 @@ def test_latest_versions_descend_the_stage_index_on_sqlite(metadata_db):
     probes = [line for line in plan if "ix_model_versions_latest (name=? AND stage=?)" in line]
     assert len(probes) == len(STAGES), plan
     assert not [line for line in plan if line.startswith("SCAN") and "model_versions" in line]
+
+
+def test_a_page_of_models_without_versions_has_no_latest_versions(metadata_db):
+    fill(metadata_db)
+    c = t.registered_models.c
+    with metadata_db.read() as conn:
+        [model] = models_from_rows(
+            conn, conn.execute(select(t.registered_models).where(c.name == "m00")).all()
+        )
+    assert (model.name, model.latest_versions, model.aliases) == ("m00", (), {})

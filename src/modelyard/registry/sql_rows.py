@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -81,35 +82,81 @@ def _versions(conn: Connection, rows: Sequence[Row[Any]], aliases: _Aliases) -> 
     statements are built once (their lists are expanding parameters), and a stage is
     looked up rather than parsed.
     """
+    if not rows:
+        return []
     tags: dict[tuple[str, int], dict[str, str]] = {(r.name, r.version): {} for r in rows}
     for name, version, key, value in _version_tag_rows(conn, sorted(tags)):
         found = tags.get((name, version))
         if found is not None:  # the rows may include a few more versions
             found[key] = value
     by_version = aliases.by_version
-    return [
-        ModelVersion(
-            name=r.name,
-            version=r.version,
-            source=r.source,
-            storage_location=r.storage_location,
-            stage=_STAGES.get(r.stage) or Stage(r.stage),
-            status=r.status,
-            created_by=r.created_by,
-            creation_time=r.creation_time,
-            last_updated_time=r.last_updated_time,
-            description=r.description,
-            run_id=r.run_id,
-            model_id=r.model_id,
-            run_link=r.run_link,
-            flavor=r.flavor,
-            signature=json.loads(r.signature) if r.signature else None,
-            tags=tags[(r.name, r.version)],
-            aliases=tuple(by_version.get((r.name, r.version), ())),
-            files_digest=r.files_digest,
+    entities = []
+    # Each row's values by column name, looked up once for the result (an attribute of a
+    # Row costs ~0.3 µs: 16 of them were half the time of a page of 400 versions).
+    take = itemgetter(*(rows[0]._fields.index(column) for column in _VERSION_COLUMNS))
+    for row in rows:
+        (
+            name,
+            version,
+            source,
+            storage_location,
+            stage,
+            status,
+            created_by,
+            creation_time,
+            last_updated_time,
+            description,
+            run_id,
+            model_id,
+            run_link,
+            flavor,
+            signature,
+            files_digest,
+        ) = take(row)
+        entities.append(
+            ModelVersion(
+                name=name,
+                version=version,
+                source=source,
+                storage_location=storage_location,
+                stage=_STAGES.get(stage) or Stage(stage),
+                status=status,
+                created_by=created_by,
+                creation_time=creation_time,
+                last_updated_time=last_updated_time,
+                description=description,
+                run_id=run_id,
+                model_id=model_id,
+                run_link=run_link,
+                flavor=flavor,
+                signature=json.loads(signature) if signature else None,
+                tags=tags[(name, version)],
+                aliases=tuple(by_version.get((name, version), ())),
+                files_digest=files_digest,
+            )
         )
-        for r in rows
-    ]
+    return entities
+
+
+#: The ``model_versions`` columns a ``ModelVersion`` is built from, in unpacking order.
+_VERSION_COLUMNS = (
+    "name",
+    "version",
+    "source",
+    "storage_location",
+    "stage",
+    "status",
+    "created_by",
+    "creation_time",
+    "last_updated_time",
+    "description",
+    "run_id",
+    "model_id",
+    "run_link",
+    "flavor",
+    "signature",
+    "files_digest",
+)
 
 
 #: Stage values → members, for the listing loop (``Stage(value)`` costs ~1 µs a call).
