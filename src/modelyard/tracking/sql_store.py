@@ -21,7 +21,6 @@ from modelyard.store.engine import Database
 from modelyard.store.lineage import node, record_edges
 from modelyard.store.metric_chunks import (
     MetricColumns,
-    history_columns,
     next_chunk_id,
     pack_point,
     pack_points,
@@ -344,14 +343,6 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             self._require_run(conn, run_id)
             page = read_page(conn, run_id, key, max_results, page_token)
         return page.columns, page.next_page_token
-
-    def get_metric_columns(self, run_id: str, key: str) -> MetricColumns:
-        c = t.metric_chunks.c
-        stmt = select(c.points).where(c.run_id == run_id, c.key == key).order_by(c.chunk_id)
-        with self.db.read() as conn:
-            self._require_run(conn, run_id)
-            blobs = conn.execute(stmt).scalars().all()
-        return history_columns(blobs)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         if not datasets:
