@@ -31,7 +31,7 @@ from modelyard.store.schema import load_all_tables
 from modelyard.store.statistics import refresh_statistics
 
 #: The newest revision in ``store/alembic/versions``; a test checks they agree.
-SCHEMA_REVISION = "0018"
+SCHEMA_REVISION = "0019"
 ALEMBIC_DIR = Path(__file__).with_name("alembic")
 _PG_MIGRATION_LOCK = 7_310_425_991
 _VERSION_TABLE = "alembic_version"
