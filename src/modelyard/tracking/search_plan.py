@@ -189,7 +189,9 @@ class RunSearch:
         unless given) — scanned."""
         if len(run_ids) > _or_default(limit):
             return None
-        return Driven(clause, DrivingArray(run_ids) if as_array else run_ids)
+        if not as_array:
+            return Driven(clause, run_ids)
+        return Driven(clause, DrivingArray(run_ids, look_up=len(run_ids) <= DRIVE_LIMIT))
 
     def experiment_probe(self) -> Select[Any] | None:
         """For a metric order: up to ``WALK_MIN + 1`` runs of the experiments, to tell
