@@ -7,22 +7,24 @@ tag, 0.1 % are prompts (MLflow hides them); every version has ``dataset`` (100 v
 ``validated`` tags, the newest is in Production, the one before it in Staging, and the two
 carry the ``champion`` and ``challenger`` aliases. 100,000 experiments (2 % deleted) with a
 ``team`` tag and 0.1 % a ``project`` tag. 100,000 dataset versions (1,000 names × 100).
+100,000 MLflow 3 logged models in one experiment, each with a ``team`` tag.
 Rows are written in bulk into the real tables after ``ensure_schema`` (SQLite: one
 transaction; PostgreSQL: COPY), then statistics are refreshed as the product does after a
 bulk load (``modelyard.store.statistics.refresh_statistics``).
 
 Each search runs ``--repeat`` times through the store (``SqlRegistryStore``,
-``SqlTrackingStore.search_experiments``, ``DataClient.search_versions``: the query and
-loading the page of 100 with its tags, aliases and latest versions — the server time
-without the JSON) and, for the MLflow-shaped endpoints, through the server's ASGI app
-in-process (request parsing, the store, the JSON; no socket). The deep page is the page
-after half the matches (at most 50,000), reached with the token a client walking there
-would hold. ``--explain`` prints each query's plan (``EXPLAIN ANALYZE`` on PostgreSQL,
-``EXPLAIN QUERY PLAN`` on SQLite).
+``SqlTrackingStore.search_experiments``, ``DataClient.search_versions``,
+``LoggedModelStore.search``: the query and loading the page of 100 with its tags, aliases
+and latest versions — the server time without the JSON) and, for the MLflow-shaped
+endpoints, through the server's ASGI app in-process (request parsing, the store, the JSON;
+no socket). The deep page is the page after half the matches (at most 50,000), reached
+with the token a client walking there would hold. ``--explain`` prints each query's plan
+(``EXPLAIN ANALYZE`` on PostgreSQL, ``EXPLAIN QUERY PLAN`` on SQLite).
 
 The peer (``--mlflow``, PostgreSQL): MLflow's own ``SqlAlchemyStore`` (tracking and model
-registry) on its own schema with the same rows, loaded with COPY; the same searches through
-its store, first page and the deep page its offset token reaches.
+registry) on its own schema with the same rows, loaded the same way
+(``databases.bulk_insert``); the same searches through its store, first page and the deep
+page its offset token reaches.
 
     python benchmarks/search_entities.py                 # both databases, with MLflow
     python benchmarks/search_entities.py --postgres none --explain
@@ -42,12 +44,18 @@ from pathlib import Path
 from typing import Any
 
 from databases import bulk_insert, p95, postgres_database, timed  # benchmarks/databases.py
-from sqlalchemy import Select, event, func, select
+from sqlalchemy import Select, create_engine, event, func, select
 
 from modelyard.config import Settings
 from modelyard.data.client import DataClient
 from modelyard.data.tables import dataset_versions
 from modelyard.registry import tables as rt
+from modelyard.registry.logged_model_search import (
+    LOGGED_MODELS,
+    ModelOrder,
+    logged_models_statement,
+)
+from modelyard.registry.logged_models import LoggedModelStore
 from modelyard.registry.search import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
@@ -98,6 +106,13 @@ EXPERIMENT_SEARCHES: list[tuple[str, str | None, list[str]]] = [
     ("creation_time > half (50 %)", f"creation_time > {T0 + N // 2 * 1000}", []),
     ("order by creation_time DESC", None, ["creation_time DESC"]),
     ("order by name", None, ["name ASC"]),
+]
+#: 100,000 MLflow 3 logged models, all in this experiment (a team's one big experiment).
+LOGGED_MODELS_EXPERIMENT = 1
+#: (name, filter, order_by)
+LOGGED_MODEL_SEARCHES: list[tuple[str, str | None, list[ModelOrder]]] = [
+    ("one experiment, newest first", None, []),
+    ("one experiment, tags.team = ads (20 %)", "tags.team = 'ads'", []),
 ]
 #: (name, dataset name or None, newest first)
 DATASET_SEARCHES: list[tuple[str, str | None, bool]] = [
@@ -208,6 +223,26 @@ def yard_rows() -> dict[Any, Iterable[tuple[Any, ...]]]:
                 )
                 k += 1
 
+    def logged_models() -> Iterator[tuple[Any, ...]]:
+        for i in range(N):
+            model_id = f"m-{i:032x}"
+            t = T0 + (i * 7919) % N * 1000
+            yield (
+                model_id,
+                LOGGED_MODELS_EXPERIMENT,
+                f"model-{i}",
+                f"r{i:031d}",
+                None,
+                "READY",
+                f"{LOGGED_MODELS_EXPERIMENT}/models/{model_id}/artifacts",
+                t,
+                t,
+            )
+
+    def logged_model_tags() -> Iterator[tuple[Any, ...]]:
+        for i in range(N):
+            yield (f"m-{i:032x}", "team", TEAMS[i % 5])
+
     return {
         rt.registered_models: models(),
         rt.registered_model_tags: model_tags(),
@@ -217,6 +252,8 @@ def yard_rows() -> dict[Any, Iterable[tuple[Any, ...]]]:
         tt.experiments: experiments(),
         tt.experiment_tags: experiment_tags(),
         dataset_versions: datasets(),
+        rt.logged_models: logged_models(),
+        rt.logged_model_tags: logged_model_tags(),
     }
 
 
@@ -418,6 +455,24 @@ def bench_ours(uri: str, label: str, repeat: int, plans: bool, http: bool) -> No
                     db, lambda: data.search_versions(n, 100, t, w), "FROM dataset_versions"
                 ),
             )
+        logged = LoggedModelStore(db)
+        experiments = [str(LOGGED_MODELS_EXPERIMENT)]
+        for what, f, order in LOGGED_MODEL_SEARCHES:
+            clauses = parse_filter(f, LOGGED_MODELS) if f else []
+            query, keys = logged_models_statement([LOGGED_MODELS_EXPERIMENT], clauses, (), order)
+            depth = min(50_000, count(db, query) // 2)
+            token = deep_token(db, query, keys, "logged_models", depth) if depth > 100 else None
+
+            def find(f: str | None = f, o: Any = order, t: str | None = None) -> Any:
+                return logged.search(experiments, 100, t, f, (), o)
+
+            report.time(
+                f"logged models: {what}",
+                find,
+                (lambda s=find, t=token: s(t=t)) if token else None,
+                depth,
+                lambda s=find, t=token: explain(db, lambda: s(t=t), "FROM logged_models"),
+            )
         if http:
             bench_http(uri, label, repeat)
     finally:
@@ -532,16 +587,15 @@ def bench_mlflow(uri: str, repeat: int) -> None:
             (i, k, v) for i, k, v in by_name["experiment_tags"]
         ),
     }
-    import psycopg
-
     t0 = time.perf_counter()
-    dsn = uri.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
-        for target, table_rows in mlflow_tables.items():
-            with cur.copy(f"COPY {target} FROM STDIN") as copy:
-                for row in table_rows:
-                    copy.write_row(row)
-        cur.execute("ANALYZE")
+    engine = create_engine(uri)
+    try:
+        bulk_insert(engine, mlflow_tables)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+    finally:
+        engine.dispose()
     print(
         f"MLflow: the same rows loaded and analysed in {time.perf_counter() - t0:.1f} s", flush=True
     )
