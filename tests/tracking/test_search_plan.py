@@ -263,3 +263,44 @@ def test_a_value_probe_finds_values_of_every_length_alike(yard, values):
         expected = sorted(row for row in conn.execute(every).all() if row.value in values)
     assert found == expected
     assert {value for _, value in found} == set(values) & set(NOTES)
+
+
+def test_a_clause_that_matched_too_many_runs_is_not_probed_again_for_a_while(monkeypatch):
+    from modelyard.tracking.search_filter import Clause
+
+    crowded = search_plan.CrowdedClauses()
+    clause = Clause("param", "model", "=", "xgb")
+    now = [1_000.0]
+    monkeypatch.setattr(search_plan.time, "monotonic", lambda: now[0])
+    assert not crowded.holds(clause, 2_000)
+    crowded.add(clause, 2_000)
+    assert crowded.holds(clause, 2_000)
+    assert not crowded.holds(clause, 20_000)  # too many for one limit, not for every limit
+    assert not crowded.holds(Clause("param", "model", "=", "lgbm"), 2_000)
+    now[0] += crowded.TTL_S + 1
+    assert not crowded.holds(clause, 2_000)  # probed again: runs may have been deleted
+    search = search_plan.RunSearch([1], "params.model = 'xgb'", "ACTIVE_ONLY", [], 10)
+    crowded.add(clause, 2_000)
+    assert search.probes(2_000, crowded) == []
+    assert len(search.probes(20_000, crowded)) == 1
+
+
+def test_a_crowded_clause_is_probed_once_and_still_answered_alike(yard, monkeypatch):
+    store, experiments = yard
+    monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 3)
+    monkeypatch.setattr(search_plan, "ARRAY_DRIVE_LIMIT", 3)
+    probed = []
+    real_probes = search_plan.RunSearch.probes
+
+    def counted(self, *args, **kwargs):
+        found = real_probes(self, *args, **kwargs)
+        probed.append(len(found))
+        return found
+
+    monkeypatch.setattr(search_plan.RunSearch, "probes", counted)
+    expected = plain_scan(store, experiments, "params.model = 'xgb'", [])
+    for _ in range(2):
+        assert every_page(store, experiments, "params.model = 'xgb'", [], 1000) == expected
+    if store.db.is_sqlite:  # its probes are compiled once per filter and skipped one by one
+        return
+    assert probed == [1, 0]

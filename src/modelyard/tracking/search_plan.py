@@ -41,6 +41,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -171,12 +174,16 @@ class RunSearch:
 
     # --- the statement --------------------------------------------------------------
 
-    def probes(self, limit: int | None = None) -> list[tuple[int, Select[Any]]]:
+    def probes(
+        self, limit: int | None = None, crowded: CrowdedClauses | None = None
+    ) -> list[tuple[int, Select[Any]]]:
         """The index-only probes, with the number of the clause each answers: ``SELECT
-        run_id … LIMIT limit + 1`` (``limit``: ``DRIVE_LIMIT`` unless given)."""
+        run_id … LIMIT limit + 1`` (``limit``: ``DRIVE_LIMIT`` unless given); none for
+        the clauses in ``crowded``."""
         found = []
         for number, clause in enumerate(self.clauses):
-            probe = _probe(clause)
+            skipped = crowded is not None and crowded.holds(clause, _or_default(limit))
+            probe = None if skipped else _probe(clause)
             if probe is not None:
                 found.append((number, probe.limit(_or_default(limit) + 1)))
         return found
@@ -239,6 +246,40 @@ class RunSearch:
         return [statement]
 
 
+class CrowdedClauses:
+    """Clauses that lately matched too many runs to drive a search, so their probe is
+    skipped for a while: a dashboard polling ``params.model = 'xgb'`` would otherwise
+    count 20,001 index entries on every refresh only to scan anyway (3–6 ms on
+    PostgreSQL). Runs rarely stop matching a clause (they pile up), and a clause wrongly
+    taken as crowded only makes a search scan, never changes its answer."""
+
+    #: How long a clause stays crowded, and how many are remembered (least recent go).
+    TTL_S = 300.0
+    SIZE = 1_024
+
+    def __init__(self) -> None:
+        self._until: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def holds(self, clause: Clause, limit: int) -> bool:
+        """Whether ``clause`` lately matched more than ``limit`` runs."""
+        with self._lock:
+            until = self._until.get(_clause_key(clause, limit))
+        return until is not None and until > time.monotonic()
+
+    def add(self, clause: Clause, limit: int) -> None:
+        key = _clause_key(clause, limit)
+        with self._lock:
+            self._until[key] = time.monotonic() + self.TTL_S
+            self._until.move_to_end(key)
+            while len(self._until) > self.SIZE:
+                self._until.popitem(last=False)
+
+
+def _clause_key(clause: Clause, limit: int) -> tuple[Any, ...]:
+    return (clause.kind, clause.key, clause.op, clause.value, limit)
+
+
 @dataclass(frozen=True)
 class Driven:
     """The runs a probe found for one clause: the search starts from them — on SQLite
@@ -294,4 +335,4 @@ def _non_negative(value: Any) -> int:
     return value
 
 
-__all__ = ["ARRAY_DRIVE_LIMIT", "DRIVE_LIMIT", "Driven", "RunSearch"]
+__all__ = ["ARRAY_DRIVE_LIMIT", "DRIVE_LIMIT", "CrowdedClauses", "Driven", "RunSearch"]

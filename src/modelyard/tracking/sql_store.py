@@ -74,6 +74,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         self._hot = HotStatements(db.engine.dialect)
         self._searches = SearchStatements(db.engine.dialect) if db.is_sqlite else None
         self._statistics: StatisticsKeeper | None = StatisticsKeeper(db, SEARCHED_TABLES)
+        self._crowded = search_plan.CrowdedClauses()
         self._ensure_default_experiment()
 
     # runs ----------------------------------------------------------------------
@@ -449,10 +450,13 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         assert self._searches is not None
         driven = None
         for clause, probe in self._searches.probes(search):
+            if self._crowded.holds(search.clauses[clause], search_plan.DRIVE_LIMIT):
+                continue
             run_id = probe.getter("run_id")
             driven = search.drives(clause, [run_id(row) for row in probe.execute(cur).fetchall()])
             if driven is not None:
                 break
+            self._crowded.add(search.clauses[clause], search_plan.DRIVE_LIMIT)
         sizing = self._searches.experiment_probe(search)
         if sizing is not None and driven is None:
             search.walk = len(sizing.execute(cur).fetchall()) > search_plan.WALK_MIN
@@ -464,8 +468,9 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                 break
         return rows
 
-    @staticmethod
-    def _found(conn: Connection, search: RunSearch, with_revision: bool) -> list[Mapping[str, Any]]:
+    def _found(
+        self, conn: Connection, search: RunSearch, with_revision: bool
+    ) -> list[Mapping[str, Any]]:
         """The search's rows through SQLAlchemy (PostgreSQL).
 
         Its statements are planned for their values each time (``plan_cache_mode``: a
@@ -479,13 +484,14 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         )
         limit = search_plan.ARRAY_DRIVE_LIMIT
         driven = None
-        for clause, probe in search.probes(limit):
+        for clause, probe in search.probes(limit, self._crowded):
             found = probe.subquery()
             count = func.count()
             # The ids as one string, and only when they will drive (not 20,001 of them).
             joined = case((count <= limit, func.string_agg(found.c.run_id, ",")))
             matches, ids = conn.execute(select(count, joined).select_from(found)).one()
             if matches > limit:
+                self._crowded.add(search.clauses[clause], limit)
                 continue
             driven = search.drives(clause, ids.split(",") if ids else [], limit, as_array=True)
             break
