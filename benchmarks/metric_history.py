@@ -22,6 +22,7 @@ hour) and ours at the same length beside it, then ours at ``--points``.
 
     python benchmarks/metric_history.py                  # 10M ours, 1M both
     python benchmarks/metric_history.py --quick          # 200k ours, 100k both
+    python benchmarks/metric_history.py --servers modelyard --postgres --mlflow-points 1000000
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from databases import postgres_database
 from servers import Server, client_env, cpu_spent, start_mlflow, start_modelyard
 
 KEY = "loss"
@@ -265,6 +267,11 @@ def main() -> None:
     parser.add_argument(
         "--servers", default="modelyard,mlflow", help="which to run (two processes can share)"
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="ours on a fresh PostgreSQL database (the server's RSS then excludes PostgreSQL's)",
+    )
     parser.add_argument("--workdir", type=Path, help="where stores and logs go (a temp dir)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--client", choices=["log", "read"], help=argparse.SUPPRESS)
@@ -283,12 +290,15 @@ def main() -> None:
     wanted = args.servers.split(",")
     try:
         if "modelyard" in wanted:
-            server = start_modelyard(work)
-            try:
-                results["runs"][f"modelyard {both:,}"] = measure(server, both, ours=True)
-                results["runs"][f"modelyard {long:,}"] = measure(server, long, ours=True)
-            finally:
-                server.stop()
+            with postgres_database("auto" if args.postgres else None) as store_uri:
+                if args.postgres and store_uri is None:
+                    return
+                server = start_modelyard(work, store_uri)
+                try:
+                    results["runs"][f"modelyard {both:,}"] = measure(server, both, ours=True)
+                    results["runs"][f"modelyard {long:,}"] = measure(server, long, ours=True)
+                finally:
+                    server.stop()
         if "mlflow" in wanted:
             server = start_mlflow(work, None)
             try:
