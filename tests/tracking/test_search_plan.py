@@ -109,14 +109,16 @@ def test_pages_driven_or_scanned_list_the_same_runs_in_the_same_order(yard, monk
     for filter_string, order_by in SEARCHES:
         for scope in (experiments[:1], experiments):
             search = f"{filter_string} ordered by {order_by} in {scope}"
-            monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 10_000)
-            monkeypatch.setattr(search_plan, "ARRAY_DRIVE_LIMIT", 10_000)  # PostgreSQL's
+            monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 10_000)
+            monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 10_000)  # driving runs looked up
             monkeypatch.setattr(search_plan, "WALK_MIN", 10_000)  # metric orders: sorted
             whole = every_page(store, scope, filter_string, order_by, 1000)
             assert whole == plain_scan(store, scope, filter_string, order_by), search
             assert every_page(store, scope, filter_string, order_by, 7) == whole, search
-            monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 0)  # every probe too big: scanned
-            monkeypatch.setattr(search_plan, "ARRAY_DRIVE_LIMIT", 0)
+            monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 0)  # kept while the index is walked
+            assert every_page(store, scope, filter_string, order_by, 1000) == whole, search
+            assert every_page(store, scope, filter_string, order_by, 7) == whole, search
+            monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 0)  # every probe too big
             monkeypatch.setattr(search_plan, "WALK_MIN", 0)  # metric orders: index walked
             assert every_page(store, scope, filter_string, order_by, 1000) == whole, search
             assert every_page(store, scope, filter_string, order_by, 7) == whole, search
@@ -287,8 +289,7 @@ def test_a_clause_that_matched_too_many_runs_is_not_probed_again_for_a_while(mon
 
 def test_a_crowded_clause_is_probed_once_and_still_answered_alike(yard, monkeypatch):
     store, experiments = yard
-    monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 3)
-    monkeypatch.setattr(search_plan, "ARRAY_DRIVE_LIMIT", 3)
+    monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 3)
     probed = []
     real_probes = search_plan.RunSearch.probes
 

@@ -10,16 +10,15 @@ read half a million). So a search is planned in two steps:
 
 1. **A probe.** For each clause an index can answer on its own — a param or tag equal to
    (or in) values, a metric compared with a number, ``run_name`` or ``run_id`` equal to
-   (or in) values — up to ``DRIVE_LIMIT + 1`` matching run ids are read from that index.
-   The first clause that matches at most ``DRIVE_LIMIT`` runs *drives* the search: the
-   statement then starts from those runs (primary-key lookups) instead of scanning. The
-   probes cost at most a few thousand index entries each; the planner's statistics are
-   not needed to choose (SQLite has no histograms, and a value's frequency is what
-   matters: ``params.model`` has three values, ``params.seed`` one per run). On
-   PostgreSQL up to ``ARRAY_DRIVE_LIMIT`` runs drive, bound as one array: its planner,
-   seeing the array, walks the experiment's start-time index and keeps the runs in it
-   (its estimates of ``key = … AND value = …`` multiply two columns' frequencies, so
-   left to itself it tested every run's params for a 1 % filter: 300 ms at 1M runs).
+   (or in) values — up to ``MAX_DRIVING_RUNS + 1`` matching run ids are read from that
+   index. The first clause that matches at most ``MAX_DRIVING_RUNS`` runs *drives* the
+   search: up to ``DRIVE_LIMIT`` of them are looked up by primary key and sorted; more are
+   kept while the experiment's start-time index is walked in the page's order
+   (``search_query.DrivingRuns``). The probes read only indexes; the planner's statistics
+   are not needed to choose (SQLite has no histograms, and PostgreSQL estimates ``key = …
+   AND value = …`` by multiplying two columns' frequencies: left to itself it tested every
+   walked run's params for a 1 % filter, 300 ms at a million runs). A clause that matched
+   too many is not probed again for a while (``CrowdedClauses``).
 2. **A seek, not an offset.** When the order is by columns of the run that are never
    null (the default ``start_time DESC``, ``run_name``, ``status`` …), the page token
    holds the sort values of the page's last run, and the next page starts *after* them
@@ -54,7 +53,7 @@ from modelyard.errors import InvalidParameter
 from modelyard.store.keyset import MAX_TOKEN_LENGTH
 from modelyard.tracking.search_filter import Clause, OrderKey, parse_filter, parse_order_by
 from modelyard.tracking.search_query import (
-    DrivingArray,
+    DrivingRuns,
     ValueIn,
     compare,
     keyset_columns,
@@ -64,11 +63,12 @@ from modelyard.tracking.search_query import (
 from modelyard.tracking.tables import latest_metrics, params, runs, tags
 
 #: A clause matching at most this many runs (in the whole store) drives the search.
+MAX_DRIVING_RUNS = 20_000
+#: Up to this many driving runs are looked up one by one; more are kept while the
+#: experiment's start-time index is walked (``search_query.DrivingRuns``). At 1 % of a
+#: million runs (10,000) testing each walked run's params instead read 170,000 pages on
+#: PostgreSQL (300 ms) and took 45–56 ms on SQLite.
 DRIVE_LIMIT = 2_000
-#: On PostgreSQL, where the probe's runs travel as one array and the statement filters an
-#: index walk through a hash of them, up to this many: at 1 % of a million runs (10,000)
-#: testing each run's params instead read 170,000 pages (300 ms); the array costs ~10 ms.
-ARRAY_DRIVE_LIMIT = 20_000
 #: Experiments holding more runs than this are searched in a metric's order by walking
 #: the metric's index; smaller ones are read whole and sorted.
 WALK_MIN = 5_000
@@ -178,7 +178,7 @@ class RunSearch:
         self, limit: int | None = None, crowded: CrowdedClauses | None = None
     ) -> list[tuple[int, Select[Any]]]:
         """The index-only probes, with the number of the clause each answers: ``SELECT
-        run_id … LIMIT limit + 1`` (``limit``: ``DRIVE_LIMIT`` unless given); none for
+        run_id … LIMIT limit + 1`` (``limit``: ``MAX_DRIVING_RUNS`` unless given); none for
         the clauses in ``crowded``."""
         found = []
         for number, clause in enumerate(self.clauses):
@@ -192,13 +192,14 @@ class RunSearch:
         self, clause: int, run_ids: list[str], limit: int | None = None, as_array: bool = False
     ) -> Driven | None:
         """What a probe's answer means: the search is driven by these runs (bound as one
-        array with ``as_array``: PostgreSQL), or — more than ``limit`` (``DRIVE_LIMIT``
+        array with ``as_array``: PostgreSQL), or — more than ``limit`` (``MAX_DRIVING_RUNS``
         unless given) — scanned."""
         if len(run_ids) > _or_default(limit):
             return None
-        if not as_array:
-            return Driven(clause, run_ids)
-        return Driven(clause, DrivingArray(run_ids, look_up=len(run_ids) <= DRIVE_LIMIT))
+        if as_array and any("," in run_id for run_id in run_ids):
+            return None  # not an id this store made; the array could not hold it
+        look_up = len(run_ids) <= DRIVE_LIMIT
+        return Driven(clause, DrivingRuns(run_ids, look_up=look_up, as_array=as_array))
 
     def experiment_probe(self) -> Select[Any] | None:
         """For a metric order: up to ``WALK_MIN + 1`` runs of the experiments, to tell
@@ -287,7 +288,7 @@ class Driven:
     filters a walk of the experiment's start-time index (or looks a few up)."""
 
     clause: int
-    run_ids: list[str] | DrivingArray
+    run_ids: DrivingRuns
 
 
 def _probe(clause: Clause) -> Select[Any] | None:
@@ -308,8 +309,9 @@ def _probe(clause: Clause) -> Select[Any] | None:
 
 
 def _or_default(limit: int | None) -> int:
-    """A probe's limit: ``DRIVE_LIMIT`` (read when asked, so it can be set) unless given."""
-    return DRIVE_LIMIT if limit is None else limit
+    """A probe's limit: ``MAX_DRIVING_RUNS`` (read when asked, so it can be set) unless
+    given."""
+    return MAX_DRIVING_RUNS if limit is None else limit
 
 
 def _metric_position(values: Any) -> tuple[Any, ...]:
@@ -335,4 +337,4 @@ def _non_negative(value: Any) -> int:
     return value
 
 
-__all__ = ["ARRAY_DRIVE_LIMIT", "DRIVE_LIMIT", "CrowdedClauses", "Driven", "RunSearch"]
+__all__ = ["DRIVE_LIMIT", "MAX_DRIVING_RUNS", "CrowdedClauses", "Driven", "RunSearch"]

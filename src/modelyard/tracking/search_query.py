@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import json
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -42,6 +43,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     null,
     select,
@@ -97,7 +99,7 @@ def run_search_statement(
     with_revision: bool = False,
     *,
     after: Sequence[Any] | None = None,
-    run_ids: Sequence[str] | DrivingArray | None = None,
+    run_ids: Sequence[str] | DrivingRuns | None = None,
 ) -> Select[Any]:
     """The runs of ``experiment_ids`` matching every clause, as a ``SELECT run_id`` (and
     ``revision`` when asked), then — when the order is seekable (:func:`keyset_columns`)
@@ -129,7 +131,7 @@ def run_search_statement(
     # A driven search hides the experiment test from SQLite's index choice
     # (``NotAnIndexKey``): the probe's runs drive it, not a scan of the experiment.
     experiment = (
-        NotAnIndexKey(runs.c.experiment_id) if run_ids is not None else runs.c.experiment_id
+        NotAnIndexKey(runs.c.experiment_id) if _hides_experiment(run_ids) else runs.c.experiment_id
     )
     stmt, base = _columns(with_revision, seek)
     stmt = stmt.where(experiment.in_(experiments))
@@ -293,7 +295,7 @@ def metric_ordered_statements(
     with_revision: bool,
     *,
     after: Sequence[Any] | None = None,
-    run_ids: Sequence[str] | DrivingArray | None = None,
+    run_ids: Sequence[str] | DrivingRuns | None = None,
     walk: bool = True,
 ) -> list[Select[Any]]:
     """A search ordered by one metric as three statements, to be run in turn until the
@@ -334,7 +336,7 @@ def metric_ordered_statements(
             runs.c.start_time.label("sort_2"),
             runs.c.run_id.label("sort_3"),
         ).select_from(base)
-        driven_or_walked = run_ids is not None or (walk and number == 0)
+        driven_or_walked = _hides_experiment(run_ids) or (walk and number == 0)
         experiment = (
             NotAnIndexKey(runs.c.experiment_id) if driven_or_walked else runs.c.experiment_id
         )
@@ -413,32 +415,52 @@ def _like_sqlite(element: CaseSensitiveLike, compiler: SQLCompiler, **kw: Any) -
     return f"({compiler.process(column, **kw)} GLOB {compiler.process(glob, **kw)})"
 
 
-def _driven_by(run_ids: Sequence[str] | DrivingArray) -> ColumnElement[bool]:
-    """Only the runs a probe found: an ``IN`` list, or (PostgreSQL) one array."""
-    if isinstance(run_ids, DrivingArray):
+def _driven_by(run_ids: Sequence[str] | DrivingRuns) -> ColumnElement[bool]:
+    """Only the runs a probe found (a plain list: each looked up)."""
+    if not isinstance(run_ids, DrivingRuns):
+        return runs.c.run_id.in_(list(run_ids))
+    if run_ids.as_array:
         ids = func.string_to_array(bindparam(None, ",".join(run_ids.ids), unique=True), ",")
         if run_ids.look_up:
             return runs.c.run_id.in_(select(func.unnest(ids)).scalar_subquery())
         return runs.c.run_id == any_(ids)
-    return runs.c.run_id.in_(list(run_ids))
+    # SQLite: one JSON array, read as a table (its IN subquery becomes an ephemeral index).
+    listed = func.json_each(bindparam(None, json.dumps(run_ids.ids), unique=True))
+    members = select(literal_column("value")).select_from(listed).scalar_subquery()
+    column = runs.c.run_id if run_ids.look_up else NotAnIndexKey(runs.c.run_id)
+    return column.in_(members)
 
 
-class DrivingArray:
-    """Run ids a PostgreSQL search is driven by, bound as one comma-joined string the
-    statement splits (``string_to_array``): an ``IN`` list of 10,000 bound parameters
-    costs more to send than to answer.
+def _hides_experiment(run_ids: Sequence[str] | DrivingRuns | None) -> bool:
+    """Whether the driving runs are looked up, so the experiment must not drive."""
+    if run_ids is None:
+        return False
+    return not isinstance(run_ids, DrivingRuns) or run_ids.look_up
 
-    Two shapes, chosen here rather than by the planner's costs (with its default
-    ``random_page_cost`` it walked 95,000 index entries for 1,000 runs, 14 ms, instead of
-    looking them up): a few runs (``look_up``) are each looked up by primary key and
-    sorted; more are kept by a hash of the array while the experiment's start-time index
-    is walked in the page's order (``= ANY``: the planner sees the array in a custom plan)
-    — ~4 ms for 10,000 runs at a million, where looking each up took 60 ms.
+
+class DrivingRuns:
+    """The runs a probe found, which a search is driven by, in one of two shapes chosen
+    here by their count rather than by a planner's costs (PostgreSQL's, with its default
+    ``random_page_cost``, walked 95,000 index entries for 1,000 runs, 14 ms, instead of
+    looking them up):
+
+    * ``look_up`` — a few runs, each looked up by primary key, then sorted;
+    * otherwise the experiment's start-time index is walked in the page's order and a run
+      kept when it is one of them: a hash (PostgreSQL) or an ephemeral index (SQLite) of
+      the ids — ~4 ms for 10,000 runs at a million, where looking each up took 60 ms and
+      testing each walked run's params 300 ms.
+
+    The ids are bound as one value — an ``IN`` list of 10,000 bound parameters costs
+    more to send and compile than to answer: on SQLite a JSON array (``json_each``); with
+    ``as_array`` (PostgreSQL) a comma-joined string the statement splits
+    (``string_to_array``), whose array the planner sees in a custom plan
+    (``plan_cache_mode``), so it knows how many runs there are.
     """
 
-    def __init__(self, ids: Sequence[str], look_up: bool) -> None:
+    def __init__(self, ids: Sequence[str], *, look_up: bool, as_array: bool) -> None:
         self.ids = list(ids)
         self.look_up = look_up
+        self.as_array = as_array
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -448,7 +470,7 @@ class DrivingArray:
 
 
 class NotAnIndexKey(FunctionElement[Any]):
-    """A column SQLite must not start from: ``column + 0`` there (SQLite picks the index of
+    """A column SQLite must not start from: ``+column`` there (SQLite picks the index of
     an equality on its own, so the probe's runs or the metric's index would not drive);
     the column itself elsewhere — PostgreSQL costs the alternatives from its statistics,
     and ``+ 0`` would only blind its estimate (it then took the experiment for 0.5 % of the
@@ -468,8 +490,10 @@ def _column_itself(element: NotAnIndexKey, compiler: SQLCompiler, **kw: Any) -> 
 
 
 @compiles(NotAnIndexKey, "sqlite")
-def _column_plus_zero(element: NotAnIndexKey, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"({compiler.process(next(iter(element.clauses)), **kw)} + 0)"
+def _column_plus(element: NotAnIndexKey, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite's documented way to disqualify a term from an index: the unary ``+`` (a
+    # no-op on any value, text included — ``+ 0`` would make a text id a number).
+    return f"+{compiler.process(next(iter(element.clauses)), **kw)}"
 
 
 # --- a value probe -----------------------------------------------------------------

@@ -100,7 +100,7 @@ class SearchStatements:
         self._lock = threading.Lock()
 
     def probes(self, search: RunSearch) -> list[tuple[int, Compiled]]:
-        key = ("probes", search.filter_string, search_plan.DRIVE_LIMIT)
+        key = ("probes", search.filter_string, search_plan.MAX_DRIVING_RUNS)
         return self._cached(
             key, lambda: [(n, Compiled(p, self._dialect)) for n, p in search.probes()]
         )

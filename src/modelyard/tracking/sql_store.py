@@ -450,13 +450,13 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         assert self._searches is not None
         driven = None
         for clause, probe in self._searches.probes(search):
-            if self._crowded.holds(search.clauses[clause], search_plan.DRIVE_LIMIT):
+            if self._crowded.holds(search.clauses[clause], search_plan.MAX_DRIVING_RUNS):
                 continue
             run_id = probe.getter("run_id")
             driven = search.drives(clause, [run_id(row) for row in probe.execute(cur).fetchall()])
             if driven is not None:
                 break
-            self._crowded.add(search.clauses[clause], search_plan.DRIVE_LIMIT)
+            self._crowded.add(search.clauses[clause], search_plan.MAX_DRIVING_RUNS)
         sizing = self._searches.experiment_probe(search)
         if sizing is not None and driven is None:
             search.walk = len(sizing.execute(cur).fetchall()) > search_plan.WALK_MIN
@@ -482,7 +482,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             "SET LOCAL plan_cache_mode = force_custom_plan; "
             "SET LOCAL max_parallel_workers_per_gather = 0"
         )
-        limit = search_plan.ARRAY_DRIVE_LIMIT
+        limit = search_plan.MAX_DRIVING_RUNS
         driven = None
         for clause, probe in search.probes(limit, self._crowded):
             found = probe.subquery()
