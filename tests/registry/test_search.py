@@ -326,3 +326,18 @@ def test_a_like_prefix_finds_what_the_pattern_alone_finds(yard, pattern, expecte
     assert sorted(n for n, _ in versions(yard.registry, f"name LIKE '{pattern}'")) == sorted(
         expected
     )
+
+
+def test_a_tag_on_versions_of_different_numbers_finds_only_those(yard, tag_drive):
+    """Driven by the tag's names and numbers, the search reads their cross product — here
+    also (a, 2) and (b, 1) — so the tag clause must still narrow it."""
+    store = yard.registry.store
+    for name in ("a", "b"):
+        store.create_registered_model(name, Actor("ana"))
+        for number in (1, 2):
+            tags = {"team": "x"} if (name, number) in (("a", 1), ("b", 2)) else {}
+            store.create_model_version(
+                name, Actor("ana"), source="s3://m", storage_location="s3://m", tags=tags
+            )
+    assert versions(yard.registry, "tags.team = 'x'") == [("a", 1), ("b", 2)]
+    assert versions(yard.registry, "tags.team = 'x' AND name = 'a'") == [("a", 1)]

@@ -94,26 +94,34 @@ def model_versions_statement(
     return select(versions).where(*where), order
 
 
-def narrowed_to_tagged_models(
-    conn: Connection, query: Select[Any], clauses: list[Clause]
-) -> Select[Any]:
-    """``query`` limited to the models of its first selective tag clause, when one keeps
-    at most ``DRIVE_LIMIT`` (``tracking/tag_probe.py``); unchanged otherwise."""
+def registered_models_search(
+    conn: Connection, clauses: list[Clause], order_by: list[OrderKey]
+) -> tuple[Select[Any], list[SortKey]]:
+    """``registered_models_statement``, driven by the models of its first selective tag
+    clause when one keeps at most ``DRIVE_LIMIT`` (``tracking/tag_probe.py``; the clause
+    itself is then left out: its models are exactly those)."""
     tags = t.registered_model_tags
     owners = [(tags.c.name, t.registered_models.c.name)]
     drive = driving_condition(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
-    return query if drive is None else query.where(drive)
+    if drive is None:
+        return registered_models_statement(clauses, order_by)
+    query, keys = registered_models_statement(drive.rest(clauses), order_by)
+    return query.where(drive.condition), keys
 
 
-def narrowed_to_tagged_versions(
-    conn: Connection, query: Select[Any], clauses: list[Clause]
-) -> Select[Any]:
-    """As ``narrowed_to_tagged_models``, for model versions: their names and numbers (a
-    superset of the pairs, which the tag clause itself still narrows)."""
+def model_versions_search(
+    conn: Connection, clauses: list[Clause], order_by: list[OrderKey]
+) -> tuple[Select[Any], list[SortKey]]:
+    """As ``registered_models_search``, for model versions: driven by their names and
+    numbers (the lists' cross product; when it holds other versions too, the clause stays
+    to narrow them)."""
     tags, c = t.model_version_tags, t.model_versions.c
     owners = [(tags.c.name, c.name), (tags.c.version, c.version)]
     drive = driving_condition(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
-    return query if drive is None else query.where(drive)
+    if drive is None:
+        return model_versions_statement(clauses, order_by)
+    query, keys = model_versions_statement(drive.rest(clauses), order_by)
+    return query.where(drive.condition), keys
 
 
 def _where(
@@ -175,8 +183,8 @@ __all__ = [
     "IS_PROMPT_TAG",
     "MODEL_VERSIONS",
     "REGISTERED_MODELS",
+    "model_versions_search",
     "model_versions_statement",
-    "narrowed_to_tagged_models",
-    "narrowed_to_tagged_versions",
+    "registered_models_search",
     "registered_models_statement",
 ]

@@ -39,10 +39,8 @@ from modelyard.registry.policy import PromotionPolicy
 from modelyard.registry.search import (
     MODEL_VERSIONS,
     REGISTERED_MODELS,
-    model_versions_statement,
-    narrowed_to_tagged_models,
-    narrowed_to_tagged_versions,
-    registered_models_statement,
+    model_versions_search,
+    registered_models_search,
 )
 from modelyard.registry.sql_rows import (
     approvals_of,
@@ -186,11 +184,9 @@ class SqlRegistryStore(RegistryStore):
     ) -> Page[RegisteredModel]:
         check_max_results(max_results)
         clauses = parse_filter(filter_string, REGISTERED_MODELS)
-        query, keys = registered_models_statement(
-            clauses, parse_order_by(list(order_by or []), REGISTERED_MODELS)
-        )
+        order = parse_order_by(list(order_by or []), REGISTERED_MODELS)
         with self.db.read() as conn:
-            query = narrowed_to_tagged_models(conn, query, clauses)
+            query, keys = registered_models_search(conn, clauses, order)
             rows, token = fetch_page(
                 conn, query, keys, "registered_models", page_token, max_results
             )
@@ -377,11 +373,9 @@ class SqlRegistryStore(RegistryStore):
     ) -> Page[ModelVersion]:
         check_max_results(max_results)
         clauses = parse_filter(filter_string, MODEL_VERSIONS)
-        query, keys = model_versions_statement(
-            clauses, parse_order_by(list(order_by or []), MODEL_VERSIONS)
-        )
+        order = parse_order_by(list(order_by or []), MODEL_VERSIONS)
         with self.db.read() as conn:
-            query = narrowed_to_tagged_versions(conn, query, clauses)
+            query, keys = model_versions_search(conn, clauses, order)
             rows, token = fetch_page(conn, query, keys, "model_versions", page_token, max_results)
             return Page(versions_from_rows(conn, rows), token)
 

@@ -158,17 +158,17 @@ class SqlExperiments:
     ) -> Page[Experiment]:
         check_max_results(max_results)
         clauses = parse_filter(filter_string, EXPERIMENTS)
-        stmt, keys = experiment_search_statement(
-            clauses,
-            stages_for(ViewType(view_type)),
-            parse_order_by(list(order_by or []), EXPERIMENTS),
-        )
+        stages = stages_for(ViewType(view_type))
+        order = parse_order_by(list(order_by or []), EXPERIMENTS)
         with self.db.read() as conn:
             tags = t.experiment_tags
             owners = [(tags.c.experiment_id, t.experiments.c.experiment_id)]
             drive = driving_condition(conn, tags, owners, clauses)
-            if drive is not None:  # a selective tag clause drives (``tag_probe.py``)
-                stmt = stmt.where(drive)
+            if drive is None:
+                stmt, keys = experiment_search_statement(clauses, stages, order)
+            else:  # a selective tag clause drives, exactly (``tag_probe.py``)
+                stmt, keys = experiment_search_statement(drive.rest(clauses), stages, order)
+                stmt = stmt.where(drive.condition)
             rows, token = fetch_page(conn, stmt, keys, "experiments", page_token, max_results)
             ids = [r.experiment_id for r in rows]
             found = self._experiments(conn, t.experiments.c.experiment_id.in_(ids)) if ids else []

@@ -17,6 +17,7 @@ Run search does the same for params, tags and metrics (``search_plan.py``).
 from __future__ import annotations
 
 from collections.abc import Container, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, and_, select
@@ -32,18 +33,37 @@ DRIVE_LIMIT = 2_000
 _EQUALITY = ("=", "IN")
 
 
+@dataclass(frozen=True)
+class Drive:
+    """What a selective tag clause's probe found: ``condition`` limits the search to its
+    owners; ``exact`` when it holds for exactly the rows the clause matches, so the search
+    may leave ``clause`` out (one correlated tag lookup less per row read)."""
+
+    condition: ColumnElement[bool]
+    clause: Clause
+    exact: bool
+
+    def rest(self, clauses: Sequence[Clause]) -> list[Clause]:
+        """``clauses`` without the driving one when the drive is exact (the search's
+        remaining conditions), else all of them."""
+        if not self.exact:
+            return list(clauses)
+        return [clause for clause in clauses if clause is not self.clause]
+
+
 def driving_condition(
     conn: Connection,
     tags: Any,
     owner: Sequence[tuple[Any, Any]],
     clauses: Sequence[Clause],
     skip_keys: Container[str] = (),
-) -> ColumnElement[bool] | None:
+) -> Drive | None:
     """``entity column IN (the owners' values)`` for each ``(tag column, entity column)``
     pair of ``owner``, the owners being the rows of ``tags`` that match the first equality
     tag clause matching at most ``DRIVE_LIMIT`` of them (a key in ``skip_keys`` is not
-    probed); None when no clause is that selective. With two columns (a version's name and
-    number) that is a superset of the owners, which the clause itself still narrows.
+    probed); None when no clause is that selective. With one column the condition is
+    exact; with two (a version's name and number) the lists' cross product, exact only
+    when it holds no other pair — else a superset the clause itself still narrows.
 
     Each column's values are one sorted list, so that the database walks the entity's
     index in that order and stops at the page's end. (On PostgreSQL, ``= ANY(array)``
@@ -51,15 +71,18 @@ def driving_condition(
     the planner then estimated the pair of lists 4× higher and hashed every tag of the key:
     6 → 18 ms at 100,000 versions.)
     """
-    found = _owners(conn, tags, [tag for tag, _ in owner], clauses, skip_keys)
-    if found is None:
+    probed = _owners(conn, tags, [tag for tag, _ in owner], clauses, skip_keys)
+    if probed is None:
         return None
-    return and_(
-        *(
-            column.in_(sorted({row[number] for row in found}))
-            for number, (_, column) in enumerate(owner)
-        )
+    clause, found = probed
+    lists = [sorted({row[number] for row in found}) for number in range(len(owner))]
+    crossed = 1
+    for values in lists:
+        crossed *= len(values)
+    condition = and_(
+        *(column.in_(values) for (_, column), values in zip(owner, lists, strict=True))
     )
+    return Drive(condition, clause, exact=crossed == len({tuple(row) for row in found}))
 
 
 def _owners(
@@ -68,9 +91,9 @@ def _owners(
     owner: Sequence[Any],
     clauses: Sequence[Clause],
     skip_keys: Container[str],
-) -> Sequence[Row[Any]] | None:
-    """The ``owner`` columns' values of the rows of ``tags`` matching the first equality
-    tag clause that matches at most ``DRIVE_LIMIT`` of them, or None."""
+) -> tuple[Clause, Sequence[Row[Any]]] | None:
+    """The first equality tag clause that matches at most ``DRIVE_LIMIT`` rows of
+    ``tags``, and those rows' ``owner`` columns; or None."""
     for clause in clauses:
         if clause.kind != "tag" or clause.op not in _EQUALITY or clause.key in skip_keys:
             continue
@@ -81,11 +104,11 @@ def _owners(
         )
         found = conn.execute(probe).all()
         if len(found) <= DRIVE_LIMIT:
-            return found
+            return clause, found
     return None
 
 
-__all__ = ["DRIVE_LIMIT", "driving_condition"]
+__all__ = ["DRIVE_LIMIT", "Drive", "driving_condition"]
 
 
 def _values(clause: Clause) -> list[str]:
