@@ -397,6 +397,10 @@ def bench_ours(uri: str, label: str, repeat: int, plans: bool, http: bool) -> No
                     "FROM registered_models",
                 ),
             )
+        if plans:  # the page's latest versions (``sql_rows.latest_versions_statement``)
+            print("  the first page's latest versions:")
+            marker = "in_stage_0" if db.is_sqlite else "LATERAL"
+            print(explain(db, lambda: registry.search_registered_models(None, 100), marker))
         for what, f, order in VERSION_SEARCHES:
             query, keys = model_versions_statement(
                 parse_filter(f, MODEL_VERSIONS), parse_order_by(order, MODEL_VERSIONS)
