@@ -211,6 +211,29 @@ def test_the_probes_are_answered_by_their_indexes_on_sqlite(sqlite_db):
             assert all(row[3].startswith("SEARCH") for row in plan), (compiled.sql, plan)
 
 
+def test_a_few_driving_runs_are_looked_up_and_more_kept_while_the_index_is_walked(sqlite_db):
+    """SQLite's plans of the two shapes of a driven search (``search_query.DrivingRuns``):
+    by primary key for up to ``DRIVE_LIMIT`` runs, else the experiment's start-time index
+    in order, each run tested against the list."""
+    from modelyard.store.statements import Compiled
+    from modelyard.tracking.search_plan import RunSearch
+
+    search = RunSearch([1], "params.lr = '1'", "ACTIVE_ONLY", [], 100)
+    plans = {}
+    for count in (3, search_plan.DRIVE_LIMIT + 1):
+        driven = search.drives(0, [f"{i:032x}" for i in range(count)])
+        assert driven is not None
+        (statement,) = search.statements(driven, with_revision=False)
+        compiled = Compiled(statement, sqlite_db.engine.dialect)
+        with sqlite_db.raw_read() as cur:
+            explained = cur.execute("EXPLAIN QUERY PLAN " + compiled.sql, compiled.args({}))
+            plans[count] = [row[3] for row in explained.fetchall()]
+    looked_up, walked = plans.values()
+    assert looked_up[0].startswith("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (run_id=?)")
+    assert walked[0] == "SEARCH runs USING COVERING INDEX ix_runs_search (experiment_id=?)"
+    assert "USE TEMP B-TREE FOR ORDER BY" not in walked  # read in the page's order
+
+
 def test_the_probes_are_index_only_ranges_on_postgresql(postgres_uri):
     """On PostgreSQL a probe reads no table row: the value index holds the run (``INCLUDE``)
     and the whole value (up to ``VALUE_INDEX_BYTES``), the metric index the run too. The
