@@ -17,6 +17,7 @@ so the clause MLflow's client appends to every model search
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, exists, not_, select
@@ -31,7 +32,7 @@ from modelyard.tracking.search_filter import (
     OrderKey,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.tag_probe import driving_condition
+from modelyard.tracking.tag_probe import plan_tags, tested_per_row
 
 REGISTERED_MODELS = Grammar(
     entity="registered model",
@@ -64,23 +65,25 @@ _COLUMNS = {
 
 
 def registered_models_statement(
-    clauses: list[Clause], order_by: list[OrderKey]
+    clauses: list[Clause], order_by: list[OrderKey], common: Container[Clause] = ()
 ) -> tuple[Select[Any], list[SortKey]]:
     """``SELECT registered_models.*`` matching every clause, and its order: ``order_by``,
-    then by name (unique, so pages can seek: ``store/keyset.py``)."""
+    then by name (unique, so pages can seek: ``store/keyset.py``). The tag clauses in
+    ``common`` are tested row by row (``tag_probe.tested_per_row``)."""
     models, tags = t.registered_models, t.registered_model_tags
     same_model = tags.c.name == models.c.name
     # a primary-key lookup per model
     prompt = exists().where(same_model, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true")
-    where = _where(models, clauses, tags, same_model, not_(prompt))
+    where = _where(models, clauses, tags, same_model, not_(prompt), common)
     return select(models).where(*where), _ordering(models, order_by, [("name", True)])
 
 
 def model_versions_statement(
-    clauses: list[Clause], order_by: list[OrderKey]
+    clauses: list[Clause], order_by: list[OrderKey], common: Container[Clause] = ()
 ) -> tuple[Select[Any], list[SortKey]]:
     """``SELECT model_versions.*`` matching every clause, and its order: ``order_by``, then
-    by name and newest version first (the primary key, so pages can seek)."""
+    by name and newest version first (the primary key, so pages can seek); ``common`` as
+    for ``registered_models_statement``."""
     versions, tags = t.model_versions, t.model_version_tags
     same_version = and_(tags.c.name == versions.c.name, tags.c.version == versions.c.version)
     # MLflow hides every version of a model one of whose versions is a prompt: one probe
@@ -89,7 +92,7 @@ def model_versions_statement(
     prompt = exists().where(
         tags.c.name == versions.c.name, tags.c.key == IS_PROMPT_TAG, tags.c.value == "true"
     )
-    where = _where(versions, clauses, tags, same_version, not_(prompt))
+    where = _where(versions, clauses, tags, same_version, not_(prompt), common)
     order = _ordering(versions, order_by, [("name", True), ("version", False)])
     return select(versions).where(*where), order
 
@@ -102,11 +105,9 @@ def registered_models_search(
     itself is then left out: its models are exactly those)."""
     tags = t.registered_model_tags
     owners = [(tags.c.name, t.registered_models.c.name)]
-    drive = driving_condition(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
-    if drive is None:
-        return registered_models_statement(clauses, order_by)
-    query, keys = registered_models_statement(drive.rest(clauses), order_by)
-    return query.where(drive.condition), keys
+    plan = plan_tags(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
+    query, keys = registered_models_statement(plan.rest(clauses), order_by, plan.common)
+    return query if plan.drive is None else query.where(plan.drive.condition), keys
 
 
 def model_versions_search(
@@ -117,11 +118,9 @@ def model_versions_search(
     to narrow them)."""
     tags, c = t.model_version_tags, t.model_versions.c
     owners = [(tags.c.name, c.name), (tags.c.version, c.version)]
-    drive = driving_condition(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
-    if drive is None:
-        return model_versions_statement(clauses, order_by)
-    query, keys = model_versions_statement(drive.rest(clauses), order_by)
-    return query.where(drive.condition), keys
+    plan = plan_tags(conn, tags, owners, clauses, skip_keys=(IS_PROMPT_TAG,))
+    query, keys = model_versions_statement(plan.rest(clauses), order_by, plan.common)
+    return query if plan.drive is None else query.where(plan.drive.condition), keys
 
 
 def _where(
@@ -130,10 +129,12 @@ def _where(
     tags: Any,
     same_owner: ColumnElement[bool],
     not_a_prompt: ColumnElement[bool],
+    common: Container[Clause],
 ) -> list[ColumnElement[bool]]:
     """The WHERE terms for ``clauses`` on ``entity``, whose tags are rows of ``tags``
-    correlated by ``same_owner``; with MLflow's rule for prompts: unless the filter asks
-    for them, its prompt-tag clauses are dropped and ``not_a_prompt`` is added."""
+    correlated by ``same_owner`` (those in ``common`` tested row by row); with MLflow's
+    rule for prompts: unless the filter asks for them, its prompt-tag clauses are dropped
+    and ``not_a_prompt`` is added."""
     asking = _asks_for_prompts(clauses)
     terms: list[ColumnElement[bool]] = []
     for clause in clauses:
@@ -142,6 +143,8 @@ def _where(
             terms.append(compare(column, clause.op, clause.value))
             if clause.op == "LIKE":  # SQLite's index range for a literal prefix
                 terms.extend(_prefix_range(column, clause.value))
+        elif clause in common:
+            terms.append(tested_per_row(tags, same_owner, clause))
         elif asking or clause.key != IS_PROMPT_TAG:
             terms.append(keyed_condition(tags, same_owner, clause))
     if not asking:

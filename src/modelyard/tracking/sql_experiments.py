@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, String, and_, cast, delete, insert, select, update
@@ -33,7 +33,7 @@ from modelyard.tracking.search_filter import (
     parse_order_by,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.tag_probe import driving_condition
+from modelyard.tracking.tag_probe import plan_tags, tested_per_row
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -163,12 +163,10 @@ class SqlExperiments:
         with self.db.read() as conn:
             tags = t.experiment_tags
             owners = [(tags.c.experiment_id, t.experiments.c.experiment_id)]
-            drive = driving_condition(conn, tags, owners, clauses)
-            if drive is None:
-                stmt, keys = experiment_search_statement(clauses, stages, order)
-            else:  # a selective tag clause drives, exactly (``tag_probe.py``)
-                stmt, keys = experiment_search_statement(drive.rest(clauses), stages, order)
-                stmt = stmt.where(drive.condition)
+            plan = plan_tags(conn, tags, owners, clauses)  # ``tag_probe.py``
+            stmt, keys = experiment_search_statement(plan.rest(clauses), stages, order, plan.common)
+            if plan.drive is not None:  # a selective tag clause drives, exactly
+                stmt = stmt.where(plan.drive.condition)
             rows, token = fetch_page(conn, stmt, keys, "experiments", page_token, max_results)
             ids = [r.experiment_id for r in rows]
             found = self._experiments(conn, t.experiments.c.experiment_id.in_(ids)) if ids else []
@@ -267,7 +265,10 @@ def stages_for(view_type: ViewType) -> list[str]:
 
 
 def experiment_search_statement(
-    clauses: list[Clause], stages: list[str], order_by: list[OrderKey]
+    clauses: list[Clause],
+    stages: list[str],
+    order_by: list[OrderKey],
+    common: Container[Clause] = (),
 ) -> tuple[Select[Any], list[SortKey]]:
     """``SELECT experiment_id`` (and the sort columns) of the experiments in ``stages``
     matching every clause, and the order of its pages (``store/keyset.py``).
@@ -285,15 +286,18 @@ def experiment_search_statement(
     columns = [c.experiment_id, *(k.column for k in keys if k.column.name != "experiment_id")]
     stmt = select(*columns).where(c.lifecycle_stage.in_(stages))
     for clause in clauses:
-        stmt = stmt.where(_experiment_condition(clause))
+        stmt = stmt.where(_experiment_condition(clause, clause in common))
     return stmt, keys
 
 
-def _experiment_condition(clause: Clause) -> Any:
+def _experiment_condition(clause: Clause, common: bool = False) -> Any:
+    """``clause`` on an experiment; ``common``: a tag clause the probe found common, tested
+    row by row (``tag_probe.tested_per_row``)."""
     c = t.experiments.c
     if clause.kind == "tag":
         tags = t.experiment_tags
-        return keyed_condition(tags, tags.c.experiment_id == c.experiment_id, clause)
+        same = tags.c.experiment_id == c.experiment_id
+        return tested_per_row(tags, same, clause) if common else keyed_condition(tags, same, clause)
     if clause.key != "experiment_id":
         condition = compare(c[clause.key], clause.op, clause.value)
         bounds = prefix_range(c[clause.key], str(clause.value)) if clause.op == "LIKE" else None

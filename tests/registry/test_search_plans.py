@@ -1,0 +1,50 @@
+"""The plans of registry searches under a common tag (``tracking/tag_probe.py``): the tag is
+looked up for each model read in the page's order, from the page's seek position — on
+PostgreSQL a subplan, not a merge with the tag table read from its start, which grew
+with the page's depth."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from modelyard.registry.entities import Actor
+from modelyard.tracking import tag_probe
+
+
+def test_a_common_tag_is_tested_per_model_from_the_seek_position(yard, monkeypatch):
+    monkeypatch.setattr(tag_probe, "DRIVE_LIMIT", 2)  # 4 of 6 models: common
+    store = yard.registry.store
+    for number in range(6):
+        tags = {"team": "ads" if number % 3 else "search"}
+        store.create_registered_model(f"m{number}", Actor("ana"), tags=tags)
+    first = store.search_registered_models("tags.team = 'ads'", max_results=2)
+    db = store.db
+    executed: list[tuple[str, object]] = []
+
+    def capture(_conn, _cursor, statement, parameters, *_):
+        if "FROM registered_models" in statement and "ORDER BY" in statement:
+            executed.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        rest = store.search_registered_models(
+            "tags.team = 'ads'", max_results=2, page_token=first.next_page_token
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert [m.name for m in first] == ["m1", "m2"]
+    assert [m.name for m in rest] == ["m4", "m5"]
+    statement, parameters = executed[0]  # the page (then its latest versions)
+    prefix = "EXPLAIN QUERY PLAN " if db.is_sqlite else "EXPLAIN "
+    raw = db.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(prefix + statement, parameters)
+        plan = "\n".join(str(row[-1] if db.is_sqlite else row[0]) for row in cursor.fetchall())
+    finally:
+        raw.close()
+    if db.is_sqlite:
+        assert "registered_models USING INDEX sqlite_autoindex_registered_models_1 (name>?)" in plan
+    else:
+        assert "SubPlan" in plan, plan
+        assert "Merge" not in plan, plan
