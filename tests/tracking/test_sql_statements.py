@@ -151,7 +151,7 @@ def test_a_new_runs_row_fills_every_column_from_the_entity_field_of_its_name() -
 
 def test_every_field_of_a_run_is_a_column_the_loaders_select_by_name() -> None:
     assert set(RUN_INFO_FIELDS) <= {c.name for c in t.runs.columns}
-    on_sqlite = RunLoader(DIALECTS["sqlite"])._raw.compiled(1)  # type: ignore[union-attr]
-    assert set(RUN_INFO_FIELDS) <= set(on_sqlite.columns)
-    on_postgres = RunLoader(DIALECTS["postgresql"])._statement()
-    assert set(RUN_INFO_FIELDS) <= set(on_postgres.selected_columns.keys())
+    on_sqlite = RunLoader(DIALECTS["sqlite"])._sqlite.compiled(1)  # type: ignore[union-attr]
+    on_postgres = RunLoader(DIALECTS["postgresql"])._postgres
+    for compiled in (on_sqlite, on_postgres):
+        assert set(RUN_INFO_FIELDS) | {"data"} <= set(compiled.columns)  # type: ignore[union-attr]
