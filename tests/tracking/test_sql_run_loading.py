@@ -125,3 +125,32 @@ def test_the_compiled_search_cache_is_bounded(populated, monkeypatch) -> None:
     for i in range(10):
         client.store.search_runs([experiment], f"metrics.rmse < {i / 10}")
     assert len(searches._compiled) == 3
+
+
+def test_a_loaded_run_reads_back_every_value_exactly_on_both_databases(metadata_db) -> None:
+    """The load statements aggregate a run into one JSON document on both databases;
+    every float (infinities, NaN, the smallest subnormal, 17 digits), 64-bit step and
+    timestamp, and text (quotes, backslashes, non-ASCII) must come back as logged."""
+    from modelyard.tracking.sql_store import SqlTrackingStore
+
+    store = SqlTrackingStore(metadata_db)
+    experiment = store.create_experiment("exact")
+    run_id = store.create_run(experiment, "ann", start_time=1).info.run_id
+    values = {
+        "sum": 0.1 + 0.2,
+        "big": 1.7976931348623157e308,
+        "tiny": 5e-324,
+        "up": math.inf,
+        "down": -math.inf,
+    }
+    metrics = [Metric(key, value, 2**53 + 1, 2**62) for key, value in values.items()]
+    metrics.append(Metric("nan", math.nan, 0, 0))
+    text = 'quote " backslash \\ tab \t ünïcødé 💡'
+    store.log_batch(run_id, metrics=metrics, params=[Param("p", text)], tags=[RunTag("t", text)])
+    for run in (store.get_runs([run_id])[0], store.search_runs([experiment]).items[0]):
+        for key, value in values.items():
+            assert run.data.metrics[key] == value, key
+            assert run.data.metric_points[key].step == 2**62
+            assert run.data.metric_points[key].timestamp == 2**53 + 1
+        assert math.isnan(run.data.metrics["nan"])
+        assert run.data.params["p"] == text and run.data.tags["t"] == text
