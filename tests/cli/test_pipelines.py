@@ -12,6 +12,8 @@ from typer.testing import CliRunner
 from modelyard.cli.main import app
 from modelyard.tracking.client import TrackingClient
 
+from ..pipelines import pipeline_yard
+
 FLOW = """
 from pathlib import Path
 
@@ -141,25 +143,6 @@ def test_no_cache_executes_every_step_and_its_resume_bypasses_the_cache_too(tmp_
     assert "2 steps, 0 cached" in resumed.output and "total  COMPLETED" in resumed.output
 
 
-STORES = """
-from modelyard.pipelines import current_step, pipeline, step, step_settings
-from modelyard.tracking.client import TrackingClient
-
-
-@step(cache=False)
-def where() -> str:
-    settings = step_settings()
-    with TrackingClient.from_settings(settings) as client:  # NotFound in another store
-        client.set_tag(current_step().step_run_id, "seen", "yes")
-    return settings.resolved_store_uri()
-
-
-@pipeline
-def stores():
-    return where()
-"""
-
-
 def test_steps_in_worker_processes_open_the_stores_of_home_not_the_environment_s(
     tmp_path, monkeypatch
 ):
@@ -170,15 +153,15 @@ def test_steps_in_worker_processes_open_the_stores_of_home_not_the_environment_s
 
     other = tmp_path / "other"
     monkeypatch.setenv("MODELYARD_HOME", str(other))
-    flows = tmp_path / "stores.py"
-    flows.write_text(STORES)
     home = tmp_path / "yard"
-    ran = invoke(home, "run", f"{flows}:stores", "-e", "process")
+    ran = invoke(
+        home, "run", f"{pipeline_yard.__file__}:stores", "-p", f"marker={tmp_path}", "-e", "process"
+    )
     assert ran.exit_code == 0, ran.output
 
     settings = Settings(home=home)
     record = pipelines_store(settings).get_run(run_id_of(ran.output))
-    assert load_output(record, "where", settings=settings) == settings.resolved_store_uri()
+    assert load_output(record, "own_store", settings=settings) == settings.resolved_store_uri()
     with TrackingClient.from_settings(settings) as client:
-        assert client.get_run(record.steps[0].step_run_id).data.tags["seen"] == "yes"
+        assert client.get_run(record.steps[0].step_run_id).data.tags["reached"] == "yes"
     assert not other.exists()  # nothing opened the environment's stores

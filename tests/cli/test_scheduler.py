@@ -12,6 +12,7 @@ from modelyard.pipelines import pipelines_store
 from modelyard.pipelines.schedules import Schedules
 from modelyard.tracking.backends import database_for
 
+from ..pipelines import pipeline_yard
 from ..pipelines.scheduler_yard import HOUR_MS, add_alert, register
 from .test_monitor import served, yard
 
@@ -80,25 +81,6 @@ def test_the_scheduler_once_starts_a_due_schedule_and_an_alert_trigger(settings,
     assert "finished" in listed.output
 
 
-STORES = """
-from modelyard.pipelines import current_step, pipeline, step, step_settings
-from modelyard.tracking.client import TrackingClient
-
-
-@step(cache=False)
-def where() -> str:
-    settings = step_settings()
-    with TrackingClient.from_settings(settings) as client:  # NotFound in another store
-        client.set_tag(current_step().step_run_id, "seen", "yes")
-    return settings.resolved_store_uri()
-
-
-@pipeline
-def stores():
-    return where()
-"""
-
-
 def test_a_scheduler_given_home_runs_worker_steps_on_that_home_s_stores(
     settings, tmp_path, monkeypatch
 ):
@@ -107,9 +89,9 @@ def test_a_scheduler_given_home_runs_worker_steps_on_that_home_s_stores(
     from modelyard.pipelines import PipelineRegistry
     from modelyard.tracking.client import TrackingClient
 
-    flows = tmp_path / "stores.py"
-    flows.write_text(STORES)
-    PipelineRegistry(settings).register("stores", f"{flows}:stores")
+    PipelineRegistry(settings).register(
+        "stores", f"{pipeline_yard.__file__}:stores", {"marker": str(tmp_path)}
+    )
     two_hours_ago = now_ms() - 2 * HOUR_MS
     schedules = Schedules(database_for(settings), clock=lambda: two_hours_ago)
     schedules.create("stores", "0 * * * *", executor="process")
@@ -124,5 +106,5 @@ def test_a_scheduler_given_home_runs_worker_steps_on_that_home_s_stores(
     run = store.get_run(listed.run_id)
     assert run.status == "FINISHED", run.error
     with TrackingClient.from_settings(settings) as client:
-        assert client.get_run(run.steps[0].step_run_id).data.tags["seen"] == "yes"
+        assert client.get_run(run.steps[0].step_run_id).data.tags["reached"] == "yes"
     assert not other.exists()
