@@ -1,5 +1,5 @@
-"""The browser tests' fixtures: one real ``modelyard server`` and one headless Chromium per
-session, and runs logged into the server by the unmodified mlflow client.
+"""The browser tests' fixtures: one real ``modelyard server`` per session, one headless
+Chromium per test file, and runs logged into the server by the unmodified mlflow client.
 
 Chromium is Debian's ``/usr/bin/chromium`` driven by the ``playwright`` package (the dev
 extra); without it the tests skip and say why. Each test gets a fresh page that refuses
@@ -75,8 +75,13 @@ def logged(ui_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> L
     return Logged(done.stdout, run_links, experiments, ids)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test file, closed when it ends: Playwright's sync API keeps an
+    event loop running in this thread while it is open, and a later test that runs one of
+    its own (``asyncio.run``, an ASGI client) would fail. Under pytest-xdist a worker runs
+    other files after these, in no fixed order. (``package`` scope would be the session
+    here: tests/ui has no ``__init__.py``.)"""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing (Debian package chromium): the browser tests need it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="the dev extra's playwright")
