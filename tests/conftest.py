@@ -5,7 +5,9 @@ fail instead when ``CI`` is set (CI starts the servers, so a skip there would hi
 
 The whole session, and every server process it starts, uses a temporary directory of its
 own (``TMPDIR``): when the session ends, any ``modelyard-*`` entry left there is a leak
-(a model folder nobody removed) and fails the run, naming the entries.
+(a model folder nobody removed) and fails the run, naming the entries. Under pytest-xdist
+(``-n 2``) the workers inherit the controller's directory and leave the check to it: it
+runs once, after every worker has finished, and a leak fails the whole run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,13 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 _SESSION_TMP = pytest.StashKey[Path]()
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if _is_xdist_worker(config):  # TMPDIR is the controller's private directory already
+        return
     private = Path(tempfile.mkdtemp(prefix="pytest-session-tmp-"))
     os.environ["TMPDIR"] = str(private)
     tempfile.tempdir = None  # re-read TMPDIR: this process and its children use it
