@@ -12,6 +12,7 @@ from sqlalchemy import event, insert, select
 from modelyard.registry import tables as t
 from modelyard.registry.entities import Stage
 from modelyard.registry.sql_rows import (
+    _version_tag_rows,
     latest_versions_statement,
     models_from_rows,
     versions_from_rows,
@@ -163,3 +164,23 @@ def test_a_page_of_models_without_versions_has_no_latest_versions(metadata_db):
             conn, conn.execute(select(t.registered_models).where(c.name == "m00")).all()
         )
     assert (model.name, model.latest_versions, model.aliases) == ("m00", (), {})
+
+
+def test_tags_of_scattered_versions_are_read_by_their_pairs(metadata_db):
+    """Versions of many models with different numbers (the API's default order, by time):
+    their tags are read pair by pair, not by the cross product of names and numbers."""
+    fill(metadata_db)
+    c = t.model_versions.c
+    with metadata_db.read() as conn:
+        every = conn.execute(select(t.model_versions).order_by(c.name, c.version)).all()
+        firsts = list({r.name: r for r in reversed(every)}.values())  # each model's first
+        pairs = sorted((r.name, r.version) for r in firsts)
+        assert len({n for _, n in pairs}) * len(pairs) > 4 * len(pairs)  # not crossed
+        assert sorted(set(_version_tag_rows(conn, pairs))) == sorted(
+            (r.name, r.version, key, value)
+            for r in firsts
+            for key, value in (("n", str(r.version)), ("stage", r.stage))
+        )
+        found = versions_from_rows(conn, firsts)
+    assert [(v.name, v.version) for v in found] == [(r.name, r.version) for r in firsts]
+    assert all(v.tags == {"n": str(v.version), "stage": v.stage.value} for v in found)

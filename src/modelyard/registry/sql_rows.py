@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -199,7 +199,7 @@ def _model_tags_query() -> Select[Any]:
 
 def _version_tag_rows(
     conn: Connection, pairs: Sequence[tuple[str, int]]
-) -> Sequence[tuple[str, int, str, str]]:
+) -> Sequence[Row[str, int, str, str]]:
     """``(name, version, key, value)`` of the tags of the versions ``pairs``, perhaps with a
     few more that the caller drops.
 
@@ -207,17 +207,19 @@ def _version_tag_rows(
     have. ``name IN (…) AND version IN (…)`` when that cross product is close to the pairs
     (one model's versions; many models' newest), else the pairs ORed — SQLite scans the
     whole table for ``(name, version) IN (VALUES …)`` but looks each ``name = ? AND
-    version = ?`` up; building that OR costs ~0.05 ms a pair, so it is the fallback.
+    version = ?`` up. The ORed statement is built once per number of pairs (bound by
+    position): built per page it cost ~0.04 ms a pair, 3.9 ms for a page of 100 versions
+    of different models (the API's default order), 0.4 ms so.
     """
     names = sorted({name for name, _ in pairs})
     versions = sorted({version for _, version in pairs})
     if len(names) * len(versions) <= 4 * len(pairs):
-        query = _version_tags_query()
-        return conn.execute(query, {"names": names, "versions": versions}).tuples().all()
-    tc = t.model_version_tags.c
-    pairs_ored = or_(*(and_(tc.name == name, tc.version == version) for name, version in pairs))
-    query = select(tc.name, tc.version, tc.key, tc.value).where(pairs_ored)
-    return conn.execute(query).tuples().all()
+        return conn.execute(_version_tags_query(), {"names": names, "versions": versions}).all()
+    params: dict[str, Any] = {}
+    for number, (name, version) in enumerate(pairs):
+        params[f"name_{number}"] = name
+        params[f"version_{number}"] = version
+    return conn.execute(_version_tags_of_pairs(len(pairs)), params).all()
 
 
 @cache
@@ -227,6 +229,17 @@ def _version_tags_query() -> Select[str, int, str, str]:
         tc.name.in_(bindparam("names", expanding=True)),
         tc.version.in_(bindparam("versions", expanding=True)),
     )
+
+
+@lru_cache(maxsize=16)
+def _version_tags_of_pairs(count: int) -> Select[str, int, str, str]:
+    """The tags of ``count`` versions, each ``name_<n> AND version_<n>``, ORed."""
+    tc = t.model_version_tags.c
+    pairs = (
+        and_(tc.name == bindparam(f"name_{n}"), tc.version == bindparam(f"version_{n}"))
+        for n in range(count)
+    )
+    return select(tc.name, tc.version, tc.key, tc.value).where(or_(*pairs))
 
 
 def version_entity(conn: Connection, name: str, version: int) -> ModelVersion:
