@@ -47,7 +47,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, false, func, select
 
 from modelyard.errors import InvalidParameter
 from modelyard.store.keyset import MAX_TOKEN_LENGTH
@@ -202,15 +202,18 @@ class RunSearch:
         return Driven(clause, DrivingRuns(run_ids, look_up=look_up, as_array=as_array))
 
     def experiment_probe(self) -> Select[Any] | None:
-        """For a metric order: up to ``WALK_MIN + 1`` runs of the experiments, to tell
-        whether walking the metric's index beats reading them all and sorting."""
+        """For a metric order: how many runs the experiments hold, counted up to
+        ``WALK_MIN + 1`` (one row back, not the runs), to tell whether walking the
+        metric's index beats reading them all and sorting."""
         if self.metric is None:
             return None
-        return (
+        some = (
             select(runs.c.run_id)
             .where(runs.c.experiment_id.in_(self.experiment_pks))
             .limit(WALK_MIN + 1)
+            .subquery()
         )
+        return select(func.count().label("runs")).select_from(some)
 
     def statements(self, driven: Driven | None, with_revision: bool) -> list[Select[Any]]:
         """The search's SELECTs, to run in turn until ``limit + 1`` rows are found (one,

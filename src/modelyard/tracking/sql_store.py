@@ -459,7 +459,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             self._crowded.add(search.clauses[clause], search_plan.MAX_DRIVING_RUNS)
         sizing = self._searches.experiment_probe(search)
         if sizing is not None and driven is None:
-            search.walk = len(sizing.execute(cur).fetchall()) > search_plan.WALK_MIN
+            search.walk = sizing.execute(cur).fetchone()[0] > search_plan.WALK_MIN
         rows: list[Mapping[str, Any]] = []
         for compiled in self._searches.statements(search, driven, with_revision):
             names = compiled.columns
@@ -497,7 +497,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             break
         sizing = search.experiment_probe()
         if sizing is not None and driven is None:
-            search.walk = len(conn.execute(sizing).all()) > search_plan.WALK_MIN
+            search.walk = conn.execute(sizing).scalar_one() > search_plan.WALK_MIN
         rows: list[Mapping[str, Any]] = []
         for statement in search.statements(driven, with_revision):
             rows += (dict(row) for row in conn.execute(statement).mappings())
