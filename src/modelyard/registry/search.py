@@ -32,7 +32,7 @@ from modelyard.tracking.search_filter import (
     OrderKey,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.tag_probe import plan_tags, tested_per_row
+from modelyard.tracking.tag_probe import checked_per_row, plan_tags
 
 REGISTERED_MODELS = Grammar(
     entity="registered model",
@@ -69,7 +69,7 @@ def registered_models_statement(
 ) -> tuple[Select[Any], list[SortKey]]:
     """``SELECT registered_models.*`` matching every clause, and its order: ``order_by``,
     then by name (unique, so pages can seek: ``store/keyset.py``). The tag clauses in
-    ``common`` are tested row by row (``tag_probe.tested_per_row``)."""
+    ``common`` are tested row by row (``tag_probe.checked_per_row``)."""
     models, tags = t.registered_models, t.registered_model_tags
     same_model = tags.c.name == models.c.name
     # a primary-key lookup per model
@@ -144,7 +144,7 @@ def _where(
             if clause.op == "LIKE":  # SQLite's index range for a literal prefix
                 terms.extend(_prefix_range(column, clause.value))
         elif clause in common:
-            terms.append(tested_per_row(tags, same_owner, clause))
+            terms.append(checked_per_row(tags, same_owner, clause))
         elif asking or clause.key != IS_PROMPT_TAG:
             terms.append(keyed_condition(tags, same_owner, clause))
     if not asking:

@@ -33,7 +33,7 @@ from modelyard.tracking.search_filter import (
     parse_order_by,
 )
 from modelyard.tracking.search_query import compare, keyed_condition
-from modelyard.tracking.tag_probe import plan_tags, tested_per_row
+from modelyard.tracking.tag_probe import checked_per_row, plan_tags
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -292,12 +292,14 @@ def experiment_search_statement(
 
 def _experiment_condition(clause: Clause, common: bool = False) -> Any:
     """``clause`` on an experiment; ``common``: a tag clause the probe found common, tested
-    row by row (``tag_probe.tested_per_row``)."""
+    row by row (``tag_probe.checked_per_row``)."""
     c = t.experiments.c
     if clause.kind == "tag":
         tags = t.experiment_tags
         same = tags.c.experiment_id == c.experiment_id
-        return tested_per_row(tags, same, clause) if common else keyed_condition(tags, same, clause)
+        if common:
+            return checked_per_row(tags, same, clause)
+        return keyed_condition(tags, same, clause)
     if clause.key != "experiment_id":
         condition = compare(c[clause.key], clause.op, clause.value)
         bounds = prefix_range(c[clause.key], str(clause.value)) if clause.op == "LIKE" else None

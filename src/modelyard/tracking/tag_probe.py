@@ -11,7 +11,7 @@ it probes each equality tag clause for at most ``DRIVE_LIMIT + 1`` owners from t
 index (``ix_*_tags_value``) and, when one keeps at most ``DRIVE_LIMIT``, adds ``owner IN
 (those)`` to its statement (leaving the clause out when those are exactly its owners);
 the probe costs at most ``DRIVE_LIMIT + 1`` index entries. A clause found common is
-tested row by row in the page's order (``tested_per_row``). Run search does the same
+tested row by row in the page's order (``checked_per_row``). Run search does the same
 for params, tags and metrics (``search_plan.py``).
 """
 
@@ -111,7 +111,7 @@ def plan_tags(
     return TagPlan(None, tuple(common))
 
 
-def tested_per_row(tags: Any, same_owner: ColumnElement[bool], clause: Clause) -> Any:
+def checked_per_row(tags: Any, same_owner: ColumnElement[bool], clause: Clause) -> Any:
     """``keyed_condition`` for an equality clause ``plan_tags`` found common: the tag is
     looked up for each row the search reads, in its order, and the page ends after ~5
     rows per match (it matches over 2 %).
@@ -131,7 +131,7 @@ def tested_per_row(tags: Any, same_owner: ColumnElement[bool], clause: Clause) -
     return exists(match)
 
 
-__all__ = ["DRIVE_LIMIT", "Drive", "TagPlan", "plan_tags", "tested_per_row"]
+__all__ = ["DRIVE_LIMIT", "Drive", "TagPlan", "checked_per_row", "plan_tags"]
 
 
 def _values(clause: Clause) -> list[str]:
