@@ -48,3 +48,35 @@ def test_a_common_tag_is_tested_per_model_from_the_seek_position(yard, monkeypat
     else:
         assert "SubPlan" in plan, plan
         assert "Merge" not in plan, plan
+
+
+def test_an_exact_drive_binds_each_list_as_one_array_on_postgres(yard):
+    """A rare tag drives the search by its owners: one array parameter per column on
+    PostgreSQL when those are exactly the tag's (not 1,000 parameters), lists elsewhere and
+    for a superset (versions whose names and numbers cross to other pairs)."""
+    store = yard.registry.store
+    for name in ("a", "b"):
+        store.create_registered_model(name, Actor("ana"), tags={"tier": "gold"})
+        for number in (1, 2):
+            tags = {"team": "x"} if (name, number) in (("a", 1), ("b", 2)) else {}
+            store.create_model_version(
+                name, Actor("ana"), source="s3://m", storage_location="s3://m", tags=tags
+            )
+    db = store.db
+    executed: list[str] = []
+
+    def capture(_conn, _cursor, statement, *_):
+        if "ORDER BY" in statement and "LIMIT" in statement:
+            executed.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        models = store.search_registered_models("tags.tier = 'gold'")
+        versions = store.search_model_versions("tags.team = 'x'")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+    assert [m.name for m in models] == ["a", "b"]
+    assert sorted((v.name, v.version) for v in versions) == [("a", 1), ("b", 2)]
+    model_page, version_page = executed[0], executed[-1]
+    assert ("= ANY (" in model_page) == (not db.is_sqlite), model_page
+    assert "= ANY (" not in version_page  # a superset: the tag clause stays, with lists

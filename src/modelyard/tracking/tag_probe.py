@@ -21,7 +21,17 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, literal, select
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    and_,
+    any_,
+    bindparam,
+    exists,
+    literal,
+    select,
+)
 
 from modelyard.tracking.search_filter import Clause
 from modelyard.tracking.search_query import ValueIn, compare
@@ -81,10 +91,12 @@ def plan_tags(
     pair — else a superset the clause itself still narrows.
 
     Each column's values are one sorted list, so that the database walks the entity's
-    index in that order and stops at the page's end. (On PostgreSQL, ``= ANY(array)``
-    would bind 1,000 names as one parameter instead of 1,000, ~3 ms less client CPU, but
-    the planner then estimated the pair of lists 4× higher and hashed every tag of the key:
-    6 → 18 ms at 100,000 versions.)
+    index in that order and stops at the page's end. On PostgreSQL an exact drive binds
+    each list as one array (``= ANY(:values)``): 1,000 names as 1,000 parameters cost ~4
+    ms of client CPU and 5–9 ms in all for a 1 ms execution (at 100,000 versions, a 1 %
+    tag: 9.7 → 2.1 ms). Not when the clause stays beside a superset: with its ``EXISTS``
+    the planner estimated the arrays 4× higher than the lists and hashed every tag of the
+    key (6 → 18 ms).
     """
     common: list[Clause] = []
     for clause in clauses:
@@ -103,12 +115,22 @@ def plan_tags(
         crossed = 1
         for values in lists:
             crossed *= len(values)
-        condition = and_(
-            *(column.in_(values) for (_, column), values in zip(owner, lists, strict=True))
-        )
         exact = crossed == len({tuple(row) for row in found})
+        as_array = exact and conn.dialect.name == "postgresql"
+        condition = and_(
+            *(
+                _member(column, values, as_array)
+                for (_, column), values in zip(owner, lists, strict=True)
+            )
+        )
         return TagPlan(Drive(condition, clause, exact), tuple(common))
     return TagPlan(None, tuple(common))
+
+
+def _member(column: Any, values: list[Any], as_array: bool) -> ColumnElement[bool]:
+    if as_array:
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def checked_per_row(tags: Any, same_owner: ColumnElement[bool], clause: Clause) -> Any:
