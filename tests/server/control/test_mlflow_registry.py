@@ -26,6 +26,7 @@ def tracking_uri(live_server):
         yield live_server.url
         while mlflow.active_run() is not None:
             mlflow.end_run()
+        mlflow.set_tracking_uri(None)  # MLflow's global outlives the environment: unset it
 
 
 @pytest.fixture(scope="module")

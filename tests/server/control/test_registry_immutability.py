@@ -28,6 +28,7 @@ def tracking_uri(live_server):
         patch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         mlflow.set_tracking_uri(live_server.url)
         yield live_server.url
+        mlflow.set_tracking_uri(None)  # MLflow's global outlives the environment: unset it
 
 
 @pytest.fixture(scope="module")
