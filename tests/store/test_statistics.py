@@ -91,3 +91,17 @@ def test_an_upgrade_leaves_fresh_statistics(tmp_path, monkeypatch):
         assert stale_tables(db, SEARCHED_TABLES) == []
     finally:
         db.dispose()
+
+
+def test_a_tables_size_is_estimated_without_counting_it(metadata_db):
+    """What run search sizes its driving lists by (``search_plan.driving_limit``): the
+    largest rowid on SQLite, the statistics collector's live rows on PostgreSQL (flushed
+    within about a second of a transaction's end)."""
+    _add_runs(metadata_db, 1_500)
+    deadline = time.monotonic() + 10
+    while True:
+        found = statistics.estimated_rows(metadata_db, "runs")
+        if found == 1_500 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert found == 1_500

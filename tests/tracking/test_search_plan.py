@@ -109,6 +109,7 @@ def test_pages_driven_or_scanned_list_the_same_runs_in_the_same_order(yard, monk
     for filter_string, order_by in SEARCHES:
         for scope in (experiments[:1], experiments):
             search = f"{filter_string} ordered by {order_by} in {scope}"
+            monkeypatch.setattr(search_plan, "DRIVE_COST_RATIO", 10**9)  # any store: drive
             monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 10_000)
             monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 10_000)  # driving runs looked up
             monkeypatch.setattr(search_plan, "WALK_MIN", 10_000)  # metric orders: sorted
@@ -313,6 +314,7 @@ def test_a_clause_that_matched_too_many_runs_is_not_probed_again_for_a_while(mon
 def test_a_crowded_clause_is_probed_once_and_still_answered_alike(yard, monkeypatch):
     store, experiments = yard
     monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 3)
+    monkeypatch.setattr(search_plan, "DRIVE_COST_RATIO", 10**9)
     probed = []
     real_probes = search_plan.RunSearch.probes
 
@@ -328,3 +330,14 @@ def test_a_crowded_clause_is_probed_once_and_still_answered_alike(yard, monkeypa
     if store.db.is_sqlite:  # its probes are compiled once per filter and skipped one by one
         return
     assert probed == [1, 0]
+
+
+def test_how_many_runs_may_drive_grows_with_the_store():
+    """Driving costs a list entry per match; scanning tests a page's worth of runs spread
+    over the store — so the larger the store, the more matches are worth driving by."""
+    limit = search_plan.driving_limit
+    assert limit(None) == limit(0) == limit(60) == search_plan.DRIVE_LIMIT
+    assert 6_000 <= limit(100_000) <= 6_500
+    assert limit(1_000_000) == search_plan.MAX_DRIVING_RUNS
+    assert limit(10**9) == search_plan.MAX_DRIVING_RUNS
+    assert limit(100_000, page=1_000) > limit(100_000, page=10)

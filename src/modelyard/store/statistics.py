@@ -73,6 +73,24 @@ def stale_tables(db: Database, tables: Sequence[str]) -> list[str]:
     return stale
 
 
+def estimated_rows(db: Database, table: str) -> int | None:
+    """About how many rows ``table`` holds, without counting them: its largest rowid on
+    SQLite (an index seek), the statistics collector's live-row count on PostgreSQL;
+    ``None`` when the database cannot say."""
+    with db.engine.connect() as conn:
+        if db.is_sqlite:
+            found = conn.exec_driver_sql(f"SELECT max(rowid) FROM {_quoted(table)}").scalar()
+        else:
+            found = conn.execute(
+                text(
+                    "SELECT n_live_tup FROM pg_stat_user_tables "
+                    "WHERE schemaname = current_schema() AND relname = :table"
+                ),
+                {"table": table},
+            ).scalar()
+    return None if found is None else int(found)
+
+
 def _sqlite_stale(conn: object, table: str) -> bool:
     """Compare the row count ``sqlite_stat1`` recorded with the table's largest rowid
     (an index seek, not a count) — or, for a table without rowids, a count capped just
@@ -156,4 +174,4 @@ class StatisticsKeeper:
             log.warning("could not refresh planner statistics", exc_info=True)
 
 
-__all__ = ["StatisticsKeeper", "refresh_statistics", "stale_tables"]
+__all__ = ["StatisticsKeeper", "estimated_rows", "refresh_statistics", "stale_tables"]

@@ -100,10 +100,10 @@ class SearchStatements:
         self._compiled: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._lock = threading.Lock()
 
-    def probes(self, search: RunSearch) -> list[tuple[int, Compiled]]:
-        key = ("probes", search.filter_string, search_plan.MAX_DRIVING_RUNS)
+    def probes(self, search: RunSearch, limit: int) -> list[tuple[int, Compiled]]:
+        key = ("probes", search.filter_string, limit)
         return self._cached(
-            key, lambda: [(n, Compiled(p, self._dialect)) for n, p in search.probes()]
+            key, lambda: [(n, Compiled(p, self._dialect)) for n, p in search.probes(limit)]
         )
 
     def experiment_probe(self, search: RunSearch) -> Compiled | None:

@@ -9,6 +9,8 @@ latest metrics and tags for a whole page with one query per table, never one per
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
 from typing import Any
@@ -26,7 +28,7 @@ from modelyard.store.metric_chunks import (
     pack_points,
     point_range,
 )
-from modelyard.store.statistics import StatisticsKeeper
+from modelyard.store.statistics import StatisticsKeeper, estimated_rows
 from modelyard.tracking import revisions, search_plan
 from modelyard.tracking import tables as t
 from modelyard.tracking.checks import check_run_id
@@ -61,6 +63,11 @@ from modelyard.tracking.store import HISTORY_PAGE, MAX_HISTORY_PAGE, TrackingSto
 
 #: The tables whose statistics decide a run search's plan.
 SEARCHED_TABLES = ("runs", "params", "tags", "latest_metrics")
+#: How long the store's estimated size (which sets how many runs may drive a search) is
+#: trusted before it is read again.
+STORE_SIZE_TTL_S = 300.0
+
+log = logging.getLogger(__name__)
 
 
 def artifact_uri_for(experiment_id: str, run_id: str) -> str:
@@ -75,6 +82,8 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         self._searches = SearchStatements(db.engine.dialect) if db.is_sqlite else None
         self._statistics: StatisticsKeeper | None = StatisticsKeeper(db, SEARCHED_TABLES)
         self._crowded = search_plan.CrowdedClauses()
+        self._store_runs: int | None = None
+        self._store_runs_until = 0.0
         self._ensure_default_experiment()
 
     # runs ----------------------------------------------------------------------
@@ -442,6 +451,19 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         sort_values = tuple(v for name, v in last.items() if name.startswith("sort_"))
         return search.next_token(sort_values if search.seeks else None)
 
+    def _driving_limit(self, search: RunSearch) -> int:
+        """``search_plan.driving_limit`` for this store's size, read at most every 5
+        minutes (an estimate, not a count)."""
+        now = time.monotonic()
+        if now >= self._store_runs_until:
+            try:
+                self._store_runs = estimated_rows(self.db, "runs")
+            except Exception:  # an optimisation: never fail a search for it
+                log.warning("could not estimate the number of runs", exc_info=True)
+                self._store_runs = None
+            self._store_runs_until = now + STORE_SIZE_TTL_S
+        return search_plan.driving_limit(self._store_runs, search.limit)
+
     def _found_sqlite(
         self, cur: Any, search: RunSearch, with_revision: bool
     ) -> list[Mapping[str, Any]]:
@@ -449,14 +471,16 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
         values ``sort_0`` …"""
         assert self._searches is not None
         driven = None
-        for clause, probe in self._searches.probes(search):
-            if self._crowded.holds(search.clauses[clause], search_plan.MAX_DRIVING_RUNS):
+        limit = self._driving_limit(search)
+        for clause, probe in self._searches.probes(search, limit):
+            if self._crowded.holds(search.clauses[clause], limit):
                 continue
             run_id = probe.getter("run_id")
-            driven = search.drives(clause, [run_id(row) for row in probe.execute(cur).fetchall()])
+            found = [run_id(row) for row in probe.execute(cur).fetchall()]
+            driven = search.drives(clause, found, limit)
             if driven is not None:
                 break
-            self._crowded.add(search.clauses[clause], search_plan.MAX_DRIVING_RUNS)
+            self._crowded.add(search.clauses[clause], limit)
         sizing = self._searches.experiment_probe(search)
         if sizing is not None and driven is None:
             search.walk = sizing.execute(cur).fetchone()[0] > search_plan.WALK_MIN
@@ -482,7 +506,7 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
             "SET LOCAL plan_cache_mode = force_custom_plan; "
             "SET LOCAL max_parallel_workers_per_gather = 0"
         )
-        limit = search_plan.MAX_DRIVING_RUNS
+        limit = self._driving_limit(search)
         driven = None
         for clause, probe in search.probes(limit, self._crowded):
             found = probe.subquery()
