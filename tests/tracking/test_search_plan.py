@@ -104,12 +104,17 @@ def plain_scan(store, experiments, filter_string, order_by):
         return [row[0] for row in conn.execute(statement)]
 
 
+def _as_many_as_allowed(*_: object) -> int:
+    """However small the store, every probe within ``MAX_DRIVING_RUNS`` drives."""
+    return search_plan.MAX_DRIVING_RUNS
+
+
 def test_pages_driven_or_scanned_list_the_same_runs_in_the_same_order(yard, monkeypatch):
     store, experiments = yard
     for filter_string, order_by in SEARCHES:
         for scope in (experiments[:1], experiments):
             search = f"{filter_string} ordered by {order_by} in {scope}"
-            monkeypatch.setattr(search_plan, "DRIVE_COST_RATIO", 10**9)  # any store: drive
+            monkeypatch.setattr(search_plan, "driving_limit", _as_many_as_allowed)
             monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 10_000)
             monkeypatch.setattr(search_plan, "DRIVE_LIMIT", 10_000)  # driving runs looked up
             monkeypatch.setattr(search_plan, "WALK_MIN", 10_000)  # metric orders: sorted
@@ -314,7 +319,7 @@ def test_a_clause_that_matched_too_many_runs_is_not_probed_again_for_a_while(mon
 def test_a_crowded_clause_is_probed_once_and_still_answered_alike(yard, monkeypatch):
     store, experiments = yard
     monkeypatch.setattr(search_plan, "MAX_DRIVING_RUNS", 3)
-    monkeypatch.setattr(search_plan, "DRIVE_COST_RATIO", 10**9)
+    monkeypatch.setattr(search_plan, "driving_limit", _as_many_as_allowed)
     probed = []
     real_probes = search_plan.RunSearch.probes
 
@@ -338,6 +343,7 @@ def test_how_many_runs_may_drive_grows_with_the_store():
     limit = search_plan.driving_limit
     assert limit(None) == limit(0) == limit(60) == search_plan.DRIVE_LIMIT
     assert 6_000 <= limit(100_000) <= 6_500
+    assert 15_000 <= limit(100_000, database="postgresql") <= 16_500  # dearer lookups there
     assert limit(1_000_000) == search_plan.MAX_DRIVING_RUNS
     assert limit(10**9) == search_plan.MAX_DRIVING_RUNS
     assert limit(100_000, page=1_000) > limit(100_000, page=10)

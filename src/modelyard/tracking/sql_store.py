@@ -462,7 +462,8 @@ class SqlTrackingStore(SqlExperiments, TrackingStore):
                 log.warning("could not estimate the number of runs", exc_info=True)
                 self._store_runs = None
             self._store_runs_until = now + STORE_SIZE_TTL_S
-        return search_plan.driving_limit(self._store_runs, search.limit)
+        database = self.db.engine.dialect.name
+        return search_plan.driving_limit(self._store_runs, search.limit, database)
 
     def _found_sqlite(
         self, cur: Any, search: RunSearch, with_revision: bool
