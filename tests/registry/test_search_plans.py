@@ -80,3 +80,12 @@ def test_an_exact_drive_binds_each_list_as_one_array_on_postgres(yard):
     model_page, version_page = executed[0], executed[-1]
     assert ("= ANY (" in model_page) == (not db.is_sqlite), model_page
     assert "= ANY (" not in version_page  # a superset: the tag clause stays, with lists
+
+
+def test_a_tag_no_one_has_drives_an_empty_search(yard):
+    store = yard.registry.store
+    store.create_registered_model("a", Actor("ana"), tags={"tier": "gold"})
+    store.create_model_version("a", Actor("ana"), source="s3://m", storage_location="s3://m")
+    assert list(store.search_registered_models("tags.tier = 'lead'")) == []
+    assert list(store.search_model_versions("tags.tier = 'lead'")) == []
+    assert [m.name for m in store.search_registered_models("tags.tier = 'gold'")] == ["a"]
