@@ -27,7 +27,7 @@ import httpx
 import pytest
 from tests.artifacts import conftest as artifacts
 from tests.artifacts.conftest import S3Server
-from tests.server.control.test_k8s_pods import MODELYARD, Kubelet, finished, free_port
+from tests.server.control.test_k8s_pods import MODELYARD, Kubelet, finished, first_ready, free_port
 
 from modelyard.server.control.k8s import (
     ControlPlaneStores,
@@ -207,15 +207,7 @@ def test_the_containers_log_in_with_the_password_from_the_secret(
     server = run.start(pod["containers"][0], **{"5000": str(port), "0.0.0.0": "127.0.0.1"})
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-            deadline = time.monotonic() + 90
-            while True:
-                assert server.poll() is None, finished(server)
-                try:
-                    ready = http.get("/ready")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the server did not start in 90 s"
-                    time.sleep(0.2)
+            ready = first_ready(server, http, 90)
             assert ready.status_code == 200, ready.text
             assert ready.json()["schema_revision"] == SCHEMA_REVISION
             created = http.post("/api/2.0/mlflow/experiments/create", json={"name": "pw"})

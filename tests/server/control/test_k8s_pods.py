@@ -70,6 +70,20 @@ def finished(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, 
     return process.returncode, output
 
 
+def first_ready(
+    server: subprocess.Popen[str], http: httpx.Client, seconds: float
+) -> httpx.Response:
+    """The server's first answer to ``/ready`` (it must not exit, nor take longer)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert server.poll() is None, finished(server)
+        try:
+            return http.get("/ready")
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, f"the server did not start in {seconds:.0f} s"
+            time.sleep(0.2)
+
+
 def test_the_containers_migrate_wait_and_serve_as_written(postgres_uri, s3_server, tmp_path):
     s3: S3Server = s3_server
     stores = ControlPlaneStores(
@@ -107,15 +121,7 @@ def test_the_containers_migrate_wait_and_serve_as_written(postgres_uri, s3_serve
     server = kubelet.start(pod["containers"][0], **{"5000": str(port), "0.0.0.0": "127.0.0.1"})
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, finished(server)
-                try:
-                    ready = http.get("/ready")
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "the server did not start in 60 s"
-                    time.sleep(0.2)
+            ready = first_ready(server, http, 60)
             assert ready.status_code == 200
             assert ready.json()["schema_revision"] == SCHEMA_REVISION
             assert http.get("/health").text == "OK"
