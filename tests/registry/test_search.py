@@ -297,8 +297,8 @@ def test_bad_filters_name_the_token_and_its_position(filled):
         filled.search_model_versions("version_number LIKE '1'")
 
 
-#: Model names whose prefixes test the index range SQLite is given beside ``LIKE
-#: 'prefix%'`` (``store/prefix_range.py``): wildcard-like characters, a backslash, the last
+#: Model names whose prefixes test the index range SQLite searches for ``LIKE 'prefix%'``
+#: (``search_query.CaseSensitiveLike``): wildcard-like characters, a backslash, the last
 #: code point, a character past the Basic Multilingual Plane.
 PREFIXED = ["p%q", "p%qr", "p_q", "pxq", "p\\q", "p\U0010ffff", "p\U0010ffffz", "q", "pé", "p😀"]
 

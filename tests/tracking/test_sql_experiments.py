@@ -174,8 +174,9 @@ def test_bad_filters_name_the_token_and_its_position(client, filter_string, posi
     assert (caught.value.position, caught.value.token) == (position, token)
 
 
-#: Names whose prefixes test the index range SQLite is given beside ``LIKE 'prefix%'``
-#: (``store/prefix_range.py``): wildcard-like characters, a backslash, the last code point.
+#: Names whose prefixes test the index range SQLite searches for ``LIKE 'prefix%'``
+#: (``search_query.CaseSensitiveLike``): wildcard-like characters, a backslash, the last
+#: code point.
 PREFIXED = ["p%q", "p%qr", "p_q", "pxq", "p\\q", "p\U0010ffff", "p\U0010ffffz", "q", "pé"]
 
 

@@ -24,7 +24,6 @@ from sqlalchemy import ColumnElement, Connection, Select, and_, exists, not_, se
 
 from modelyard.registry import tables as t
 from modelyard.store.keyset import SortKey
-from modelyard.store.prefix_range import prefix_range
 from modelyard.tracking.search_filter import (
     ATTRIBUTE_AND_TAG_ALIASES,
     Clause,
@@ -141,8 +140,6 @@ def _where(
         if clause.kind != "tag":
             column = entity.c[_COLUMNS[clause.key]]
             terms.append(compare(column, clause.op, clause.value))
-            if clause.op == "LIKE":  # SQLite's index range for a literal prefix
-                terms.extend(_prefix_range(column, clause.value))
         elif clause in common:
             terms.append(checked_per_row(tags, same_owner, clause))
         elif asking or clause.key != IS_PROMPT_TAG:
@@ -150,11 +147,6 @@ def _where(
     if not asking:
         terms.append(not_a_prompt)
     return terms
-
-
-def _prefix_range(column: Any, pattern: Any) -> list[ColumnElement[bool]]:
-    found = prefix_range(column, str(pattern))
-    return [] if found is None else [found]
 
 
 def _asks_for_prompts(clauses: list[Clause]) -> bool:

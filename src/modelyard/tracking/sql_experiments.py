@@ -13,14 +13,13 @@ import json
 from collections.abc import Container, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Select, String, and_, cast, delete, insert, select, update
+from sqlalchemy import Connection, Select, String, cast, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.errors import AlreadyExists, InvalidParameter, NotFound
 from modelyard.ids import now_ms
 from modelyard.store.engine import Database
 from modelyard.store.keyset import SortKey, fetch_page
-from modelyard.store.prefix_range import prefix_range
 from modelyard.tracking import revisions
 from modelyard.tracking import tables as t
 from modelyard.tracking.checks import check_experiment_name
@@ -301,9 +300,7 @@ def _experiment_condition(clause: Clause, common: bool = False) -> Any:
             return checked_per_row(tags, same, clause)
         return keyed_condition(tags, same, clause)
     if clause.key != "experiment_id":
-        condition = compare(c[clause.key], clause.op, clause.value)
-        bounds = prefix_range(c[clause.key], str(clause.value)) if clause.op == "LIKE" else None
-        return condition if bounds is None else and_(condition, bounds)
+        return compare(c[clause.key], clause.op, clause.value)
     if clause.op in ("LIKE", "ILIKE"):
         return compare(cast(c.experiment_id, String), clause.op, clause.value)
     if isinstance(clause.value, tuple):  # ids are integers: compare them as such

@@ -1,14 +1,13 @@
-"""The index range beside a ``LIKE 'prefix%'`` (``store/prefix_range.py``): never a
-different answer than the pattern alone, for any prefix — wildcard-like and escaped
-characters, the last code point, the code points around the surrogates — and the range
-is what SQLite's plan searches the index by."""
+"""A case-sensitive ``LIKE`` (``search_query.CaseSensitiveLike``; ``GLOB`` on SQLite)
+answers as the search grammar reads the pattern — wildcard-like and escaped characters,
+the last code point, the code points around the surrogates — and SQLite searches the
+column's index by the pattern's literal prefix rather than reading every row."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, and_, create_engine, insert, select
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select
 
-from modelyard.store.prefix_range import literal_prefix, prefix_range, successor
 from modelyard.tracking.search_query import compare
 
 LAST = chr(0x10FFFF)
@@ -69,33 +68,6 @@ PATTERNS = [
 ]
 
 
-def test_the_literal_prefix_stops_at_the_first_wildcard() -> None:
-    assert literal_prefix("model-0004%") == "model-0004"
-    assert literal_prefix("a\\%b%c") == "a%b"
-    assert literal_prefix("a\\_b_") == "a_b"
-    assert literal_prefix("a\\") == "a\\"
-    assert literal_prefix("%a") == literal_prefix("_a") == ""
-
-
-def test_the_successor_is_past_every_string_with_the_prefix() -> None:
-    assert successor("prefix") == "prefiy"
-    assert successor("a" + LAST) == "b"
-    assert successor("a" + LAST + LAST) == "b"
-    assert successor("\ud7ff") == "\ue000"  # over the surrogates
-    assert successor(LAST) is None
-    assert successor("") is None
-    for name in NAMES:
-        for cut in range(1, len(name) + 1):
-            upper = successor(name[:cut])
-            assert upper is None or name < upper, (name, cut)
-
-
-def test_no_range_for_a_pattern_that_starts_with_a_wildcard() -> None:
-    names = Table("t", MetaData(), Column("name", String(50)))
-    assert prefix_range(names.c.name, "%a") is None
-    assert prefix_range(names.c.name, "_") is None
-
-
 @pytest.fixture
 def sqlite_names():
     engine = create_engine("sqlite://")
@@ -111,27 +83,24 @@ def sqlite_names():
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_the_range_beside_a_pattern_changes_no_answer(sqlite_names, pattern: str) -> None:
+def test_a_pattern_matches_what_the_grammar_says(sqlite_names, pattern: str) -> None:
     engine, table = sqlite_names
     like = compare(table.c.name, "LIKE", pattern)
-    bounds = prefix_range(table.c.name, pattern)
-    ranged = like if bounds is None else and_(like, bounds)
     with engine.connect() as conn:
-        alone = sorted(conn.execute(select(table.c.name).where(like)).scalars())
-        with_range = sorted(conn.execute(select(table.c.name).where(ranged)).scalars())
-    assert with_range == alone
-    assert alone == sorted(n for n in NAMES if _matches(n, pattern))
+        found = sorted(conn.execute(select(table.c.name).where(like)).scalars())
+    assert found == sorted(n for n in NAMES if _matches(n, pattern))
 
 
-def test_sqlite_searches_the_index_by_the_range(sqlite_names) -> None:
+def test_sqlite_searches_the_index_by_the_literal_prefix(sqlite_names) -> None:
+    """It does so only for a condition written as one: ``(name GLOB ?) = 1``, as
+    SQLAlchemy renders a boolean function unless told otherwise, read all 100,000
+    registered models for ``name LIKE 'model-0004%'``."""
     engine, table = sqlite_names
-    pattern = "model-0004%"
-    like = compare(table.c.name, "LIKE", pattern)
     with engine.connect() as conn:
-        alone = _plan(conn, select(table.c.id).where(like))
-        ranged = _plan(conn, select(table.c.id).where(like, prefix_range(table.c.name, pattern)))
-    assert alone[0].startswith("SCAN names"), alone  # GLOB with a bound pattern
-    assert "INDEX ix_names_name (name>? AND name<?)" in ranged[0], ranged
+        plan = _plan(conn, select(table.c.id).where(compare(table.c.name, "LIKE", "model-0004%")))
+        unanchored = _plan(conn, select(table.c.id).where(compare(table.c.name, "LIKE", "%04")))
+    assert "INDEX ix_names_name (name>? AND name<?)" in plan[0], plan
+    assert unanchored[0].startswith("SCAN names"), unanchored
 
 
 def _plan(conn, query) -> list[str]:
