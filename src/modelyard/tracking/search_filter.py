@@ -135,6 +135,11 @@ class Clause:
     op: str
     value: Value
 
+    def texts(self) -> list[str]:
+        """The value as the text it is compared with: one for ``=``, each of ``IN``'s."""
+        found = self.value if isinstance(self.value, tuple) else (self.value,)
+        return [str(value) for value in found]
+
 
 @dataclass(frozen=True)
 class OrderKey:

@@ -303,9 +303,7 @@ class Driven:
 def _probe(clause: Clause) -> Select[Any] | None:
     if clause.kind in _KEYED and clause.op in _EQUALITY:
         table = _KEYED[clause.kind]
-        found = clause.value if isinstance(clause.value, tuple) else (clause.value,)
-        values = [str(value) for value in found]
-        match = ValueIn(table.c.value, values)
+        match = ValueIn(table.c.value, clause.texts())
         return select(table.c.run_id).where(table.c.key == clause.key, match)
     if clause.kind == "metric" and clause.op in _NUMERIC:
         m = latest_metrics.c

@@ -33,14 +33,15 @@ from sqlalchemy import (
     select,
 )
 
+from modelyard.tracking import search_plan
 from modelyard.tracking.search_filter import Clause
 from modelyard.tracking.search_query import ValueIn, compare
 
-#: A tag clause matching at most this many owners drives the search (as run search's
-#: ``search_plan.DRIVE_LIMIT``). Above it the clause keeps more than 2 % of 100,000 rows,
-#: so the ordered scan meets a page's 100 matches within ~5,000 rows, and a longer ``IN``
-#: list costs more to build and bind than it saves.
-DRIVE_LIMIT = 2_000
+#: A tag clause matching at most this many owners drives the search: run search's
+#: limit for runs looked up one by one. Above it the clause keeps more than 2 % of
+#: 100,000 rows, so the ordered scan meets a page's 100 matches within ~5,000 rows, and a
+#: longer ``IN`` list costs more to build and bind than it saves.
+DRIVE_LIMIT = search_plan.DRIVE_LIMIT
 _EQUALITY = ("=", "IN")
 
 
@@ -104,7 +105,7 @@ def plan_tags(
             continue
         probe = (
             select(*(tag for tag, _ in owner))
-            .where(tags.c.key == clause.key, ValueIn(tags.c.value, _values(clause)))
+            .where(tags.c.key == clause.key, ValueIn(tags.c.value, clause.texts()))
             .limit(DRIVE_LIMIT + 1)
         )
         found = conn.execute(probe).all()
@@ -154,8 +155,3 @@ def checked_per_row(tags: Any, same_owner: ColumnElement[bool], clause: Clause) 
 
 
 __all__ = ["DRIVE_LIMIT", "Drive", "TagPlan", "checked_per_row", "plan_tags"]
-
-
-def _values(clause: Clause) -> list[str]:
-    found = clause.value if isinstance(clause.value, tuple) else (clause.value,)
-    return [str(value) for value in found]
