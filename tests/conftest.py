@@ -38,12 +38,28 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # MLflow's telemetry thread sets and unsets a variable of os.environ while a client in
+    # another thread iterates it (urllib's proxy lookup): KeyError, a failed request. No
+    # test sends telemetry; every process the session starts inherits this.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     if _is_xdist_worker(config):  # TMPDIR is the controller's private directory already
         return
     private = Path(tempfile.mkdtemp(prefix="pytest-session-tmp-"))
     os.environ["TMPDIR"] = str(private)
     tempfile.tempdir = None  # re-read TMPDIR: this process and its children use it
     config.stash[_SESSION_TMP] = private
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with a test marked ``slow`` run first, each file's tests in their order.
+
+    ``make pytest`` hands whole files to two workers in this order (pytest-xdist,
+    ``--dist loadscope --no-loadscope-reorder``): the few files of a minute or more (the
+    docs pages, the base install, the demo) start at once and the many short ones fill in
+    around them, instead of one starting last while the other worker sits idle.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)  # stable: the order otherwise
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
