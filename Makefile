@@ -45,8 +45,12 @@ typecheck:
 
 # The suite, then every example in the package's docstrings (Alembic's env.py runs only
 # inside Alembic; server/control/metrics.py's example is being rewritten with that module).
+# Two workers (pytest-xdist): most of the suite waits on servers, subprocesses and
+# PostgreSQL, so one process left a 2-core machine half idle. A test file runs whole on one
+# worker (--dist loadscope): its module fixtures (a server, a built yard) start once. Files
+# are handed out in the suite's order, which puts the slow ones first (tests/conftest.py).
 pytest:
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadscope --no-loadscope-reorder
 	$(BIN)/pytest -q -p no:cacheprovider --doctest-modules src/modelyard \
 	  --ignore=src/modelyard/store/alembic \
 	  --deselect src/modelyard/server/control/metrics.py::modelyard.server.control.metrics
