@@ -29,6 +29,10 @@ def mlflow_env(live_server, monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
     monkeypatch.setenv("DO_NOT_TRACK", "true")
+    # mlflow.set_experiment keeps the experiment in a module global and in the
+    # environment; both go back to what they were, so no later test inherits it.
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.setattr(mlflow.tracking.fluent, "_active_experiment_id", None)
     yield
     while mlflow.active_run() is not None:
         mlflow.end_run()
