@@ -5,7 +5,9 @@ a sort of the experiment's models."""
 
 from __future__ import annotations
 
-from sqlalchemy import event, insert
+import pytest
+from sqlalchemy import insert
+from tests.registry.statements import statements_run
 
 from modelyard.registry.logged_models import LoggedModelStore
 from modelyard.registry.tables import logged_models
@@ -49,22 +51,13 @@ def test_pages_walk_an_experiment_newest_first_once(metadata_db):
 
 def test_sqlite_reads_the_page_from_the_experiment_and_time_index(metadata_db):
     if not metadata_db.is_sqlite:
-        return  # PostgreSQL's plan is read in benchmarks/search_entities.py --explain
+        pytest.skip("SQLite's plan; PostgreSQL's is in benchmarks/search_entities.py --explain")
     fill(metadata_db)
     store = LoggedModelStore(metadata_db)
     token = store.search(["1"], max_results=7).next_page_token
-    executed: list[tuple[str, object]] = []
-
-    def capture(_conn, _cursor, statement, parameters, *_):
-        if "FROM logged_models" in statement and "ORDER BY" in statement:
-            executed.append((statement, parameters))
-
-    event.listen(metadata_db.engine, "before_cursor_execute", capture)
-    try:
+    with statements_run(metadata_db.engine, "FROM logged_models", "ORDER BY") as executed:
         store.search(["1"], max_results=7)
         store.search(["1"], max_results=7, page_token=token)
-    finally:
-        event.remove(metadata_db.engine, "before_cursor_execute", capture)
     assert len(executed) == 2
     for statement, parameters in executed:
         with metadata_db.read() as conn:

@@ -5,7 +5,7 @@ with the page's depth."""
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from tests.registry.statements import statements_run
 
 from modelyard.registry.entities import Actor
 from modelyard.tracking import tag_probe
@@ -19,19 +19,10 @@ def test_a_common_tag_is_tested_per_model_from_the_seek_position(yard, monkeypat
         store.create_registered_model(f"m{number}", Actor("ana"), tags=tags)
     first = store.search_registered_models("tags.team = 'ads'", max_results=2)
     db = store.db
-    executed: list[tuple[str, object]] = []
-
-    def capture(_conn, _cursor, statement, parameters, *_):
-        if "FROM registered_models" in statement and "ORDER BY" in statement:
-            executed.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with statements_run(db.engine, "FROM registered_models", "ORDER BY") as executed:
         rest = store.search_registered_models(
             "tags.team = 'ads'", max_results=2, page_token=first.next_page_token
         )
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
     assert [m.name for m in first] == ["m1", "m2"]
     assert [m.name for m in rest] == ["m4", "m5"]
     statement, parameters = executed[0]  # the page (then its latest versions)
@@ -63,18 +54,10 @@ def test_an_exact_drive_binds_each_list_as_one_array_on_postgres(yard):
                 name, Actor("ana"), source="s3://m", storage_location="s3://m", tags=tags
             )
     db = store.db
-    executed: list[str] = []
-
-    def capture(_conn, _cursor, statement, *_):
-        if "ORDER BY" in statement and "LIMIT" in statement:
-            executed.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", capture)
-    try:
+    with statements_run(db.engine, "ORDER BY", "LIMIT") as run:
         models = store.search_registered_models("tags.tier = 'gold'")
         versions = store.search_model_versions("tags.team = 'x'")
-    finally:
-        event.remove(db.engine, "before_cursor_execute", capture)
+    executed = [statement for statement, _ in run]
     assert [m.name for m in models] == ["a", "b"]
     assert sorted((v.name, v.version) for v in versions) == [("a", 1), ("b", 2)]
     model_page, version_page = executed[0], executed[-1]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select
+from tests.registry.statements import statements_run
 
 from modelyard.registry import tables as t
 from modelyard.registry.entities import Stage
@@ -134,18 +135,8 @@ def test_latest_versions_descend_the_stage_index_on_sqlite(metadata_db):
     if not metadata_db.is_sqlite:
         pytest.skip("SQLite's plan; PostgreSQL's LATERAL plan is in the benchmark output")
     fill(metadata_db)
-    executed: list[tuple[str, object]] = []
-
-    def capture(_conn, _cursor, statement, parameters, *_):
-        if "in_stage_0" in statement:
-            executed.append((statement, parameters))
-
-    event.listen(metadata_db.engine, "before_cursor_execute", capture)
-    try:
-        with metadata_db.read() as conn:
-            models_from_rows(conn, conn.execute(select(t.registered_models)).all())
-    finally:
-        event.remove(metadata_db.engine, "before_cursor_execute", capture)
+    with statements_run(metadata_db.engine, "in_stage_0") as executed, metadata_db.read() as conn:
+        models_from_rows(conn, conn.execute(select(t.registered_models)).all())
     [(statement, parameters)] = executed
     with metadata_db.read() as conn:
         plan = [
