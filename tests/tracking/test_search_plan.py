@@ -347,3 +347,14 @@ def test_how_many_runs_may_drive_grows_with_the_store():
     assert limit(1_000_000) == search_plan.MAX_DRIVING_RUNS
     assert limit(10**9) == search_plan.MAX_DRIVING_RUNS
     assert limit(100_000, page=1_000) > limit(100_000, page=10)
+
+
+def test_run_ids_an_array_could_not_hold_do_not_drive():
+    """PostgreSQL's driving ids travel as one comma-joined string: an id holding a comma
+    (not one this store makes, but a row may come from elsewhere) would split in two, so
+    such a probe leaves the search to scan instead of driving it wrongly."""
+    search = search_plan.RunSearch([1], "params.lr = '1'", "ACTIVE_ONLY", [], 10)
+    assert search.drives(0, ["a" * 32, "b,c"], as_array=True) is None
+    assert search.drives(0, ["a" * 32, "b,c"], as_array=False) is not None  # SQLite: JSON
+    driven = search.drives(0, ["a" * 32], as_array=True)
+    assert driven is not None and driven.run_ids.as_array
